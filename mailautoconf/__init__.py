@@ -1,0 +1,1 @@
+"""mailautoconf: mail client auto-configuration for many domains from one TOML file."""

@@ -1,0 +1,181 @@
+"""``python service.py serve|render|check``: the command line.
+
+Exit status: 0 on success, 1 when the config has errors (or a render
+fails), 2 on bad command-line usage (argparse's convention).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+from types import FrameType
+from typing import ClassVar
+
+from mailautoconf import config
+from mailautoconf.pipeline import Pipeline
+from mailautoconf.store import Store
+from mailautoconf.store import load_generation
+
+__all__ = ["DEFAULT_CONFIG", "DEFAULT_LISTEN", "DEFAULT_OUTPUT", "build_service", "main"]
+
+DEFAULT_CONFIG = "config/autoconfig.toml"
+DEFAULT_OUTPUT = "static_xml"
+DEFAULT_LISTEN = "127.0.0.1:8080"
+# waitress worker threads: requests are short, memory-only lookups.
+THREADS = 8
+log = logging.getLogger("mailautoconf")
+
+
+def setup_logging(level: int = logging.INFO) -> None:
+    """Log to stderr; under systemd, with syslog priority prefixes journald reads."""
+    handler = logging.StreamHandler(sys.stderr)
+    if os.environ.get("JOURNAL_STREAM"):
+        # journald adds the time; "<3>" etc. set the entry's priority.
+        handler.setFormatter(_JournalFormatter("%(name)s: %(message)s"))
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+
+
+class _JournalFormatter(logging.Formatter):
+    _PRIORITY: ClassVar[dict[int, int]] = {
+        logging.DEBUG: 7,
+        logging.INFO: 6,
+        logging.WARNING: 4,
+        logging.ERROR: 3,
+        logging.CRITICAL: 2,
+    }
+
+    def format(self, record: logging.LogRecord) -> str:
+        priority = self._PRIORITY.get(record.levelno, 6)
+        text = super().format(record)
+        return "\n".join(f"<{priority}>{line}" for line in text.splitlines())
+
+
+def build_service(config_path: str, output_dir: str):  # type: ignore[no-untyped-def]
+    """Render, start watching and return ``(app, watcher)``, as serve and service:app need.
+
+    When the config is broken at start, the last good generation on disk is
+    served (and /healthz reports the error) rather than nothing.
+    """
+    from mailautoconf.watch import Watcher
+    from mailautoconf.web import create_app
+
+    store = Store()
+    pipeline = Pipeline(config_path, output_dir, store)
+    outcome = pipeline.run()
+    if not outcome.ok:
+        store.generation = load_generation(output_dir)
+        if store.generation is not None:
+            log.warning("serving the last good generation %s from %s", store.generation.name, output_dir)
+    watcher = Watcher(pipeline)
+    watcher.start()
+    return create_app(store), watcher
+
+
+def serve(args: argparse.Namespace) -> int:
+    import waitress
+
+    app, watcher = build_service(args.config, args.output)
+    try:
+        server = waitress.create_server(
+            app,
+            listen=args.listen,
+            threads=THREADS,
+            ident="mailautoconf",
+            # Bodies past the Autodiscover cap are refused by the app with 413;
+            # this stops anything far larger before it is read at all.
+            max_request_body_size=1024 * 1024,
+            clear_untrusted_proxy_headers=True,
+        )
+    except (OSError, ValueError) as exc:
+        log.error("cannot listen on %s: %s", args.listen, exc)
+        watcher.stop()
+        return 1
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        log.info("%s received, stopping", signal.Signals(signum).name)
+        raise SystemExit(0)  # waitress's loop catches it and closes its sockets
+
+    def reload(signum: int, frame: FrameType | None) -> None:
+        log.info("SIGHUP received, reloading %s", args.config)
+        watcher.request_reload()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGHUP, reload)
+    for address in _listening(server):
+        log.info("listening on http://%s", address)
+    server.run()
+    watcher.stop()
+    log.info("stopped")
+    return 0
+
+
+def _listening(server) -> list[str]:  # type: ignore[no-untyped-def]
+    servers = getattr(server, "effective_listen", None) or [(server.effective_host, server.effective_port)]
+    return [f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}" for host, port in servers]
+
+
+def render(args: argparse.Namespace) -> int:
+    outcome = Pipeline(args.config, args.output).run()
+    if outcome.published:
+        print(f"rendered {outcome.published.path}", file=sys.stderr)
+    return 0 if outcome.ok else 1
+
+
+def check(args: argparse.Namespace) -> int:
+    try:
+        result = config.load(args.config)
+    except config.ConfigError as exc:
+        for problem in exc.problems + exc.warnings:
+            print(problem, file=sys.stderr)
+        print(f"{args.config}: {len(exc.problems)} error(s); not usable", file=sys.stderr)
+        return 1
+    for warning in result.warnings:
+        print(warning, file=sys.stderr)
+    providers = result.config.providers
+    domains = sum(len(provider.domains) for provider in providers)
+    print(f"{args.config}: OK, {len(providers)} provider(s), {domains} domain(s), {len(result.warnings)} warning(s)")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="service.py", description="Mail client auto-configuration server.")
+    commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, help_text: str, *, output: bool = True) -> argparse.ArgumentParser:
+        command = commands.add_parser(name, help=help_text, description=help_text)
+        command.add_argument(
+            "--config", default=DEFAULT_CONFIG, metavar="PATH", help=f"the TOML config (default {DEFAULT_CONFIG})"
+        )
+        if output:
+            command.add_argument(
+                "--output",
+                default=DEFAULT_OUTPUT,
+                metavar="DIR",
+                help=f"where rendered generations go (default {DEFAULT_OUTPUT})",
+            )
+        return command
+
+    add("serve", "render, watch the config and serve clients").add_argument(
+        "--listen",
+        default=DEFAULT_LISTEN,
+        metavar="HOST:PORT",
+        help=f"address to listen on; [::1]:8080 for IPv6 (default {DEFAULT_LISTEN})",
+    )
+    add("render", "render the config once into the output folder")
+    add("check", "validate the config and print every error and warning", output=False)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    setup_logging()
+    handlers = {"serve": serve, "render": render, "check": check}
+    return handlers[args.command](args)

@@ -1,0 +1,199 @@
+"""The validated configuration: the vocabulary every other module speaks.
+
+Everything here is frozen and fully checked by :mod:`mailautoconf.config`;
+renderers and generators never see TOML and never need to validate again.
+Values are neutral (a socket type is ``SocketType.SSL``, not a client's
+spelling of it); each renderer maps them into its own dialect.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from dataclasses import field
+
+__all__ = [
+    "AUTH_METHODS",
+    "Config",
+    "Documentation",
+    "Domain",
+    "DomainOverride",
+    "Pop3Options",
+    "Provider",
+    "ResolvedServer",
+    "Server",
+    "ServiceSettings",
+    "SocketType",
+]
+
+
+class SocketType(enum.Enum):
+    """How a client secures the connection to a mail server."""
+
+    SSL = "SSL"  # implicit TLS from the first byte (RFC 8314)
+    STARTTLS = "STARTTLS"  # plain connect, then the STARTTLS upgrade
+    PLAIN = "plain"  # no TLS at all; deprecated, rejected by Android
+
+
+# Authentication methods in Thunderbird's spelling (config-v1.1.xml). The
+# value says which server directions may use it.
+AUTH_METHODS: dict[str, frozenset[str]] = {
+    "password-cleartext": frozenset({"incoming", "outgoing"}),
+    "password-encrypted": frozenset({"incoming", "outgoing"}),
+    "NTLM": frozenset({"incoming", "outgoing"}),
+    "GSSAPI": frozenset({"incoming", "outgoing"}),
+    "client-IP-address": frozenset({"incoming", "outgoing"}),
+    "TLS-client-cert": frozenset({"incoming", "outgoing"}),
+    "OAuth2": frozenset({"incoming", "outgoing"}),
+    "none": frozenset({"incoming", "outgoing"}),
+    "smtp-after-pop": frozenset({"outgoing"}),
+}
+
+INCOMING_TYPES = ("imap", "pop3")
+OUTGOING_TYPES = ("smtp",)
+
+
+@dataclass(frozen=True)
+class Pop3Options:
+    """Thunderbird's ``<pop3>`` block: what a POP3 client does with fetched mail."""
+
+    leave_messages_on_server: bool | None = None
+    download_on_biff: bool | None = None
+    days_to_leave_messages_on_server: int | None = None
+    check_interval_minutes: int | None = None
+
+    def is_empty(self) -> bool:
+        return all(
+            value is None
+            for value in (
+                self.leave_messages_on_server,
+                self.download_on_biff,
+                self.days_to_leave_messages_on_server,
+                self.check_interval_minutes,
+            )
+        )
+
+
+@dataclass(frozen=True)
+class Server:
+    """One incoming or outgoing server as configured, before per-domain resolution.
+
+    ``hostname`` may contain ``{domain}``; ``username`` is a template made of
+    literal text and ``{address}``, ``{localpart}``, ``{domain}``.
+    """
+
+    direction: str  # "incoming" or "outgoing"
+    type: str  # imap, pop3, smtp
+    hostname: str
+    port: int
+    socket_type: SocketType
+    authentication: tuple[str, ...]
+    username: str
+    pop3: Pop3Options = field(default_factory=Pop3Options)
+
+
+@dataclass(frozen=True)
+class ResolvedServer:
+    """A server as one hosted domain's clients see it: a concrete hostname."""
+
+    direction: str
+    type: str
+    hostname: str  # A-label form, ready for DNS and for clients
+    port: int
+    socket_type: SocketType
+    authentication: tuple[str, ...]
+    username: str  # template; {domain} still unresolved, see Domain.unicode
+    pop3: Pop3Options
+
+
+@dataclass(frozen=True)
+class Documentation:
+    url: str
+    descriptions: tuple[tuple[str, str], ...]  # (language, text), in file order
+
+
+@dataclass(frozen=True)
+class DomainOverride:
+    """Per-domain settings that replace the provider's for that domain only."""
+
+    hostname: str | None = None  # every server of the domain
+    incoming_hostname: str | None = None
+    outgoing_hostname: str | None = None
+    display_name: str | None = None
+    short_name: str | None = None
+
+
+@dataclass(frozen=True)
+class Domain:
+    """A hosted mail domain.
+
+    ``name`` is the lower-case A-label form (``xn--bcher-kva.example``): the
+    key everything is looked up by, the folder name in the rendered tree and
+    the spelling DNS needs. ``unicode`` is the U-label form an admin wrote.
+    """
+
+    name: str
+    unicode: str
+    override: DomainOverride = field(default_factory=DomainOverride)
+
+
+@dataclass(frozen=True)
+class Provider:
+    id: str  # emailProvider id: a hostname
+    display_name: str
+    short_name: str
+    domains: tuple[Domain, ...]
+    incoming: tuple[Server, ...]
+    outgoing: tuple[Server, ...]
+    documentation: tuple[Documentation, ...] = ()
+    list_all_domains: bool = False
+
+    def resolve_servers(self, domain: Domain) -> tuple[ResolvedServer, ...]:
+        """Return this provider's servers, incoming first, as ``domain`` sees them."""
+        override = domain.override
+        resolved = []
+        for server in self.incoming + self.outgoing:
+            if server.direction == "incoming":
+                template = override.incoming_hostname or override.hostname
+            else:
+                template = override.outgoing_hostname or override.hostname
+            hostname = (template or server.hostname).replace("{domain}", domain.name)
+            resolved.append(
+                ResolvedServer(
+                    direction=server.direction,
+                    type=server.type,
+                    hostname=hostname,
+                    port=server.port,
+                    socket_type=server.socket_type,
+                    authentication=server.authentication,
+                    username=server.username,
+                    pop3=server.pop3,
+                )
+            )
+        return tuple(resolved)
+
+    def display_name_for(self, domain: Domain) -> str:
+        return domain.override.display_name or self.display_name
+
+    def short_name_for(self, domain: Domain) -> str:
+        return domain.override.short_name or self.short_name
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    """How the service itself is reached."""
+
+    # The public host name clients and DNS records point at, e.g.
+    # "autoconfig.example.net": the CNAME target of autoconfig.<d>.
+    public_hostname: str
+
+
+@dataclass(frozen=True)
+class Config:
+    source: str  # the file it was read from, for messages
+    service: ServiceSettings
+    providers: tuple[Provider, ...]
+
+    def domains(self) -> dict[str, tuple[Provider, Domain]]:
+        """Map every hosted domain's A-label name to its provider and domain."""
+        return {domain.name: (provider, domain) for provider in self.providers for domain in provider.domains}

@@ -1,0 +1,123 @@
+"""Domain names and mail addresses: normalising, checking, masking.
+
+One place decides what a domain name is, so that the config loader, the
+web layer's routing and the deployment generators agree. Names are compared
+as lower-case A-labels (IDNA 2008 with UTS #46 mapping, via the ``idna``
+package), which is also the form DNS needs.
+"""
+
+from __future__ import annotations
+
+import re
+
+import idna
+
+__all__ = [
+    "candidate_domains",
+    "domain_of_address",
+    "host_without_port",
+    "is_hostname",
+    "mask_address",
+    "to_ascii",
+    "to_unicode",
+]
+
+_LDH_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+# Prefixes clients put before the user's domain (clients.md sections 1 and 2).
+SERVICE_PREFIXES = ("autoconfig.", "autodiscover.")
+
+
+def to_ascii(name: str) -> str:
+    """Return ``name`` as a lower-case A-label domain; raise ValueError if it is not one.
+
+    Accepts Unicode (``bücher.example``), any letter case and a trailing dot.
+    """
+    name = name.strip().rstrip(".")
+    if not name:
+        raise ValueError("empty name")
+    if name.isascii():
+        ascii_name = name.lower()
+    else:
+        try:
+            ascii_name = idna.encode(name, uts46=True).decode("ascii").lower()
+        except (idna.IDNAError, UnicodeError) as exc:
+            raise ValueError(f"not a valid internationalised name ({exc})") from None
+    if not is_hostname(ascii_name):
+        raise ValueError("a host name has at least two dot-separated labels of letters, digits and hyphens")
+    return ascii_name
+
+
+def to_unicode(ascii_name: str) -> str:
+    """Return the U-label form of an A-label name (for display)."""
+    try:
+        return idna.decode(ascii_name)
+    except (idna.IDNAError, UnicodeError):
+        return ascii_name
+
+
+def is_hostname(name: str) -> bool:
+    """Whether ``name`` (lower-case ASCII) is a DNS host name with at least two labels."""
+    if len(name) > 253 or "." not in name:
+        return False
+    labels = name.split(".")
+    if not all(_LDH_LABEL.match(label) for label in labels):
+        return False
+    if labels[-1].isdigit():  # an IPv4 literal, not a name
+        return False
+    for label in labels:
+        if label.startswith("xn--"):
+            try:
+                idna.decode(label)
+            except (idna.IDNAError, UnicodeError):
+                return False
+    return True
+
+
+def host_without_port(host: str) -> str:
+    """Strip an optional ``:port`` from a Host header value."""
+    if host.startswith("["):  # IPv6 literal; never a hosted domain
+        return host.split("]", 1)[0] + "]"
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def candidate_domains(host: str) -> tuple[str, ...]:
+    """Domains a Host header may stand for, most specific first.
+
+    ``autoconfig.Example.ORG.:443`` gives ``("autoconfig.example.org",
+    "example.org")``. Anything that is not a host name gives ``()``; the result
+    is only ever used as a dictionary key, never as a path.
+    """
+    if not host or len(host) > 300:
+        return ()
+    try:
+        name = to_ascii(host_without_port(host))
+    except ValueError:
+        return ()
+    candidates = [name]
+    for prefix in SERVICE_PREFIXES:
+        if name.startswith(prefix):
+            candidates.append(name[len(prefix) :])
+    return tuple(candidates)
+
+
+def domain_of_address(address: str) -> str | None:
+    """Return the A-label domain of a mail address, or None if it has none."""
+    if not address or len(address) > 320:
+        return None
+    local, sep, domain = address.strip().rpartition("@")
+    if not sep or not local:
+        return None
+    try:
+        return to_ascii(domain)
+    except ValueError:
+        return None
+
+
+def mask_address(address: str) -> str:
+    """Mask a mail address for logs: ``fred@example.org`` → ``f***@example.org``."""
+    local, sep, domain = address.rpartition("@")
+    if not sep:
+        return "***"
+    masked_domain = domain if len(domain) <= 253 and domain.isprintable() else "***"
+    first = local[:1] if local[:1].isalnum() else ""
+    return f"{first}***@{masked_domain}"

@@ -1,0 +1,43 @@
+"""Render the model into the tree of documents clients are served.
+
+Every renderer is a pure function ``(provider, domain) -> bytes``: no Flask,
+no files, no clock, so the same config always gives the same bytes. Adding a
+client format is a new module here and one line in :data:`DOCUMENTS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from mailautoconf.model import Config
+from mailautoconf.model import Domain
+from mailautoconf.model import Provider
+from mailautoconf.render import outlook
+from mailautoconf.render import thunderbird
+
+__all__ = ["DOCUMENTS", "OUTLOOK_JSON", "OUTLOOK_POX", "THUNDERBIRD", "Tree", "render"]
+
+# Paths inside a domain's folder. nginx and the web layer name documents by
+# these constants, never by their own string literals.
+THUNDERBIRD = "mail/config-v1.1.xml"
+OUTLOOK_POX = "autodiscover/autodiscover.xml"  # template: %EMAILADDRESS% etc. filled per request
+OUTLOOK_JSON = "autodiscover/autodiscover.json"
+
+Renderer = Callable[[Provider, Domain], bytes]
+DOCUMENTS: dict[str, Renderer] = {
+    THUNDERBIRD: thunderbird.render,
+    OUTLOOK_POX: outlook.render_pox,
+    OUTLOOK_JSON: outlook.render_json,
+}
+
+# {domain name (A-label): {path inside the domain's folder: document bytes}}
+Tree = dict[str, dict[str, bytes]]
+
+
+def render(config: Config) -> Tree:
+    """Render every document of every hosted domain."""
+    return {
+        domain.name: {path: renderer(provider, domain) for path, renderer in DOCUMENTS.items()}
+        for provider in config.providers
+        for domain in provider.domains
+    }

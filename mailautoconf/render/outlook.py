@@ -1,0 +1,126 @@
+"""Microsoft Autodiscover: the POX response (Outlook, Windows Mail,
+Thunderbird's Exchange fallback) and the Autodiscover v2 JSON answer.
+
+POX: https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/autodiscover-xml-elements-for-exchange-2013
+Clients POST to ``/autodiscover/autodiscover.xml`` on ``autodiscover.<d>``,
+on ``<d>`` or on the ``_autodiscover._tcp`` SRV target (clients.md section 2).
+
+The response depends on the address only through ``LoginName``, so it is
+rendered ahead as a template holding the placeholders of
+:mod:`mailautoconf.render.placeholders`; the store fills them per request,
+XML-escaped. Only default namespaces are used: Thunderbird matches
+un-prefixed element names.
+"""
+
+from __future__ import annotations
+
+import json
+from xml.sax.saxutils import escape
+
+from mailautoconf.model import Domain
+from mailautoconf.model import Provider
+from mailautoconf.model import ResolvedServer
+from mailautoconf.model import SocketType
+from mailautoconf.render import placeholders
+
+__all__ = [
+    "AUTODISCOVER_V1",
+    "OUTLOOK_RESPONSE_SCHEMA",
+    "REQUEST_SCHEMA",
+    "RESPONSE_SCHEMAS",
+    "error_document",
+    "json_error",
+    "render_json",
+    "render_pox",
+]
+
+REQUEST_SCHEMA = "http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006"
+ENVELOPE_SCHEMA = "http://schemas.microsoft.com/exchange/autodiscover/responseschema/2006"
+OUTLOOK_RESPONSE_SCHEMA = "http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a"
+MOBILESYNC_RESPONSE_SCHEMA = "http://schemas.microsoft.com/exchange/autodiscover/mobilesync/responseschema/2006"
+# Response schemas a client may ask for; only these are ever echoed back.
+RESPONSE_SCHEMAS = (OUTLOOK_RESPONSE_SCHEMA, MOBILESYNC_RESPONSE_SCHEMA)
+AUTODISCOVER_V1 = "AutodiscoverV1"
+
+# Outlook's <Type> per server type; Thunderbird compares it case-sensitively.
+_PROTOCOL_TYPES = {"imap": "IMAP", "pop3": "POP3", "smtp": "SMTP"}
+# <SSL>, <Encryption> per socket type; Encryption "TLS" means STARTTLS.
+_ENCRYPTION = {
+    SocketType.SSL: ("on", "SSL"),
+    SocketType.STARTTLS: ("on", "TLS"),
+    SocketType.PLAIN: ("off", "None"),
+}
+_NO_LOGIN = {"none", "client-IP-address", "TLS-client-cert"}
+
+
+def _protocol(server: ResolvedServer, domain: Domain) -> str:
+    ssl, encryption = _ENCRYPTION[server.socket_type]
+    # SPA on means NTLM to Outlook, and an absent SPA defaults to on.
+    spa = "on" if server.authentication[0] == "NTLM" else "off"
+    auth_required = "off" if set(server.authentication) <= _NO_LOGIN else "on"
+    lines = [
+        "      <Protocol>",
+        f"        <Type>{_PROTOCOL_TYPES[server.type]}</Type>",
+        f"        <Server>{escape(server.hostname)}</Server>",
+        f"        <Port>{server.port}</Port>",
+        f"        <LoginName>{escape(placeholders.username(server.username, domain))}</LoginName>",
+        "        <DomainRequired>off</DomainRequired>",
+        f"        <SPA>{spa}</SPA>",
+        f"        <SSL>{ssl}</SSL>",
+        f"        <Encryption>{encryption}</Encryption>",
+        f"        <AuthRequired>{auth_required}</AuthRequired>",
+    ]
+    if server.type == "smtp" and "smtp-after-pop" in server.authentication:
+        lines.append("        <UsePOPAuth>on</UsePOPAuth>")
+    lines.append("      </Protocol>")
+    return "\n".join(lines) + "\n"
+
+
+def render_pox(provider: Provider, domain: Domain) -> bytes:
+    """Render the 2006a response template for ``domain``, servers in preference order."""
+    protocols = "".join(_protocol(server, domain) for server in provider.resolve_servers(domain))
+    return (
+        '<?xml version="1.0" encoding="utf-8"?>\n'
+        f'<Autodiscover xmlns="{ENVELOPE_SCHEMA}">\n'
+        f'  <Response xmlns="{OUTLOOK_RESPONSE_SCHEMA}">\n'
+        "    <Account>\n"
+        "      <AccountType>email</AccountType>\n"
+        "      <Action>settings</Action>\n"
+        f"{protocols}"
+        "    </Account>\n"
+        "  </Response>\n"
+        "</Autodiscover>\n"
+    ).encode()
+
+
+def render_json(provider: Provider, domain: Domain) -> bytes:
+    """Render the Autodiscover v2 answer: where this domain's POX endpoint is."""
+    url = f"https://autodiscover.{domain.name}/autodiscover/autodiscover.xml"
+    return json.dumps({"Protocol": AUTODISCOVER_V1, "Url": url}, separators=(",", ":")).encode("ascii")
+
+
+def error_document(code: int, message: str, time: str, error_id: int, response_schema: str | None = None) -> bytes:
+    """Render a POX error: 600 invalid request, 601 schema not available,
+    500 unknown address, 603 server error.
+
+    ``response_schema`` (one of :data:`RESPONSE_SCHEMAS`) goes on ``Response``
+    as Exchange does for a 601, so the client sees which schema it asked for.
+    """
+    namespace = f' xmlns="{response_schema}"' if response_schema in RESPONSE_SCHEMAS else ""
+    return (
+        '<?xml version="1.0" encoding="utf-8"?>\n'
+        f'<Autodiscover xmlns="{ENVELOPE_SCHEMA}">\n'
+        f"  <Response{namespace}>\n"
+        f'    <Error Time="{escape(time)}" Id="{error_id}">\n'
+        f"      <ErrorCode>{code}</ErrorCode>\n"
+        f"      <Message>{escape(message)}</Message>\n"
+        "      <DebugData />\n"
+        "    </Error>\n"
+        "  </Response>\n"
+        "</Autodiscover>\n"
+    ).encode()
+
+
+def json_error(code: str, message: str) -> bytes:
+    """Render an Autodiscover v2 error body."""
+    return json.dumps({"ErrorCode": code, "ErrorMessage": message}, separators=(",", ":")).encode("utf-8")

@@ -1,0 +1,26 @@
+"""The address placeholders renderers leave for the client or the request.
+
+Thunderbird replaces ``%EMAILADDRESS%`` and ``%EMAILLOCALPART%`` itself
+(clients.md section 1); the Outlook POX template uses the same tokens, filled
+in per request by the store. Config validation rejects ``%`` in usernames and
+host names, so these tokens occur in rendered documents only where put here.
+"""
+
+from __future__ import annotations
+
+from mailautoconf.model import Domain
+
+__all__ = ["ADDRESS", "LOCALPART", "username"]
+
+ADDRESS = "%EMAILADDRESS%"
+LOCALPART = "%EMAILLOCALPART%"
+
+
+def username(template: str, domain: Domain) -> str:
+    """Turn a config username template into a rendered one for ``domain``.
+
+    Only what the server cannot know stays a placeholder; ``{domain}`` is the
+    domain as the admin wrote it (U-labels), which is what a login database
+    stores.
+    """
+    return template.replace("{address}", ADDRESS).replace("{localpart}", LOCALPART).replace("{domain}", domain.unicode)

@@ -1,0 +1,87 @@
+"""Thunderbird's ``config-v1.1.xml`` (also read by Evolution, KMail, K-9).
+
+Spec: https://wiki.mozilla.org/Thunderbird:Autoconfiguration:ConfigFileFormat
+and draft-ietf-mailmaint-autoconfig. Clients fetch it from
+``https://autoconfig.<d>/mail/config-v1.1.xml`` and
+``https://<d>/.well-known/autoconfig/mail/config-v1.1.xml``.
+
+Parser quirks this module exists for (clients.md section 1):
+- no whitespace inside value elements: Thunderbird rejects
+  ``<socketType> SSL</socketType>`` and Android drops the whole document;
+- UTF-8 without a BOM (Android), no namespace prefixes;
+- ``emailProvider id`` and ``<domain>`` must be host names: A-labels, never
+  U-labels.
+"""
+
+from __future__ import annotations
+
+from xml.sax.saxutils import escape
+from xml.sax.saxutils import quoteattr
+
+from mailautoconf.model import Domain
+from mailautoconf.model import Provider
+from mailautoconf.model import ResolvedServer
+from mailautoconf.render import placeholders
+
+__all__ = ["render"]
+
+
+def _element(indent: str, name: str, text: str) -> str:
+    return f"{indent}<{name}>{escape(text)}</{name}>\n"
+
+
+def _bool(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _server(server: ResolvedServer, domain: Domain) -> str:
+    tag = "incomingServer" if server.direction == "incoming" else "outgoingServer"
+    parts = [f"    <{tag} type={quoteattr(server.type)}>\n"]
+    parts.append(_element("      ", "hostname", server.hostname))
+    parts.append(_element("      ", "port", str(server.port)))
+    parts.append(_element("      ", "socketType", server.socket_type.value))
+    parts.append(_element("      ", "username", placeholders.username(server.username, domain)))
+    parts.extend(_element("      ", "authentication", method) for method in server.authentication)
+    pop3 = server.pop3
+    if server.type == "pop3" and not pop3.is_empty():
+        parts.append("      <pop3>\n")
+        if pop3.leave_messages_on_server is not None:
+            parts.append(_element("        ", "leaveMessagesOnServer", _bool(pop3.leave_messages_on_server)))
+        if pop3.download_on_biff is not None:
+            parts.append(_element("        ", "downloadOnBiff", _bool(pop3.download_on_biff)))
+        if pop3.days_to_leave_messages_on_server is not None:
+            days = str(pop3.days_to_leave_messages_on_server)
+            parts.append(_element("        ", "daysToLeaveMessagesOnServer", days))
+        if pop3.check_interval_minutes is not None:
+            parts.append(f"        <checkInterval minutes={quoteattr(str(pop3.check_interval_minutes))}/>\n")
+        parts.append("      </pop3>\n")
+    parts.append(f"    </{tag}>\n")
+    return "".join(parts)
+
+
+def render(provider: Provider, domain: Domain) -> bytes:
+    """Render the document served for ``domain``.
+
+    ``<domain>`` names the requested domain only, unless the provider sets
+    ``list_all_domains``: clients do not check it, and listing every customer
+    domain hands the customer list to anyone asking for one of them.
+    """
+    listed = [domain.name]
+    if provider.list_all_domains:
+        listed += [other.name for other in provider.domains if other.name != domain.name]
+    parts = [
+        '<?xml version="1.0" encoding="UTF-8"?>\n',
+        '<clientConfig version="1.1">\n',
+        f"  <emailProvider id={quoteattr(provider.id)}>\n",
+    ]
+    parts.extend(_element("    ", "domain", name) for name in listed)
+    parts.append(_element("    ", "displayName", provider.display_name_for(domain)))
+    parts.append(_element("    ", "displayShortName", provider.short_name_for(domain)))
+    parts.extend(_server(server, domain) for server in provider.resolve_servers(domain))
+    for documentation in provider.documentation:
+        parts.append(f"    <documentation url={quoteattr(documentation.url)}>\n")
+        for language, text in documentation.descriptions:
+            parts.append(f"      <descr lang={quoteattr(language)}>{escape(text)}</descr>\n")
+        parts.append("    </documentation>\n")
+    parts.append("  </emailProvider>\n</clientConfig>\n")
+    return "".join(parts).encode("utf-8")

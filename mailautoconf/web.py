@@ -1,0 +1,328 @@
+"""The HTTP face: routes, domain resolution, status codes. No business rules.
+
+Every answer comes from the store's current generation; per request only
+the domain is looked up and, for Autodiscover POX, the address is filled in
+(XML-escaped). Which client asks for which URL: clients.md sections 1 and 2.
+
+Privacy: Thunderbird sends the user's password as HTTP Basic to every
+Autodiscover URL, plain http included, and addresses travel in query
+strings. The access log therefore records no headers, no bodies, no query
+strings and only masked addresses.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from collections.abc import Iterable
+from datetime import UTC
+from datetime import datetime
+from typing import Any
+
+from defusedxml import DefusedXmlException
+from defusedxml import ElementTree as SafeElementTree
+from flask import Blueprint
+from flask import Flask
+from flask import Response
+from flask import current_app
+from flask import request
+from werkzeug.exceptions import HTTPException
+
+from mailautoconf import names
+from mailautoconf.render import OUTLOOK_JSON
+from mailautoconf.render import OUTLOOK_POX
+from mailautoconf.render import THUNDERBIRD
+from mailautoconf.render import outlook
+from mailautoconf.store import Document
+from mailautoconf.store import Store
+
+__all__ = ["MAX_AUTODISCOVER_BODY", "create_app"]
+
+access_log = logging.getLogger("mailautoconf.access")
+
+# A real Autodiscover request is about 400 bytes; anything past this is not one.
+MAX_AUTODISCOVER_BODY = 8 * 1024
+_XML_TYPE = "application/xml; charset=utf-8"
+_POX_TYPE = "text/xml; charset=utf-8"
+_JSON_TYPE = "application/json; charset=utf-8"
+_TEXT_TYPE = "text/plain; charset=utf-8"
+_LOG_KEY = "mailautoconf.log"  # environ key where views leave what the access log may say
+
+bp = Blueprint("clients", __name__)
+
+
+def create_app(store: Store) -> Flask:
+    """Build the WSGI app serving ``store``'s current generation."""
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_AUTODISCOVER_BODY
+    app.extensions["mailautoconf.store"] = store
+    app.register_blueprint(bp)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected_error)
+    app.wsgi_app = _AccessLog(_CaseInsensitiveAutodiscover(app.wsgi_app))  # type: ignore[method-assign]
+    return app
+
+
+def _store() -> Store:
+    return current_app.extensions["mailautoconf.store"]  # type: ignore[no-any-return]
+
+
+def _note(domain: str | None, address: str | None = None) -> None:
+    """Leave the domain and masked address for the access log line."""
+    text = f"domain={domain or '-'}"
+    if address:
+        text += f" address={names.mask_address(address)}"
+    request.environ[_LOG_KEY] = text
+
+
+def _text(status: int, message: str, **headers: str) -> Response:
+    return Response(message + "\n", status, headers, content_type=_TEXT_TYPE)
+
+
+def _starting() -> Response:
+    return _text(503, "starting: no configuration rendered yet", **{"Retry-After": "1"})
+
+
+# -- Thunderbird autoconfig --------------------------------------------------
+
+
+@bp.get("/mail/config-v1.1.xml")
+@bp.get("/.well-known/autoconfig/mail/config-v1.1.xml")
+def autoconfig() -> Response:
+    """Serve config-v1.1.xml for the address's domain, else the Host's.
+
+    ``emailaddress`` is only a hint: K-9 and KMail never send it, Evolution
+    sends a dummy local part. Only a real document is ever answered 2xx:
+    Evolution stops looking at any well-formed 2xx answer.
+    """
+    store = _store()
+    if store.generation is None:
+        return _starting()
+    address = request.args.get("emailaddress", "")
+    found = store.lookup((names.domain_of_address(address),)) if address else None
+    if found is None:
+        found = store.lookup(names.candidate_domains(request.environ.get("HTTP_HOST", "")))
+    _note(found[0] if found else None, address)
+    if found is None:
+        return _text(404, "no mail settings for this domain")
+    return _conditional(found[1][THUNDERBIRD], _XML_TYPE)
+
+
+def _conditional(document: Document, content_type: str) -> Response:
+    """Answer a static document, or 304 when the client's copy is current."""
+    generation = _store().generation
+    assert generation is not None
+    headers = {"ETag": document.etag, "Last-Modified": generation.last_modified, "Cache-Control": "no-cache"}
+    if_none_match = request.environ.get("HTTP_IF_NONE_MATCH")
+    if if_none_match is not None:
+        fresh = if_none_match.strip() == "*" or document.etag in (tag.strip() for tag in if_none_match.split(","))
+    else:
+        fresh = request.environ.get("HTTP_IF_MODIFIED_SINCE") == generation.last_modified
+    if fresh:
+        return Response(status=304, headers=headers)
+    return Response(document.content, 200, headers, content_type=content_type)
+
+
+# -- Autodiscover POX (Outlook, Windows Mail, Thunderbird's Exchange fallback) --
+
+
+@bp.route("/autodiscover/autodiscover.xml", methods=["GET", "POST"], provide_automatic_options=False)
+def autodiscover_xml() -> Response:
+    """Answer an Outlook 2006 POX request with the 2006a response.
+
+    GET gets 405: after Thunderbird follows the http→https redirect it
+    re-issues a GET without body, and only a non-2xx answer makes it POST
+    again (clients.md section 2).
+    """
+    if request.method != "POST":
+        return _text(405, "Autodiscover takes POST", Allow="POST")
+    store = _store()
+    if store.generation is None:
+        return _starting()
+    try:
+        root = SafeElementTree.fromstring(request.get_data(cache=False), forbid_dtd=True)
+    except (SafeElementTree.ParseError, DefusedXmlException, ValueError, UnicodeError):
+        _note(None)
+        return _pox_error(400, 600, "Invalid Request")
+    fields = _request_fields(root)
+    if fields is None:
+        _note(None)
+        return _pox_error(400, 600, "Invalid Request")
+    address, schema = fields
+    if schema != outlook.OUTLOOK_RESPONSE_SCHEMA:
+        _note(None, address)
+        return _pox_error(200, 601, "Provider is not available", schema)
+    domain = names.domain_of_address(address)
+    _note(domain, address)
+    if domain is None:
+        return _pox_error(400, 600, "Invalid Request")
+    found = store.lookup((domain,))
+    if found is None:
+        return _pox_error(404, 500, "The e-mail address cannot be found.")
+    return Response(found[1][OUTLOOK_POX].filled(address.strip()), 200, content_type=_POX_TYPE)
+
+
+def _local_name(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _request_fields(root: Any) -> tuple[str, str] | None:
+    """The address and the acceptable response schema of a POX request, or None.
+
+    Elements are matched by local name: clients disagree on the request
+    namespace, and some send none.
+    """
+    if _local_name(root.tag) != "Autodiscover":
+        return None
+    request_element = next((child for child in root if _local_name(child.tag) == "Request"), None)
+    if request_element is None:
+        return None
+    values = {_local_name(child.tag): (child.text or "").strip() for child in request_element}
+    address = values.get("EMailAddress", "")
+    if not address:
+        return None
+    # Thunderbird always names the schema; a request without one can only mean Outlook's.
+    return address, values.get("AcceptableResponseSchema") or outlook.OUTLOOK_RESPONSE_SCHEMA
+
+
+def _pox_error(status: int, code: int, message: str, schema: str | None = None) -> Response:
+    now = datetime.now(UTC).strftime("%H:%M:%S.%f")
+    body = outlook.error_document(code, message, now, secrets.randbelow(2**31), schema)
+    return Response(body, status, content_type=_POX_TYPE)
+
+
+# -- Autodiscover v2 JSON (newer Outlook) ------------------------------------
+
+
+@bp.get("/autodiscover/autodiscover.json")
+@bp.get("/autodiscover/autodiscover.json/v1.0/<path:address>")
+def autodiscover_json(address: str | None = None) -> Response:
+    """Point Outlook at this domain's POX endpoint (Protocol=AutodiscoverV1 only)."""
+    store = _store()
+    if store.generation is None:
+        return _starting()
+    arguments = {key.lower(): value for key, value in request.args.items()}
+    protocol = arguments.get("protocol", "")
+    # Outlook 2019 sends "Autodiscoverv1": compare without case.
+    if protocol.lower() != outlook.AUTODISCOVER_V1.lower():
+        _note(None)
+        message = (
+            f"The given protocol value '{protocol[:100]}' is invalid. Supported values are '{outlook.AUTODISCOVER_V1}'"
+        )
+        return Response(outlook.json_error("InvalidProtocol", message), 400, content_type=_JSON_TYPE)
+    address = address or arguments.get("email", "")
+    domain = names.domain_of_address(address)
+    _note(domain, address)
+    if domain is None:
+        message = "The given email address is invalid"
+        return Response(outlook.json_error("InvalidUser", message), 400, content_type=_JSON_TYPE)
+    found = store.lookup((domain,))
+    if found is None:
+        message = "No settings are known for this email address"
+        return Response(outlook.json_error("NotFound", message), 404, content_type=_JSON_TYPE)
+    return Response(found[1][OUTLOOK_JSON].content, 200, content_type=_JSON_TYPE)
+
+
+# -- health ------------------------------------------------------------------
+
+
+@bp.get("/healthz")
+def healthz() -> Response:
+    """Report what is served and the last config outcome; 503 until something is."""
+    store = _store()
+    generation, health = store.generation, store.health
+    body = {
+        "status": "ok" if health.config_errors is None else "config error",
+        "generation": generation.name if generation else None,
+        "rendered_at": generation.rendered_at if generation else None,
+        "domains": len(generation.domains) if generation else 0,
+        "config_error": list(health.config_errors) if health.config_errors is not None else None,
+        "config_warnings": list(health.config_warnings),
+        "checked_at": health.checked_at,
+    }
+    if generation is None:
+        body["status"] = "starting"
+    status = 200 if generation is not None else 503
+    return Response(json.dumps(body, indent=2) + "\n", status, content_type=_JSON_TYPE)
+
+
+# -- errors and WSGI wrappers ------------------------------------------------
+
+
+def _http_error(error: HTTPException) -> Response:
+    """Short plain-text answers; Autodiscover POX paths get the protocol's document."""
+    status = error.code or 500
+    if request.path == "/autodiscover/autodiscover.xml" and status == 413:
+        return _pox_error(413, 600, "Invalid Request")
+    headers = dict(error.get_headers())
+    headers.pop("Content-Type", None)
+    return _text(status, f"{status} {error.name}", **headers)
+
+
+def _unexpected_error(error: Exception) -> Response:
+    current_app.logger.exception("unexpected error answering a request")
+    return _text(500, "500 Internal Server Error")
+
+
+StartResponse = Callable[..., Any]
+WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+
+class _CaseInsensitiveAutodiscover:
+    """Route /Autodiscover/Autodiscover.xml and other spellings to one view.
+
+    Microsoft's connectivity analyzer asks /Autodiscover/Autodiscover.xml,
+    Windows 10 Mail /AutoDiscover/AutoDiscover.xml (clients.md section 2).
+    """
+
+    def __init__(self, app: WSGIApp) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path[:14].lower() == "/autodiscover/" and not path.startswith("/autodiscover/autodiscover."):
+            environ["PATH_INFO"] = path.lower()
+        return self.app(environ, start_response)
+
+
+class _AccessLog:
+    """One line per request: method, path, status, size, time, domain, masked address.
+
+    Never the query string (it carries addresses), never a header (it
+    carries passwords), never a body.
+    """
+
+    def __init__(self, app: WSGIApp) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        started = time.perf_counter()
+        seen: dict[str, str] = {}
+
+        def logging_start_response(status: str, headers: list[tuple[str, str]], *args: Any) -> Any:
+            seen["status"] = status.split(" ", 1)[0]
+            seen["size"] = next((value for key, value in headers if key.lower() == "content-length"), "-")
+            return start_response(status, headers, *args)
+
+        result = self.app(environ, logging_start_response)
+        if access_log.isEnabledFor(logging.INFO):
+            path = environ.get("PATH_INFO", "")
+            if len(path) > 200 or not path.isprintable():
+                path = repr(path[:200])
+            if "@" in path:  # the v2 path form carries the address
+                head, _, tail = path.rpartition("/")
+                path = f"{head}/{names.mask_address(tail)}"
+            access_log.info(
+                '%s "%s %s" %s %s %.1fms %s',
+                environ.get("REMOTE_ADDR", "-"),
+                environ.get("REQUEST_METHOD", "-")[:10],
+                path,
+                seen.get("status", "-"),
+                seen.get("size", "-"),
+                (time.perf_counter() - started) * 1000,
+                environ.get(_LOG_KEY, "domain=-"),
+            )
+        return result
