@@ -1,0 +1,108 @@
+"""The command line: check, render, and service:app for other WSGI servers."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import EXAMPLE_CONFIG
+from conftest import ROOT
+
+EXAMPLE = EXAMPLE_CONFIG.read_text(encoding="utf-8")
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "service.py", *args], cwd=ROOT, capture_output=True, text=True, timeout=60, env=env
+    )
+
+
+def test_check_example_is_clean() -> None:
+    result = run("check")
+    assert result.returncode == 0
+    assert result.stdout.strip() == "config/autoconfig.toml: OK, 1 provider(s), 3 domain(s), 0 warning(s)"
+    assert result.stderr == ""
+
+
+def test_check_prints_every_error_and_warning(tmp_path: Path) -> None:
+    config = tmp_path / "autoconfig.toml"
+    text = (
+        EXAMPLE.replace("port = 993", "port = 99999")
+        .replace('socket_type = "STARTTLS"', 'socket_type = "plain"', 1)
+        .replace('"example.com"]', '"example.com", "EXAMPLE.org"]')
+    )
+    config.write_text(text, encoding="utf-8")
+    result = run("check", "--config", str(config))
+    assert result.returncode == 1
+    lines = text.splitlines()
+    port_line = lines.index("port = 99999") + 1
+    plain_line = lines.index('socket_type = "plain"') + 1
+    domains_line = next(number for number, line in enumerate(lines, 1) if line.startswith("domains ="))
+    assert result.stderr.splitlines() == [
+        f'{config}, line {domains_line}: provider "example.net": domain "EXAMPLE.org" is listed twice',
+        f'{config}, line {port_line}: provider "example.net", incoming server 1: port 99999 is not a port (1-65535)',
+        f'{config}, line {plain_line}: warning: provider "example.net", incoming server 2: socket_type "plain" sends '
+        "passwords unencrypted; Thunderbird for Android rejects the whole document and Thunderbird warns the user",
+        f"{config}: 2 error(s); not usable",
+    ]
+
+
+def test_check_warnings_only_exits_zero(tmp_path: Path) -> None:
+    config = tmp_path / "autoconfig.toml"
+    config.write_text(EXAMPLE.replace('socket_type = "STARTTLS"', 'socket_type = "plain"'), encoding="utf-8")
+    result = run("check", "--config", str(config))
+    assert result.returncode == 0
+    assert "warning:" in result.stderr
+    assert "3 warning(s)" in result.stdout  # the three STARTTLS servers
+
+
+def test_check_missing_file() -> None:
+    result = run("check", "--config", "/nonexistent/autoconfig.toml")
+    assert result.returncode == 1
+    assert "/nonexistent/autoconfig.toml: cannot read the file: No such file or directory" in result.stderr
+
+
+def test_render_writes_a_generation(tmp_path: Path) -> None:
+    result = run("render", "--output", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr
+    current = tmp_path / "out" / "current"
+    assert sorted(path.name for path in current.iterdir() if path.is_dir()) == [
+        "example.com",
+        "example.net",
+        "example.org",
+    ]
+    for domain in ("example.com", "example.net", "example.org"):
+        for document in ("mail/config-v1.1.xml", "autodiscover/autodiscover.xml", "autodiscover/autodiscover.json"):
+            assert (current / domain / document).stat().st_size > 0
+
+
+def test_render_broken_config_exits_one_and_keeps_output(tmp_path: Path) -> None:
+    output = tmp_path / "out"
+    assert run("render", "--output", str(output)).returncode == 0
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[service\n", encoding="utf-8")
+    result = run("render", "--config", str(broken), "--output", str(output))
+    assert result.returncode == 1
+    assert f"{broken}, line 1: TOML syntax error" in result.stderr
+    assert (output / "current").resolve().name == "gen-000001"
+
+
+def test_usage_error_exits_two() -> None:
+    assert run("frobnicate").returncode == 2
+
+
+def test_import_has_no_side_effects_and_app_is_lazy(tmp_path: Path) -> None:
+    code = (
+        "import os, service\n"
+        "assert not os.path.exists(os.environ['MAILAUTOCONF_OUTPUT'])\n"
+        "app = service.app\n"
+        "client = app.test_client()\n"
+        "answer = client.get('/mail/config-v1.1.xml', headers={'Host': 'autoconfig.example.org'})\n"
+        "assert answer.status_code == 200, answer.status_code\n"
+        "assert b'<domain>example.org</domain>' in answer.data\n"
+        "print('ok')\n"
+    )
+    env = {"MAILAUTOCONF_OUTPUT": str(tmp_path / "out"), "PATH": "/usr/bin:/bin"}
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, env=env, timeout=60)
+    assert result.stdout.strip() == "ok", result.stderr
