@@ -14,6 +14,7 @@ import threading
 from typing import Any
 
 from mailautoconf import cli
+from mailautoconf.logs import setup_logging
 
 _app: Any = None
 _app_lock = threading.Lock()
@@ -25,7 +26,7 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(name)
     with _app_lock:
         if _app is None:
-            cli.setup_logging()
+            setup_logging()
             config_path = os.environ.get("MAILAUTOCONF_CONFIG", cli.DEFAULT_CONFIG)
             output_dir = os.environ.get("MAILAUTOCONF_OUTPUT", cli.DEFAULT_OUTPUT)
             _app, _watcher = cli.build_service(config_path, output_dir)

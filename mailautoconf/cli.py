@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import signal
 import sys
 from types import FrameType
-from typing import ClassVar
 
 from mailautoconf import config
+from mailautoconf.logs import setup_logging
 from mailautoconf.pipeline import Pipeline
 from mailautoconf.store import Store
 from mailautoconf.store import load_generation
@@ -35,34 +34,6 @@ WAITRESS_SETTINGS: dict[str, object] = {
     "clear_untrusted_proxy_headers": True,
 }
 log = logging.getLogger("mailautoconf")
-
-
-def setup_logging(level: int = logging.INFO) -> None:
-    """Log to stderr; under systemd, with syslog priority prefixes journald reads."""
-    handler = logging.StreamHandler(sys.stderr)
-    if os.environ.get("JOURNAL_STREAM"):
-        # journald adds the time; "<3>" etc. set the entry's priority.
-        handler.setFormatter(_JournalFormatter("%(name)s: %(message)s"))
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-
-
-class _JournalFormatter(logging.Formatter):
-    _PRIORITY: ClassVar[dict[int, int]] = {
-        logging.DEBUG: 7,
-        logging.INFO: 6,
-        logging.WARNING: 4,
-        logging.ERROR: 3,
-        logging.CRITICAL: 2,
-    }
-
-    def format(self, record: logging.LogRecord) -> str:
-        priority = self._PRIORITY.get(record.levelno, 6)
-        text = super().format(record)
-        return "\n".join(f"<{priority}>{line}" for line in text.splitlines())
 
 
 def build_service(config_path: str, output_dir: str):  # type: ignore[no-untyped-def]

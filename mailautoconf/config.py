@@ -9,6 +9,7 @@ Warnings are for settings that are valid but that some client rejects.
 
 from __future__ import annotations
 
+import datetime
 import difflib
 import re
 import tomllib
@@ -105,6 +106,8 @@ def loads(data: bytes | str, source: str = "<config>") -> LoadResult:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([_syntax_problem(source, exc)]) from None
+    except RecursionError:  # Python 3.11's tomllib has no nesting limit
+        raise ConfigError([Problem(source, None, "", "TOML syntax error: values are nested too deeply")]) from None
     checker = _Checker(source, KeyLines(text))
     config = checker.config(raw)
     if checker.has_errors() or config is None:
@@ -218,9 +221,16 @@ class _Checker:
         value = table[key]
         if isinstance(value, str):
             value = [value]
-        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        if not isinstance(value, list):
             self.error(where, f'"{key}" must be a list of strings, not {_kind(value)}', key)
             return None
+        for item in value:
+            if not isinstance(item, str):
+                self.error(where, f'"{key}" must be a list of strings, not a list containing {_kind(item)}', key)
+                return None
+            if not item.isprintable():
+                self.error(where, f'"{key}" contains a control character', key)
+                return None
         return [item.strip() for item in value]
 
     def hostname(self, value: str, where: _Where, key: str, *, template: bool) -> str | None:
@@ -333,7 +343,7 @@ class _Checker:
             try:
                 ascii_name = names.to_ascii(value)
             except ValueError as exc:
-                self.error(where, f'domain "{value}" is {exc}', "domains")
+                self.error(where, f'domain "{value}" is not a valid domain name ({exc})', "domains")
                 continue
             if ascii_name in domains:
                 self.error(where, f'domain "{value}" is listed twice', "domains")
@@ -342,7 +352,7 @@ class _Checker:
             domains[ascii_name] = Domain(ascii_name, unicode, overrides.get(ascii_name, DomainOverride()))
         for key in overrides:
             if key not in domains:
-                self.error(where, f'overrides for "{key}", which is not in this provider\'s domains', "overrides")
+                self.error(where, f'overrides for "{key}", which is not in this provider\'s domains', "overrides", key)
         return list(domains.values())
 
     def overrides(self, raw: Any, where: _Where) -> dict[str, DomainOverride]:
@@ -369,7 +379,7 @@ class _Checker:
             try:
                 ascii_name = names.to_ascii(domain)
             except ValueError as exc:
-                self.error(here, f'"{domain}" is {exc}')
+                self.error(here, f'"{domain}" is not a valid domain name ({exc})')
                 continue
             result[ascii_name] = DomainOverride(
                 hostname=hosts["hostname"],
@@ -418,7 +428,9 @@ class _Checker:
         socket_type = self.socket_type(raw, where)
         authentication = self.authentication(raw, direction, where)
         username = self.username(raw, where)
-        pop3 = self.pop3(raw.get("pop3"), where.child("pop3"), server_type)
+        pop3 = (
+            self.pop3(raw.get("pop3"), where.child("pop3"), server_type) if direction == "incoming" else Pop3Options()
+        )
         if None in (server_type, hostname, port, socket_type, authentication, username):
             return None
         assert server_type and hostname and port and socket_type and authentication and username
@@ -605,8 +617,19 @@ class _Checker:
 
 
 def _kind(value: Any) -> str:
-    kinds = {bool: "true/false", int: "a number", float: "a number", str: "a string", list: "a list", dict: "a table"}
-    for kind, words in kinds.items():
+    """Name a TOML value's type the way an admin would."""
+    kinds = (
+        (bool, "true/false"),
+        (int, "a number"),
+        (float, "a decimal number"),
+        (str, "a string"),
+        (list, "a list"),
+        (dict, "a table"),
+        (datetime.datetime, "a date and time"),
+        (datetime.date, "a date"),
+        (datetime.time, "a time"),
+    )
+    for kind, words in kinds:
         if isinstance(value, kind):
             return words
     return type(value).__name__

@@ -8,6 +8,7 @@ package), which is also the form DNS needs.
 
 from __future__ import annotations
 
+import functools
 import re
 
 import idna
@@ -27,6 +28,7 @@ _LDH_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 SERVICE_PREFIXES = ("autoconfig.", "autodiscover.")
 
 
+@functools.lru_cache(maxsize=4096)  # per request for Host and address; bounded against floods
 def to_ascii(name: str) -> str:
     """Return ``name`` as a lower-case A-label domain; raise ValueError if it is not one.
 
@@ -34,7 +36,7 @@ def to_ascii(name: str) -> str:
     """
     name = name.strip().rstrip(".")
     if not name:
-        raise ValueError("empty name")
+        raise ValueError("the name is empty")
     if name.isascii():
         ascii_name = name.lower()
     else:
@@ -42,8 +44,9 @@ def to_ascii(name: str) -> str:
             ascii_name = idna.encode(name, uts46=True).decode("ascii").lower()
         except (idna.IDNAError, UnicodeError) as exc:
             raise ValueError(f"not a valid internationalised name ({exc})") from None
-    if not is_hostname(ascii_name):
-        raise ValueError("a host name has at least two dot-separated labels of letters, digits and hyphens")
+    problem = hostname_problem(ascii_name)
+    if problem is not None:
+        raise ValueError(problem)
     return ascii_name
 
 
@@ -55,22 +58,37 @@ def to_unicode(ascii_name: str) -> str:
         return ascii_name
 
 
-def is_hostname(name: str) -> bool:
-    """Whether ``name`` (lower-case ASCII) is a DNS host name with at least two labels."""
-    if len(name) > 253 or "." not in name:
-        return False
+def hostname_problem(name: str) -> str | None:
+    """Say why ``name`` (lower-case ASCII) is not a DNS host name, or return None."""
+    if ":" in name:
+        return "a host name has no :port (the port has a key of its own)"
     labels = name.split(".")
-    if not all(_LDH_LABEL.match(label) for label in labels):
-        return False
-    if labels[-1].isdigit():  # an IPv4 literal, not a name
-        return False
+    if len(labels) == 4 and all(label.isdigit() for label in labels):
+        return "an IP address is not a host name"
+    if len(name) > 253:
+        return "a host name is at most 253 characters long"
     for label in labels:
+        if not label:
+            return "a host name has no empty labels (two dots in a row, or a leading dot)"
+        if len(label) > 63:
+            return "a label is longer than 63 characters"
+        if not _LDH_LABEL.match(label):
+            return f'the label "{label}" may only hold letters, digits and inner hyphens'
         if label.startswith("xn--"):
             try:
                 idna.decode(label)
             except (idna.IDNAError, UnicodeError):
-                return False
-    return True
+                return f'the label "{label}" is not valid punycode'
+    if len(labels) < 2:
+        return "a host name has at least two labels, like mail.example.org"
+    if labels[-1].isdigit():
+        return "the last label of a host name is not a number"
+    return None
+
+
+def is_hostname(name: str) -> bool:
+    """Whether ``name`` (lower-case ASCII) is a DNS host name with at least two labels."""
+    return hostname_problem(name) is None
 
 
 def host_without_port(host: str) -> str:
@@ -95,7 +113,7 @@ def candidate_domains(host: str) -> tuple[str, ...]:
         return ()
     candidates = [name]
     for prefix in SERVICE_PREFIXES:
-        if name.startswith(prefix):
+        if name.startswith(prefix) and is_hostname(name[len(prefix) :]):
             candidates.append(name[len(prefix) :])
     return tuple(candidates)
 

@@ -2,17 +2,97 @@
 
 ``tomllib`` returns plain dicts without positions, yet an admin wants
 "line 23" next to "port 99999 is not a port". This module scans the text once
-and maps every key path (``("provider", 0, "incoming", 2, "port")``, array
+and maps every key path (``("provider", 0, "incoming", 2, "port")``, arrays
 of tables indexed like the parsed data) to its line. It only has to be right
-for files tomllib already accepted, so it can be a line scanner; values
-inside inline tables and multi-line arrays map to their key's line.
+for files tomllib already accepted: a character scanner that knows strings,
+escapes, comments and brackets splits the text into statements (a table
+header or one ``key = value``, however many lines its value spans); values
+inside inline tables and arrays map to their key's line.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 __all__ = ["KeyLines"]
 
 Path = tuple[str | int, ...]
+_QUOTES = ('"""', "'''", '"', "'")
+
+
+def _statements(text: str) -> Iterator[tuple[int, str]]:
+    """Yield ``(line, text)`` of each top-level statement, comments removed.
+
+    Lines are counted at ``\\n`` only: TOML allows U+2028 and friends in
+    comments and strings, and they do not start a new line in an editor's
+    status bar either.
+    """
+    line = 1
+    start = 0
+    parts: list[str] = []
+    depth = 0
+    index = 0
+    length = len(text)
+    while index < length:
+        char = text[index]
+        if char == "\n":
+            line += 1
+            if depth <= 0:
+                statement = "".join(parts).strip()
+                if statement:
+                    yield start, statement
+                parts = []
+                depth = 0
+            index += 1
+            continue
+        if char == "#":
+            end = text.find("\n", index)
+            index = length if end < 0 else end
+            continue
+        if not parts and not char.isspace():
+            start = line
+        quote = next((q for q in _QUOTES if text.startswith(q, index)), None)
+        if quote is not None:
+            end, newlines = _string_end(text, index, quote)
+            parts.append(text[index:end])
+            line += newlines
+            index = end
+            continue
+        if char in "[{":
+            depth += 1
+        elif char in "]}":
+            depth -= 1
+        parts.append(char)
+        index += 1
+    statement = "".join(parts).strip()
+    if statement:
+        yield start, statement
+
+
+def _string_end(text: str, index: int, quote: str) -> tuple[int, int]:
+    """Return the index after the string opening at ``index``, and the newlines it spans."""
+    basic = quote[0] == '"'
+    position = index + len(quote)
+    newlines = 0
+    while position < len(text):
+        char = text[position]
+        if basic and char == "\\":
+            if text[position + 1 : position + 2] == "\n":
+                newlines += 1
+            position += 2
+            continue
+        if char == "\n":
+            newlines += 1
+        if text.startswith(quote, position):
+            position += len(quote)
+            if len(quote) == 3:  # up to two quotes may directly precede the closing three
+                extra = 0
+                while extra < 2 and text[position : position + 1] == quote[0]:
+                    position += 1
+                    extra += 1
+            return position, newlines
+        position += 1
+    return position, newlines
 
 
 def _split_key(text: str) -> list[str]:
@@ -20,8 +100,14 @@ def _split_key(text: str) -> list[str]:
     parts: list[str] = []
     current = ""
     quote = ""
-    for char in text:
+    index = 0
+    while index < len(text):
+        char = text[index]
         if quote:
+            if quote == '"' and char == "\\" and index + 1 < len(text):
+                current += text[index + 1]
+                index += 2
+                continue
             if char == quote:
                 quote = ""
             else:
@@ -33,41 +119,29 @@ def _split_key(text: str) -> list[str]:
             current = ""
         else:
             current += char
+        index += 1
     parts.append(current.strip())
     return parts
 
 
-def _key_part(line: str) -> str | None:
-    """Return the key of a ``key = value`` line, or None."""
+def _key_part(statement: str) -> str | None:
+    """Return the key of a ``key = value`` statement, or None."""
     quote = ""
-    for index, char in enumerate(line):
+    index = 0
+    while index < len(statement):
+        char = statement[index]
         if quote:
+            if quote == '"' and char == "\\":
+                index += 2
+                continue
             if char == quote:
                 quote = ""
         elif char in "\"'":
             quote = char
         elif char == "=":
-            return line[:index]
+            return statement[:index]
+        index += 1
     return None
-
-
-def _bracket_depth(text: str) -> int:
-    """Net ``[``/``{`` nesting a value opens, ignoring strings and comments."""
-    depth = 0
-    quote = ""
-    for char in text:
-        if quote:
-            if char == quote:
-                quote = ""
-        elif char in "\"'":
-            quote = char
-        elif char == "#":
-            break
-        elif char in "[{":
-            depth += 1
-        elif char in "]}":
-            depth -= 1
-    return depth
 
 
 class KeyLines:
@@ -86,46 +160,28 @@ class KeyLines:
             path = path[:-1]
         return None
 
+    def _record(self, path: Path, line: int) -> None:
+        """Note ``path`` and every prefix not seen before at ``line``."""
+        for end in range(1, len(path) + 1):
+            self._lines.setdefault(path[:end], line)
+
     def _scan(self, text: str) -> None:
         table: Path = ()
-        array_counts: dict[Path, int] = {}  # concrete array-of-tables path → entries
-        depth = 0
-        multiline = ""
-        for number, raw in enumerate(text.splitlines(), start=1):
-            line = raw.strip()
-            if multiline:
-                if line.count(multiline) % 2 == 1:
-                    multiline = ""
-                continue
-            if depth > 0:
-                depth += _bracket_depth(line)
-                continue
-            if not line or line.startswith("#"):
-                continue
-            if line.startswith("[["):
-                keys = _split_key(line[2 : line.index("]]")])
-                base = self._concrete(keys[:-1], array_counts)
-                array_path = (*base, keys[-1])
+        array_counts: dict[Path, int] = {}  # concrete array-of-tables path → entries so far
+        for line, statement in _statements(text):
+            if statement.startswith("[["):
+                keys = _split_key(statement[2 : statement.rindex("]]")])
+                array_path = (*self._concrete(keys[:-1], array_counts), keys[-1])
                 array_counts[array_path] = array_counts.get(array_path, 0) + 1
                 table = (*array_path, array_counts[array_path] - 1)
-                self._lines.setdefault(array_path, number)
-                self._lines[table] = number
-                continue
-            if line.startswith("["):
-                keys = _split_key(line[1 : line.index("]")])
-                table = self._concrete(keys, array_counts)
-                self._lines.setdefault(table, number)
-                continue
-            key = _key_part(line)
-            if key is None:
-                continue
-            path = table + tuple(_split_key(key))
-            self._lines.setdefault(path, number)
-            value = line[len(key) + 1 :].strip()
-            for marker in ('"""', "'''"):
-                if value.startswith(marker) and value.count(marker) == 1:
-                    multiline = marker
-            depth = _bracket_depth(value) if not multiline else 0
+                self._record(table, line)
+            elif statement.startswith("["):
+                table = self._concrete(_split_key(statement[1 : statement.rindex("]")]), array_counts)
+                self._record(table, line)
+            else:
+                key = _key_part(statement)
+                if key is not None:
+                    self._record(table + tuple(_split_key(key)), line)
 
     @staticmethod
     def _concrete(keys: list[str], array_counts: dict[Path, int]) -> Path:

@@ -115,7 +115,7 @@ def _conditional(document: Document, content_type: str) -> Response:
     """Answer a static document, or 304 when the client's copy is current."""
     generation = _store().generation
     assert generation is not None
-    headers = {"ETag": document.etag, "Last-Modified": generation.last_modified, "Cache-Control": "no-cache"}
+    headers = [("ETag", document.etag), ("Last-Modified", generation.last_modified), ("Cache-Control", "no-cache")]
     if_none_match = request.environ.get("HTTP_IF_NONE_MATCH")
     if if_none_match is not None:
         fresh = if_none_match.strip() == "*" or document.etag in (tag.strip() for tag in if_none_match.split(","))
@@ -123,7 +123,8 @@ def _conditional(document: Document, content_type: str) -> Response:
         fresh = request.environ.get("HTTP_IF_MODIFIED_SINCE") == generation.last_modified
     if fresh:
         return Response(status=304, headers=headers)
-    return Response(document.content, 200, headers, content_type=content_type)
+    headers.append(("Content-Type", content_type))
+    return Response(document.content, 200, headers)
 
 
 # -- Autodiscover POX (Outlook, Windows Mail, Thunderbird's Exchange fallback) --

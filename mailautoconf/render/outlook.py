@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from xml.sax.saxutils import escape
+from xml.sax.saxutils import quoteattr
 
 from mailautoconf.model import Domain
 from mailautoconf.model import Provider
@@ -111,7 +112,7 @@ def error_document(code: int, message: str, time: str, error_id: int, response_s
         '<?xml version="1.0" encoding="utf-8"?>\n'
         f'<Autodiscover xmlns="{ENVELOPE_SCHEMA}">\n'
         f"  <Response{namespace}>\n"
-        f'    <Error Time="{escape(time)}" Id="{error_id}">\n'
+        f'    <Error Time={quoteattr(time)} Id="{error_id}">\n'
         f"      <ErrorCode>{code}</ErrorCode>\n"
         f"      <Message>{escape(message)}</Message>\n"
         "      <DebugData />\n"

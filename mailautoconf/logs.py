@@ -1,0 +1,136 @@
+"""Logging to stderr, in a form journald reads well, off the request threads.
+
+Every request logs a line. Written directly, the handler's lock and the
+write(2) per line serialise waitress's worker threads (py-spy showed 15% of
+request time there), so request threads only put records on a queue; one
+writer thread formats them and writes whatever has queued up in one write.
+This is the logging cookbook's "Dealing with handlers that block", with the
+writes batched.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import logging.handlers
+import os
+import queue
+import sys
+import threading
+import time
+from typing import ClassVar
+from typing import TextIO
+
+__all__ = ["setup_logging"]
+
+_BATCH = 256  # records per write at most
+_writer: _Writer | None = None
+
+
+class _Formatter(logging.Formatter):
+    """The standard format, with the time text computed once per second."""
+
+    def __init__(self, fmt: str) -> None:
+        super().__init__(fmt)
+        self._second = -1
+        self._second_text = ""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        second = int(record.created)
+        if second != self._second:
+            self._second_text = time.strftime("%Y-%m-%d %H:%M:%S", self.converter(record.created))
+            self._second = second
+        return f"{self._second_text},{int(record.msecs):03d}"
+
+
+class _JournalFormatter(logging.Formatter):
+    """Prefix each line with its syslog priority ("<3>"); journald adds the time."""
+
+    _PRIORITY: ClassVar[dict[int, int]] = {
+        logging.DEBUG: 7,
+        logging.INFO: 6,
+        logging.WARNING: 4,
+        logging.ERROR: 3,
+        logging.CRITICAL: 2,
+    }
+
+    def format(self, record: logging.LogRecord) -> str:
+        priority = self._PRIORITY.get(record.levelno, 6)
+        text = super().format(record)
+        return "\n".join(f"<{priority}>{line}" for line in text.splitlines())
+
+
+class _Enqueue(logging.handlers.QueueHandler):
+    """Hand the record over as it is; the writer thread formats it.
+
+    The stock ``prepare`` formats and copies every record in the calling
+    thread, which is the work this handler exists to move.
+    """
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        return record
+
+
+class _Writer(threading.Thread):
+    """Formats queued records and writes each batch with one write and flush."""
+
+    def __init__(self, records: queue.SimpleQueue[logging.LogRecord | None], formatter: logging.Formatter,
+                 stream: TextIO) -> None:  # fmt: skip
+        super().__init__(name="log-writer", daemon=True)
+        self.records = records
+        self.formatter = formatter
+        self.stream = stream
+
+    def run(self) -> None:
+        while True:
+            batch = [self.records.get()]
+            while len(batch) < _BATCH:
+                try:
+                    batch.append(self.records.get_nowait())
+                except queue.Empty:
+                    break
+            lines = []
+            for record in batch:
+                if record is None:
+                    continue
+                try:
+                    lines.append(self.formatter.format(record))
+                except Exception as exc:  # a bad record must not stop all logging
+                    lines.append(f"logging error: {exc!r} formatting {record.msg!r}")
+            if lines:
+                try:
+                    self.stream.write("\n".join(lines) + "\n")
+                    self.stream.flush()
+                except (OSError, ValueError):
+                    pass  # stderr is gone (closed pipe); nothing left to tell
+            if None in batch:
+                return
+
+    def stop(self) -> None:
+        """Write what is queued, then end."""
+        self.records.put(None)
+        self.join(timeout=5)
+
+
+def setup_logging(level: int = logging.INFO) -> None:
+    """Log to stderr through a writer thread; under systemd, with priority prefixes."""
+    global _writer
+    if _writer is not None:
+        _writer.stop()
+    if os.environ.get("JOURNAL_STREAM"):
+        formatter: logging.Formatter = _JournalFormatter("%(name)s: %(message)s")
+    else:
+        formatter = _Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    records: queue.SimpleQueue[logging.LogRecord | None] = queue.SimpleQueue()
+    _writer = _Writer(records, formatter, sys.stderr)
+    _writer.start()
+    atexit.register(_writer.stop)
+    root = logging.getLogger()
+    root.handlers[:] = [_Enqueue(records)]  # type: ignore[arg-type]
+    root.setLevel(level)
+    # Skip what the format never prints: the caller's file and line (a stack
+    # walk per record), thread and process names (logging HOWTO, "Optimization").
+    logging._srcfile = None  # type: ignore[attr-defined]
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
