@@ -450,6 +450,27 @@ def measure_render(work: Path, big_config: Path, domains: int) -> list[tuple[str
             ),
         )
     )
+    # The disk's own cost for the same shape: one folder per domain holding
+    # mail/ and autodiscover/, three ~2 KB files. On slow disks this dominates.
+    floor = work / "disk-floor"
+    floor_code = (
+        "import os, sys\n"
+        "root, count = sys.argv[1], int(sys.argv[2])\n"
+        "body = b'x' * 2200\n"
+        "for index in range(count):\n"
+        "    domain = os.path.join(root, f'd{index:05d}.example')\n"
+        "    os.makedirs(os.path.join(domain, 'mail'))\n"
+        "    os.makedirs(os.path.join(domain, 'autodiscover'))\n"
+        "    for name in ('mail/config-v1.1.xml', 'autodiscover/autodiscover.xml', 'autodiscover/autodiscover.json'):\n"
+        "        with open(os.path.join(domain, name), 'wb') as handle:\n"
+        "            handle.write(body)\n"
+    )
+    rows.append(
+        (
+            f"disk floor: same files, plain Python ({domains:,})",
+            measure_rss([python, "-c", floor_code, str(floor), str(domains)]),
+        )
+    )
     big_out = work / "render-big"
     command = [python, "service.py", "render", "--config", str(big_config), "--output", str(big_out)]
     rows.append((f"render {domains:,} domains", measure_rss(command)))

@@ -19,7 +19,7 @@ from mailautoconf import publish
 from mailautoconf import render
 from mailautoconf.store import Health
 from mailautoconf.store import Store
-from mailautoconf.store import load_generation
+from mailautoconf.store import build_generation
 
 __all__ = ["Outcome", "Pipeline"]
 
@@ -82,16 +82,20 @@ class Pipeline:
         tree = render.render(result.config)
         try:
             published = publish.publish(tree, self.output_dir)
-            generation = load_generation(self.output_dir)
         except OSError as exc:
             errors = (f"{self.output_dir}: cannot publish the rendered documents: {exc}",)
             log.error("%s; still serving %s", errors[0], self._serving())
             self._report(errors, warnings)
             return Outcome(None, errors, warnings)
         if self.store is not None:
-            self.store.generation = generation
+            self.store.generation = build_generation(published.generation, published.rendered_at, tree)
         log.info("published %s: %d domains from %s", published.generation, len(tree), self.config_path)
         self._report(None, warnings)
+        # Old generations go only after the swap: removing 10,000 folders takes seconds.
+        try:
+            publish.prune(self.output_dir)
+        except OSError as exc:
+            log.warning("%s: cannot remove old generations: %s", self.output_dir, exc)
         return Outcome(published, (), warnings)
 
     def _serving(self) -> str:

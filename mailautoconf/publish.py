@@ -31,7 +31,7 @@ from datetime import datetime
 
 from mailautoconf.render import Tree
 
-__all__ = ["CURRENT", "MANIFEST", "Published", "generation_names", "publish"]
+__all__ = ["CURRENT", "MANIFEST", "Published", "current_generation", "generation_names", "prune", "publish"]
 
 CURRENT = "current"
 MANIFEST = "manifest.json"
@@ -98,7 +98,6 @@ def publish(tree: Tree, output_dir: str, now: datetime | None = None) -> Publish
             os.unlink(link)
         os.symlink(generation, link)
         os.replace(link, os.path.join(output_dir, CURRENT))  # the one atomic step
-        _prune(output_dir, generation)
         return Published(generation, final, rendered_at)
 
 
@@ -128,10 +127,16 @@ def _remove_leftovers(output_dir: str) -> None:
                     os.unlink(path)
 
 
-def _prune(output_dir: str, current: str) -> None:
-    """Remove old generations, keeping the current one and the one before it."""
-    names = generation_names(output_dir)
-    keep = set(names[-_KEEP:]) | {current}
-    for name in names:
-        if name not in keep:
-            shutil.rmtree(os.path.join(output_dir, name), ignore_errors=True)
+def prune(output_dir: str) -> None:
+    """Remove old generations, keeping the current one and the one before it.
+
+    The one before stays for readers that resolved ``current`` just before
+    the swap (nginx serving straight from disk).
+    """
+    with _locked(output_dir):
+        current = current_generation(output_dir)
+        names = generation_names(output_dir)
+        keep = set(names[-_KEEP:]) | ({current} if current else set())
+        for name in names:
+            if name not in keep:
+                shutil.rmtree(os.path.join(output_dir, name), ignore_errors=True)

@@ -21,9 +21,10 @@ from xml.sax.saxutils import escape
 from mailautoconf import names
 from mailautoconf import publish
 from mailautoconf.render import DOCUMENTS
+from mailautoconf.render import Tree
 from mailautoconf.render import placeholders
 
-__all__ = ["Document", "Generation", "Health", "Store", "load_generation"]
+__all__ = ["Document", "Generation", "Health", "Store", "build_generation", "load_generation"]
 
 
 @dataclass(frozen=True)
@@ -99,15 +100,29 @@ class Store:
         return None
 
 
+def build_generation(name: str, rendered_at: str, tree: Tree) -> Generation:
+    """Make the in-memory generation of a rendered tree (as published under ``name``)."""
+    moment = datetime.strptime(rendered_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    domains = {
+        domain: {path: Document.from_bytes(content) for path, content in documents.items()}
+        for domain, documents in tree.items()
+    }
+    return Generation(name, rendered_at, format_datetime(moment, usegmt=True), domains)
+
+
 def load_generation(output_dir: str) -> Generation | None:
-    """Read the generation ``current`` points at, or None if there is none."""
+    """Read the generation ``current`` points at from disk, or None if there is none.
+
+    Used at start when the config cannot be loaded: the last good documents
+    are served rather than nothing.
+    """
     name = publish.current_generation(output_dir)
     if name is None:
         return None
     root = os.path.join(output_dir, name)
     with open(os.path.join(root, publish.MANIFEST), encoding="utf-8") as handle:
         manifest = json.load(handle)
-    domains: dict[str, dict[str, Document]] = {}
+    tree: Tree = {}
     with os.scandir(root) as entries:
         for entry in entries:
             if not entry.is_dir(follow_symlinks=False) or not names.is_hostname(entry.name):
@@ -115,9 +130,6 @@ def load_generation(output_dir: str) -> Generation | None:
             documents = {}
             for relative in DOCUMENTS:
                 with open(os.path.join(root, entry.name, relative), "rb") as handle:
-                    documents[relative] = Document.from_bytes(handle.read())
-            domains[entry.name] = documents
-    rendered_at = str(manifest["rendered_at"])
-    moment = datetime.strptime(rendered_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-    last_modified = format_datetime(moment, usegmt=True)
-    return Generation(name, rendered_at, last_modified, domains)
+                    documents[relative] = handle.read()
+            tree[entry.name] = documents
+    return build_generation(name, str(manifest["rendered_at"]), tree)

@@ -61,6 +61,7 @@ class Service:
         self.http = requests.Session()
         self.http.trust_env = False  # never a proxy: traffic stays on loopback
         self.process: subprocess.Popen[bytes] | None = None
+        self.extra_env: dict[str, str] = {}
 
     def start(self, *, expect_ready: bool = True) -> Service:
         command = [
@@ -70,7 +71,7 @@ class Service:
             "--output", str(self.output),
         ]  # fmt: skip
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
-        env = {k: v for k, v in os.environ.items() if k != "JOURNAL_STREAM"}
+        env = {k: v for k, v in os.environ.items() if k != "JOURNAL_STREAM"} | self.extra_env
         self.process = subprocess.Popen(command, cwd=ROOT, stdout=self._log, stderr=self._log, env=env)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

@@ -36,6 +36,7 @@ def tree(domain: str, text: bytes) -> dict[str, dict[str, bytes]]:
 def test_publish_swaps_and_prunes(tmp_path: Path) -> None:
     for index in range(1, 5):
         published = publish.publish(tree("example.org", f"v{index}".encode()), str(tmp_path))
+        publish.prune(str(tmp_path))
         assert published.generation == f"gen-{index:06d}"
         assert os.readlink(tmp_path / "current") == published.generation
         assert (tmp_path / "current" / "example.org" / "mail" / "config-v1.1.xml").read_bytes() == f"v{index}".encode()

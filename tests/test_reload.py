@@ -72,7 +72,7 @@ def test_invalid_edit_keeps_serving_and_fix_recovers(make_service) -> None:  # t
     assert health["status"] == "config error"
     assert health["generation"] == generation
     assert service.get(PATH, host="autoconfig.example.org").content == before
-    assert f"line {line}" in service.log() and "port 99999 is not a port" in service.log()
+    service.wait_for(lambda: f"line {line}" in (text := service.log()) and "port 99999 is not a port" in text)
 
     replace_by_rename(service.config_path, with_name("Fixed Again"))
     service.wait_for(lambda: "Fixed Again" in display_name(service), what="fixed config to be served")
