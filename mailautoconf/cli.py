@@ -12,9 +12,12 @@ import signal
 import sys
 from types import FrameType
 
+from mailautoconf import android
 from mailautoconf import config
 from mailautoconf.logs import setup_logging
+from mailautoconf.model import Config
 from mailautoconf.pipeline import Pipeline
+from mailautoconf.render import thunderbird
 from mailautoconf.store import Store
 from mailautoconf.store import load_generation
 
@@ -107,12 +110,32 @@ def check(args: argparse.Namespace) -> int:
             print(problem, file=sys.stderr)
         print(f"{args.config}: {len(exc.problems)} error(s); not usable", file=sys.stderr)
         return 1
-    for warning in result.warnings:
+    warnings = [str(warning) for warning in result.warnings]
+    warnings += android_warnings(result.config)
+    for warning in warnings:
         print(warning, file=sys.stderr)
     providers = result.config.providers
     domains = sum(len(provider.domains) for provider in providers)
-    print(f"{args.config}: OK, {len(providers)} provider(s), {domains} domain(s), {len(result.warnings)} warning(s)")
+    print(f"{args.config}: OK, {len(providers)} provider(s), {domains} domain(s), {len(warnings)} warning(s)")
     return 0
+
+
+def android_warnings(loaded: Config) -> list[str]:
+    """Say, per provider, why Thunderbird for Android would reject its document.
+
+    Checked on the rendered document of each provider's first domain: what
+    Android rejects depends on the servers, which all domains share.
+    """
+    found = []
+    for provider in loaded.providers:
+        domain = provider.domains[0]
+        document = thunderbird.render(provider, domain)
+        for problem in android.problems(document, f"user@{domain.name}"):
+            found.append(
+                f'{loaded.source}: warning: provider "{provider.id}": Thunderbird for Android '
+                f"rejects its settings: {problem}"
+            )
+    return found
 
 
 def parser() -> argparse.ArgumentParser:

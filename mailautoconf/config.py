@@ -570,10 +570,12 @@ class _Checker:
 
     def server_warnings(self, server: Server, where: _Where) -> None:
         if server.socket_type is SocketType.PLAIN:
+            # Android reads only imap and smtp sections, and rejects all of a
+            # document with one plain section among them.
+            android = "Thunderbird for Android rejects the whole document and " if server.type != "pop3" else ""
             self.warn(
                 where,
-                'socket_type "plain" sends passwords unencrypted; Thunderbird for Android rejects '
-                "the whole document and Thunderbird warns the user",
+                f'socket_type "plain" sends passwords unencrypted; {android}Thunderbird warns the user',
                 "socket_type",
             )
         passwordless = {"none", "client-IP-address", "TLS-client-cert"}

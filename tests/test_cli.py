@@ -50,11 +50,38 @@ def test_check_prints_every_error_and_warning(tmp_path: Path) -> None:
 
 def test_check_warnings_only_exits_zero(tmp_path: Path) -> None:
     config = tmp_path / "autoconfig.toml"
-    config.write_text(EXAMPLE.replace('socket_type = "STARTTLS"', 'socket_type = "plain"'), encoding="utf-8")
+    text = EXAMPLE.replace('socket_type = "STARTTLS"', 'socket_type = "plain"')
+    config.write_text(text, encoding="utf-8")
     result = run("check", "--config", str(config))
     assert result.returncode == 0
-    assert "warning:" in result.stderr
-    assert "3 warning(s)" in result.stdout  # the three STARTTLS servers
+    lines = text.splitlines()
+    plain = [number for number, line in enumerate(lines, 1) if line == 'socket_type = "plain"']
+    unencrypted = 'socket_type "plain" sends passwords unencrypted; '
+    android = "Thunderbird for Android rejects the whole document and "
+    rejects = f'{config}: warning: provider "example.net": Thunderbird for Android rejects its settings: '
+    assert result.stderr.splitlines() == [
+        f'{config}, line {plain[0]}: warning: provider "example.net", incoming server 2: '
+        f"{unencrypted}{android}Thunderbird warns the user",
+        f'{config}, line {plain[1]}: warning: provider "example.net", incoming server 4: '
+        f"{unencrypted}Thunderbird warns the user",  # POP3: Android does not read it
+        f'{config}, line {plain[2]}: warning: provider "example.net", outgoing server 2: '
+        f"{unencrypted}{android}Thunderbird warns the user",
+        f"{rejects}incoming server 2 (imap): socketType 'plain' is not SSL or STARTTLS",
+        f"{rejects}outgoing server 2 (smtp): socketType 'plain' is not SSL or STARTTLS",
+    ]
+    assert result.stdout.strip().endswith("OK, 1 provider(s), 3 domain(s), 5 warning(s)")
+
+
+def test_check_warns_when_android_rejects_pop3_only(tmp_path: Path) -> None:
+    config = tmp_path / "autoconfig.toml"
+    text = EXAMPLE.replace('type = "imap"', 'type = "pop3"')
+    config.write_text(text, encoding="utf-8")
+    result = run("check", "--config", str(config))
+    assert result.returncode == 0
+    assert (
+        f'{config}: warning: provider "example.net": Thunderbird for Android rejects its settings: '
+        "no incoming server of type imap (POP3-only settings are rejected)"
+    ) in result.stderr.splitlines()
 
 
 def test_check_missing_file() -> None:
