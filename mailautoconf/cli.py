@@ -52,7 +52,10 @@ def build_service(config_path: str, output_dir: str):  # type: ignore[no-untyped
     pipeline = Pipeline(config_path, output_dir, store)
     outcome = pipeline.run()
     if not outcome.ok:
-        store.generation = load_generation(output_dir)
+        try:
+            store.generation = load_generation(output_dir)
+        except (OSError, ValueError, KeyError) as exc:
+            log.error("cannot read the last generation in %s either: %s", output_dir, exc)
         if store.generation is not None:
             log.warning("serving the last good generation %s from %s", store.generation.name, output_dir)
     watcher = Watcher(pipeline)

@@ -33,6 +33,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from mailautoconf import logs
 from mailautoconf import names
+from mailautoconf.render import EVOLUTION
 from mailautoconf.render import OUTLOOK_JSON
 from mailautoconf.render import OUTLOOK_POX
 from mailautoconf.render import THUNDERBIRD
@@ -107,14 +108,22 @@ def autoconfig() -> Response:
     _note(found[0] if found else None, address)
     if found is None:
         return _text(404, "no mail settings for this domain")
-    return _conditional(found[1][THUNDERBIRD], _XML_TYPE)
+    # Evolution keeps the last server of each type it reads: it gets a
+    # document listing only the first (render/evolution.py).
+    is_evolution = request.environ.get("HTTP_USER_AGENT", "").startswith("Evolution/")
+    return _conditional(found[1][EVOLUTION if is_evolution else THUNDERBIRD], _XML_TYPE)
 
 
 def _conditional(document: Document, content_type: str) -> Response:
     """Answer a static document, or 304 when the client's copy is current."""
     generation = _store().generation
     assert generation is not None
-    headers = [("ETag", document.etag), ("Last-Modified", generation.last_modified), ("Cache-Control", "no-cache")]
+    headers = [
+        ("ETag", document.etag),
+        ("Last-Modified", generation.last_modified),
+        ("Cache-Control", "no-cache"),
+        ("Vary", "User-Agent"),  # Evolution gets its own document
+    ]
     if_none_match = request.environ.get("HTTP_IF_NONE_MATCH")
     if if_none_match is not None:
         fresh = if_none_match.strip() == "*" or document.etag in (tag.strip() for tag in if_none_match.split(","))

@@ -361,3 +361,24 @@ def test_access_log_masks_addresses_and_omits_query(service: Service) -> None:
 def test_json_answers_are_json(service: Service) -> None:
     answer = service.get("/healthz")
     json.loads(answer.text)
+
+
+# -- Evolution ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", AUTOCONFIG_PATHS)
+def test_evolution_gets_only_the_first_server_of_each_type(service: Service, path: str) -> None:
+    # Evolution keeps the last server of each type it reads (clients.md section 1).
+    answer = service.get(
+        path,
+        host="autoconfig.example.org",
+        params={"emailaddress": "EVOLUTIONUSER@example.org", "emailmd5": "0" * 32},
+        headers={"User-Agent": "Evolution/3.46.4-2+deb12u1"},
+    )
+    assert answer.status_code == 200
+    assert answer.headers["Vary"] == "User-Agent"
+    assert servers(answer.content) == [EXPECTED_SERVERS[0], EXPECTED_SERVERS[2], EXPECTED_SERVERS[4]]
+    assert listed_domains(answer.content) == ["example.org"]
+    others = service.get(path, host="autoconfig.example.org", headers={"User-Agent": "Mozilla/5.0 Thunderbird/153"})
+    assert servers(others.content) == EXPECTED_SERVERS
+    assert others.headers["ETag"] != answer.headers["ETag"]

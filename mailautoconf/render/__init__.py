@@ -12,20 +12,23 @@ from collections.abc import Callable
 from mailautoconf.model import Config
 from mailautoconf.model import Domain
 from mailautoconf.model import Provider
+from mailautoconf.render import evolution
 from mailautoconf.render import outlook
 from mailautoconf.render import thunderbird
 
-__all__ = ["DOCUMENTS", "OUTLOOK_JSON", "OUTLOOK_POX", "THUNDERBIRD", "Tree", "render"]
+__all__ = ["DOCUMENTS", "EVOLUTION", "OUTLOOK_JSON", "OUTLOOK_POX", "THUNDERBIRD", "Tree", "render"]
 
 # Paths inside a domain's folder. nginx and the web layer name documents by
 # these constants, never by their own string literals.
 THUNDERBIRD = "mail/config-v1.1.xml"
+EVOLUTION = "mail/config-v1.1.evolution.xml"  # served to User-Agent Evolution/...
 OUTLOOK_POX = "autodiscover/autodiscover.xml"  # template: %EMAILADDRESS% etc. filled per request
 OUTLOOK_JSON = "autodiscover/autodiscover.json"
 
 Renderer = Callable[[Provider, Domain], bytes]
 DOCUMENTS: dict[str, Renderer] = {
     THUNDERBIRD: thunderbird.render,
+    EVOLUTION: evolution.render,
     OUTLOOK_POX: outlook.render_pox,
     OUTLOOK_JSON: outlook.render_json,
 }

@@ -23,7 +23,7 @@ from mailautoconf.model import Provider
 from mailautoconf.model import ResolvedServer
 from mailautoconf.render import placeholders
 
-__all__ = ["render"]
+__all__ = ["document", "render"]
 
 
 def _element(indent: str, name: str, text: str) -> str:
@@ -60,7 +60,12 @@ def _server(server: ResolvedServer, domain: Domain) -> str:
 
 
 def render(provider: Provider, domain: Domain) -> bytes:
-    """Render the document served for ``domain``.
+    """Render the document served for ``domain``, every server in preference order."""
+    return document(provider, domain, provider.resolve_servers(domain))
+
+
+def document(provider: Provider, domain: Domain, servers: tuple[ResolvedServer, ...]) -> bytes:
+    """Render a config-v1.1.xml for ``domain`` listing ``servers``.
 
     ``<domain>`` names the requested domain only, unless the provider sets
     ``list_all_domains``: clients do not check it, and listing every customer
@@ -77,7 +82,7 @@ def render(provider: Provider, domain: Domain) -> bytes:
     parts.extend(_element("    ", "domain", name) for name in listed)
     parts.append(_element("    ", "displayName", provider.display_name_for(domain)))
     parts.append(_element("    ", "displayShortName", provider.short_name_for(domain)))
-    parts.extend(_server(server, domain) for server in provider.resolve_servers(domain))
+    parts.extend(_server(server, domain) for server in servers)
     for documentation in provider.documentation:
         parts.append(f"    <documentation url={quoteattr(documentation.url)}>\n")
         for language, text in documentation.descriptions:
