@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up and run every test: the README's test command, and what CI runs.
 # Installs what the tests need on a fresh Debian machine with Python 3.11:
-# a virtualenv with requirements-test.txt, and Debian's wrk for the bench smoke test.
+# a virtualenv with requirements-test.txt and the Debian packages below.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,14 +12,29 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-test.txt
 
-if ! command -v wrk >/dev/null; then
+# Debian packages: wrk for the bench smoke test; iproute2 for the test namespace.
+packages=(wrk iproute2)
+missing=()
+for package in "${packages[@]}"; do
+    dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ]; then
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk >/dev/null
+        echo "installing Debian packages: ${missing[*]}" >&2
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     else
-        echo "wrk is missing (sudo apt-get install wrk); the bench smoke test will be skipped" >&2
+        echo "missing Debian packages (tests that need them are skipped): ${missing[*]}" >&2
     fi
 fi
 
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+
+# Every test runs in a network namespace with only loopback (tests/isolated.sh):
+# nothing a test starts can reach another machine.
+if [ "$(id -u)" = 0 ] && unshare --net --mount true 2>/dev/null; then
+    exec unshare --net --mount --propagation private -- bash tests/isolated.sh .venv/bin/python -m pytest "$@"
+fi
+echo "cannot create a network namespace (needs root); real-client tests are skipped" >&2
 exec .venv/bin/python -m pytest "$@"
