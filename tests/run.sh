@@ -12,8 +12,12 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-test.txt
 
-# Debian packages: wrk for the bench smoke test; iproute2 for the test namespace.
-packages=(wrk iproute2)
+# Debian packages: wrk for the bench smoke test; iproute2 for the test
+# namespace; the real clients (thunderbird, evolution) and what their tests
+# run beside them (nginx with TLS, dnsmasq as DNS server, certutil, D-Bus,
+# a C compiler for the Evolution probe).
+packages=(wrk iproute2 thunderbird libnss3-tools nginx-light dnsmasq-base
+          evolution-dev libebook1.2-dev evolution-data-server dbus gcc libc6-dev pkg-config)
 missing=()
 for package in "${packages[@]}"; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
