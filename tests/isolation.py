@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -22,10 +23,9 @@ __all__ = ["ISOLATED", "bind_file", "requires_isolation"]
 def _isolated() -> bool:
     if os.environ.get("MAILAUTOCONF_ISOLATED") != "1":
         return False
-    try:
-        return set(os.listdir("/sys/class/net")) == {"lo"}
-    except OSError:
-        return False
+    # The interfaces of this process's own network namespace (/sys/class/net
+    # would show the host's unless sysfs were mounted again).
+    return [name for _, name in socket.if_nameindex()] == ["lo"]
 
 
 ISOLATED = _isolated()
