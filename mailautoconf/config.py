@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import difflib
+import ipaddress
 import re
 import tomllib
 from dataclasses import dataclass
@@ -20,7 +21,9 @@ from mailautoconf import names
 from mailautoconf.model import AUTH_METHODS
 from mailautoconf.model import INCOMING_TYPES
 from mailautoconf.model import OUTGOING_TYPES
+from mailautoconf.model import TLS_LAYOUTS
 from mailautoconf.model import Config
+from mailautoconf.model import DnsSettings
 from mailautoconf.model import Documentation
 from mailautoconf.model import Domain
 from mailautoconf.model import DomainOverride
@@ -29,6 +32,7 @@ from mailautoconf.model import Provider
 from mailautoconf.model import Server
 from mailautoconf.model import ServiceSettings
 from mailautoconf.model import SocketType
+from mailautoconf.model import TlsSettings
 from mailautoconf.tomlpos import KeyLines
 
 __all__ = ["ConfigError", "LoadResult", "Problem", "load", "loads"]
@@ -251,8 +255,10 @@ class _Checker:
 
     def config(self, raw: dict[str, Any]) -> Config | None:
         top = _Where((), "")
-        self.known_keys(raw, ("service", "provider"), top)
+        self.known_keys(raw, ("service", "dns", "tls", "provider"), top)
         service = self.service(raw.get("service"), top.child("service", words="[service]"))
+        dns = self.dns(raw.get("dns"), top.child("dns", words="[dns]"))
+        tls = self.tls(raw.get("tls"), top.child("tls", words="[tls]"))
         providers_raw = raw.get("provider")
         if providers_raw is None:
             self.error(top, "no [[provider]] is defined; add at least one with its domains and servers")
@@ -268,9 +274,45 @@ class _Checker:
             if provider is not None:
                 providers.append(provider)
         self.cross_checks(providers, top)
-        if service is None:
+        if service is None or dns is None or tls is None:
             return None
-        return Config(self.source, service, tuple(providers))
+        return Config(self.source, service, tuple(providers), dns, tls)
+
+    def dns(self, raw: Any, where: _Where) -> DnsSettings | None:
+        if raw is None:
+            return DnsSettings()
+        table = self.table(raw, where, "[dns]")
+        if table is None:
+            return None
+        self.known_keys(table, ("addresses", "ttl"), where)
+        addresses: list[str] = []
+        if "addresses" in table:
+            for text in self.string_list(table, "addresses", where) or []:
+                try:
+                    addresses.append(str(ipaddress.ip_address(text)))
+                except ValueError:
+                    self.error(where, f'"{text}" is not an IPv4 or IPv6 address', "addresses")
+        ttl = self.integer(table, "ttl", where, 60, 604800, "a TTL in seconds")
+        return DnsSettings(tuple(addresses), ttl if ttl is not None else DnsSettings.ttl)
+
+    def tls(self, raw: Any, where: _Where) -> TlsSettings | None:
+        if raw is None:
+            return TlsSettings()
+        table = self.table(raw, where, "[tls]")
+        if table is None:
+            return None
+        self.known_keys(table, ("layout", "directory", "challenges"), where)
+        layout = self.string(table, "layout", where, required=False) or "dehydrated"
+        if layout not in TLS_LAYOUTS:
+            self.error(where, f'layout "{layout}" is unknown; use {" or ".join(TLS_LAYOUTS)}', "layout")
+            return None
+        directory = self.string(table, "directory", where, required=False) or TLS_LAYOUTS[layout][0]
+        challenges = self.string(table, "challenges", where, required=False) or TLS_LAYOUTS[layout][3]
+        for key, path in (("directory", directory), ("challenges", challenges)):
+            if not path.startswith("/") or any(char in path for char in " ;{}\"'\\"):
+                self.error(where, f'{key} "{path}" must be an absolute path without spaces, quotes or ;{{}}', key)
+                return None
+        return TlsSettings(layout, directory, challenges)
 
     def service(self, raw: Any, where: _Where) -> ServiceSettings | None:
         if raw is None:

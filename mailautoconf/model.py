@@ -15,6 +15,7 @@ from dataclasses import field
 __all__ = [
     "AUTH_METHODS",
     "Config",
+    "DnsSettings",
     "Documentation",
     "Domain",
     "DomainOverride",
@@ -24,6 +25,7 @@ __all__ = [
     "Server",
     "ServiceSettings",
     "SocketType",
+    "TlsSettings",
 ]
 
 
@@ -189,10 +191,50 @@ class ServiceSettings:
 
 
 @dataclass(frozen=True)
+class DnsSettings:
+    """How the generated DNS records point clients at this service."""
+
+    # Empty: autoconfig.<d> and autodiscover.<d> are CNAMEs to the service's
+    # public_hostname. Set: A/AAAA records with these addresses instead.
+    addresses: tuple[str, ...] = ()
+    ttl: int = 3600
+
+
+TLS_LAYOUTS = {
+    # layout: (default certificate folder, certificate path, key path, default
+    # folder nginx serves ACME http-01 challenges from); {name} = certificate name
+    "dehydrated": (
+        "/var/lib/dehydrated/certs",
+        "{name}/fullchain.pem",
+        "{name}/privkey.pem",
+        "/var/lib/dehydrated/acme-challenges",
+    ),
+    "certbot": ("/etc/letsencrypt/live", "{name}/fullchain.pem", "{name}/privkey.pem", "/var/www/letsencrypt"),
+}
+
+
+@dataclass(frozen=True)
+class TlsSettings:
+    """Where the ACME client keeps the certificates nginx serves."""
+
+    layout: str = "dehydrated"
+    directory: str = TLS_LAYOUTS["dehydrated"][0]
+    challenges: str = TLS_LAYOUTS["dehydrated"][3]
+
+    def certificate(self, name: str) -> str:
+        return f"{self.directory.rstrip('/')}/{TLS_LAYOUTS[self.layout][1].format(name=name)}"
+
+    def key(self, name: str) -> str:
+        return f"{self.directory.rstrip('/')}/{TLS_LAYOUTS[self.layout][2].format(name=name)}"
+
+
+@dataclass(frozen=True)
 class Config:
     source: str  # the file it was read from, for messages
     service: ServiceSettings
     providers: tuple[Provider, ...]
+    dns: DnsSettings = field(default_factory=DnsSettings)
+    tls: TlsSettings = field(default_factory=TlsSettings)
 
     def domains(self) -> dict[str, tuple[Provider, Domain]]:
         """Map every hosted domain's A-label name to its provider and domain."""

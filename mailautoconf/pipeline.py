@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC
 from datetime import datetime
@@ -44,6 +45,8 @@ class Pipeline:
         self.config_path = config_path
         self.output_dir = output_dir
         self.store = store
+        # Called with each newly published generation (serve tells systemd).
+        self.on_publish: Callable[[publish.Published], None] | None = None
         self._lock = threading.Lock()
         self._last_input: bytes | None = None
 
@@ -91,6 +94,8 @@ class Pipeline:
             self.store.generation = build_generation(published.generation, published.rendered_at, tree)
         log.info("published %s: %d domains from %s", published.generation, len(tree), self.config_path)
         self._report(None, warnings)
+        if self.on_publish is not None:
+            self.on_publish(published)
         # Old generations go only after the swap: removing 10,000 folders takes seconds.
         try:
             publish.prune(self.output_dir)

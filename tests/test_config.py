@@ -213,12 +213,12 @@ ERROR_CASES = [
     # unknown keys, with and without a hint
     pytest.param(
         _edit("[service]", 'hostnme = "x"\n\n[service]'),
-        _at(1, 'unknown key "hostnme"; known keys: service, provider'),
+        _at(1, 'unknown key "hostnme"; known keys: service, dns, tls, provider'),
         id="unknown-key-top-level",
     ),
     pytest.param(
         _append('[[providers]]\nid = "example.com"\n'),
-        _at(25, 'unknown key "providers" (did you mean "provider"?); known keys: service, provider'),
+        _at(25, 'unknown key "providers" (did you mean "provider"?); known keys: service, dns, tls, provider'),
         id="unknown-key-top-level-hint",
     ),
     pytest.param(
@@ -627,7 +627,7 @@ ERROR_CASES = [
         _edit("[service]\n", "service = 3\n[unused]\n"),
         _at(1, "[service]: [service] must be a table, not a number")
         + "\n"
-        + _at(2, 'unknown key "unused"; known keys: service, provider'),
+        + _at(2, 'unknown key "unused"; known keys: service, dns, tls, provider'),
         id="service-not-a-table",
     ),
     # providers
@@ -804,7 +804,7 @@ def test_every_error_is_reported_sorted_by_line() -> None:
             f'{OUT1}: socket_type "TLS" is unknown ("TLS" is the old name; use "SSL" for implicit TLS or "STARTTLS"); '
             "use SSL, STARTTLS or plain",
         ),
-        _at(25, 'unknown key "extra"; known keys: service, provider'),
+        _at(25, 'unknown key "extra"; known keys: service, dns, tls, provider'),
     ]
 
 
@@ -998,7 +998,9 @@ def test_line_of_dotted_key() -> None:
 def test_line_of_table_named_only_in_a_dotted_header() -> None:
 
     text = _append('[[providers.incoming]]\ntype = "imap"\n')
-    assert _errors(text) == _at(25, 'unknown key "providers" (did you mean "provider"?); known keys: service, provider')
+    assert _errors(text) == _at(
+        25, 'unknown key "providers" (did you mean "provider"?); known keys: service, dns, tls, provider'
+    )
 
 
 # -- warnings ----------------------------------------------------------------
@@ -1325,3 +1327,45 @@ def test_hostile_input_gives_config_error(text: str | bytes) -> None:
     assert excinfo.value.problems
     for problem in excinfo.value.problems:
         assert str(problem).startswith(SOURCE)
+
+
+# -- [dns] and [tls] ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        pytest.param('[dns]\naddresses = ["192.0.2.1", "2001:DB8::1"]\nttl = 300\n', None, id="valid"),
+        pytest.param('[dns]\naddresses = ["mail.example.org"]\n', '"mail.example.org" is not an IPv4 or IPv6 address',
+                     id="address-not-ip"),
+        pytest.param("[dns]\nttl = 5\n", "ttl 5 is not a TTL in seconds (60-604800)", id="ttl-too-small"),
+        pytest.param('[tls]\nlayout = "acme.sh"\n', 'layout "acme.sh" is unknown; use dehydrated or certbot',
+                     id="unknown-layout"),
+        pytest.param('[tls]\ndirectory = "certs"\n',
+                     'directory "certs" must be an absolute path without spaces, quotes or ;{}', id="relative-dir"),
+        pytest.param('[tls]\nchallenges = "/var/www/x; evil"\n',
+                     'challenges "/var/www/x; evil" must be an absolute path without spaces, quotes or ;{}',
+                     id="nginx-injection"),
+    ],
+)  # fmt: skip
+def test_dns_and_tls_settings(extra: str, expected: str | None) -> None:
+    text = BASE + "\n" + extra
+    if expected is None:
+        loaded = config.loads(text, SOURCE).config
+        assert loaded.dns.addresses == ("192.0.2.1", "2001:db8::1") and loaded.dns.ttl == 300
+        return
+    with pytest.raises(config.ConfigError) as caught:
+        config.loads(text, SOURCE)
+    table = extra.split("]")[0] + "]"
+    assert [problem.message for problem in caught.value.problems] == [expected]
+    assert all(problem.where == table for problem in caught.value.problems)
+    assert [problem.line for problem in caught.value.problems] == [len(BASE.splitlines()) + 3]
+
+
+def test_tls_layout_paths() -> None:
+    certbot = config.loads(BASE + '\n[tls]\nlayout = "certbot"\n', SOURCE).config.tls
+    assert certbot.certificate("autoconfig") == "/etc/letsencrypt/live/autoconfig/fullchain.pem"
+    assert certbot.key("autoconfig") == "/etc/letsencrypt/live/autoconfig/privkey.pem"
+    default = config.loads(BASE, SOURCE).config.tls
+    assert default.certificate("autodiscover") == "/var/lib/dehydrated/certs/autodiscover/fullchain.pem"
+    assert default.challenges == "/var/lib/dehydrated/acme-challenges"
