@@ -29,7 +29,7 @@ def __getattr__(name: str) -> Any:
             setup_logging()
             config_path = os.environ.get("MAILAUTOCONF_CONFIG", cli.DEFAULT_CONFIG)
             output_dir = os.environ.get("MAILAUTOCONF_OUTPUT", cli.DEFAULT_OUTPUT)
-            _app, _watcher = cli.build_service(config_path, output_dir)
+            _app = cli.build_service(config_path, output_dir).app
     return _app
 
 

@@ -10,22 +10,35 @@ import argparse
 import logging
 import signal
 import sys
+from dataclasses import dataclass
 from types import FrameType
+
+from flask import Flask
 
 from mailautoconf import android
 from mailautoconf import config
+from mailautoconf import publish
+from mailautoconf import sdnotify
+from mailautoconf.deploy import certs
+from mailautoconf.deploy import checkdns
+from mailautoconf.deploy import dns
+from mailautoconf.deploy import nginx
 from mailautoconf.logs import setup_logging
 from mailautoconf.model import Config
 from mailautoconf.pipeline import Pipeline
 from mailautoconf.render import thunderbird
 from mailautoconf.store import Store
 from mailautoconf.store import load_generation
+from mailautoconf.watch import Watcher
+from mailautoconf.web import create_app
 
 __all__ = ["DEFAULT_CONFIG", "DEFAULT_LISTEN", "DEFAULT_OUTPUT", "WAITRESS_SETTINGS", "build_service", "main"]
 
 DEFAULT_CONFIG = "config/autoconfig.toml"
 DEFAULT_OUTPUT = "static_xml"
 DEFAULT_LISTEN = "127.0.0.1:8080"
+# Where systemd's StateDirectory puts the rendered tree (systemd/mailautoconf.service).
+DEFAULT_STATIC_ROOT = "/var/lib/mailautoconf/static_xml"
 # How the service runs under waitress; bench/ serves its baseline app with the
 # same settings, so the two are compared like for like.
 WAITRESS_SETTINGS: dict[str, object] = {
@@ -34,20 +47,32 @@ WAITRESS_SETTINGS: dict[str, object] = {
     # Bodies past the Autodiscover cap are refused by the app with 413; this
     # stops anything far larger before it is read at all.
     "max_request_body_size": 1024 * 1024,
+    # Behind the nginx site (`service.py nginx`) the client's address comes in
+    # X-Forwarded-For; trusted from the local proxy only, for the access log.
+    "trusted_proxy": "127.0.0.1",
+    "trusted_proxy_count": 1,
+    "trusted_proxy_headers": {"x-forwarded-for", "x-forwarded-proto"},
     "clear_untrusted_proxy_headers": True,
 }
 log = logging.getLogger("mailautoconf")
 
 
-def build_service(config_path: str, output_dir: str):  # type: ignore[no-untyped-def]
-    """Render, start watching and return ``(app, watcher)``, as serve and service:app need.
+@dataclass(frozen=True)
+class Running:
+    """What serve and service:app need of a started service."""
+
+    app: Flask
+    watcher: Watcher
+    store: Store
+    pipeline: Pipeline
+
+
+def build_service(config_path: str, output_dir: str) -> Running:
+    """Render, start watching and return the app, as serve and service:app need.
 
     When the config is broken at start, the last good generation on disk is
     served (and /healthz reports the error) rather than nothing.
     """
-    from mailautoconf.watch import Watcher
-    from mailautoconf.web import create_app
-
     store = Store()
     pipeline = Pipeline(config_path, output_dir, store)
     outcome = pipeline.run()
@@ -60,15 +85,16 @@ def build_service(config_path: str, output_dir: str):  # type: ignore[no-untyped
             log.warning("serving the last good generation %s from %s", store.generation.name, output_dir)
     watcher = Watcher(pipeline)
     watcher.start()
-    return create_app(store), watcher
+    return Running(create_app(store), watcher, store, pipeline)
 
 
 def serve(args: argparse.Namespace) -> int:
     import waitress
 
-    app, watcher = build_service(args.config, args.output)
+    running = build_service(args.config, args.output)
+    watcher = running.watcher
     try:
-        server = waitress.create_server(app, listen=args.listen, **WAITRESS_SETTINGS)
+        server = waitress.create_server(running.app, listen=args.listen, **WAITRESS_SETTINGS)
     except (OSError, ValueError) as exc:
         log.error("cannot listen on %s: %s", args.listen, exc)
         watcher.stop()
@@ -76,17 +102,25 @@ def serve(args: argparse.Namespace) -> int:
 
     def stop(signum: int, frame: FrameType | None) -> None:
         log.info("%s received, stopping", signal.Signals(signum).name)
+        sdnotify.notify("STOPPING=1")
         raise SystemExit(0)  # waitress's loop catches it and closes its sockets
 
     def reload(signum: int, frame: FrameType | None) -> None:
         log.info("SIGHUP received, reloading %s", args.config)
         watcher.request_reload()
 
+    def published(generation: publish.Published) -> None:
+        # Ready means serving: at start, or once a first good config arrives.
+        sdnotify.notify(f"READY=1\nSTATUS=serving {generation.generation}")
+
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGHUP, reload)
     for address in _listening(server):
         log.info("listening on http://%s", address)
+    running.pipeline.on_publish = published
+    if running.store.generation is not None:
+        sdnotify.notify(f"READY=1\nSTATUS=serving {running.store.generation.name}")
     server.run()
     watcher.stop()
     log.info("stopped")
@@ -167,11 +201,56 @@ def parser() -> argparse.ArgumentParser:
     )
     add("render", "render the config once into the output folder")
     add("check", "validate the config and print every error and warning", output=False)
+
+    dns_parser = add("dns", "print BIND zone-file records every hosted domain needs", output=False)
+    dns_parser.add_argument("--domain", metavar="D", help="only this hosted domain")
+    check_dns_parser = add(
+        "check-dns", "look the records up live and report each as ok, missing or wrong", output=False
+    )
+    check_dns_parser.add_argument("--domain", metavar="D", help="only this hosted domain")
+    check_dns_parser.add_argument("--resolver", metavar="IP[:PORT]", help="ask this DNS server (default: the system's)")
+    certs_parser = add("certs", "print certificate names for dehydrated's domains.txt and certbot", output=False)
+    certs_parser.add_argument(
+        "--well-known", action="store_true", help="also the hosted domains' own names (nginx --well-known)"
+    )
+    certs_parser.add_argument("--only-resolving", action="store_true", help="only names whose DNS already points here")
+    certs_parser.add_argument("--resolver", metavar="IP[:PORT]", help="with --only-resolving: ask this DNS server")
+    nginx_parser = add("nginx", "print an nginx site for the service", output=False)
+    nginx_parser.add_argument(
+        "--upstream",
+        default=DEFAULT_LISTEN,
+        metavar="HOST:PORT",
+        help=f"where serve listens (default {DEFAULT_LISTEN})",
+    )
+    nginx_parser.add_argument(
+        "--static-root",
+        default=DEFAULT_STATIC_ROOT,
+        metavar="DIR",
+        help=f"the rendered tree nginx serves from (default {DEFAULT_STATIC_ROOT})",
+    )
+    nginx_parser.add_argument(
+        "--well-known",
+        action="store_true",
+        help="also answer /.well-known/autoconfig/ and /autodiscover/ on the hosted domains' own names",
+    )
+    nginx_parser.add_argument(
+        "--http-only", action="store_true", help="port 80 only, to order the first certificates (see README, Deploy)"
+    )
+    nginx_parser.add_argument("--http-port", type=int, default=80, metavar="PORT", help="default 80")
+    nginx_parser.add_argument("--https-port", type=int, default=443, metavar="PORT", help="default 443")
     return top
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     setup_logging()
-    handlers = {"serve": serve, "render": render, "check": check}
+    handlers = {
+        "serve": serve,
+        "render": render,
+        "check": check,
+        "dns": dns.dns_command,
+        "check-dns": checkdns.check_dns_command,
+        "certs": certs.certs_command,
+        "nginx": nginx.nginx_command,
+    }
     return handlers[args.command](args)

@@ -15,9 +15,11 @@ fi
 # Debian packages: wrk for the bench smoke test; iproute2 for the test
 # namespace; the real clients (thunderbird, evolution) and what their tests
 # run beside them (nginx with TLS, dnsmasq as DNS server, certutil, D-Bus,
-# a C compiler for the Evolution probe).
+# a C compiler for the Evolution probe), named-checkzone (bind9-utils) and
+# systemd-analyze (systemd) for the deployment generators' tests.
 packages=(wrk iproute2 thunderbird libnss3-tools nginx-light dnsmasq-base
-          evolution-dev libebook1.2-dev evolution-data-server dbus gcc libc6-dev pkg-config)
+          evolution-dev libebook1.2-dev evolution-data-server dbus gcc libc6-dev pkg-config
+          bind9-utils systemd)
 missing=()
 for package in "${packages[@]}"; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

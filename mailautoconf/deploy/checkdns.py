@@ -1,0 +1,230 @@
+"""``python service.py check-dns``: look the records ``dns`` prints up live and say which are right.
+
+Every RRset :func:`mailautoconf.deploy.dns.plan` lists is asked for and
+reported on one line, as ``ok``, ``missing`` (no such name, or no record of
+that type) or ``wrong`` (with what was expected and what was found);
+``error`` when the resolver gave no usable answer (timeout, SERVFAIL,
+REFUSED), since that proves neither. First of all, the service's own
+public_hostname must have an address: everything else points at it.
+
+The resolver is dnspython's, without search domains and without a cache,
+either the system's (/etc/resolv.conf) or the one ``--resolver`` names.
+Each query has one bounded try (:data:`QUERY_TIMEOUT`), and after a few
+timeouts in a row the rest is not asked at all: a dead resolver costs
+seconds, not minutes per hundred domains.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import dns.exception
+import dns.name
+import dns.rdatatype
+import dns.resolver
+
+from mailautoconf import config as config_loader
+from mailautoconf.deploy.dns import RRset
+from mailautoconf.deploy.dns import plan
+from mailautoconf.model import Config
+
+__all__ = ["QUERY_TIMEOUT", "Outcome", "check", "check_dns_command", "make_resolver", "parse_resolver"]
+
+QUERY_TIMEOUT = 2.0  # seconds for one query to one server
+GIVE_UP_AFTER = 3  # timeouts in a row after which the resolver is taken to be dead
+ADDRESS = "A/AAAA"  # pseudo type: any address (the public_hostname check)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one lookup showed about one expected RRset."""
+
+    status: str  # ok, missing, wrong or error
+    rrset: RRset
+    found: tuple[str, ...] = ()  # the values found, in zone-file form
+    detail: str = ""  # why missing or error
+
+    def line(self) -> str:
+        """One report line; the first word is the status, for scripts to grep."""
+        rrset = self.rrset
+        expected = ", ".join(rrset.values) if rrset.values else "an address of this service"
+        if self.status == "ok":
+            return f"{'ok':<7} {rrset.name} {rrset.type} {', '.join(self.found)}"
+        optional = " (optional)" if rrset.optional else ""
+        found = ", ".join(self.found) if self.status == "wrong" else self.detail
+        return f"{self.status:<7} {rrset.name} {rrset.type}{optional}: expected {expected}; found {found}"
+
+
+def parse_resolver(text: str) -> tuple[str, int]:
+    """``IP``, ``IP:PORT`` or ``[IPv6]:PORT`` (a bare IPv6 address too) → (address, port).
+
+    Raises ValueError with a message fit for the user.
+    """
+    problem = f'"{text}" is not IP, IP:PORT or [IPv6]:PORT (e.g. 127.0.0.1:5353 or [::1]:53)'
+    port_text: str | None = None  # None: no port given
+    if text.startswith("["):
+        host, bracket, rest = text[1:].partition("]")
+        if not bracket or (rest and not rest.startswith(":")):
+            raise ValueError(problem)
+        port_text = rest[1:] if rest else None
+        versions = (6,)
+    elif text.count(":") == 1:
+        host, _, port_text = text.partition(":")
+        versions = (4,)
+    else:
+        host, versions = text, (4, 6)  # IPv4, or IPv6 without a port
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(problem) from None
+    if address.version not in versions:
+        raise ValueError(problem)
+    if port_text is None:
+        return str(address), 53
+    if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+        raise ValueError(f'"{text}": the port is not 1-65535')
+    return str(address), int(port_text)
+
+
+def make_resolver(resolver: str | None) -> dns.resolver.Resolver:
+    """A resolver asking ``resolver`` (see :func:`parse_resolver`), or the system's; bounded timeouts.
+
+    Raises ValueError when the address is malformed or the system has no
+    resolver configuration.
+    """
+    if resolver is None:
+        try:
+            made = dns.resolver.Resolver()
+        except dns.resolver.NoResolverConfiguration as exc:
+            raise ValueError(f"no system resolver configuration ({exc}); name one with --resolver IP") from None
+    else:
+        address, port = parse_resolver(resolver)
+        made = dns.resolver.Resolver(configure=False)
+        made.nameservers = [address]
+        made.port = port
+    made.timeout = QUERY_TIMEOUT
+    # One try per server, at most two servers: no retry storm on a dead resolver.
+    made.lifetime = QUERY_TIMEOUT * min(len(made.nameservers), 2)
+    made.cache = None
+    return made
+
+
+def _normalise(rdtype: str, value: str) -> tuple[object, ...]:
+    """A comparable form of one value: names without letter case, addresses parsed."""
+    if rdtype in ("A", "AAAA", ADDRESS):
+        return (ipaddress.ip_address(value),)
+    if rdtype == "SRV":
+        priority, weight, port, target = value.split()
+        target = target.lower().rstrip(".") + "."
+        if target == ".":
+            # RFC 2782: a target of "." means "not available"; the numbers say nothing then.
+            return (target,)
+        return (int(priority), int(weight), int(port), target)
+    return (value.lower().rstrip(".") + ".",)  # CNAME target, with or without the trailing dot
+
+
+def _lookup(resolver: dns.resolver.Resolver, name: str, rdtype: str) -> tuple[str, ...]:
+    """The values of ``name``'s ``rdtype`` records in zone-file form; () for none.
+
+    Raises NXDOMAIN for no such name; other dnspython errors propagate.
+    """
+    answer = resolver.resolve(dns.name.from_text(name), rdtype, search=False, raise_on_no_answer=False)
+    if answer.rrset is None:
+        return ()
+    return tuple(sorted(rdata.to_text() for rdata in answer.rrset))
+
+
+def _check_one(resolver: dns.resolver.Resolver, rrset: RRset) -> Outcome:
+    types = ("A", "AAAA") if rrset.type == ADDRESS else (rrset.type,)
+    found: list[str] = []
+    no_name = False
+    for rdtype in types:
+        try:
+            found += _lookup(resolver, rrset.name, rdtype)
+        except dns.resolver.NXDOMAIN:
+            no_name = True
+            break
+    if not found:
+        detail = "nothing (no such name)" if no_name else f"nothing (the name has no {rrset.type} record)"
+        return Outcome("missing", rrset, detail=detail)
+    if rrset.type == ADDRESS:
+        return Outcome("ok", rrset, tuple(found))
+    want = {_normalise(rrset.type, value) for value in rrset.values}
+    have = {_normalise(rrset.type, value) for value in found}
+    return Outcome("ok" if want == have else "wrong", rrset, tuple(found))
+
+
+def expected(config: Config, only: str | None = None) -> list[RRset]:
+    """Every RRset to check, in report order: the public_hostname first, then each domain's.
+
+    Raises ValueError naming the domain when ``only`` is not hosted.
+    """
+    public = config.service.public_hostname.lower().rstrip(".") + "."
+    rrsets = [RRset(public, ADDRESS, (), False)]
+    for domain_plan in plan(config, only):
+        for group in domain_plan.groups:
+            rrsets += group.rrsets
+    return rrsets
+
+
+def check(config: Config, resolver: dns.resolver.Resolver, only: str | None = None) -> Iterator[Outcome]:
+    """Look every expected RRset up, yielding outcomes in order as they come in."""
+    timeouts = 0
+    for rrset in expected(config, only):
+        if timeouts >= GIVE_UP_AFTER:
+            yield Outcome(
+                "error", rrset, detail=f"nothing: not asked, the resolver timed out {timeouts} times in a row"
+            )
+            continue
+        try:
+            outcome = _check_one(resolver, rrset)
+        except dns.exception.Timeout:
+            timeouts += 1
+            yield Outcome("error", rrset, detail=f"nothing: no answer within {resolver.lifetime:g} s")
+            continue
+        except dns.resolver.NoNameservers as exc:
+            outcome = Outcome("error", rrset, detail=f"nothing: {_servfail(exc)}")
+        except dns.exception.DNSException as exc:
+            outcome = Outcome("error", rrset, detail=f"nothing: {exc}")
+        timeouts = 0
+        yield outcome
+
+
+def _servfail(exc: dns.resolver.NoNameservers) -> str:
+    """Shorten dnspython's "All nameservers failed ...: Server X answered REFUSED"."""
+    errors = exc.kwargs.get("errors") or []
+    answers = sorted({str(error[3]) for error in errors if len(error) > 3})
+    return "; ".join(answers) if answers else str(exc)
+
+
+def check_dns_command(args: argparse.Namespace) -> int:
+    """Report each record; 0 when all are ok, 1 otherwise (and on config errors, unknown domains)."""
+    try:
+        loaded = config_loader.load(args.config)
+    except config_loader.ConfigError as exc:
+        for problem in exc.problems + exc.warnings:
+            print(problem, file=sys.stderr)
+        print(f"{args.config}: {len(exc.problems)} error(s); not usable", file=sys.stderr)
+        return 1
+    try:
+        expected(loaded.config, args.domain)
+    except ValueError as exc:
+        print(f"check-dns: --domain: {exc}", file=sys.stderr)
+        return 1
+    try:
+        resolver = make_resolver(args.resolver)
+    except ValueError as exc:
+        print(f"check-dns: --resolver: {exc}", file=sys.stderr)
+        return 1
+    counts: dict[str, int] = {}
+    for outcome in check(loaded.config, resolver, args.domain):
+        print(outcome.line(), flush=True)
+        counts[outcome.status] = counts.get(outcome.status, 0) + 1
+    summary = ", ".join(f"{counts.get(status, 0)} {status}" for status in ("ok", "missing", "wrong", "error"))
+    servers = ", ".join(f"{server}" for server in resolver.nameservers)
+    print(f"check-dns: {summary} (asked {servers}, port {resolver.port})", file=sys.stderr)
+    return 0 if set(counts) == {"ok"} else 1

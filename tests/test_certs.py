@@ -1,0 +1,107 @@
+"""`service.py certs`: dehydrated and certbot lines, and --only-resolving against a real DNS server."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import EXAMPLE_CONFIG
+from conftest import ROOT
+from conftest import free_port
+
+DNSMASQ = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "service.py", *args], cwd=ROOT, capture_output=True, text=True, timeout=60)
+
+
+def test_dehydrated_and_certbot_lines() -> None:
+    result = run("certs")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "# dehydrated: domains.txt",
+        "autoconfig.example.net autoconfig.example.org autoconfig.example.com > autoconfig",
+        "autodiscover.example.net autodiscover.example.org autodiscover.example.com > autodiscover",
+        "mail.example.net > mail",
+        "",
+        "# certbot (challenges answered by nginx from its webroot)",
+        "certbot certonly --webroot -w /var/lib/dehydrated/acme-challenges --cert-name autoconfig "
+        "-d autoconfig.example.net -d autoconfig.example.org -d autoconfig.example.com",
+        "certbot certonly --webroot -w /var/lib/dehydrated/acme-challenges --cert-name autodiscover "
+        "-d autodiscover.example.net -d autodiscover.example.org -d autodiscover.example.com",
+        "certbot certonly --webroot -w /var/lib/dehydrated/acme-challenges --cert-name mail -d mail.example.net",
+    ]
+
+
+def test_well_known_adds_the_domains_own_names_and_idn_is_punycode(tmp_path: Path) -> None:
+    config = tmp_path / "autoconfig.toml"
+    config.write_text(EXAMPLE_CONFIG.read_text().replace('"example.com"]', '"bücher.example"]'))
+    result = run("certs", "--config", str(config), "--well-known")
+    assert "example.net example.org xn--bcher-kva.example > mail-domains" in result.stdout.splitlines()
+    assert "autoconfig.xn--bcher-kva.example" in result.stdout
+
+
+@pytest.fixture
+def dns_server(tmp_path: Path) -> Iterator[int]:
+    """dnsmasq on a free loopback port, answering only from its command line: a zone with mistakes."""
+    if not Path(DNSMASQ).exists():
+        pytest.skip("dnsmasq is not installed (apt-get install dnsmasq-base)")
+    port = free_port()
+    records = [
+        "--host-record=autoconfig.example.net,192.0.2.1",  # the service's public host name
+        "--cname=autoconfig.example.org,autoconfig.example.net",  # right: CNAME to the service
+        "--host-record=autodiscover.example.net,192.0.2.1",  # right: the service's address
+        "--host-record=autodiscover.example.org,198.51.100.7",  # wrong: another machine
+        "--host-record=elsewhere.test,203.0.113.9",
+        "--cname=autodiscover.example.com,elsewhere.test",  # wrong: CNAME elsewhere
+        "--host-record=mail.example.net,198.51.100.25",  # the mail server: not this machine
+        # autoconfig.example.com: no record at all
+    ]
+    process = subprocess.Popen(
+        [DNSMASQ, "--no-daemon", "--conf-file=/dev/null", f"--port={port}", "--listen-address=127.0.0.1",
+         "--bind-interfaces", "--no-resolv", "--no-hosts", "--pid-file=", *records],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    time.sleep(0.3)
+    assert process.poll() is None, "dnsmasq did not start"
+    yield port
+    process.terminate()
+    process.wait(timeout=10)
+
+
+def test_only_resolving_keeps_what_points_here(dns_server: int) -> None:
+    result = run("certs", "--only-resolving", "--resolver", f"127.0.0.1:{dns_server}")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[1:4] == [
+        "autoconfig.example.net autoconfig.example.org > autoconfig",
+        "autodiscover.example.net > autodiscover",
+        "",
+    ]
+    assert sorted(result.stderr.splitlines()) == [
+        "left out autoconfig.example.com: no DNS record yet",
+        "left out autodiscover.example.com: CNAME to elsewhere.test, not to autoconfig.example.net",
+        "left out autodiscover.example.org: points at 198.51.100.7, not at this service (autoconfig.example.net)",
+        "left out mail.example.net: points at 198.51.100.25, not at this service (autoconfig.example.net)",
+    ]
+
+
+def test_only_resolving_with_a_silent_resolver_fails_clearly() -> None:
+    result = run("certs", "--only-resolving", "--resolver", f"127.0.0.1:{free_port()}")
+    assert result.returncode == 1
+    assert result.stderr.startswith("cannot decide which names resolve here: DNS did not answer")
+    assert result.stdout == ""
+
+
+def test_bad_resolver_argument() -> None:
+    result = run("certs", "--only-resolving", "--resolver", "not-an-ip")
+    assert result.returncode == 1
+    assert (
+        result.stderr == '--resolver: "not-an-ip" is not IP, IP:PORT or [IPv6]:PORT (e.g. 127.0.0.1:5353 or [::1]:53)\n'
+    )

@@ -1,0 +1,470 @@
+"""``service.py dns`` and ``check-dns``: records checked by BIND's named-checkzone and served by a real dnsmasq.
+
+No mocks: the generated lines go into real zone files for named-checkzone
+(Debian bind9-utils), and check-dns asks a real dnsmasq (dnsmasq-base) that
+the test starts on a free high port of 127.0.0.1, so these tests run with or
+without the test namespace and send nothing past loopback.
+"""
+
+from __future__ import annotations
+
+import grp
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+
+import dns.exception
+import dns.resolver
+import pytest
+from conftest import EXAMPLE_CONFIG
+from conftest import ROOT
+from test_domains import CONFIG as HOSTING_CONFIG
+
+from mailautoconf import config as config_loader
+from mailautoconf.deploy import checkdns
+from mailautoconf.deploy.dns import records
+from mailautoconf.deploy.dns import warnings
+from mailautoconf.model import Config
+
+EXAMPLE = EXAMPLE_CONFIG.read_text(encoding="utf-8")
+ADDRESSES = '\n[dns]\naddresses = ["192.0.2.10", "2001:db8::10"]\nttl = 300\n'
+NAMED_CHECKZONE = shutil.which("named-checkzone")
+DNSMASQ = shutil.which("dnsmasq") or ("/usr/sbin/dnsmasq" if os.path.exists("/usr/sbin/dnsmasq") else None)
+needs_checkzone = pytest.mark.skipif(NAMED_CHECKZONE is None, reason="needs named-checkzone (Debian bind9-utils)")
+needs_dnsmasq = pytest.mark.skipif(DNSMASQ is None, reason="needs dnsmasq (Debian dnsmasq-base)")
+
+
+def load(text: str) -> Config:
+    return config_loader.loads(text, "test.toml").config
+
+
+def record_lines(text: str) -> list[str]:
+    """The records of zone-file text, without comments and blank lines."""
+    return [line for line in text.splitlines() if line and not line.startswith(";")]
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "service.py", *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+
+# -- what `dns` prints ------------------------------------------------------------------------------
+
+
+def example_server(direction: str, type_: str, socket_type: str) -> tuple[str, int]:
+    """(host, port) of the example config's server of this kind, read from the TOML itself."""
+    provider = tomllib.loads(EXAMPLE)["provider"][0]
+    server = next(s for s in provider[direction] if s["type"] == type_ and s["socket_type"] == socket_type)
+    return server["hostname"], server["port"]
+
+
+def test_example_records_exact() -> None:
+    public = tomllib.loads(EXAMPLE)["service"]["public_hostname"]
+    imaps, imap = example_server("incoming", "imap", "SSL"), example_server("incoming", "imap", "STARTTLS")
+    pop3s, pop3 = example_server("incoming", "pop3", "SSL"), example_server("incoming", "pop3", "STARTTLS")
+    submissions = example_server("outgoing", "smtp", "SSL")
+    submission = example_server("outgoing", "smtp", "STARTTLS")
+    text = records(load(EXAMPLE), "example.org")
+    assert record_lines(text) == [
+        f"autoconfig.example.org. 3600 IN CNAME {public}.",
+        f"autodiscover.example.org. 3600 IN CNAME {public}.",
+        f"_autodiscover._tcp.example.org. 3600 IN SRV 0 1 443 {public}.",
+        # Implicit TLS first (RFC 8314); IMAP before POP3 as the config lists them (RFC 6186).
+        f"_imaps._tcp.example.org. 3600 IN SRV 0 1 {imaps[1]} {imaps[0]}.",
+        f"_imap._tcp.example.org. 3600 IN SRV 1 1 {imap[1]} {imap[0]}.",
+        f"_pop3s._tcp.example.org. 3600 IN SRV 2 1 {pop3s[1]} {pop3s[0]}.",
+        f"_pop3._tcp.example.org. 3600 IN SRV 3 1 {pop3[1]} {pop3[0]}.",
+        f"_submissions._tcp.example.org. 3600 IN SRV 0 1 {submissions[1]} {submissions[0]}.",
+        f"_submission._tcp.example.org. 3600 IN SRV 1 1 {submission[1]} {submission[0]}.",
+    ]
+    assert "_imaps._tcp.example.org. 3600 IN SRV 0 1 993 mail.example.net." in text.splitlines()
+    # A header naming the domain, a comment before every group, no $ORIGIN, deterministic.
+    assert "; ---- example.org: mail client auto-configuration ----" in text
+    assert "$ORIGIN" not in text
+    blocks = text.split("\n\n")
+    assert all(block.startswith(";") for block in blocks)
+    assert records(load(EXAMPLE), "example.org") == text
+    assert warnings(load(EXAMPLE)) == []
+
+
+def test_every_domain_in_config_order() -> None:
+    text = records(load(EXAMPLE))
+    headers = [line for line in text.splitlines() if line.startswith("; ---- ")]
+    assert headers == [
+        f"; ---- {d}: mail client auto-configuration ----" for d in ("example.net", "example.org", "example.com")
+    ]
+
+
+def test_public_hostname_is_never_a_cname_to_itself() -> None:
+    # The example's public_hostname is autoconfig.example.net, a hosted domain's own service name.
+    lines = record_lines(records(load(EXAMPLE), "example.net"))
+    assert not any(line.startswith("autoconfig.example.net.") for line in lines)
+    assert "autodiscover.example.net. 3600 IN CNAME autoconfig.example.net." in lines
+
+
+def test_provider_without_pop3_says_not_offered() -> None:
+    # The example's server tables are blocks of their own, between blank lines.
+    blocks = EXAMPLE.split("\n\n")
+    without_pop3 = "\n\n".join(block for block in blocks if 'type = "pop3"' not in block)
+    assert without_pop3.count("[[provider.incoming]]") == 2
+    lines = record_lines(records(load(without_pop3), "example.org"))
+    assert "_pop3s._tcp.example.org. 3600 IN SRV 0 0 0 ." in lines
+    assert "_pop3._tcp.example.org. 3600 IN SRV 0 0 0 ." in lines
+    assert "_imaps._tcp.example.org. 3600 IN SRV 0 1 993 mail.example.net." in lines
+    assert "_imap._tcp.example.org. 3600 IN SRV 1 1 143 mail.example.net." in lines
+
+
+def test_idn_and_overrides() -> None:
+    text = records(load(HOSTING_CONFIG))
+    lines = record_lines(text)
+    assert "; ---- xn--bcher-kva.example (bücher.example): mail client auto-configuration ----" in text
+    idn = "xn--bcher-kva.example"
+    assert [line for line in lines if line.split(" ", 1)[0].endswith(f"{idn}.")] == [
+        f"autoconfig.{idn}. 3600 IN CNAME autoconfig.provider.test.",
+        f"autodiscover.{idn}. 3600 IN CNAME autoconfig.provider.test.",
+        f"_autodiscover._tcp.{idn}. 3600 IN SRV 0 1 443 autoconfig.provider.test.",
+        f"_imaps._tcp.{idn}. 3600 IN SRV 0 1 993 mail.{idn}.",
+        f"_imap._tcp.{idn}. 3600 IN SRV 0 0 0 .",  # only implicit TLS configured
+        f"_pop3s._tcp.{idn}. 3600 IN SRV 0 0 0 .",
+        f"_pop3._tcp.{idn}. 3600 IN SRV 0 0 0 .",
+        f"_submissions._tcp.{idn}. 3600 IN SRV 0 1 465 smtp.{idn}.",
+        f"_submission._tcp.{idn}. 3600 IN SRV 0 0 0 .",
+    ]
+    assert "_imaps._tcp.customer.test. 3600 IN SRV 0 1 993 mx.customer-own.test." in lines
+    assert "_submissions._tcp.customer.test. 3600 IN SRV 0 1 465 out.customer-own.test." in lines
+    assert "_imaps._tcp.other.test. 3600 IN SRV 0 0 0 ." in lines
+    assert "_imap._tcp.other.test. 3600 IN SRV 0 1 143 imap.other.test." in lines
+    assert "_submission._tcp.other.test. 3600 IN SRV 0 1 587 smtp.other.test." in lines
+    # --domain takes the Unicode spelling, any letter case.
+    assert records(load(HOSTING_CONFIG), "Bücher.EXAMPLE") == records(load(HOSTING_CONFIG), idn)
+
+
+def test_addresses_mode() -> None:
+    lines = record_lines(records(load(EXAMPLE + ADDRESSES)))
+    assert not [line for line in lines if " CNAME " in line]
+    for name in ("autoconfig.example.org.", "autodiscover.example.org.", "autoconfig.example.net."):
+        assert f"{name} 300 IN A 192.0.2.10" in lines
+        assert f"{name} 300 IN AAAA 2001:db8::10" in lines
+    assert "_autodiscover._tcp.example.org. 300 IN SRV 0 1 443 autoconfig.example.net." in lines
+
+
+def test_srv_target_that_is_our_cname_is_a_warning() -> None:
+    text = EXAMPLE.replace(
+        'hostname = "mail.example.net"\nport = 993', 'hostname = "autodiscover.{domain}"\nport = 993'
+    )
+    loaded = load(text)
+    problems = warnings(loaded, "example.org")
+    assert problems == [
+        'test.toml: warning: domain "example.org": _imaps._tcp.example.org. points at autodiscover.example.org., '
+        "which these records make a CNAME; RFC 2782 forbids an alias as SRV target: use the mail server's own "
+        "host name"
+    ]
+    assert f"; WARNING: {problems[0].split(': ', 3)[3]}" in records(loaded, "example.org")
+    # With A/AAAA records instead of CNAMEs the same target is fine.
+    assert warnings(load(text + ADDRESSES)) == []
+
+
+# -- named-checkzone --------------------------------------------------------------------------------
+
+
+def checkzone(tmp_path: Path, origin: str, text: str) -> subprocess.CompletedProcess[str]:
+    """Put the domain's records under a minimal SOA/NS header and let BIND judge the zone."""
+    zone = tmp_path / f"{origin}.zone"
+    zone.write_text(
+        f"$TTL 3600\n$ORIGIN {origin}.\n"
+        f"@ IN SOA ns1.{origin}. hostmaster.{origin}. 1 7200 3600 1209600 3600\n"
+        f"@ IN NS ns1.{origin}.\nns1 IN A 192.0.2.53\n\n{text}",
+        encoding="utf-8",
+    )
+    # -k fail: host-name checks are errors; -S fail: an SRV pointing at a CNAME in the zone
+    # is an error (RFC 2782); -i local: integrity checks without looking up names of other
+    # zones (mode "full" would ask the system's resolver: traffic off this machine).
+    command = [str(NAMED_CHECKZONE), "-k", "fail", "-i", "local", "-S", "fail", origin, str(zone)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60)
+
+
+@needs_checkzone
+@pytest.mark.parametrize(
+    "config_text",
+    [
+        pytest.param(EXAMPLE, id="example"),
+        pytest.param(HOSTING_CONFIG, id="idn-overrides"),
+        pytest.param(EXAMPLE + ADDRESSES, id="addresses"),
+    ],
+)
+def test_named_checkzone_accepts_every_domain(tmp_path: Path, config_text: str) -> None:
+    loaded = load(config_text)
+    for name in loaded.domains():
+        result = checkzone(tmp_path, name, records(loaded, name))
+        assert result.returncode == 0, (name, result.stdout, result.stderr)
+        assert result.stdout.rstrip().endswith("OK"), result.stdout
+
+
+@needs_checkzone
+def test_named_checkzone_agrees_srv_to_cname_is_wrong(tmp_path: Path) -> None:
+    loaded = load(
+        EXAMPLE.replace('hostname = "mail.example.net"\nport = 993', 'hostname = "autodiscover.{domain}"\nport = 993')
+    )
+    result = checkzone(tmp_path, "example.org", records(loaded, "example.org"))
+    assert result.returncode != 0
+    assert "SRV" in result.stdout and "CNAME" in result.stdout, result.stdout
+
+
+# -- check-dns against a real DNS server -------------------------------------------------------------
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def dnsmasq_options(zone_text: str) -> list[str]:
+    """Translate zone-file lines of `dns` into dnsmasq options serving the same records."""
+    options: list[str] = []
+    addresses: dict[str, list[str]] = {}
+    for line in record_lines(zone_text):
+        name, _ttl, _class, rdtype, data = line.split(" ", 4)
+        name = name.rstrip(".")
+        if rdtype == "CNAME":
+            options.append(f"--cname={name},{data.rstrip('.')}")
+        elif rdtype in ("A", "AAAA"):
+            addresses.setdefault(name, []).append(data)
+        elif rdtype == "SRV":
+            priority, weight, port, target = data.split()
+            options.append(f"--srv-host={name},{target.rstrip('.') or '.'},{port},{priority},{weight}")
+        else:
+            raise AssertionError(f"unexpected record {line}")
+    options += [f"--host-record={name},{','.join(values)}" for name, values in addresses.items()]
+    return options
+
+
+class Dnsmasq:
+    """A dnsmasq answering only from its command line, on 127.0.0.1:port, nothing forwarded."""
+
+    def __init__(self, workdir: Path, options: list[str], local_domains: list[str]) -> None:
+        self.port = free_udp_port()
+        self.log_path = workdir / f"dnsmasq-{self.port}.log"
+        command = [
+            str(DNSMASQ), "--keep-in-foreground", "--conf-file=/dev/null", "--no-resolv", "--no-hosts",
+            "--listen-address=127.0.0.1", "--bind-interfaces", f"--port={self.port}", "--pid-file=",
+            "--log-facility=-", f"--user={pwd.getpwuid(os.geteuid()).pw_name}",
+            f"--group={grp.getgrgid(os.getegid()).gr_name}",
+            # Names under these domains that are not configured get NXDOMAIN, not REFUSED.
+            *(f"--local=/{domain}/" for domain in local_domains),
+            *options,
+        ]  # fmt: skip
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT)
+        try:
+            self._wait_until_answering()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_until_answering(self) -> None:
+        resolver = checkdns.make_resolver(f"127.0.0.1:{self.port}")
+        deadline = time.monotonic() + 15
+        while True:
+            if self.process.poll() is not None:
+                raise AssertionError(f"dnsmasq exited with {self.process.returncode}:\n{self.log()}")
+            try:
+                resolver.resolve("ready.invalid.", "A", raise_on_no_answer=False)
+            except dns.resolver.NXDOMAIN:
+                return  # answering, from its own data: the "invalid" domain is --local
+            except dns.exception.DNSException:
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"dnsmasq did not answer:\n{self.log()}") from None
+                time.sleep(0.05)
+            else:
+                return
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self._log.close()
+
+
+@pytest.fixture
+def dnsmasq(tmp_path: Path) -> Iterator:
+    started: list[Dnsmasq] = []
+
+    def start(options: list[str], local_domains: list[str]) -> Dnsmasq:
+        server = Dnsmasq(tmp_path, options, [*local_domains, "invalid"])
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+def check_dns(config_path: Path, server: Dnsmasq, *extra: str) -> subprocess.CompletedProcess[str]:
+    return run("check-dns", "--config", str(config_path), "--resolver", f"127.0.0.1:{server.port}", *extra)
+
+
+LOCAL = ["example.net", "example.org", "example.com"]
+# The service host itself: its address is the admin's business, not the generated records'.
+SERVICE_HOST = "--host-record=autoconfig.example.net,127.0.0.1"
+
+
+@needs_dnsmasq
+def test_check_dns_all_ok(tmp_path: Path, dnsmasq) -> None:  # type: ignore[no-untyped-def]
+    server = dnsmasq([SERVICE_HOST, *dnsmasq_options(records(load(EXAMPLE)))], LOCAL)
+    result = check_dns(EXAMPLE_CONFIG, server)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    # 1 public_hostname, then per domain 9 RRsets (example.net has no autoconfig CNAME: it is the service).
+    assert len(lines) == 1 + 8 + 9 + 9
+    assert all(line.startswith("ok ") for line in lines), result.stdout
+    assert lines[0] == "ok      autoconfig.example.net. A/AAAA 127.0.0.1"
+    assert "ok      autodiscover.example.org. CNAME autoconfig.example.net." in lines
+    assert "ok      _imaps._tcp.example.org. SRV 0 1 993 mail.example.net." in lines
+    assert result.stderr.startswith(f"check-dns: {len(lines)} ok, 0 missing, 0 wrong, 0 error")
+
+
+@needs_dnsmasq
+def test_check_dns_reports_exactly_the_mistakes(tmp_path: Path, dnsmasq) -> None:  # type: ignore[no-untyped-def]
+    correct = dnsmasq_options(records(load(EXAMPLE)))
+    broken = []
+    for option in correct:
+        if option.startswith("--srv-host=_submission._tcp.example.org,"):
+            continue  # missing
+        if option == "--cname=autodiscover.example.org,autoconfig.example.net":
+            option = "--cname=autodiscover.example.org,elsewhere.example.net"  # pointing elsewhere
+        if option.startswith("--srv-host=_imaps._tcp.example.com,"):
+            option = option.replace(",993,", ",994,")  # wrong port
+        broken.append(option)
+    assert len(broken) == len(correct) - 1
+    good = dnsmasq([SERVICE_HOST, *correct], LOCAL)
+    bad = dnsmasq([SERVICE_HOST, "--host-record=elsewhere.example.net,127.0.0.2", *broken], LOCAL)
+
+    expected_ok = check_dns(EXAMPLE_CONFIG, good).stdout.splitlines()
+    result = check_dns(EXAMPLE_CONFIG, bad)
+    assert result.returncode == 1
+    mistakes = {
+        "ok      autodiscover.example.org. CNAME autoconfig.example.net.":
+            "wrong   autodiscover.example.org. CNAME: expected autoconfig.example.net.; found elsewhere.example.net.",
+        "ok      _submission._tcp.example.org. SRV 1 1 587 mail.example.net.":
+            "missing _submission._tcp.example.org. SRV (optional): expected 1 1 587 mail.example.net.; "
+            "found nothing (no such name)",
+        "ok      _imaps._tcp.example.com. SRV 0 1 993 mail.example.net.":
+            "wrong   _imaps._tcp.example.com. SRV (optional): expected 0 1 993 mail.example.net.; "
+            "found 0 1 994 mail.example.net.",
+    }  # fmt: skip
+    assert set(mistakes) <= set(expected_ok)
+    assert result.stdout.splitlines() == [mistakes.get(line, line) for line in expected_ok]
+    assert "check-dns: 24 ok, 1 missing, 2 wrong, 0 error" in result.stderr
+
+
+@needs_dnsmasq
+def test_check_dns_compares_address_sets(tmp_path: Path, dnsmasq) -> None:  # type: ignore[no-untyped-def]
+    config_path = tmp_path / "autoconfig.toml"
+    config_path.write_text(EXAMPLE + ADDRESSES, encoding="utf-8")
+    options = [
+        option.replace("2001:db8::10", "2001:db8::99")
+        if option.startswith("--host-record=autoconfig.example.org,")
+        else option
+        for option in dnsmasq_options(records(load(EXAMPLE + ADDRESSES)))
+    ]
+    server = dnsmasq(options, LOCAL)
+    result = check_dns(config_path, server, "--domain", "EXAMPLE.org")
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert lines[:5] == [
+        "ok      autoconfig.example.net. A/AAAA 192.0.2.10, 2001:db8::10",
+        "ok      autoconfig.example.org. A 192.0.2.10",
+        "wrong   autoconfig.example.org. AAAA: expected 2001:db8::10; found 2001:db8::99",
+        "ok      autodiscover.example.org. A 192.0.2.10",
+        "ok      autodiscover.example.org. AAAA 2001:db8::10",
+    ]
+    assert all(line.startswith("ok ") for line in lines[5:])
+
+
+def test_check_dns_gives_up_on_a_silent_resolver(tmp_path: Path) -> None:
+    # A UDP socket that reads nothing: every query times out. Bounded: a few timeouts, then no more asking.
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
+        silent.bind(("127.0.0.1", 0))
+        port = silent.getsockname()[1]
+        started = time.monotonic()
+        result = run("check-dns", "--domain", "example.org", "--resolver", f"127.0.0.1:{port}")
+        elapsed = time.monotonic() - started
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert len(lines) == 10
+    timeout = f"nothing: no answer within {checkdns.QUERY_TIMEOUT:g} s"
+    assert lines[0] == f"error   autoconfig.example.net. A/AAAA: expected an address of this service; found {timeout}"
+    assert lines[2].endswith(f"found {timeout}")
+    assert lines[3] == (
+        "error   _autodiscover._tcp.example.org. SRV (optional): expected 0 1 443 autoconfig.example.net.; "
+        "found nothing: not asked, the resolver timed out 3 times in a row"
+    )
+    assert elapsed < 3 * checkdns.QUERY_TIMEOUT + 10
+
+
+# -- command-line errors ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["dns", "check-dns"])
+def test_unknown_domain(command: str) -> None:
+    args = [command, "--domain", "nothosted.example"]
+    if command == "check-dns":
+        args += ["--resolver", "127.0.0.1:9"]  # never asked: the domain is refused first
+    result = run(*args)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert (
+        result.stderr.strip()
+        == f'{command}: --domain: "nothosted.example" is not a hosted domain of config/autoconfig.toml'
+    )
+
+
+@pytest.mark.parametrize("command", ["dns", "check-dns"])
+def test_config_errors(tmp_path: Path, command: str) -> None:
+    config_path = tmp_path / "autoconfig.toml"
+    config_path.write_text(EXAMPLE.replace("port = 993", "port = 99999"), encoding="utf-8")
+    result = run(command, "--config", str(config_path))
+    assert result.returncode == 1
+    assert result.stdout == ""
+    problems = result.stderr.splitlines()
+    assert problems[-1] == f"{config_path}: 1 error(s); not usable"
+    assert "port 99999 is not a port (1-65535)" in problems[0]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("127.0.0.1", ("127.0.0.1", 53)),
+        ("127.0.0.1:5353", ("127.0.0.1", 5353)),
+        ("::1", ("::1", 53)),
+        ("[::1]:5353", ("::1", 5353)),
+        ("[::1]", ("::1", 53)),
+    ],
+)
+def test_parse_resolver(value: str, expected: tuple[str, int]) -> None:
+    assert checkdns.parse_resolver(value) == expected
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["localhost", "127.0.0.1:", "127.0.0.1:0", "127.0.0.1:70000", "[127.0.0.1]:53", "[::1]x", "::1:53:", "[::1]:"],
+)
+def test_bad_resolver(value: str) -> None:
+    with pytest.raises(ValueError):
+        checkdns.parse_resolver(value)
+    result = run("check-dns", "--resolver", value)
+    assert result.returncode == 1
+    assert result.stderr.startswith(f'check-dns: --resolver: "{value}"')

@@ -1,0 +1,265 @@
+"""The generated nginx site, with the real nginx: `nginx -t`, then every endpoint through it.
+
+nginx runs on the standard ports inside the test's own network namespace,
+terminates TLS with certificates of a throwaway CA and proxies to the real
+service; clients trust only that CA.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+from conftest import EXAMPLE_CONFIG
+from conftest import ROOT
+from conftest import Service
+from conftest import pox_request
+from isolation import bind_file
+from isolation import requires_isolation
+from pki import CA
+
+from mailautoconf import config
+from mailautoconf.deploy import service_names
+
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+pytestmark = pytest.mark.skipif(not os.path.exists(NGINX), reason="nginx is not installed (apt-get install nginx)")
+HOSTED = ["example.net", "example.org", "example.com"]
+NS = "{http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a}"
+
+
+def tls_config(folder: Path) -> str:
+    """The example config with certificates and challenges in ``folder`` (dehydrated layout)."""
+    return (
+        EXAMPLE_CONFIG.read_text(encoding="utf-8")
+        + f'\n[tls]\nlayout = "dehydrated"\ndirectory = "{folder}/certs"\nchallenges = "{folder}/acme"\n'
+    )
+
+
+def make_certificates(ca: CA, config_text: str, folder: Path) -> None:
+    loaded = config.loads(config_text).config
+    for name, names in service_names(loaded).items():
+        ca.issue_files(names, folder / "certs" / name)
+    ca.issue_files([domain.name for p in loaded.providers for domain in p.domains], folder / "certs" / "mail-domains")
+    (folder / "acme").mkdir(exist_ok=True)
+    (folder / "acme" / "token-123").write_text("challenge-answer\n")
+
+
+def generate_site(config_path: Path, upstream: str, static_root: Path, http: int, https: int) -> str:
+    command = [
+        sys.executable, "service.py", "nginx", "--config", str(config_path), "--upstream", upstream,
+        "--static-root", str(static_root), "--well-known", "--http-port", str(http), "--https-port", str(https),
+    ]  # fmt: skip
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60, check=True)
+    return result.stdout
+
+
+def nginx_conf(folder: Path, site: str) -> Path:
+    """A minimal nginx.conf around the generated site; `user root` lets workers read pytest's 0700 folders."""
+    (folder / "site.conf").write_text(site)
+    (folder / "tmp").mkdir(exist_ok=True)
+    conf = folder / "nginx.conf"
+    temp = folder / "tmp"
+    conf.write_text(
+        f"user root;\nworker_processes 1;\npid {folder}/nginx.pid;\nerror_log {folder}/error.log;\n"
+        "events { worker_connections 256; }\n"
+        f"http {{\n  access_log {folder}/access.log;\n  client_body_temp_path {temp};\n  proxy_temp_path {temp};\n"
+        f"  fastcgi_temp_path {temp};\n  uwsgi_temp_path {temp};\n  scgi_temp_path {temp};\n"
+        f"  include {folder}/site.conf;\n}}\n"
+    )
+    return conf
+
+
+def test_nginx_accepts_the_generated_site(tmp_path: Path) -> None:
+    text = tls_config(tmp_path)
+    make_certificates(CA.create(), text, tmp_path)
+    config_path = tmp_path / "autoconfig.toml"
+    config_path.write_text(text)
+    site = generate_site(config_path, "127.0.0.1:8080", tmp_path / "static_xml", 8081, 8443)
+    for name in HOSTED:
+        assert f"    autoconfig.{name} {name};" in site
+    result = subprocess.run([NGINX, "-t", "-c", str(nginx_conf(tmp_path, site))], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "test is successful" in result.stderr
+
+
+def test_http_only_site_needs_no_certificates_yet(tmp_path: Path) -> None:
+    """The bootstrap site: answers ACME challenges before any certificate exists."""
+    config_path = tmp_path / "autoconfig.toml"
+    config_path.write_text(tls_config(tmp_path))  # no certificates made
+    command = [sys.executable, "service.py", "nginx", "--config", str(config_path), "--http-only", "--well-known"]
+    site = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60, check=True).stdout
+    assert "ssl_certificate" not in site and "acme-challenge" in site
+    result = subprocess.run([NGINX, "-t", "-c", str(nginx_conf(tmp_path, site))], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+@dataclass
+class Deployment:
+    service: Service
+    ca_file: Path
+    folder: Path
+    http: requests.Session
+
+    def get(self, url: str, **kwargs: object) -> requests.Response:
+        return self.http.get(url, verify=str(self.ca_file), timeout=10, allow_redirects=False, **kwargs)  # type: ignore[arg-type]
+
+    def post(self, url: str, body: bytes, **kwargs: object) -> requests.Response:
+        headers = {"Content-Type": "text/xml; charset=utf-8"}
+        return self.http.post(
+            url,
+            data=body,
+            headers=headers,
+            verify=str(self.ca_file),
+            timeout=10,
+            allow_redirects=False,
+            **kwargs,  # type: ignore[arg-type]
+        )
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    folder = tmp_path_factory.mktemp("nginx")
+    ca = CA.create()
+    text = tls_config(folder)
+    make_certificates(ca, text, folder)
+    service = Service(folder / "service", text).start()
+    site = generate_site(service.config_path, f"127.0.0.1:{service.port}", service.output, 80, 443)
+    conf = nginx_conf(folder, site)
+    subprocess.run([NGINX, "-t", "-c", str(conf)], check=True, capture_output=True)
+    hosts = "127.0.0.1 localhost\n::1 localhost\n" + "".join(
+        f"127.0.0.1 {name} autoconfig.{name} autodiscover.{name}\n" for name in HOSTED
+    )
+    with bind_file("/etc/hosts", hosts):
+        log = open(folder / "nginx.stderr", "wb")  # noqa: SIM115 - closed below
+        nginx = subprocess.Popen([NGINX, "-c", str(conf), "-g", "daemon off;"], stderr=log)
+        session = requests.Session()
+        session.trust_env = False
+        try:
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    session.get("http://autoconfig.example.org/healthz", timeout=2)
+                    break
+                except requests.ConnectionError:
+                    if nginx.poll() is not None or time.monotonic() > deadline:
+                        stderr = (folder / "nginx.stderr").read_text(errors="replace")
+                        raise AssertionError(f"nginx did not start: {stderr}") from None
+                    time.sleep(0.05)
+            yield Deployment(service, ca.write(folder / "ca.pem"), folder, session)
+        finally:
+            nginx.send_signal(signal.SIGQUIT)
+            try:
+                nginx.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                nginx.kill()
+            log.close()
+            service.stop()
+
+
+def domains_listed(body: bytes) -> list[str]:
+    return [element.text or "" for element in ET.fromstring(body).iter("domain")]
+
+
+@requires_isolation
+@pytest.mark.parametrize("scheme", ["https", "http"])
+@pytest.mark.parametrize("domain", HOSTED)
+def test_autoconfig_through_nginx(deployment: Deployment, scheme: str, domain: str) -> None:
+    for url in (
+        f"{scheme}://autoconfig.{domain}/mail/config-v1.1.xml?emailaddress=fred%40{domain}",
+        f"{scheme}://autoconfig.{domain}/mail/config-v1.1.xml",
+        f"{scheme}://{domain}/.well-known/autoconfig/mail/config-v1.1.xml?emailaddress=fred@{domain}",
+    ):
+        answer = deployment.get(url)
+        assert answer.status_code == 200, url
+        assert answer.headers["Content-Type"] == "application/xml; charset=utf-8"
+        assert domains_listed(answer.content) == [domain]
+        if scheme == "https":
+            assert answer.headers["Strict-Transport-Security"].startswith("max-age=")
+
+
+@requires_isolation
+@pytest.mark.parametrize("domain", HOSTED)
+def test_autodiscover_through_nginx(deployment: Deployment, domain: str) -> None:
+    for host in (f"autodiscover.{domain}", domain):
+        answer = deployment.post(f"https://{host}/autodiscover/autodiscover.xml", pox_request(f"fred@{domain}"))
+        assert answer.status_code == 200, host
+        logins = {p.findtext(f"{NS}LoginName") for p in ET.fromstring(answer.content).iter(f"{NS}Protocol")}
+        assert logins == {f"fred@{domain}"}
+    # Plain http: redirected to https (Thunderbird sends passwords here).
+    answer = deployment.post(f"http://autodiscover.{domain}/Autodiscover/Autodiscover.xml", pox_request("a@b.c"))
+    assert answer.status_code == 302
+    assert answer.headers["Location"] == f"https://autodiscover.{domain}/Autodiscover/Autodiscover.xml"
+    # ... where a GET (what the redirect turns the POST into) must not be 2xx.
+    assert deployment.get(f"https://autodiscover.{domain}/autodiscover/autodiscover.xml").status_code == 405
+    v2 = deployment.get(
+        f"https://autodiscover.{domain}/autodiscover/autodiscover.json?Email=fred@{domain}&Protocol=AutodiscoverV1"
+    )
+    assert v2.json() == {
+        "Protocol": "AutodiscoverV1",
+        "Url": f"https://autodiscover.{domain}/autodiscover/autodiscover.xml",
+    }
+
+
+@requires_isolation
+def test_evolution_document_through_nginx(deployment: Deployment) -> None:
+    answer = deployment.get(
+        "https://autoconfig.example.org/mail/config-v1.1.xml?emailaddress=EVOLUTIONUSER%40example.org",
+        headers={"User-Agent": "Evolution/3.46.4"},
+    )
+    assert [server.findtext("port") for server in ET.fromstring(answer.content).iter("incomingServer")] == [
+        "993",
+        "995",
+    ]
+
+
+@requires_isolation
+def test_static_documents_never_reach_python(deployment: Deployment) -> None:
+    """With the service frozen, nginx still answers the common lookups from the rendered tree."""
+    process = deployment.service.process
+    assert process is not None
+    process.send_signal(signal.SIGSTOP)
+    try:
+        for domain in HOSTED:
+            answer = deployment.get(f"https://autoconfig.{domain}/mail/config-v1.1.xml?emailaddress=a%40{domain}")
+            assert answer.status_code == 200
+            assert domains_listed(answer.content) == [domain]
+            assert answer.headers["ETag"]
+        # An address of another domain than the Host goes to the service, which is frozen.
+        with pytest.raises(requests.ReadTimeout):
+            deployment.http.get(
+                "https://autoconfig.example.org/mail/config-v1.1.xml?emailaddress=a%40example.com",
+                verify=str(deployment.ca_file),
+                timeout=1,
+            )
+    finally:
+        process.send_signal(signal.SIGCONT)
+    answer = deployment.get("https://autoconfig.example.org/mail/config-v1.1.xml?emailaddress=a%40example.com")
+    assert domains_listed(answer.content) == ["example.com"]  # the address's domain wins, as in the service
+
+
+@requires_isolation
+def test_unhosted_acme_and_health(deployment: Deployment) -> None:
+    assert deployment.get("http://autoconfig.example.org/.well-known/acme-challenge/token-123").text == (
+        "challenge-answer\n"
+    )
+    assert deployment.get("https://autoconfig.example.org/healthz").json()["domains"] == 3
+    with bind_file("/etc/hosts", "127.0.0.1 autoconfig.other.test\n"):
+        answer = deployment.get("http://autoconfig.other.test/mail/config-v1.1.xml")
+    assert answer.status_code == 404
+
+
+@requires_isolation
+def test_only_the_test_ca_is_trusted(deployment: Deployment) -> None:
+    with pytest.raises(requests.exceptions.SSLError):
+        deployment.http.get("https://autoconfig.example.org/mail/config-v1.1.xml", timeout=10)  # system CAs
+    assert deployment.get("https://autoconfig.example.org/mail/config-v1.1.xml").status_code == 200
