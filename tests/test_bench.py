@@ -11,6 +11,19 @@ from conftest import ROOT
 
 
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (apt-get install wrk)")
+@pytest.mark.skipif(shutil.which("nginx", path="/usr/sbin:/usr/bin") is None, reason="nginx is not installed")
+def test_nginx_bench_quick_run() -> None:
+    result = subprocess.run(
+        [sys.executable, "bench/nginx.py", "--quick"], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert any(line.startswith("generated site, config-v1.1.xml") and line.endswith(" 0") for line in lines)
+    assert any(line.startswith("raw nginx, one static file") and line.endswith(" 0") for line in lines)
+    assert any(line.startswith("ratio site/raw: ") for line in lines)
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (apt-get install wrk)")
 def test_bench_quick_run_prints_every_section() -> None:
     result = subprocess.run(
         [sys.executable, "bench/throughput.py", "--quick"], cwd=ROOT, capture_output=True, text=True, timeout=600
