@@ -8,10 +8,13 @@ unset and every call does nothing.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 
 __all__ = ["notify"]
+
+log = logging.getLogger("mailautoconf.systemd")
 
 
 def notify(state: str) -> bool:
@@ -25,6 +28,9 @@ def notify(state: str) -> bool:
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
             sock.connect(address)
             sock.sendall(state.encode("utf-8"))
-    except OSError:
+    except OSError as exc:
+        # systemd is waiting for this: without READY=1 the start times out
+        # after TimeoutStartSec with nothing else said (e.g. AF_UNIX filtered).
+        log.warning("cannot notify systemd at %s (%s): %s", os.environ["NOTIFY_SOCKET"], state.split("\n")[0], exc)
         return False
     return True
