@@ -213,6 +213,9 @@ def parser() -> argparse.ArgumentParser:
     certs_parser.add_argument(
         "--well-known", action="store_true", help="also the hosted domains' own names (nginx --well-known)"
     )
+    certs_parser.add_argument(
+        "--format", choices=("both", "dehydrated", "certbot"), default="both", help="what to print (default both)"
+    )
     certs_parser.add_argument("--only-resolving", action="store_true", help="only names whose DNS already points here")
     certs_parser.add_argument("--resolver", metavar="IP[:PORT]", help="with --only-resolving: ask this DNS server")
     nginx_parser = add("nginx", "print an nginx site for the service", output=False)

@@ -39,6 +39,17 @@ def test_dehydrated_and_certbot_lines() -> None:
     ]
 
 
+def test_format_dehydrated_is_a_domains_txt() -> None:
+    result = run("certs", "--format", "dehydrated")
+    assert result.stdout.splitlines() == [
+        "autoconfig.example.net autoconfig.example.org autoconfig.example.com > autoconfig",
+        "autodiscover.example.net autodiscover.example.org autodiscover.example.com > autodiscover",
+        "mail.example.net > mail",
+    ]
+    certbot = run("certs", "--format", "certbot").stdout.splitlines()
+    assert len(certbot) == 3 and all(line.startswith("certbot certonly --webroot") for line in certbot)
+
+
 def test_well_known_adds_the_domains_own_names_and_idn_is_punycode(tmp_path: Path) -> None:
     config = tmp_path / "autoconfig.toml"
     config.write_text(EXAMPLE_CONFIG.read_text().replace('"example.com"]', '"bücher.example"]'))

@@ -88,10 +88,15 @@ def certs_command(args: argparse.Namespace) -> int:
         except DNSException as exc:
             print(f"cannot decide which names resolve here: DNS did not answer ({exc})", file=sys.stderr)
             return 1
-    print("# dehydrated: domains.txt")
-    print(domains_txt(certs), end="")
-    print("\n# certbot (challenges answered by nginx from its webroot)")
-    print(certbot_commands(certs, loaded), end="")
+    if args.format == "dehydrated":  # ready to be written to /etc/dehydrated/domains.txt
+        print(domains_txt(certs), end="")
+    elif args.format == "certbot":
+        print(certbot_commands(certs, loaded), end="")
+    else:
+        print("# dehydrated: domains.txt")
+        print(domains_txt(certs), end="")
+        print("\n# certbot (challenges answered by nginx from its webroot)")
+        print(certbot_commands(certs, loaded), end="")
     return 0
 
 
