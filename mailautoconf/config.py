@@ -628,6 +628,17 @@ class _Checker:
                 "none, client-IP-address or TLS-client-cert",
                 "authentication",
             )
+        pox_expressible = {"password-cleartext", "NTLM", "none", "client-IP-address"}
+        if server.authentication[0] not in pox_expressible and "password-cleartext" not in server.authentication:
+            # POX has only SPA on (NTLM) or off (a plain password); Thunderbird
+            # reads off as password-cleartext (clients.md section 2).
+            self.warn(
+                where,
+                f'Autodiscover cannot say "{server.authentication[0]}": Outlook and Thunderbird set up through '
+                "it send a cleartext password (over the connection's TLS); list password-cleartext too if the "
+                "server accepts it",
+                "authentication",
+            )
         if "OAuth2" in server.authentication and not {"password-cleartext", "password-encrypted"} & set(
             server.authentication
         ):

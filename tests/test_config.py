@@ -1027,9 +1027,15 @@ WARNING_CASES = [
         [
             _at(
                 14,
+                f'warning: {IN1}: Autodiscover cannot say "OAuth2": Outlook and Thunderbird set up through it send '
+                "a cleartext password (over the connection's TLS); list password-cleartext too if the server "
+                "accepts it",
+            ),
+            _at(
+                14,
                 f"warning: {IN1}: Thunderbird accepts OAuth2 only for providers it knows; list a password "
                 "method after OAuth2 or it drops this server",
-            )
+            ),
         ],
         id="oauth2-without-password",
     ),
@@ -1038,9 +1044,15 @@ WARNING_CASES = [
         [
             _at(
                 22,
+                f'warning: {OUT1}: Autodiscover cannot say "OAuth2": Outlook and Thunderbird set up through it send '
+                "a cleartext password (over the connection's TLS); list password-cleartext too if the server "
+                "accepts it",
+            ),
+            _at(
+                22,
                 f"warning: {OUT1}: Thunderbird accepts OAuth2 only for providers it knows; list a password "
                 "method after OAuth2 or it drops this server",
-            )
+            ),
         ],
         id="oauth2-without-password-outgoing",
     ),
@@ -1072,9 +1084,26 @@ WARNING_CASES = [
         id="outgoing-none-is-fine",
     ),
     pytest.param(
-        _edit('["password-cleartext"]', '["OAuth2", "password-encrypted"]'),
+        _edit('["password-cleartext"]', '["OAuth2", "password-cleartext"]'),
         [],
         id="oauth2-with-password-is-fine",
+    ),
+    pytest.param(
+        _edit('["password-cleartext"]', '["password-encrypted"]'),
+        [
+            _at(
+                14,
+                f'warning: {IN1}: Autodiscover cannot say "password-encrypted": Outlook and Thunderbird set up '
+                "through it send a cleartext password (over the connection's TLS); list password-cleartext too if "
+                "the server accepts it",
+            )
+        ],
+        id="password-encrypted-only-autodiscover",
+    ),
+    pytest.param(
+        _edit('["password-cleartext"]', '["NTLM"]'),
+        [],
+        id="ntlm-is-spa-on",
     ),
     pytest.param(
         _edit('username = "{address}"', 'username = "shared-mailbox"'),
