@@ -628,10 +628,16 @@ class _Checker:
                 "none, client-IP-address or TLS-client-cert",
                 "authentication",
             )
-        pox_expressible = {"password-cleartext", "NTLM", "none", "client-IP-address"}
-        if server.authentication[0] not in pox_expressible and "password-cleartext" not in server.authentication:
-            # POX has only SPA on (NTLM) or off (a plain password); Thunderbird
-            # reads off as password-cleartext (clients.md section 2).
+        # POX has only SPA on or off (render/outlook.py, spa_on).
+        methods = set(server.authentication)
+        if "password-cleartext" not in methods and methods & {"GSSAPI", "password-encrypted"} and "NTLM" not in methods:
+            self.warn(
+                where,
+                "Autodiscover can only say SPA on here: Thunderbird set up through it uses an encrypted password, "
+                "but Outlook tries NTLM, which this server does not list",
+                "authentication",
+            )
+        elif not methods & {"password-cleartext", "NTLM", "GSSAPI", "password-encrypted", "none", "client-IP-address"}:
             self.warn(
                 where,
                 f'Autodiscover cannot say "{server.authentication[0]}": Outlook and Thunderbird set up through '

@@ -1044,12 +1044,6 @@ WARNING_CASES = [
         [
             _at(
                 22,
-                f'warning: {OUT1}: Autodiscover cannot say "OAuth2": Outlook and Thunderbird set up through it send '
-                "a cleartext password (over the connection's TLS); list password-cleartext too if the server "
-                "accepts it",
-            ),
-            _at(
-                22,
                 f"warning: {OUT1}: Thunderbird accepts OAuth2 only for providers it knows; list a password "
                 "method after OAuth2 or it drops this server",
             ),
@@ -1093,9 +1087,8 @@ WARNING_CASES = [
         [
             _at(
                 14,
-                f'warning: {IN1}: Autodiscover cannot say "password-encrypted": Outlook and Thunderbird set up '
-                "through it send a cleartext password (over the connection's TLS); list password-cleartext too if "
-                "the server accepts it",
+                f"warning: {IN1}: Autodiscover can only say SPA on here: Thunderbird set up through it uses an "
+                "encrypted password, but Outlook tries NTLM, which this server does not list",
             )
         ],
         id="password-encrypted-only-autodiscover",

@@ -490,12 +490,15 @@ def test_pox_socket_types(socket_type: str, ssl: str, encryption: str) -> None:
     ("authentication", "spa", "auth_required"),
     [
         pytest.param(("password-cleartext",), "off", "on", id="cleartext"),
-        pytest.param(("password-encrypted",), "off", "on", id="encrypted"),
+        # SPA on is Thunderbird's "secure" (encrypted) and the only way to keep it off cleartext.
+        pytest.param(("password-encrypted",), "on", "on", id="encrypted"),
+        pytest.param(("password-encrypted", "password-cleartext"), "off", "on", id="encrypted-or-cleartext"),
         pytest.param(("NTLM",), "on", "on", id="ntlm"),
         pytest.param(("NTLM", "password-cleartext"), "on", "on", id="ntlm-first"),
         pytest.param(("password-cleartext", "NTLM"), "off", "on", id="ntlm-second"),
         pytest.param(("OAuth2", "password-cleartext"), "off", "on", id="oauth2"),
-        pytest.param(("GSSAPI",), "off", "on", id="gssapi"),
+        pytest.param(("GSSAPI",), "on", "on", id="gssapi"),
+        pytest.param(("OAuth2",), "off", "on", id="oauth2-only"),
         pytest.param(("none",), "off", "off", id="none"),
         pytest.param(("client-IP-address",), "off", "off", id="client-ip"),
         pytest.param(("TLS-client-cert", "none"), "off", "off", id="client-cert"),

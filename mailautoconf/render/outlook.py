@@ -33,6 +33,7 @@ __all__ = [
     "json_error",
     "render_json",
     "render_pox",
+    "spa_on",
 ]
 
 REQUEST_SCHEMA = "http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006"
@@ -54,10 +55,25 @@ _ENCRYPTION = {
 _NO_LOGIN = {"none", "client-IP-address", "TLS-client-cert"}
 
 
+_ENCRYPTED = {"NTLM", "GSSAPI", "password-encrypted"}
+
+
+def spa_on(methods: tuple[str, ...]) -> bool:
+    """Whether POX says ``<SPA>on</SPA>`` for a server offering ``methods``.
+
+    POX knows only SPA on or off (an absent SPA means on). Outlook reads on
+    as NTLM; Thunderbird as "secure", any encrypted method (CRAM-MD5, NTLM,
+    GSSAPI), and off as a cleartext password. So: on when NTLM is preferred,
+    or when the server takes no cleartext password but an encrypted one.
+    """
+    if methods[0] == "NTLM":
+        return True
+    return "password-cleartext" not in methods and bool(_ENCRYPTED & set(methods))
+
+
 def _protocol(server: ResolvedServer, domain: Domain) -> str:
     ssl, encryption = _ENCRYPTION[server.socket_type]
-    # SPA on means NTLM to Outlook, and an absent SPA defaults to on.
-    spa = "on" if server.authentication[0] == "NTLM" else "off"
+    spa = "on" if spa_on(server.authentication) else "off"
     auth_required = "off" if set(server.authentication) <= _NO_LOGIN else "on"
     lines = [
         "      <Protocol>",

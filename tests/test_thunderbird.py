@@ -1,0 +1,642 @@
+"""The real Thunderbird ends up with the account the TOML describes (issue #3).
+
+One headless Thunderbird (tests/thunderbird.py) runs its own account-setup
+modules against the real service behind a real nginx with TLS and a real
+DNS server (tests/tlsnet.py), all on loopback inside the test namespace.
+For every hosted domain of the shipped example config and of a hosting
+config with per-domain host names, every way Thunderbird looks for settings
+is tried alone, by switching the other ways off in nginx:
+
+- autoconfig on ``https://autoconfig.<d>``, on ``https://<d>/.well-known``,
+  over plain http only; with and without the ``emailaddress`` parameter;
+- Autodiscover POX on ``autodiscover.<d>``, on ``<d>``, through the http
+  redirect (to the provider's host, the "HTTP redirect method" hosters use)
+  and through the ``_autodiscover._tcp`` SRV record;
+- the account hub's full discovery, with every name up, and with only DNS
+  (MX and SRV records) pointing at the provider.
+
+The expected account is computed from the TOML with mailautoconf.config and
+Thunderbird's documented reading rules (clients.md section 1 and 2), never
+from the service's output. Failures must fail the way Thunderbird fails: an
+unhosted domain, a certificate the profile does not trust, a wrong
+Content-Type.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from conftest import EXAMPLE_CONFIG
+from conftest import Service
+from isolation import requires_isolation
+from pki import CA
+from thunderbird import Outcome
+from thunderbird import Thunderbird
+from thunderbird import thunderbird_version
+from tlsnet import AccessLine
+from tlsnet import Dnsmasq
+from tlsnet import MxRecord
+from tlsnet import Nginx
+from tlsnet import Site
+from tlsnet import SrvRecord
+from tlsnet import loopback_names
+from tlsnet import require_programs
+
+from mailautoconf.config import loads
+from mailautoconf.model import Config
+from mailautoconf.model import Domain
+from mailautoconf.model import Provider
+from mailautoconf.model import ResolvedServer
+from mailautoconf.model import SocketType
+
+MISSING = require_programs("thunderbird", "nginx", "dnsmasq", "certutil")
+pytestmark = [
+    requires_isolation,
+    pytest.mark.skipif(bool(MISSING), reason=f"not installed: {', '.join(MISSING)} (tests/run.sh installs them)"),
+]
+
+# Per-domain host names, an override, an IDN domain and a second provider
+# with STARTTLS and password-encrypted (the config of test_domains.py).
+HOSTING_CONFIG = """\
+[service]
+public_hostname = "autoconfig.provider.test"
+
+[[provider]]
+id = "provider.test"
+display_name = "Hosting Provider"
+domains = ["Bücher.Example", "shop.test", "customer.test"]
+
+[[provider.incoming]]
+type = "imap"
+hostname = "mail.{domain}"
+port = 993
+socket_type = "SSL"
+authentication = ["password-cleartext"]
+username = "{localpart}@{domain}"
+
+[[provider.outgoing]]
+type = "smtp"
+hostname = "smtp.{domain}"
+port = 465
+socket_type = "SSL"
+authentication = ["password-cleartext"]
+username = "{address}"
+
+[provider.overrides."customer.test"]
+hostname = "mx.customer-own.test"
+outgoing_hostname = "out.customer-own.test"
+display_name = "Customer's Own Mail"
+
+[[provider]]
+id = "other.test"
+display_name = "Other Provider"
+domains = ["other.test"]
+list_all_domains = true
+
+[[provider.incoming]]
+type = "imap"
+hostname = "imap.other.test"
+port = 143
+socket_type = "STARTTLS"
+authentication = ["password-encrypted", "password-cleartext"]
+username = "{address}"
+
+[[provider.outgoing]]
+type = "smtp"
+hostname = "smtp.other.test"
+port = 587
+socket_type = "STARTTLS"
+authentication = ["password-encrypted"]
+username = "{address}"
+"""
+
+CONFIG_TEXTS = {"example": EXAMPLE_CONFIG.read_text(encoding="utf-8"), "hosting": HOSTING_CONFIG}
+CONFIGS = {key: loads(text, source=key).config for key, text in CONFIG_TEXTS.items()}
+# A plus and a dot: Thunderbird URL-encodes the address in the query and puts it unescaped into the POX body.
+LOCALPART = "fred.bloggs+tb"
+PASSWORD = "not-a-real-password"
+UNHOSTED = "unhosted.test"
+
+# What Thunderbird 153's readFromXML reads from config-v1.1.xml (AUTH: the
+# first listed method it supports wins; OAuth2 only for hosts in its own
+# OAuth2 provider list, which no test host is; a server without a supported
+# method is dropped). Outgoing additionally maps the password-less methods.
+TB_SOCKET = {SocketType.SSL: "SSL", SocketType.STARTTLS: "alwaysSTARTTLS", SocketType.PLAIN: "plain"}
+TB_AUTH_INCOMING = {
+    "password-cleartext": "passwordCleartext",
+    "password-encrypted": "passwordEncrypted",
+    "GSSAPI": "GSSAPI",
+    "NTLM": "NTLM",
+}
+TB_AUTH_OUTGOING = TB_AUTH_INCOMING | {"none": "none", "client-IP-address": "none", "smtp-after-pop": "none"}
+
+
+# -- what Thunderbird should end up with, from the TOML -------------------------
+
+
+def address_for(domain: str) -> str:
+    return f"{LOCALPART}@{domain}"
+
+
+def hosted(config: Config, domain: str) -> tuple[Provider, Domain]:
+    return config.domains()[domain]
+
+
+def login(template: str, domain: Domain, address: str) -> str:
+    """A username template filled in for ``address``: what the user logs in with."""
+    localpart = address.rpartition("@")[0]
+    return template.replace("{address}", address).replace("{localpart}", localpart).replace("{domain}", domain.unicode)
+
+
+def placeholder_login(template: str, domain: Domain) -> str:
+    """A username template in Thunderbird's placeholder spelling, as config-v1.1.xml carries it."""
+    return (
+        template.replace("{address}", "%EMAILADDRESS%")
+        .replace("{localpart}", "%EMAILLOCALPART%")
+        .replace("{domain}", domain.unicode)
+    )
+
+
+def autoconfig_account(config: Config, domain_name: str, address: str) -> dict[str, Any]:
+    """The servers Thunderbird configures from this domain's config-v1.1.xml, in TOML order.
+
+    The first usable incoming and outgoing server are the account's, the
+    others its alternatives (readFromXML). AccountConfig.replaceVariables
+    fills in the address for incoming, incoming alternatives and outgoing
+    only: Thunderbird 153 leaves outgoing alternatives with their
+    placeholders (its account hub never offers them).
+    """
+    provider, domain = hosted(config, domain_name)
+    incoming: list[dict[str, Any]] = []
+    outgoing: list[dict[str, Any]] = []
+    for server in provider.resolve_servers(domain):
+        mapping = TB_AUTH_INCOMING if server.direction == "incoming" else TB_AUTH_OUTGOING
+        auth = next((mapping[method] for method in server.authentication if method in mapping), None)
+        if auth is None:
+            continue
+        target = incoming if server.direction == "incoming" else outgoing
+        username = login(server.username, domain, address)
+        if server.direction == "outgoing" and outgoing:
+            username = placeholder_login(server.username, domain)
+        target.append(_server(server, auth, username))
+    return {
+        "incoming": incoming[0],
+        "incomingAlternatives": incoming[1:],
+        "outgoing": outgoing[0],
+        "outgoingAlternatives": outgoing[1:],
+    }
+
+
+def pox_auth(methods: tuple[str, ...]) -> str:
+    """The method Thunderbird should use when it learns the server from Autodiscover POX.
+
+    POX can only say SPA on or off; Thunderbird reads SPA=on as "secure"
+    (any encrypted method: CRAM-MD5, NTLM, GSSAPI) and everything else as
+    cleartext. So the TOML is followed if Thunderbird uses cleartext where
+    the TOML allows it (and does not prefer NTLM), else "secure".
+    """
+    if methods[0] != "NTLM" and "password-cleartext" in methods:
+        return "passwordCleartext"
+    if any(method in ("NTLM", "GSSAPI", "password-encrypted") for method in methods):
+        return "secure"
+    return "passwordCleartext"  # none / client-IP-address: Thunderbird ignores AuthRequired
+
+
+def autodiscover_account(config: Config, domain_name: str, address: str) -> dict[str, Any]:
+    """The servers Thunderbird configures from the POX answer for ``address``.
+
+    Every server, in TOML order (readAutoDiscoverXML keeps them all; no
+    authentication filter), socket types as the TOML says (Thunderbird
+    derives them from SSL/Encryption and the port), and the login filled in
+    by the service for every server, outgoing alternatives included.
+    """
+    provider, domain = hosted(config, domain_name)
+    servers = provider.resolve_servers(domain)
+    incoming = [
+        _server(s, pox_auth(s.authentication), login(s.username, domain, address))
+        for s in servers
+        if s.direction == "incoming"
+    ]
+    outgoing = [
+        _server(s, pox_auth(s.authentication), login(s.username, domain, address))
+        for s in servers
+        if s.direction == "outgoing"
+    ]
+    return {
+        "incoming": incoming[0],
+        "incomingAlternatives": incoming[1:],
+        "outgoing": outgoing[0],
+        "outgoingAlternatives": outgoing[1:],
+    }
+
+
+def _server(server: ResolvedServer, auth: str, username: str) -> dict[str, Any]:
+    return {
+        "type": server.type,
+        "hostname": server.hostname,
+        "port": server.port,
+        "socketType": TB_SOCKET[server.socket_type],
+        "auth": auth,
+        "username": username,
+    }
+
+
+def base_domain(host: str) -> str:
+    """Thunderbird's ``Services.eTLD`` base domain for the test names (one-label public suffixes)."""
+    return ".".join(host.split(".")[-2:])
+
+
+# -- the network, the services, Thunderbird ----------------------------------------
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """One config served by its own service, behind the shared nginx and DNS."""
+
+    key: str
+    config: Config
+    service: Service
+
+    @property
+    def public_hostname(self) -> str:
+        return self.config.service.public_hostname
+
+    @property
+    def provider_domain(self) -> str:
+        return base_domain(self.public_hostname)
+
+    @property
+    def mx_host(self) -> str:
+        """The provider's mail exchanger, MX target of every hosted domain."""
+        return f"mx.{self.provider_domain}"
+
+    def names(self) -> list[str]:
+        names = [self.public_hostname]
+        for domain in self.config.domains():
+            names += [f"autoconfig.{domain}", f"autodiscover.{domain}", domain]
+        return list(dict.fromkeys(names))
+
+
+@dataclass(frozen=True)
+class World:
+    thunderbird: Thunderbird
+    nginx: Nginx
+    untrusted_ca: CA
+    deployments: dict[str, Deployment]
+
+
+def dns_records(deployment: Deployment) -> tuple[list[SrvRecord], list[MxRecord]]:
+    """What a hoster publishes for each customer domain: SRV for Autodiscover, MX to its mail host."""
+    srv = [SrvRecord(f"_autodiscover._tcp.{d}", deployment.public_hostname) for d in deployment.config.domains()]
+    mx = [MxRecord(d, deployment.mx_host) for d in deployment.config.domains()]
+    return srv, mx
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[World]:
+    """Services for both configs, nginx with TLS, dnsmasq, name resolution and one Thunderbird.
+
+    Everything is stopped by the ExitStack, in reverse order, also when a
+    later step of the setup fails.
+    """
+    root = tmp_path_factory.mktemp("thunderbird")
+    with contextlib.ExitStack() as stack:
+        deployments: dict[str, Deployment] = {}
+        for key, text in CONFIG_TEXTS.items():
+            service = Service(root / f"service-{key}", text)
+            stack.callback(service.stop)
+            service.start()
+            deployments[key] = Deployment(key, CONFIGS[key], service)
+
+        trusted = CA.create("mailautoconf test CA")
+        untrusted = CA.create("mailautoconf untrusted CA")
+        example = deployments["example"]
+        sites = [Site(tuple(d.names()), d.service.port, d.public_hostname) for d in deployments.values()]
+        unhosted_names = (f"autoconfig.{UNHOSTED}", f"autodiscover.{UNHOSTED}", UNHOSTED)
+        sites.append(Site(unhosted_names, example.service.port, example.public_hostname))
+        names = [name for site in sites for name in site.names]
+
+        nginx = Nginx(root / "nginx", trusted, sites)
+        stack.callback(nginx.stop)
+        nginx.start()
+
+        srv: list[SrvRecord] = []
+        mx: list[MxRecord] = []
+        for deployment in deployments.values():
+            records = dns_records(deployment)
+            srv += records[0]
+            mx += records[1]
+        dns = Dnsmasq(root / "dns", names, srv, mx)
+        stack.callback(dns.stop)
+        dns.start()
+        stack.enter_context(loopback_names(names))
+
+        thunderbird = Thunderbird(root / "thunderbird", local_domains=names, ca_pem=trusted.write(root / "ca.pem"))
+        stack.callback(thunderbird.stop)
+        thunderbird.start()
+
+        version = thunderbird_version()
+        capture = request.config.pluginmanager.getplugin("capturemanager")
+        with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+            print(f"\n[test_thunderbird] {version}, profile {thunderbird.profile}", file=sys.stderr)
+
+        yield World(thunderbird, nginx, untrusted, deployments)
+
+
+def domain_cases(*, exclude_provider_domain: bool = False) -> list[Any]:
+    """(config key, domain) for every hosted domain of both configs."""
+    cases = []
+    for key, config in CONFIGS.items():
+        provider_domain = base_domain(config.service.public_hostname)
+        for domain in config.domains():
+            if exclude_provider_domain and domain == provider_domain:
+                continue
+            cases.append(pytest.param(key, domain, id=f"{key}-{domain}"))
+    return cases
+
+
+def each_name(domain: str, schemes: tuple[str, ...] = ("https", "http")) -> list[str]:
+    """scheme://host for the names Thunderbird derives from ``domain``."""
+    return [f"{scheme}://{host}" for scheme in schemes for host in (f"autoconfig.{domain}", domain)]
+
+
+Request = tuple[str, str, str, str, int]
+
+
+def served(world: World, position: int, *expected: Request) -> list[Request]:
+    """(scheme, host, method, path, status) of every request since ``position``.
+
+    Waits (boundedly) until the ``expected`` requests are logged: nginx
+    writes a line just after the answer, a client may be faster.
+    """
+
+    def summary(lines: list[AccessLine]) -> list[Request]:
+        return [(x.scheme, x.host, x.method, x.path, x.status) for x in lines]
+
+    return summary(world.nginx.wait_for_requests(position, lambda lines: set(expected) <= set(summary(lines))))
+
+
+def assert_found(outcome: Outcome, thunderbird: Thunderbird) -> None:
+    if outcome.account is None:
+        pytest.fail(
+            f"Thunderbird found no account: {outcome.error}\n--- thunderbird.log ---\n{thunderbird.log()[-3000:]}"
+        )
+
+
+# -- autoconfig (config-v1.1.xml) ----------------------------------------------------
+
+AUTOCONFIG = "/mail/config-v1.1.xml"
+WELL_KNOWN = "/.well-known/autoconfig/mail/config-v1.1.xml"
+
+# route -> (names switched off, Thunderbird's subSource, the request that must have answered)
+AUTOCONFIG_ROUTES = {
+    "autoconfig-host": (
+        lambda d: [f"https://{d}", f"http://autoconfig.{d}", f"http://{d}"],
+        "xml-from-isp-https",
+        lambda d: ("https", f"autoconfig.{d}", "GET", AUTOCONFIG, 200),
+    ),
+    "well-known": (
+        lambda d: [f"https://autoconfig.{d}", f"http://autoconfig.{d}", f"http://{d}"],
+        "xml-from-isp-https",
+        lambda d: ("https", d, "GET", WELL_KNOWN, 200),
+    ),
+    "http-only": (
+        lambda d: [f"https://autoconfig.{d}", f"https://{d}"],
+        "xml-from-isp-http",
+        lambda d: ("http", f"autoconfig.{d}", "GET", AUTOCONFIG, 200),
+    ),
+}
+
+
+@pytest.mark.parametrize("send_address", [True, False], ids=["emailaddress", "no-emailaddress"])
+@pytest.mark.parametrize("route", list(AUTOCONFIG_ROUTES))
+@pytest.mark.parametrize(("key", "domain"), domain_cases())
+def test_autoconfig(world: World, key: str, domain: str, route: str, send_address: bool) -> None:
+    """FetchConfig.fromISP with only one kind of URL answering gives the TOML's account."""
+    down, sub_source, answered = AUTOCONFIG_ROUTES[route]
+    config = world.deployments[key].config
+    address = address_for(domain)
+    position = world.nginx.log_position()
+    with world.nginx.faults(down=down(domain)):
+        outcome = world.thunderbird.from_isp(domain, address, send_address=send_address, password=PASSWORD)
+    assert_found(outcome, world.thunderbird)
+    assert outcome.sub_source == sub_source
+    assert answered(domain) in served(world, position, answered(domain))
+    # The answering request carried the address exactly when Thunderbird's pref says so.
+    sent = {x.emailaddress for x in world.nginx.requests_since(position) if x.status == 200}
+    assert sent == ({address} if send_address else {None})
+    assert outcome.servers() == autoconfig_account(config, domain, address)
+    provider, hosted_domain = hosted(config, domain)
+    assert outcome.account is not None
+    assert outcome.account["displayName"] == provider.display_name_for(hosted_domain)
+
+
+# -- Autodiscover POX ------------------------------------------------------------------
+
+AUTODISCOVER = "/autodiscover/autodiscover.xml"
+
+# route -> (names switched off, Thunderbird's subSource)
+AUTODISCOVER_ROUTES = {
+    "autodiscover-host": (lambda d: [], "exchange-from-url1"),
+    "domain": (lambda d: [f"https://autodiscover.{d}"], "exchange-from-url2"),
+    "http-redirect": (lambda d: [f"https://autodiscover.{d}", f"https://{d}"], "exchange-from-url3"),
+    "srv": (
+        lambda d: [f"https://autodiscover.{d}", f"https://{d}", f"http://autodiscover.{d}"],
+        "exchange-from-srv",
+    ),
+}
+
+
+@pytest.mark.parametrize("route", list(AUTODISCOVER_ROUTES))
+@pytest.mark.parametrize(("key", "domain"), domain_cases())
+def test_autodiscover(world: World, key: str, domain: str, route: str) -> None:
+    """fetchConfigFromExchange with only one Autodiscover route answering gives the TOML's account.
+
+    The http redirect and the SRV record point at the provider's host;
+    Thunderbird asks the user before it sends the password to another base
+    domain there, and never otherwise.
+    """
+    down, sub_source = AUTODISCOVER_ROUTES[route]
+    deployment = world.deployments[key]
+    address = address_for(domain)
+    position = world.nginx.log_position()
+    with world.nginx.faults(down=down(domain)):
+        outcome = world.thunderbird.from_exchange(domain, address, password=PASSWORD)
+    assert_found(outcome, world.thunderbird)
+    assert outcome.sub_source == sub_source
+    public = deployment.public_hostname
+    if route in ("http-redirect", "srv"):
+        elsewhere = base_domain(public) != base_domain(domain)
+        assert outcome.confirmations == ([{"host": base_domain(public), "scheme": "https"}] if elsewhere else [])
+        answered = ("https", public, "POST", AUTODISCOVER, 200)
+        assert answered in served(world, position, answered)
+    if route == "http-redirect":
+        # The dance of clients.md section 2: redirect, body-less GET answered 405, POST again.
+        dance = [
+            ("http", f"autodiscover.{domain}", "POST", AUTODISCOVER, 301),
+            ("https", public, "GET", AUTODISCOVER, 405),
+        ]
+        assert set(dance) <= set(served(world, position, *dance))
+    assert outcome.servers() == autodiscover_account(deployment.config, domain, address)
+
+
+# -- the account hub's full discovery -------------------------------------------------
+
+
+@pytest.mark.parametrize(("key", "domain"), domain_cases())
+def test_full_discovery(world: World, key: str, domain: str) -> None:
+    """parallelAutoDiscovery with every name up: autoconfig over https wins over Autodiscover.
+
+    (Autodiscover runs beside it and succeeds too; an IMAP/POP3 result from
+    it is not added, only an Exchange one would be.)
+    """
+    address = address_for(domain)
+    outcome = world.thunderbird.find_config(domain, address, password=PASSWORD)
+    assert_found(outcome, world.thunderbird)
+    assert outcome.sub_source == "xml-from-isp-https"
+    assert outcome.servers() == autoconfig_account(world.deployments[key].config, domain, address)
+
+
+@pytest.mark.parametrize(("key", "domain"), domain_cases(exclude_provider_domain=True))
+def test_full_discovery_dns_only(world: World, key: str, domain: str) -> None:
+    """A customer domain with no web names at all, only MX and SRV records to the provider.
+
+    Thunderbird finds autoconfig through the MX host's base domain
+    (``https://autoconfig.<provider>/...?emailaddress=...``: the service
+    picks the domain from the address) and asks about the SRV target while
+    Autodiscover runs beside it. The provider's own domain is left out: its
+    autoconfig name is the service's.
+    """
+    deployment = world.deployments[key]
+    address = address_for(domain)
+    switched_off = each_name(domain) + [f"{scheme}://autodiscover.{domain}" for scheme in ("https", "http")]
+    position = world.nginx.log_position()
+    with world.nginx.faults(down=switched_off):
+        outcome = world.thunderbird.find_config(domain, address, password=PASSWORD)
+    assert_found(outcome, world.thunderbird)
+    assert outcome.sub_source == "xml-from-isp-https"
+    answered = ("https", f"autoconfig.{deployment.provider_domain}", "GET", AUTOCONFIG, 200)
+    assert answered in served(world, position, answered)
+    assert outcome.confirmations == [{"host": deployment.provider_domain, "scheme": "https"}]
+    assert outcome.servers() == autoconfig_account(deployment.config, domain, address)
+
+
+# -- failures ------------------------------------------------------------------------
+
+
+def test_unhosted_domain(world: World) -> None:
+    """A domain the TOML does not host: the service says 404 everywhere, Thunderbird finds nothing.
+
+    Its names exist and have certificates, so the 404s come from the service
+    (upstream status in nginx's log), not from DNS or TLS.
+    """
+    address = address_for(UNHOSTED)
+    position = world.nginx.log_position()
+    from_isp = world.thunderbird.from_isp(UNHOSTED, address)
+    exchange = world.thunderbird.from_exchange(UNHOSTED, address, password=PASSWORD)
+    found = world.thunderbird.find_config(UNHOSTED, address, password=PASSWORD)
+    assert from_isp.account is None and from_isp.error is not None
+    assert exchange.account is None and exchange.error is not None
+    # The account hub gets null and would go on to guess server names.
+    assert found.account is None and found.error is None
+    expected = {
+        ("https", f"autoconfig.{UNHOSTED}", AUTOCONFIG, "404"),
+        ("https", UNHOSTED, WELL_KNOWN, "404"),
+        ("https", f"autodiscover.{UNHOSTED}", AUTODISCOVER, "404"),
+    }
+
+    def answered(lines: list[AccessLine]) -> set[tuple[str, str, str, str]]:
+        return {(x.scheme, x.host, x.path, x.upstream_status) for x in lines}
+
+    lines = world.nginx.wait_for_requests(position, lambda lines: expected <= answered(lines))
+    assert expected <= answered(lines), lines
+
+
+@pytest.mark.parametrize(("key", "domain"), domain_cases())
+def test_untrusted_certificate(world: World, key: str, domain: str) -> None:
+    """Certificates from a CA the profile does not trust: no https answer is ever used.
+
+    With http switched off too, autoconfig and Autodiscover (including the
+    SRV target) fail; Thunderbird names the certificate error; no request
+    reaches the service over https. With http on, Thunderbird falls back to
+    plain http autoconfig, its next URL.
+    """
+    deployment = world.deployments[key]
+    address = address_for(domain)
+    https_names = [f"autoconfig.{domain}", domain, f"autodiscover.{domain}", deployment.public_hostname]
+    http_names = [f"http://{name}" for name in (f"autoconfig.{domain}", domain, f"autodiscover.{domain}")]
+    nginx = world.nginx
+    position = nginx.log_position()
+    with nginx.faults(untrusted=https_names, untrusted_ca=world.untrusted_ca, down=http_names):
+        probe = world.thunderbird.probe(f"https://autoconfig.{domain}{AUTOCONFIG}")
+        from_isp = world.thunderbird.from_isp(domain, address)
+        exchange = world.thunderbird.from_exchange(domain, address, password=PASSWORD)
+    assert probe["status"] == 0 and "SEC_ERROR_UNKNOWN_ISSUER" in probe["channelStatus"], probe
+    assert from_isp.account is None and from_isp.error is not None
+    assert exchange.account is None and exchange.error is not None
+    assert [x for x in nginx.requests_since(position) if x.scheme == "https" and x.host in https_names] == []
+
+    with nginx.faults(untrusted=https_names, untrusted_ca=world.untrusted_ca):
+        fallback = world.thunderbird.from_isp(domain, address)
+    assert_found(fallback, world.thunderbird)
+    assert fallback.sub_source == "xml-from-isp-http"
+    assert fallback.servers() == autoconfig_account(deployment.config, domain, address)
+
+
+@pytest.mark.parametrize(("key", "domain"), domain_cases())
+def test_wrong_content_type(world: World, key: str, domain: str) -> None:
+    """A proxy that relabels the service's answers text/plain: Thunderbird ignores them all.
+
+    nginx's log shows the service itself answered 200 with its XML type:
+    only the Content-Type is wrong, and that alone makes autoconfig and
+    Autodiscover fail (FetchHTTP hands readFromXML a string).
+    """
+    deployment = world.deployments[key]
+    address = address_for(domain)
+    nginx = world.nginx
+    relabelled_https = [f"https://autodiscover.{domain}", f"https://{domain}", f"https://{deployment.public_hostname}"]
+    position = nginx.log_position()
+    with nginx.faults(text_plain=[*each_name(domain), *relabelled_https]):
+        probe = world.thunderbird.probe(f"https://autoconfig.{domain}{AUTOCONFIG}?emailaddress={address}")
+        from_isp = world.thunderbird.from_isp(domain, address)
+        exchange = world.thunderbird.from_exchange(domain, address, password=PASSWORD)
+    assert probe["status"] == 200 and probe["contentType"] == "text/plain; charset=utf-8", probe
+    assert from_isp.account is None and from_isp.error is not None
+    assert exchange.account is None and exchange.error is not None
+
+    def autoconfig_was_xml(lines: list[AccessLine]) -> bool:
+        return any(
+            x.status == 200
+            and (x.host, x.path) == (f"autoconfig.{domain}", AUTOCONFIG)
+            and x.upstream_content_type.startswith("application/xml")
+            for x in lines
+        )
+
+    def autodiscover_was_xml(lines: list[AccessLine]) -> bool:
+        return any(
+            x.status == 200 and x.path == AUTODISCOVER and x.upstream_content_type.startswith("text/xml") for x in lines
+        )
+
+    lines = nginx.wait_for_requests(position, lambda lines: autoconfig_was_xml(lines) and autodiscover_was_xml(lines))
+    assert autoconfig_was_xml(lines), lines
+    assert autodiscover_was_xml(lines), lines
+
+
+def test_harness_network(world: World) -> None:
+    """The harness itself, seen from Thunderbird.
+
+    Test names reach nginx with a trusted certificate, other names do not
+    exist, and Mozilla's ISPDB is a closed loopback port, so that lookup
+    fails at once instead of leaving the namespace.
+    """
+    trusted = world.thunderbird.probe(f"https://autoconfig.example.org{AUTOCONFIG}")
+    assert trusted["status"] == 200 and trusted["contentType"].startswith("application/xml"), trusted
+    nowhere = world.thunderbird.probe("https://example.invalid/")
+    assert nowhere["status"] == 0 and nowhere["channelStatus"] == "NS_ERROR_UNKNOWN_HOST", nowhere
+    ispdb = world.thunderbird.probe(world.thunderbird.prefs["mailnews.auto_config_url"] + "example.org")
+    assert ispdb["status"] == 0 and ispdb["channelStatus"] == "NS_ERROR_CONNECTION_REFUSED", ispdb
