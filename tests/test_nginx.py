@@ -34,6 +34,9 @@ from mailautoconf.deploy import service_names
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 pytestmark = pytest.mark.skipif(not os.path.exists(NGINX), reason="nginx is not installed (apt-get install nginx)")
 HOSTED = ["example.net", "example.org", "example.com"]
+# High loopback ports, as a second nginx beside a real one would use; the redirect keeps the port.
+HTTP, HTTPS = 18080, 18443
+PORTS = {"http": HTTP, "https": HTTPS}
 NS = "{http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a}"
 
 
@@ -133,7 +136,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
     text = tls_config(folder)
     make_certificates(ca, text, folder)
     service = Service(folder / "service", text).start()
-    site = generate_site(service.config_path, f"127.0.0.1:{service.port}", service.output, 80, 443)
+    site = generate_site(service.config_path, f"127.0.0.1:{service.port}", service.output, HTTP, HTTPS)
     conf = nginx_conf(folder, site)
     subprocess.run([NGINX, "-t", "-c", str(conf)], check=True, capture_output=True)
     hosts = "127.0.0.1 localhost\n::1 localhost\n" + "".join(
@@ -148,7 +151,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
             deadline = time.monotonic() + 20
             while True:
                 try:
-                    session.get("http://autoconfig.example.org/healthz", timeout=2)
+                    session.get(f"http://autoconfig.example.org:{HTTP}/healthz", timeout=2)
                     break
                 except requests.ConnectionError:
                     if nginx.poll() is not None or time.monotonic() > deadline:
@@ -175,9 +178,9 @@ def domains_listed(body: bytes) -> list[str]:
 @pytest.mark.parametrize("domain", HOSTED)
 def test_autoconfig_through_nginx(deployment: Deployment, scheme: str, domain: str) -> None:
     for url in (
-        f"{scheme}://autoconfig.{domain}/mail/config-v1.1.xml?emailaddress=fred%40{domain}",
-        f"{scheme}://autoconfig.{domain}/mail/config-v1.1.xml",
-        f"{scheme}://{domain}/.well-known/autoconfig/mail/config-v1.1.xml?emailaddress=fred@{domain}",
+        f"{scheme}://autoconfig.{domain}:{PORTS[scheme]}/mail/config-v1.1.xml?emailaddress=fred%40{domain}",
+        f"{scheme}://autoconfig.{domain}:{PORTS[scheme]}/mail/config-v1.1.xml",
+        f"{scheme}://{domain}:{PORTS[scheme]}/.well-known/autoconfig/mail/config-v1.1.xml?emailaddress=fred@{domain}",
     ):
         answer = deployment.get(url)
         assert answer.status_code == 200, url
@@ -191,18 +194,18 @@ def test_autoconfig_through_nginx(deployment: Deployment, scheme: str, domain: s
 @pytest.mark.parametrize("domain", HOSTED)
 def test_autodiscover_through_nginx(deployment: Deployment, domain: str) -> None:
     for host in (f"autodiscover.{domain}", domain):
-        answer = deployment.post(f"https://{host}/autodiscover/autodiscover.xml", pox_request(f"fred@{domain}"))
+        answer = deployment.post(f"https://{host}:{HTTPS}/autodiscover/autodiscover.xml", pox_request(f"fred@{domain}"))
         assert answer.status_code == 200, host
         logins = {p.findtext(f"{NS}LoginName") for p in ET.fromstring(answer.content).iter(f"{NS}Protocol")}
         assert logins == {f"fred@{domain}"}
     # Plain http: redirected to https (Thunderbird sends passwords here).
-    answer = deployment.post(f"http://autodiscover.{domain}/Autodiscover/Autodiscover.xml", pox_request("a@b.c"))
+    answer = deployment.post(f"http://autodiscover.{domain}:{HTTP}/Autodiscover/Autodiscover.xml", pox_request("a@b.c"))
     assert answer.status_code == 302
-    assert answer.headers["Location"] == f"https://autodiscover.{domain}/Autodiscover/Autodiscover.xml"
+    assert answer.headers["Location"] == f"https://autodiscover.{domain}:{HTTPS}/Autodiscover/Autodiscover.xml"
     # ... where a GET (what the redirect turns the POST into) must not be 2xx.
-    assert deployment.get(f"https://autodiscover.{domain}/autodiscover/autodiscover.xml").status_code == 405
+    assert deployment.get(f"https://autodiscover.{domain}:{HTTPS}/autodiscover/autodiscover.xml").status_code == 405
     v2 = deployment.get(
-        f"https://autodiscover.{domain}/autodiscover/autodiscover.json?Email=fred@{domain}&Protocol=AutodiscoverV1"
+        f"https://autodiscover.{domain}:{HTTPS}/autodiscover/autodiscover.json?Email=fred@{domain}&Protocol=AutodiscoverV1"
     )
     assert v2.json() == {
         "Protocol": "AutodiscoverV1",
@@ -213,7 +216,7 @@ def test_autodiscover_through_nginx(deployment: Deployment, domain: str) -> None
 @requires_isolation
 def test_evolution_document_through_nginx(deployment: Deployment) -> None:
     answer = deployment.get(
-        "https://autoconfig.example.org/mail/config-v1.1.xml?emailaddress=EVOLUTIONUSER%40example.org",
+        f"https://autoconfig.example.org:{HTTPS}/mail/config-v1.1.xml?emailaddress=EVOLUTIONUSER%40example.org",
         headers={"User-Agent": "Evolution/3.46.4"},
     )
     assert [server.findtext("port") for server in ET.fromstring(answer.content).iter("incomingServer")] == [
@@ -230,36 +233,38 @@ def test_static_documents_never_reach_python(deployment: Deployment) -> None:
     process.send_signal(signal.SIGSTOP)
     try:
         for domain in HOSTED:
-            answer = deployment.get(f"https://autoconfig.{domain}/mail/config-v1.1.xml?emailaddress=a%40{domain}")
+            answer = deployment.get(
+                f"https://autoconfig.{domain}:{HTTPS}/mail/config-v1.1.xml?emailaddress=a%40{domain}"
+            )
             assert answer.status_code == 200
             assert domains_listed(answer.content) == [domain]
             assert answer.headers["ETag"]
         # An address of another domain than the Host goes to the service, which is frozen.
         with pytest.raises(requests.ReadTimeout):
             deployment.http.get(
-                "https://autoconfig.example.org/mail/config-v1.1.xml?emailaddress=a%40example.com",
+                f"https://autoconfig.example.org:{HTTPS}/mail/config-v1.1.xml?emailaddress=a%40example.com",
                 verify=str(deployment.ca_file),
                 timeout=1,
             )
     finally:
         process.send_signal(signal.SIGCONT)
-    answer = deployment.get("https://autoconfig.example.org/mail/config-v1.1.xml?emailaddress=a%40example.com")
+    answer = deployment.get(f"https://autoconfig.example.org:{HTTPS}/mail/config-v1.1.xml?emailaddress=a%40example.com")
     assert domains_listed(answer.content) == ["example.com"]  # the address's domain wins, as in the service
 
 
 @requires_isolation
 def test_unhosted_acme_and_health(deployment: Deployment) -> None:
-    assert deployment.get("http://autoconfig.example.org/.well-known/acme-challenge/token-123").text == (
+    assert deployment.get(f"http://autoconfig.example.org:{HTTP}/.well-known/acme-challenge/token-123").text == (
         "challenge-answer\n"
     )
-    assert deployment.get("https://autoconfig.example.org/healthz").json()["domains"] == 3
+    assert deployment.get(f"https://autoconfig.example.org:{HTTPS}/healthz").json()["domains"] == 3
     with bind_file("/etc/hosts", "127.0.0.1 autoconfig.other.test\n"):
-        answer = deployment.get("http://autoconfig.other.test/mail/config-v1.1.xml")
+        answer = deployment.get(f"http://autoconfig.other.test:{HTTP}/mail/config-v1.1.xml")
     assert answer.status_code == 404
 
 
 @requires_isolation
 def test_only_the_test_ca_is_trusted(deployment: Deployment) -> None:
     with pytest.raises(requests.exceptions.SSLError):
-        deployment.http.get("https://autoconfig.example.org/mail/config-v1.1.xml", timeout=10)  # system CAs
-    assert deployment.get("https://autoconfig.example.org/mail/config-v1.1.xml").status_code == 200
+        deployment.http.get(f"https://autoconfig.example.org:{HTTPS}/mail/config-v1.1.xml", timeout=10)  # system CAs
+    assert deployment.get(f"https://autoconfig.example.org:{HTTPS}/mail/config-v1.1.xml").status_code == 200

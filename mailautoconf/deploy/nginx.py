@@ -192,9 +192,10 @@ def _server(
         lines.append("    }")
     lines += ["", "    # Autodiscover, any letter case (Outlook, Windows Mail, Thunderbird)."]
     if autodiscover == "redirect":
+        port = "" if options.https_port == 443 else f":{options.https_port}"
         lines += [
             "    location ~* ^/autodiscover/ {",
-            "        return 302 https://$host$request_uri;",
+            f"        return 302 https://$host{port}$request_uri;",
             "    }",
         ]
     else:
