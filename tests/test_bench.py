@@ -20,7 +20,7 @@ def test_nginx_bench_quick_run() -> None:
     lines = result.stdout.splitlines()
     assert any(line.startswith("generated site, config-v1.1.xml") and line.endswith(" 0") for line in lines)
     assert any(line.startswith("raw nginx, one static file") and line.endswith(" 0") for line in lines)
-    assert any(line.startswith("ratio site/raw: ") for line in lines)
+    assert any(line.startswith("ratio site/raw (median of rounds): ") for line in lines)
 
 
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (apt-get install wrk)")

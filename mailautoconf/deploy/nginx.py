@@ -73,7 +73,6 @@ def site(loaded: Config, options: SiteOptions) -> str:
         "",
         "# Host -> the domain folder whose documents nginx serves itself.",
         "map $host $mailautoconf_domain {",
-        "    hostnames;",
         '    default "";',
     ]
     for name in domains:
@@ -91,9 +90,9 @@ def site(loaded: Config, options: SiteOptions) -> str:
         "# Static only when emailaddress is absent or names the Host's domain (the service",
         "# prefers the address's domain; it gets the other cases). $arg_ is not decoded: @ or %40.",
         'map "$arg_emailaddress|$mailautoconf_domain" $mailautoconf_static {',
-        '    "~^\\|.+$" "/$mailautoconf_domain/$mailautoconf_document";',
         '    "~*^[^|]*(?:@|%40)(?<mailautoconf_d>[^|@%]+)\\|\\k<mailautoconf_d>$"'
         ' "/$mailautoconf_domain/$mailautoconf_document";',
+        '    "~^\\|.+$" "/$mailautoconf_domain/$mailautoconf_document";',
         '    default "/.mailautoconf-dynamic";',
         "}",
         "",
