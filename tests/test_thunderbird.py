@@ -35,6 +35,7 @@ from conftest import EXAMPLE_CONFIG
 from conftest import Service
 from isolation import requires_isolation
 from pki import CA
+from test_domains import CONFIG as DOMAINS_CONFIG
 from thunderbird import Outcome
 from thunderbird import Thunderbird
 from thunderbird import thunderbird_version
@@ -61,59 +62,8 @@ pytestmark = [
 ]
 
 # Per-domain host names, an override, an IDN domain and a second provider
-# with STARTTLS and password-encrypted (the config of test_domains.py).
-HOSTING_CONFIG = """\
-[service]
-public_hostname = "autoconfig.provider.test"
-
-[[provider]]
-id = "provider.test"
-display_name = "Hosting Provider"
-domains = ["Bücher.Example", "shop.test", "customer.test"]
-
-[[provider.incoming]]
-type = "imap"
-hostname = "mail.{domain}"
-port = 993
-socket_type = "SSL"
-authentication = ["password-cleartext"]
-username = "{localpart}@{domain}"
-
-[[provider.outgoing]]
-type = "smtp"
-hostname = "smtp.{domain}"
-port = 465
-socket_type = "SSL"
-authentication = ["password-cleartext"]
-username = "{address}"
-
-[provider.overrides."customer.test"]
-hostname = "mx.customer-own.test"
-outgoing_hostname = "out.customer-own.test"
-display_name = "Customer's Own Mail"
-
-[[provider]]
-id = "other.test"
-display_name = "Other Provider"
-domains = ["other.test"]
-list_all_domains = true
-
-[[provider.incoming]]
-type = "imap"
-hostname = "imap.other.test"
-port = 143
-socket_type = "STARTTLS"
-authentication = ["password-encrypted", "password-cleartext"]
-username = "{address}"
-
-[[provider.outgoing]]
-type = "smtp"
-hostname = "smtp.other.test"
-port = 587
-socket_type = "STARTTLS"
-authentication = ["password-encrypted"]
-username = "{address}"
-"""
+# with STARTTLS and password-encrypted.
+HOSTING_CONFIG = DOMAINS_CONFIG
 
 CONFIG_TEXTS = {"example": EXAMPLE_CONFIG.read_text(encoding="utf-8"), "hosting": HOSTING_CONFIG}
 CONFIGS = {key: loads(text, source=key).config for key, text in CONFIG_TEXTS.items()}

@@ -10,14 +10,29 @@ the command functions beside them do the printing.
 
 from __future__ import annotations
 
+import sys
+
 from mailautoconf.model import Config
 from mailautoconf.model import Domain
 from mailautoconf.model import Provider
 from mailautoconf.names import SERVICE_PREFIXES
 
-__all__ = ["AUTOCONFIG", "AUTODISCOVER", "mail_hostnames", "select_domains", "service_names"]
+__all__ = ["AUTOCONFIG", "AUTODISCOVER", "load_or_report", "mail_hostnames", "select_domains", "service_names"]
 
 AUTOCONFIG, AUTODISCOVER = (prefix.rstrip(".") for prefix in SERVICE_PREFIXES)
+
+
+def load_or_report(path: str) -> Config | None:
+    """Load the config for a deployment command, or print its problems as ``check`` does and return None."""
+    from mailautoconf import config
+
+    try:
+        return config.load(path).config
+    except config.ConfigError as exc:
+        for problem in exc.problems + exc.warnings:
+            print(problem, file=sys.stderr)
+        print(f"{path}: {len(exc.problems)} error(s); not usable", file=sys.stderr)
+        return None
 
 
 def select_domains(config: Config, only: str | None = None) -> list[tuple[Provider, Domain]]:

@@ -20,9 +20,9 @@ from collections.abc import Callable
 
 from dns.exception import DNSException
 
-from mailautoconf import config
 from mailautoconf.deploy import AUTOCONFIG
 from mailautoconf.deploy import AUTODISCOVER
+from mailautoconf.deploy import load_or_report
 from mailautoconf.deploy import mail_hostnames
 from mailautoconf.deploy import select_domains
 from mailautoconf.deploy import service_names
@@ -67,11 +67,8 @@ def certbot_commands(certs: Certificates, loaded: Config) -> str:
 
 
 def certs_command(args: argparse.Namespace) -> int:
-    try:
-        loaded = config.load(args.config).config
-    except config.ConfigError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
+    loaded = load_or_report(args.config)
+    if loaded is None:
         return 1
     certs = certificates(loaded, well_known=args.well_known)
     if args.only_resolving:

@@ -27,7 +27,7 @@ import dns.name
 import dns.rdatatype
 import dns.resolver
 
-from mailautoconf import config as config_loader
+from mailautoconf.deploy import load_or_report
 from mailautoconf.deploy.dns import RRset
 from mailautoconf.deploy.dns import plan
 from mailautoconf.model import Config
@@ -203,15 +203,11 @@ def _servfail(exc: dns.resolver.NoNameservers) -> str:
 
 def check_dns_command(args: argparse.Namespace) -> int:
     """Report each record; 0 when all are ok, 1 otherwise (and on config errors, unknown domains)."""
-    try:
-        loaded = config_loader.load(args.config)
-    except config_loader.ConfigError as exc:
-        for problem in exc.problems + exc.warnings:
-            print(problem, file=sys.stderr)
-        print(f"{args.config}: {len(exc.problems)} error(s); not usable", file=sys.stderr)
+    loaded = load_or_report(args.config)
+    if loaded is None:
         return 1
     try:
-        expected(loaded.config, args.domain)
+        expected(loaded, args.domain)
     except ValueError as exc:
         print(f"check-dns: --domain: {exc}", file=sys.stderr)
         return 1
@@ -221,7 +217,7 @@ def check_dns_command(args: argparse.Namespace) -> int:
         print(f"check-dns: --resolver: {exc}", file=sys.stderr)
         return 1
     counts: dict[str, int] = {}
-    for outcome in check(loaded.config, resolver, args.domain):
+    for outcome in check(loaded, resolver, args.domain):
         print(outcome.line(), flush=True)
         counts[outcome.status] = counts.get(outcome.status, 0) + 1
     summary = ", ".join(f"{counts.get(status, 0)} {status}" for status in ("ok", "missing", "wrong", "error"))

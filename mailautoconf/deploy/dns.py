@@ -22,9 +22,9 @@ import ipaddress
 import sys
 from dataclasses import dataclass
 
-from mailautoconf import config as config_loader
 from mailautoconf.deploy import AUTOCONFIG
 from mailautoconf.deploy import AUTODISCOVER
+from mailautoconf.deploy import load_or_report
 from mailautoconf.deploy import select_domains
 from mailautoconf.model import Config
 from mailautoconf.model import Domain
@@ -276,19 +276,15 @@ def records(config: Config, only: str | None = None) -> str:
 
 def dns_command(args: argparse.Namespace) -> int:
     """Print the records; config errors and unknown domains exit 1, like ``check``."""
-    try:
-        loaded = config_loader.load(args.config)
-    except config_loader.ConfigError as exc:
-        for problem in exc.problems + exc.warnings:
-            print(problem, file=sys.stderr)
-        print(f"{args.config}: {len(exc.problems)} error(s); not usable", file=sys.stderr)
+    loaded = load_or_report(args.config)
+    if loaded is None:
         return 1
     try:
-        text = records(loaded.config, args.domain)
+        text = records(loaded, args.domain)
     except ValueError as exc:
         print(f"dns: --domain: {exc}", file=sys.stderr)
         return 1
-    for warning in warnings(loaded.config, args.domain):
+    for warning in warnings(loaded, args.domain):
         print(warning, file=sys.stderr)
     sys.stdout.write(text)
     return 0

@@ -28,9 +28,9 @@ import argparse
 import sys
 from dataclasses import dataclass
 
-from mailautoconf import config
 from mailautoconf.deploy import AUTOCONFIG
 from mailautoconf.deploy import AUTODISCOVER
+from mailautoconf.deploy import load_or_report
 from mailautoconf.deploy import select_domains
 from mailautoconf.model import Config
 from mailautoconf.publish import CURRENT
@@ -237,11 +237,8 @@ def _server(
 
 
 def nginx_command(args: argparse.Namespace) -> int:
-    try:
-        loaded = config.load(args.config).config
-    except config.ConfigError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
+    loaded = load_or_report(args.config)
+    if loaded is None:
         return 1
     options = SiteOptions(
         upstream=args.upstream,
