@@ -87,13 +87,23 @@ def site(loaded: Config, options: SiteOptions) -> str:
         f'    "~^Evolution/" "{EVOLUTION}";',
         "}",
         "",
+        "# The domain of the emailaddress parameter ($arg_ is not decoded: @ or %40).",
+        "map $arg_emailaddress $mailautoconf_address_domain {",
+        '    "" "";',
+        '    "~(?:@|%40)(?<mailautoconf_d>[^@%]+)$" $mailautoconf_d;',
+        '    default "?";  # an address this cannot read: the service decides',
+        "}",
+        "",
         "# Static only when emailaddress is absent or names the Host's domain (the service",
-        "# prefers the address's domain; it gets the other cases). $arg_ is not decoded: @ or %40.",
-        'map "$arg_emailaddress|$mailautoconf_domain" $mailautoconf_static {',
-        '    "~*^[^|]*(?:@|%40)(?<mailautoconf_d>[^|@%]+)\\|\\k<mailautoconf_d>$"'
-        ' "/$mailautoconf_domain/$mailautoconf_document";',
-        '    "~^\\|.+$" "/$mailautoconf_domain/$mailautoconf_document";',
+        "# prefers the address's domain; it gets the other cases). Exact keys: a hash look-up,",
+        "# and nginx compares map strings without letter case.",
+        'map "$mailautoconf_address_domain|$mailautoconf_domain" $mailautoconf_static {',
         '    default "/.mailautoconf-dynamic";',
+    ]
+    for name in domains:
+        out.append(f'    "|{name}" "/{name}/$mailautoconf_document";')
+        out.append(f'    "{name}|{name}" "/{name}/$mailautoconf_document";')
+    out += [
         "}",
         "",
         "upstream mailautoconf {",
