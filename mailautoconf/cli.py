@@ -17,6 +17,7 @@ from flask import Flask
 
 from mailautoconf import android
 from mailautoconf import config
+from mailautoconf import importer
 from mailautoconf import publish
 from mailautoconf import sdnotify
 from mailautoconf.deploy import certs
@@ -241,6 +242,23 @@ def parser() -> argparse.ArgumentParser:
     )
     nginx_parser.add_argument("--http-port", type=int, default=80, metavar="PORT", help="default 80")
     nginx_parser.add_argument("--https-port", type=int, default=443, metavar="PORT", help="default 443")
+    import_help = "write a TOML config from config-v1.1.xml files (README: Coming from another setup)"
+    import_parser = commands.add_parser("import", help=import_help, description=import_help)
+    import_parser.add_argument("files", nargs="+", metavar="FILE", help="config-v1.1.xml documents; - reads stdin")
+    import_parser.add_argument(
+        "--output", metavar="PATH", help="where the TOML goes (default stdout); an existing file is merged into"
+    )
+    import_parser.add_argument("--merge", metavar="EXISTING", help="add the providers to this existing config")
+    import_parser.add_argument(
+        "--public-hostname", metavar="HOST", help="[service] public_hostname (default autoconfig.<first domain>)"
+    )
+    init_help = "write a starter config for one provider and domain"
+    init_parser = commands.add_parser("init", help=init_help, description=init_help)
+    init_parser.add_argument("--output", metavar="PATH", help="where the TOML goes (default stdout)")
+    init_parser.add_argument("--domain", required=True, metavar="D", help="the mail domain")
+    init_parser.add_argument("--mail-host", required=True, metavar="H", help="the IMAP and SMTP server's host name")
+    init_parser.add_argument("--provider-name", metavar="NAME", help="what clients show (default the domain)")
+    init_parser.add_argument("--force", action="store_true", help="overwrite an existing --output file")
     return top
 
 
@@ -255,5 +273,7 @@ def main(argv: list[str] | None = None) -> int:
         "check-dns": checkdns.check_dns_command,
         "certs": certs.certs_command,
         "nginx": nginx.nginx_command,
+        "import": importer.import_command,
+        "init": importer.init_command,
     }
     return handlers[args.command](args)

@@ -1,0 +1,579 @@
+"""``service.py import`` and ``init``: a TOML config from existing setups, or a starter one.
+
+An admin coming from hand-written ``config-v1.1.xml`` files (or from Mozilla's
+ISPDB) should not have to retype them. The importer reads each document with
+defusedxml (an autoconfig file is untrusted input: no DTDs, no entities),
+maps what the model can represent and *lists* everything else on stderr with
+the element's path, so nothing disappears silently. Known data bugs of the
+ISPDB (``%EMAILADDRESS`` without its closing ``%``, ``displayNameShort``) are
+fixed and reported. The result is validated with :func:`config.loads` before
+anything is written: an import never leaves a config ``check`` refuses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import tempfile
+import tomllib
+import xml.etree.ElementTree as ElementTree
+from dataclasses import dataclass
+from dataclasses import field
+from typing import Any
+
+import tomli_w
+from defusedxml import DefusedXmlException
+from defusedxml import ElementTree as SafeElementTree
+
+from mailautoconf import config
+from mailautoconf import names
+from mailautoconf.model import AUTH_METHODS
+from mailautoconf.model import SocketType
+
+__all__ = [
+    "ImportFailure",
+    "Imported",
+    "build_document",
+    "import_command",
+    "init_command",
+    "merge_text",
+    "parse_document",
+    "starter_config",
+]
+
+# Why each element the model has no place for is left out; anything not
+# listed here (and not mapped) is reported as unknown.
+_NOT_IMPORTED = {
+    "webMail": "the model has no web mail links",
+    "enable": "the model has no 'enable this first' instructions",
+    "instruction": "the model has no setup instructions",
+    "oAuth2": "the model has no OAuth2 client settings (clients use their built-in ones)",
+    "inputField": "the model has no input fields",
+    "password": "the model never hands out passwords",
+    "useGlobalPreferredServer": "the model never reuses another account's server (false is the default)",
+    "addThisServer": "the model has no such option; clients add the server anyway",
+    "restriction": "the model has no client-IP restrictions",
+    "clientConfigUpdate": "the model has no update URL",
+    "addressBook": "the model has no address books (clients use RFC 6764)",
+    "calendar": "the model has no calendars (clients use RFC 6764)",
+}
+_SERVER_CHILDREN = ("hostname", "port", "socketType", "authentication", "username", "pop3")
+_PLACEHOLDER = re.compile(r"%EMAIL(ADDRESS|LOCALPART|DOMAIN)(%?)")
+_PLACEHOLDER_NAMES = {"ADDRESS": "{address}", "LOCALPART": "{localpart}", "DOMAIN": "{domain}"}
+
+
+class ImportFailure(Exception):
+    """The import cannot produce a usable config; every message says why."""
+
+    def __init__(self, messages: list[str]) -> None:
+        self.messages = messages
+        super().__init__("\n".join(messages))
+
+
+@dataclass
+class Imported:
+    """One document's provider table, and what was fixed or left out (for stderr)."""
+
+    source: str
+    provider: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
+
+
+class _Reader:
+    """Walks one parsed document; ``notes`` collects every message for the admin."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.notes: list[str] = []
+        # Servers without <username>, filled once the incoming servers are known.
+        self.without_username: list[tuple[str, dict[str, Any]]] = []
+
+    def note(self, path: str, message: str) -> None:
+        self.notes.append(f"{self.source}: {path}: {message}")
+
+    def skip(self, element: ElementTree.Element, path: str) -> None:
+        reason = _NOT_IMPORTED.get(element.tag, "unknown element")
+        self.note(path, f"not imported ({reason})")
+
+    def unknown_attributes(self, element: ElementTree.Element, path: str, known: tuple[str, ...]) -> None:
+        for name in element.attrib:
+            if name not in known:
+                self.note(f"{path}/@{name}", "not imported (unknown attribute)")
+
+    # -- the document ------------------------------------------------------
+
+    def document(self, root: ElementTree.Element) -> dict[str, Any]:
+        if root.tag != "clientConfig":
+            raise ImportFailure([f"{self.source}: the root element is <{root.tag}>, not <clientConfig>"])
+        self.unknown_attributes(root, "/clientConfig", ("version",))
+        providers = []
+        for path, child in _children(root, "/clientConfig"):
+            if child.tag == "emailProvider":
+                if providers:
+                    self.skip(child, path)
+                    continue
+                providers.append((path, child))
+            else:
+                self.skip(child, path)
+        if not providers:
+            raise ImportFailure([f"{self.source}: no <emailProvider> element"])
+        return self.provider(*providers[0])
+
+    def provider(self, path: str, element: ElementTree.Element) -> dict[str, Any]:
+        self.unknown_attributes(element, path, ("id",))
+        domains: list[str] = []
+        display_name = short_name = None
+        incoming: list[dict[str, Any]] = []
+        outgoing: list[dict[str, Any]] = []
+        documentation: list[dict[str, Any]] = []
+        for here, child in _children(element, path):
+            if child.tag == "domain":
+                self.domain(_text(child), here, domains)
+            elif child.tag == "displayName":
+                display_name = _text(child)
+            elif child.tag in ("displayShortName", "displayNameShort"):
+                if child.tag == "displayNameShort":
+                    self.note(here, "misspelled displayShortName: imported as short_name")
+                short_name = _text(child)
+            elif child.tag == "incomingServer":
+                self.server(child, here, "incoming", incoming)
+            elif child.tag == "outgoingServer":
+                self.server(child, here, "outgoing", outgoing)
+            elif child.tag == "documentation":
+                self.documentation(child, here, documentation)
+            else:
+                self.skip(child, here)
+        if not domains:
+            raise ImportFailure([f"{self.source}: {path}: no valid <domain>; a provider needs at least one"])
+        provider_id = self.provider_id(element.get("id", ""), path, domains[0])
+        self.fill_usernames(incoming, outgoing, path)
+        table: dict[str, Any] = {"id": provider_id, "display_name": display_name or provider_id}
+        if not display_name:
+            self.note(f"{path}/displayName", f'missing: the provider id "{provider_id}" is used')
+        if short_name:
+            table["short_name"] = short_name
+        table["domains"] = domains
+        table["incoming"] = incoming
+        table["outgoing"] = outgoing
+        if documentation:
+            table["documentation"] = documentation
+        return table
+
+    def provider_id(self, raw: str, path: str, first_domain: str) -> str:
+        try:
+            return names.to_ascii(raw)
+        except ValueError as exc:
+            self.note(f"{path}/@id", f'"{raw}" is not a host name ({exc}): the first domain "{first_domain}" is used')
+            return first_domain
+
+    def domain(self, text: str, path: str, domains: list[str]) -> None:
+        try:
+            name = names.to_ascii(text)
+        except ValueError as exc:
+            self.note(path, f'"{text}" not imported (not a domain name: {exc})')
+            return
+        if name in domains:
+            self.note(path, f'"{text}" is listed twice: imported once')
+            return
+        domains.append(name)
+
+    # -- servers -----------------------------------------------------------
+
+    def server(self, element: ElementTree.Element, path: str, direction: str, into: list[dict[str, Any]]) -> None:
+        self.unknown_attributes(element, path, ("type",))
+        kind = element.get("type", "").lower()
+        allowed = ("imap", "pop3") if direction == "incoming" else ("smtp",)
+        if kind not in allowed:
+            self.note(
+                path, f'not imported (server type "{element.get("type", "")}": the model has {", ".join(allowed)})'
+            )
+            return
+        values: dict[str, list[tuple[str, ElementTree.Element]]] = {}
+        for here, child in _children(element, path):
+            if child.tag in _SERVER_CHILDREN:
+                values.setdefault(child.tag, []).append((here, child))
+            else:
+                self.skip(child, here)
+        for tag, found in values.items():
+            if tag != "authentication" and len(found) > 1:
+                for here, _ in found[1:]:
+                    self.note(here, f"not imported (a second <{tag}>; clients read the first)")
+        missing = [tag for tag in ("hostname", "port", "socketType") if tag not in values]
+        if missing:
+            self.note(path, f"not imported (no <{'>, <'.join(missing)}>)")
+            return
+        hostname = self.hostname(*values["hostname"][0])
+        port = self.port(*values["port"][0])
+        socket_type = self.socket_type(*values["socketType"][0])
+        methods = self.authentication(values.get("authentication", []), direction, path)
+        username = self.username(*values["username"][0]) if "username" in values else ""
+        if None in (hostname, port, socket_type) or not methods or username is None:
+            self.note(path, "not imported (see the messages above)")
+            return
+        server: dict[str, Any] = {
+            "type": kind,
+            "hostname": hostname,
+            "port": port,
+            "socket_type": socket_type,
+            "authentication": methods,
+            "username": username,
+        }
+        if "pop3" in values:
+            here, pop3 = values["pop3"][0]
+            if kind != "pop3":
+                self.note(here, "not imported (pop3 options on a server that is not POP3)")
+            else:
+                options = self.pop3(pop3, here)
+                if options:
+                    server["pop3"] = options
+        if not username:
+            self.without_username.append((values["username"][0][0] if "username" in values else path, server))
+        into.append(server)
+
+    def placeholders(self, text: str, path: str, allowed: tuple[str, ...]) -> str | None:
+        """Map Thunderbird's %EMAIL...% placeholders to the config's; fix a missing closing %."""
+        result = []
+        position = 0
+        for match in _PLACEHOLDER.finditer(text):
+            name, closing = match.groups()
+            if not closing:
+                self.note(path, f'"%EMAIL{name}" lacks its closing %: read as %EMAIL{name}%')
+            if _PLACEHOLDER_NAMES[name] not in allowed:
+                self.note(path, f'"{text}": %EMAIL{name}% cannot be used here')
+                return None
+            result.append(text[position : match.start()])
+            result.append(_PLACEHOLDER_NAMES[name])
+            position = match.end()
+        result.append(text[position:])
+        mapped = "".join(result)
+        if "%" in mapped:
+            self.note(path, f'"{text}" has an unknown placeholder')
+            return None
+        return mapped
+
+    def hostname(self, path: str, element: ElementTree.Element) -> str | None:
+        text = _text(element)
+        mapped = self.placeholders(text, path, ("{domain}",))
+        if mapped is None:
+            return None
+        try:
+            return names.to_ascii(mapped.replace("{domain}", "domain-placeholder.invalid")).replace(
+                "domain-placeholder.invalid", "{domain}"
+            )
+        except ValueError as exc:
+            self.note(path, f'"{text}" is not a host name ({exc})')
+            return None
+
+    def port(self, path: str, element: ElementTree.Element) -> int | None:
+        text = _text(element)
+        if text.isdigit() and 1 <= int(text) <= 65535:
+            return int(text)
+        self.note(path, f'"{text}" is not a port (1-65535)')
+        return None
+
+    def socket_type(self, path: str, element: ElementTree.Element) -> str | None:
+        text = _text(element)
+        for member in SocketType:
+            if text.lower() == member.value.lower():
+                return member.value
+        self.note(path, f'socket type "{text}" is unknown (the model has SSL, STARTTLS, plain)')
+        return None
+
+    def authentication(
+        self, found: list[tuple[str, ElementTree.Element]], direction: str, server_path: str
+    ) -> list[str] | None:
+        by_lower = {name.lower(): name for name in AUTH_METHODS}
+        methods: list[str] = []
+        for path, element in found:
+            text = _text(element)
+            name = by_lower.get(text.lower())
+            if name is None or direction not in AUTH_METHODS[name]:
+                self.note(path, f'"{text}" not imported (not an {direction} authentication method of the model)')
+            elif name in methods:
+                self.note(path, f'"{text}" is listed twice: imported once')
+            else:
+                methods.append(name)
+        if not methods:
+            self.note(server_path, "no usable <authentication>")
+            return None
+        return methods
+
+    def username(self, path: str, element: ElementTree.Element) -> str | None:
+        return self.placeholders(_text(element), path, ("{address}", "{localpart}", "{domain}"))
+
+    def fill_usernames(self, incoming: list[dict[str, Any]], outgoing: list[dict[str, Any]], path: str) -> None:
+        """Give servers without <username> the first incoming server's: the model requires one."""
+        fallback = next((server["username"] for server in incoming if server["username"]), "{address}")
+        for where, server in self.without_username:
+            server["username"] = fallback
+            self.note(where, f'no <username>: "{fallback}" (the first incoming server\'s) is used')
+
+    def pop3(self, element: ElementTree.Element, path: str) -> dict[str, Any]:
+        options: dict[str, Any] = {}
+        booleans = {"leaveMessagesOnServer": "leave_messages_on_server", "downloadOnBiff": "download_on_biff"}
+        for here, child in _children(element, path):
+            text = _text(child)
+            if child.tag in booleans and text in ("true", "false"):
+                options[booleans[child.tag]] = text == "true"
+            elif child.tag == "daysToLeaveMessagesOnServer" and text.isdigit() and 1 <= int(text) <= 36500:
+                options["days_to_leave_messages_on_server"] = int(text)
+            elif child.tag == "checkInterval" and (child.get("minutes") or "").isdigit():
+                minutes = int(child.get("minutes") or "0")
+                if 1 <= minutes <= 10080:
+                    options["check_interval_minutes"] = minutes
+                else:
+                    self.note(here, f"not imported (minutes {minutes} is not 1-10080)")
+            elif child.tag in (*booleans, "daysToLeaveMessagesOnServer", "checkInterval"):
+                self.note(here, f'not imported (the value "{text or child.attrib}" is not valid here)')
+            else:
+                self.skip(child, here)
+        return options
+
+    # -- documentation -----------------------------------------------------
+
+    def documentation(self, element: ElementTree.Element, path: str, into: list[dict[str, Any]]) -> None:
+        self.unknown_attributes(element, path, ("url",))
+        url = (element.get("url") or "").strip()
+        if not re.match(r"^https?://[^\s<>\"']+$", url):
+            self.note(path, f'not imported (url "{url}" is not an http or https URL)')
+            return
+        descriptions: dict[str, str] = {}
+        for here, child in _children(element, path):
+            if child.tag != "descr":
+                self.skip(child, here)
+                continue
+            self.unknown_attributes(child, here, ("lang",))
+            language = child.get("lang") or "en"
+            text = " ".join(_text(child).split())
+            if language in descriptions:
+                self.note(here, f'not imported (a second description in "{language}")')
+            elif text:
+                descriptions[language] = text
+        if not descriptions:
+            self.note(path, "has no <descr>: the URL is imported as its English description")
+            descriptions["en"] = url
+        into.append({"url": url, "description": descriptions})
+
+
+def _children(element: ElementTree.Element, path: str) -> list[tuple[str, ElementTree.Element]]:
+    """Each child element with its XPath-like path (``tag[n]`` when the tag repeats)."""
+    counts: dict[str, int] = {}
+    for child in element:
+        counts[child.tag] = counts.get(child.tag, 0) + 1
+    seen: dict[str, int] = {}
+    result = []
+    for child in element:
+        if not isinstance(child.tag, str):  # comments and processing instructions
+            continue
+        seen[child.tag] = seen.get(child.tag, 0) + 1
+        suffix = f"[{seen[child.tag]}]" if counts[child.tag] > 1 else ""
+        result.append((f"{path}/{child.tag}{suffix}", child))
+    return result
+
+
+def _text(element: ElementTree.Element) -> str:
+    return (element.text or "").strip()
+
+
+def parse_document(data: bytes, source: str) -> Imported:
+    """Read one config-v1.1.xml; raise ImportFailure naming the file (and line) if unusable."""
+    try:
+        root = SafeElementTree.fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    except ElementTree.ParseError as exc:
+        line, column = exc.position
+        reason = re.sub(r": line \d+, column \d+$", "", str(exc))
+        raise ImportFailure([f"{source}, line {line}: not well-formed XML: {reason} (column {column + 1})"]) from None
+    except DefusedXmlException as exc:
+        raise ImportFailure([f"{source}: refused: DTDs and entities are not allowed ({exc})"]) from None
+    reader = _Reader(source)
+    provider = reader.document(root)
+    return Imported(source, provider, reader.notes)
+
+
+def _check_domains(providers: list[dict[str, Any]], existing: list[dict[str, Any]]) -> None:
+    """A domain belongs to one provider: say which two claim it, before config.loads does less helpfully."""
+    owner: dict[str, str] = {}
+    problems = []
+    for provider in existing + providers:
+        for domain in provider.get("domains", []):
+            try:
+                name = names.to_ascii(domain)
+            except ValueError:
+                continue  # config.loads reports it
+            if name in owner and owner[name] != provider.get("id"):
+                problems.append(
+                    f'domain "{name}" of provider "{provider.get("id")}" already belongs to provider "{owner[name]}"'
+                )
+            owner.setdefault(name, str(provider.get("id")))
+    if problems:
+        raise ImportFailure(problems)
+
+
+def _unique_ids(imported: list[Imported], taken: set[str]) -> None:
+    """Give a provider whose id is taken its first domain as id: several ISPDB files share one (zoho.com)."""
+    for item in imported:
+        provider = item.provider
+        if provider["id"] in taken and provider["domains"][0] not in taken:
+            item.notes.append(
+                f'{item.source}: /clientConfig/emailProvider/@id: "{provider["id"]}" is already the id of another '
+                f'provider: the first domain "{provider["domains"][0]}" is used'
+            )
+            provider["id"] = provider["domains"][0]
+        taken.add(provider["id"])
+
+
+def build_document(imported: list[Imported], public_hostname: str | None) -> str:
+    """A complete new config: [service] and one [[provider]] per imported document."""
+    _unique_ids(imported, set())
+    providers = [item.provider for item in imported]
+    _check_domains(providers, [])
+    hostname = public_hostname or f"autoconfig.{providers[0]['domains'][0]}"
+    return tomli_w.dumps({"service": {"public_hostname": hostname}, "provider": providers})
+
+
+def merge_text(existing_text: str, existing_source: str, imported: list[Imported]) -> str:
+    """The existing config with the new providers appended, its text (comments, tables) unchanged."""
+    try:
+        existing = tomllib.loads(existing_text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ImportFailure([f"{existing_source}: cannot merge into it: {exc}"]) from None
+    old = existing.get("provider", [])
+    _unique_ids(imported, {str(p.get("id")) for p in old if isinstance(p, dict)} if isinstance(old, list) else set())
+    _check_domains([item.provider for item in imported], old if isinstance(old, list) else [])
+    addition = tomli_w.dumps({"provider": [item.provider for item in imported]})
+    separator = "" if existing_text.endswith("\n") or not existing_text else "\n"
+    return f"{existing_text}{separator}\n# Imported by service.py import\n{addition}"
+
+
+def _validate(text: str, source: str) -> list[str]:
+    """Refuse to write a config ``check`` would refuse; return its warnings."""
+    try:
+        result = config.loads(text, source)
+    except config.ConfigError as exc:
+        raise ImportFailure(["the imported config is not valid:"] + [str(p) for p in exc.problems]) from None
+    return [str(warning) for warning in result.warnings]
+
+
+def _write(path: str | None, text: str) -> None:
+    """Write atomically (a half-written config must never be loaded by the watcher), or to stdout."""
+    if path is None:
+        sys.stdout.write(text)
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".import-", suffix=".toml")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+
+
+def _read(name: str) -> bytes:
+    if name == "-":
+        return sys.stdin.buffer.read()
+    try:
+        with open(name, "rb") as handle:
+            return handle.read()
+    except OSError as exc:
+        raise ImportFailure([f"{name}: cannot read the file: {exc.strerror or exc}"]) from None
+
+
+def import_command(args: argparse.Namespace) -> int:
+    """``service.py import FILE...``: exit 0 with the TOML written, 1 with every reason it was not."""
+    try:
+        imported = []
+        for name in args.files:
+            item = parse_document(_read(name), "<stdin>" if name == "-" else name)
+            imported.append(item)
+        base = args.merge
+        if base is None and args.output and os.path.exists(args.output):
+            base = args.output
+            print(
+                f"{args.output} exists: merging the new providers into it (its other content is kept)", file=sys.stderr
+            )
+        if base is not None:
+            if args.public_hostname:
+                print(f"--public-hostname ignored: the [service] table of {base} is kept", file=sys.stderr)
+            try:
+                with open(base, encoding="utf-8") as handle:
+                    existing_text = handle.read()
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ImportFailure([f"{base}: cannot read the file: {exc}"]) from None
+            text = merge_text(existing_text, base, imported)
+        else:
+            text = build_document(imported, args.public_hostname)
+        target = args.output or (args.merge if args.merge else None)
+        for item in imported:
+            for message in item.notes:
+                print(message, file=sys.stderr)
+        warnings = _validate(text, target or "<output>")
+    except ImportFailure as exc:
+        for message in exc.messages:
+            print(message, file=sys.stderr)
+        print("nothing written", file=sys.stderr)
+        return 1
+    for warning in warnings:
+        print(warning, file=sys.stderr)
+    _write(target, text)
+    if target:
+        print(f"{target}: {len(imported)} provider(s) imported, {len(warnings)} warning(s)", file=sys.stderr)
+    return 0
+
+
+def starter_config(domain: str, mail_host: str, provider_name: str | None) -> str:
+    """The smallest config most setups need: IMAP and SMTP, implicit TLS first (RFC 8314)."""
+    domain_name = names.to_ascii(domain)
+    host = names.to_ascii(mail_host)
+
+    def server(kind: str, port: int, socket_type: str) -> dict[str, Any]:
+        return {
+            "type": kind,
+            "hostname": host,
+            "port": port,
+            "socket_type": socket_type,
+            "authentication": ["password-cleartext"],
+            "username": "{address}",
+        }
+
+    document = {
+        "service": {"public_hostname": f"autoconfig.{domain_name}"},
+        "provider": [
+            {
+                "id": domain_name,
+                "display_name": provider_name or domain_name,
+                "domains": [domain_name],
+                "incoming": [server("imap", 993, "SSL"), server("imap", 143, "STARTTLS")],
+                "outgoing": [server("smtp", 465, "SSL"), server("smtp", 587, "STARTTLS")],
+            }
+        ],
+    }
+    header = "# mailautoconf starter config (service.py init); every key: README.md, Configuration reference.\n\n"
+    return header + tomli_w.dumps(document)
+
+
+def init_command(args: argparse.Namespace) -> int:
+    """``service.py init``: a starter config, never over an existing file unless --force."""
+    if args.output and os.path.exists(args.output) and not args.force:
+        print(f"{args.output} exists; not overwritten (use --force)", file=sys.stderr)
+        return 1
+    try:
+        text = starter_config(args.domain, args.mail_host, args.provider_name)
+        warnings = _validate(text, args.output or "<output>")
+    except ValueError as exc:
+        print(f"not a valid name: {exc}", file=sys.stderr)
+        return 1
+    except ImportFailure as exc:
+        for message in exc.messages:
+            print(message, file=sys.stderr)
+        return 1
+    for warning in warnings:
+        print(warning, file=sys.stderr)
+    _write(args.output, text)
+    if args.output:
+        print(f"{args.output}: written; check it with: service.py check --config {args.output}", file=sys.stderr)
+    return 0
