@@ -62,6 +62,7 @@ class Service:
         self.http.trust_env = False  # never a proxy: traffic stays on loopback
         self.process: subprocess.Popen[bytes] | None = None
         self.extra_env: dict[str, str] = {}
+        self._port_retries = 0
 
     def start(self, *, expect_ready: bool = True) -> Service:
         command = [
@@ -76,6 +77,13 @@ class Service:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
+                if "cannot listen on" in self.log() and self._port_retries < 3:
+                    # The free port was taken again before waitress bound it.
+                    self._port_retries += 1
+                    self._log.close()
+                    self.port = free_port()
+                    self.base = f"http://127.0.0.1:{self.port}"
+                    return self.start(expect_ready=expect_ready)
                 raise AssertionError(f"service exited with {self.process.returncode}:\n{self.log()}")
             try:
                 answer = self.http.get(self.base + "/healthz", timeout=2)

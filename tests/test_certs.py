@@ -63,7 +63,6 @@ def dns_server(tmp_path: Path) -> Iterator[int]:
     """dnsmasq on a free loopback port, answering only from its command line: a zone with mistakes."""
     if not Path(DNSMASQ).exists():
         pytest.skip("dnsmasq is not installed (apt-get install dnsmasq-base)")
-    port = free_port()
     records = [
         "--host-record=autoconfig.example.net,192.0.2.1",  # the service's public host name
         "--cname=autoconfig.example.org,autoconfig.example.net",  # right: CNAME to the service
@@ -74,13 +73,20 @@ def dns_server(tmp_path: Path) -> Iterator[int]:
         "--host-record=mail.example.net,198.51.100.25",  # the mail server: not this machine
         # autoconfig.example.com: no record at all
     ]
-    process = subprocess.Popen(
-        [DNSMASQ, "--no-daemon", "--conf-file=/dev/null", f"--port={port}", "--listen-address=127.0.0.1",
-         "--bind-interfaces", "--no-resolv", "--no-hosts", "--pid-file=", *records],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    time.sleep(0.3)
-    assert process.poll() is None, "dnsmasq did not start"
+    # A free port can be taken again before dnsmasq binds it (TCP and UDP): try another.
+    for _ in range(5):
+        port = free_port()
+        log = tmp_path / f"dnsmasq-{port}.log"
+        with open(log, "wb") as output:
+            process = subprocess.Popen(
+                [DNSMASQ, "--no-daemon", "--conf-file=/dev/null", f"--port={port}", "--listen-address=127.0.0.1",
+                 "--bind-interfaces", "--no-resolv", "--no-hosts", "--pid-file=", *records],
+                stdout=output, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        time.sleep(0.3)
+        if process.poll() is None:
+            break
+    assert process.poll() is None, f"dnsmasq did not start: {log.read_text()}"
     yield port
     process.terminate()
     process.wait(timeout=10)

@@ -249,6 +249,22 @@ class Dnsmasq:
     """A dnsmasq answering only from its command line, on 127.0.0.1:port, nothing forwarded."""
 
     def __init__(self, workdir: Path, options: list[str], local_domains: list[str]) -> None:
+        # dnsmasq also listens on TCP at the port, which the suite's many client
+        # connections may hold: on "Address already in use", another port.
+        for attempt in range(5):
+            self._start(workdir, options, local_domains)
+            try:
+                self._wait_until_answering()
+                return
+            except AssertionError:
+                self.stop()
+                if attempt == 4 or "Address already in use" not in self.log():
+                    raise
+            except BaseException:
+                self.stop()
+                raise
+
+    def _start(self, workdir: Path, options: list[str], local_domains: list[str]) -> None:
         self.port = free_udp_port()
         self.log_path = workdir / f"dnsmasq-{self.port}.log"
         command = [
@@ -262,11 +278,6 @@ class Dnsmasq:
         ]  # fmt: skip
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT)
-        try:
-            self._wait_until_answering()
-        except BaseException:
-            self.stop()
-            raise
 
     def _wait_until_answering(self) -> None:
         resolver = checkdns.make_resolver(f"127.0.0.1:{self.port}")
