@@ -7,6 +7,7 @@ fails), 2 on bad command-line usage (argparse's convention).
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import signal
 import sys
@@ -17,13 +18,8 @@ from flask import Flask
 
 from mailautoconf import android
 from mailautoconf import config
-from mailautoconf import importer
 from mailautoconf import publish
 from mailautoconf import sdnotify
-from mailautoconf.deploy import certs
-from mailautoconf.deploy import checkdns
-from mailautoconf.deploy import dns
-from mailautoconf.deploy import nginx
 from mailautoconf.logs import setup_logging
 from mailautoconf.model import Config
 from mailautoconf.pipeline import Pipeline
@@ -265,15 +261,21 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     setup_logging()
-    handlers = {
-        "serve": serve,
-        "render": render,
-        "check": check,
-        "dns": dns.dns_command,
-        "check-dns": checkdns.check_dns_command,
-        "certs": certs.certs_command,
-        "nginx": nginx.nginx_command,
-        "import": importer.import_command,
-        "init": importer.init_command,
-    }
-    return handlers[args.command](args)
+    if args.command in LOCAL_COMMANDS:
+        return LOCAL_COMMANDS[args.command](args)
+    # The other commands' modules (dnspython, tomli-w, ...) are imported only
+    # when asked for: serve, render and check start without them.
+    module_name, function = OTHER_COMMANDS[args.command]
+    module = importlib.import_module(module_name)
+    return getattr(module, function)(args)  # type: ignore[no-any-return]
+
+
+LOCAL_COMMANDS = {"serve": serve, "render": render, "check": check}
+OTHER_COMMANDS = {
+    "dns": ("mailautoconf.deploy.dns", "dns_command"),
+    "check-dns": ("mailautoconf.deploy.checkdns", "check_dns_command"),
+    "certs": ("mailautoconf.deploy.certs", "certs_command"),
+    "nginx": ("mailautoconf.deploy.nginx", "nginx_command"),
+    "import": ("mailautoconf.importer", "import_command"),
+    "init": ("mailautoconf.importer", "init_command"),
+}
