@@ -11,13 +11,18 @@ from __future__ import annotations
 
 import datetime
 import difflib
+import glob
+import hashlib
 import ipaddress
+import os
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from mailautoconf import names
+from mailautoconf import tomlsegments
 from mailautoconf.model import AUTH_METHODS
 from mailautoconf.model import INCOMING_TYPES
 from mailautoconf.model import OUTGOING_TYPES
@@ -27,6 +32,7 @@ from mailautoconf.model import DnsSettings
 from mailautoconf.model import Documentation
 from mailautoconf.model import Domain
 from mailautoconf.model import DomainOverride
+from mailautoconf.model import NginxSettings
 from mailautoconf.model import Pop3Options
 from mailautoconf.model import Provider
 from mailautoconf.model import Server
@@ -35,7 +41,7 @@ from mailautoconf.model import SocketType
 from mailautoconf.model import TlsSettings
 from mailautoconf.tomlpos import KeyLines
 
-__all__ = ["ConfigError", "LoadResult", "Problem", "load", "loads"]
+__all__ = ["ConfigError", "LoadResult", "Loader", "Problem", "load", "loads"]
 
 USERNAME_PLACEHOLDERS = ("{address}", "{localpart}", "{domain}")
 # Thunderbird's spelling, which admins coming from hand-written XML will try.
@@ -70,53 +76,46 @@ class Problem:
 class ConfigError(Exception):
     """The config file cannot be used; ``problems`` says why, all of it."""
 
-    def __init__(self, problems: list[Problem]) -> None:
-        problems = sorted(problems, key=lambda p: p.line or 0)
+    def __init__(self, problems: list[Problem], files: tuple[str, ...] = ()) -> None:
+        problems = _in_file_order(problems, files)
         self.problems = [p for p in problems if p.severity == "error"]
         self.warnings = [p for p in problems if p.severity == "warning"]
+        self.fingerprint = b""  # of the bytes that gave these problems (LoadResult.fingerprint)
         super().__init__("\n".join(str(p) for p in self.problems))
+
+
+def _in_file_order(problems: list[Problem], files: tuple[str, ...]) -> list[Problem]:
+    """Problems by file (``files`` first, in that order) and line."""
+    order = {file: index for index, file in enumerate(files)}
+    return sorted(problems, key=lambda p: (order.get(p.file, len(order)), p.file, p.line or 0))
 
 
 @dataclass(frozen=True)
 class LoadResult:
     config: Config
     warnings: tuple[Problem, ...]
+    # Identifies the bytes read (every file): equal fingerprints, equal config.
+    fingerprint: bytes = b""
 
 
 def load(path: str) -> LoadResult:
-    """Read and validate the config file at ``path``; raise ConfigError if unusable."""
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except OSError as exc:
-        reason = exc.strerror or str(exc)
-        raise ConfigError([Problem(path, None, "", f"cannot read the file: {reason}")]) from None
-    return loads(data, path)
+    """Read and validate the config file at ``path`` (and its includes); raise ConfigError if unusable."""
+    return Loader().load(path)
 
 
 def loads(data: bytes | str, source: str = "<config>") -> LoadResult:
-    """Validate TOML text; ``source`` is the file name used in messages."""
-    if isinstance(data, bytes):
-        if data.startswith(b"\xef\xbb\xbf"):
-            data = data[3:]
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            line = data[: exc.start].count(b"\n") + 1
-            raise ConfigError([Problem(source, line, "", "the file is not UTF-8 text")]) from None
-    else:
-        text = data
+    """Validate TOML text; ``source`` is the file name used in messages (and includes are relative to it)."""
+    return Loader().load(source, data)
+
+
+def _decode(data: bytes, source: str) -> str:
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
     try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError([_syntax_problem(source, exc)]) from None
-    except RecursionError:  # Python 3.11's tomllib has no nesting limit
-        raise ConfigError([Problem(source, None, "", "TOML syntax error: values are nested too deeply")]) from None
-    checker = _Checker(source, KeyLines(text))
-    config = checker.config(raw)
-    if checker.has_errors() or config is None:
-        raise ConfigError(checker.problems)
-    return LoadResult(config, tuple(sorted(checker.problems, key=lambda p: p.line or 0)))
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConfigError([Problem(source, line, "", "the file is not UTF-8 text")]) from None
 
 
 def _syntax_problem(source: str, exc: tomllib.TOMLDecodeError) -> Problem:
@@ -128,6 +127,303 @@ def _syntax_problem(source: str, exc: tomllib.TOMLDecodeError) -> Problem:
     elif "(at end of document)" in message:
         message = message.replace("(at end of document)", "at the end of the file").strip()
     return Problem(source, line, "", f"TOML syntax error: {message[:1].lower()}{message[1:]}")
+
+
+Path = tuple[str | int, ...]
+Locate = Callable[[Path], tuple[str, int | None]]
+
+
+class _SegmentLines:
+    """Line numbers inside one segment of one file, scanned only when a message needs one."""
+
+    def __init__(self, file: str, segment: tomlsegments.Segment) -> None:
+        self.file = file
+        self.segment = segment
+        self._lines: KeyLines | None = None
+
+    def line_of(self, path: Path) -> int | None:
+        if self._lines is None:
+            self._lines = KeyLines(self.segment.text)
+        line = self._lines.line_of(path)
+        return None if line is None else line + self.segment.line - 1
+
+
+@dataclass(frozen=True)
+class _FileState:
+    """What was made of one file: kept to skip re-reading an included file that did not change."""
+
+    stat: tuple[int, int, int]  # mtime_ns, size, inode
+    segments: tuple[tomlsegments.Segment, ...] | None  # None: the file had a problem
+    problems: tuple[Problem, ...]
+
+
+@dataclass(frozen=True)
+class _CheckedProvider:
+    """One [[provider]] table validated alone; lines relative to its segment."""
+
+    provider: Provider | None
+    problems: tuple[tuple[Path, str, str, str], ...]  # (key path, where, message, severity)
+
+
+@dataclass(frozen=True)
+class _Placed:
+    """A provider table and where it was written."""
+
+    raw: Any
+    lines: _SegmentLines
+    local: int  # its index among the segment's providers
+
+
+class Loader:
+    """Loads a config again and again, redoing only what changed since the last load.
+
+    A hoster's config holds 100,000 domains, in one file or split over many
+    (``[service] include``); an edit touches one provider. Unchanged included
+    files are not read again (same mtime, size and inode), unchanged pieces
+    of a file (:mod:`mailautoconf.tomlsegments`) are not parsed again, and
+    unchanged providers are not validated again: the same frozen
+    :class:`Provider` object comes back, so the pipeline can tell by
+    identity what it need not render. Only checks across providers
+    (a domain hosted twice) run over everything, and they are cheap.
+    """
+
+    def __init__(self) -> None:
+        self._parsed: dict[bytes, dict[str, Any]] = {}
+        self._checked: dict[tuple[bytes, int, int | None], _CheckedProvider] = {}
+        self._files: dict[str, _FileState] = {}
+
+    def forget(self) -> None:
+        """Read, parse and validate everything again on the next load (SIGHUP)."""
+        self.__init__()  # type: ignore[misc]
+
+    def load(self, path: str, data: bytes | str | None = None) -> LoadResult:
+        """Load the main file ``path`` (its text given as ``data``, or read) with its includes."""
+        if data is None:
+            try:
+                with open(path, "rb") as handle:
+                    data = handle.read()
+            except OSError as exc:
+                reason = exc.strerror or str(exc)
+                raise ConfigError([Problem(path, None, "", f"cannot read the file: {reason}")]) from None
+        text = data if isinstance(data, str) else _decode(data, path)
+        fingerprint = hashlib.sha256(text.encode("utf-8", "surrogatepass"))
+        parsed_before = self._parsed
+        self._parsed = {}
+        try:
+            segments = tomlsegments.parse(text, _Carry(parsed_before, self._parsed))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError([_syntax_problem(path, exc)]) from None
+        except RecursionError:  # Python 3.11's tomllib has no nesting limit
+            raise ConfigError([Problem(path, None, "", "TOML syntax error: values are nested too deeply")]) from None
+
+        top: dict[str, Any] = {}
+        top_lines: dict[str, _SegmentLines] = {}
+        placed: list[_Placed] = []
+        for segment in segments:
+            lines = _SegmentLines(path, segment)
+            for key, value in segment.data.items():
+                if key == "provider" and isinstance(value, list):
+                    placed += [_Placed(raw, lines, index) for index, raw in enumerate(value)]
+                else:
+                    top[key] = value
+                    top_lines[key] = lines
+
+        def locate_top(key_path: Path) -> tuple[str, int | None]:
+            lines = top_lines.get(str(key_path[0])) if key_path else None
+            return (path, lines.line_of(key_path)) if lines else (path, None)
+
+        checker = _Checker(locate_top)
+        settings = checker.settings(top, has_providers=bool(placed))
+        problems = list(checker.problems)
+
+        sources = [path]
+        if settings is not None and settings[0].include:
+            files = _included_files(path, settings[0].include)
+            problems += files.problems
+            for file in files.paths:
+                sources.append(file)
+                state = self._file(file, parsed_before)
+                fingerprint.update(file.encode("utf-8", "surrogateescape") + b"\0" + repr(state.stat).encode())
+                problems += state.problems
+                for segment in state.segments or ():
+                    lines = _SegmentLines(file, segment)
+                    for key in segment.data:
+                        if key != "provider":
+                            problems.append(
+                                Problem(
+                                    file,
+                                    lines.line_of((key,)),
+                                    "",
+                                    f"[{key}] belongs in the main file {path}; an included file holds "
+                                    "[[provider]] tables only",
+                                )
+                            )
+                    providers_raw = segment.data.get("provider")
+                    if isinstance(providers_raw, list):
+                        placed += [_Placed(raw, lines, index) for index, raw in enumerate(providers_raw)]
+            self._files = {file: self._files[file] for file in files.paths if file in self._files}
+        else:
+            self._files = {}
+
+        providers: list[Provider] = []
+        provider_places: list[_Placed] = []
+        checked_now: dict[tuple[bytes, int, int | None], _CheckedProvider] = {}
+        if not placed and settings is not None and "provider" not in top:
+            problems.append(
+                Problem(path, None, "", "no [[provider]] is defined; add at least one with its domains and servers")
+            )
+        for index, place in enumerate(placed):
+            checked = self._check_provider(place, index, checked_now)
+            for key_path, where, message, severity in checked.problems:
+                problems.append(Problem(place.lines.file, place.lines.line_of(key_path), where, message, severity))
+            if checked.provider is not None:
+                providers.append(checked.provider)
+                provider_places.append(place)
+        self._checked = checked_now
+        problems += _cross_checks(providers, provider_places)
+        if any(problem.severity == "error" for problem in problems) or settings is None:
+            error = ConfigError(problems, tuple(sources))
+            error.fingerprint = fingerprint.digest()
+            raise error
+        service, dns, tls, nginx = settings
+        config = Config(path, service, tuple(providers), dns, tls, nginx, tuple(sources))
+        warnings = tuple(_in_file_order(problems, tuple(sources)))
+        return LoadResult(config, warnings, fingerprint.digest())
+
+    def _file(self, file: str, parsed_before: dict[bytes, dict[str, Any]]) -> _FileState:
+        """Read and parse an included file, or reuse what it gave last time if it did not change."""
+        try:
+            status = os.stat(file)
+        except OSError as exc:
+            return _FileState((0, 0, 0), None, (Problem(file, None, "", f"cannot read the file: {exc.strerror}"),))
+        stat = (status.st_mtime_ns, status.st_size, status.st_ino)
+        known = self._files.get(file)
+        if known is not None and known.stat == stat:
+            for segment in known.segments or ():
+                self._parsed[segment.digest] = segment.data
+            return known
+        try:
+            with open(file, "rb") as handle:
+                data = handle.read()
+            text = _decode(data, file)
+            segments = tomlsegments.parse(text, _Carry(parsed_before, self._parsed))
+            state = _FileState(stat, tuple(segments), ())
+        except OSError as exc:
+            state = _FileState(stat, None, (Problem(file, None, "", f"cannot read the file: {exc.strerror}"),))
+        except ConfigError as exc:
+            state = _FileState(stat, None, tuple(exc.problems))
+        except tomllib.TOMLDecodeError as exc:
+            state = _FileState(stat, None, (_syntax_problem(file, exc),))
+        except RecursionError:
+            state = _FileState(
+                stat, None, (Problem(file, None, "", "TOML syntax error: values are nested too deeply"),)
+            )
+        self._files[file] = state
+        return state
+
+    def _check_provider(
+        self,
+        place: _Placed,
+        index: int,
+        checked_now: dict[tuple[bytes, int, int | None], _CheckedProvider],
+    ) -> _CheckedProvider:
+        raw = place.raw
+        # Messages name a provider by its id, or by its number when it has none.
+        numbered = None if isinstance(raw, dict) and isinstance(raw.get("id"), str) else index
+        key = (place.lines.segment.digest, place.local, numbered)
+        checked = self._checked.get(key) or checked_now.get(key)
+        if checked is None:
+            recorded: list[tuple[Path, str, str, str]] = []
+
+            def locate(key_path: Path) -> tuple[str, int | None]:
+                return "", None
+
+            checker = _Checker(locate, record=recorded)
+            provider = checker.provider_table(raw, place.local, index)
+            checked = _CheckedProvider(provider, tuple(recorded))
+        checked_now[key] = checked
+        return checked
+
+
+class _Carry(dict):  # type: ignore[type-arg]
+    """The parse cache for one load: finds pieces parsed last time and keeps what is used now."""
+
+    def __init__(self, before: dict[bytes, dict[str, Any]], now: dict[bytes, dict[str, Any]]) -> None:
+        super().__init__()
+        self.before = before
+        self.now = now
+
+    def get(self, key: bytes, default: Any = None) -> Any:  # type: ignore[override]
+        found = self.now.get(key)
+        if found is None:
+            found = self.before.get(key)
+            if found is not None:
+                self.now[key] = found
+        return default if found is None else found
+
+    def __setitem__(self, key: bytes, value: dict[str, Any]) -> None:
+        self.now[key] = value
+
+
+@dataclass(frozen=True)
+class _Included:
+    paths: tuple[str, ...]
+    problems: tuple[Problem, ...]
+
+
+def _included_files(main: str, patterns: tuple[str, ...]) -> _Included:
+    """The files ``[service] include`` names, relative to the main file's folder, sorted, each once."""
+    folder = os.path.dirname(os.path.abspath(main))
+    found: dict[str, None] = {}
+    main_path = os.path.abspath(main)
+    for pattern in patterns:
+        full = pattern if os.path.isabs(pattern) else os.path.join(folder, pattern)
+        for match in sorted(glob.glob(full)):
+            if os.path.isfile(match) and os.path.abspath(match) != main_path:
+                shown = match if os.path.isabs(pattern) else os.path.relpath(match, folder)
+                shown = os.path.join(os.path.dirname(main), shown) if not os.path.isabs(pattern) else shown
+                found.setdefault(os.path.normpath(shown), None)
+    return _Included(tuple(found), ())
+
+
+def _cross_checks(providers: list[Provider], places: list[_Placed]) -> list[Problem]:
+    """A domain hosted twice, two providers with one id: across pieces and files."""
+    problems = []
+    owner: dict[str, int] = {}
+    for index, provider in enumerate(providers):
+        place = places[index]
+        for domain in provider.domains:
+            first = owner.setdefault(domain.name, index)
+            if first == index:
+                continue
+            other = places[first]
+            line = other.lines.line_of(("provider", other.local, "domains"))
+            elsewhere = "" if other.lines.file == place.lines.file else f"{other.lines.file}, "
+            problems.append(
+                Problem(
+                    place.lines.file,
+                    place.lines.line_of(("provider", place.local, "domains")),
+                    f'provider "{provider.id}"',
+                    f'domain "{domain.unicode}" is already hosted by provider "{providers[first].id}" '
+                    f"({elsewhere}line {line})",
+                )
+            )
+    seen: dict[str, int] = {}
+    for index, provider in enumerate(providers):
+        first = seen.setdefault(provider.id, index)
+        if first != index:
+            place, other = places[index], places[first]
+            elsewhere = "" if other.lines.file == place.lines.file else f"{other.lines.file}, "
+            line = other.lines.line_of(("provider", other.local, "id"))
+            problems.append(
+                Problem(
+                    place.lines.file,
+                    place.lines.line_of(("provider", place.local, "id")),
+                    f'provider "{provider.id}"',
+                    f"another provider has the same id ({elsewhere}line {line})",
+                )
+            )
+    return problems
 
 
 class _Where:
@@ -144,20 +440,34 @@ class _Where:
 class _Checker:
     """Walks the parsed TOML, building the model and collecting problems."""
 
-    def __init__(self, source: str, lines: KeyLines) -> None:
-        self.source = source
-        self.lines = lines
+    def __init__(self, locate: Locate, record: list[tuple[Path, str, str, str]] | None = None) -> None:
+        # locate(key path) -> (file, line); with ``record`` problems are kept
+        # as (key path, where, message, severity) instead, to be placed later.
+        self.locate = locate
+        self.record = record
         self.problems: list[Problem] = []
 
     # -- reporting -------------------------------------------------------
 
+    def _add(self, where: _Where, message: str, keys: tuple[str | int, ...], severity: str) -> None:
+        if self.record is not None:
+            self.record.append((where.path + keys, where.words, message, severity))
+            if severity == "error":
+                self._errors += 1
+            return
+        file, line = self.locate(where.path + keys)
+        self.problems.append(Problem(file, line, where.words, message, severity))
+
+    _errors = 0
+
     def error(self, where: _Where, message: str, *keys: str | int) -> None:
-        line = self.lines.line_of(where.path + keys)
-        self.problems.append(Problem(self.source, line, where.words, message))
+        self._add(where, message, keys, "error")
 
     def warn(self, where: _Where, message: str, *keys: str | int) -> None:
-        line = self.lines.line_of(where.path + keys)
-        self.problems.append(Problem(self.source, line, where.words, message, "warning"))
+        self._add(where, message, keys, "warning")
+
+    def error_count(self) -> int:
+        return self._errors + sum(1 for p in self.problems if p.severity == "error")
 
     def has_errors(self) -> bool:
         return any(p.severity == "error" for p in self.problems)
@@ -253,30 +563,52 @@ class _Checker:
 
     # -- the schema ------------------------------------------------------
 
-    def config(self, raw: dict[str, Any]) -> Config | None:
+    def settings(
+        self, raw: dict[str, Any], *, has_providers: bool
+    ) -> tuple[ServiceSettings, DnsSettings, TlsSettings, NginxSettings] | None:
+        """The top-level tables of the main file; None when one of them is unusable."""
         top = _Where((), "")
-        self.known_keys(raw, ("service", "dns", "tls", "provider"), top)
+        self.known_keys(raw, ("service", "dns", "tls", "nginx", "provider"), top)
         service = self.service(raw.get("service"), top.child("service", words="[service]"))
         dns = self.dns(raw.get("dns"), top.child("dns", words="[dns]"))
         tls = self.tls(raw.get("tls"), top.child("tls", words="[tls]"))
-        providers_raw = raw.get("provider")
-        if providers_raw is None:
-            self.error(top, "no [[provider]] is defined; add at least one with its domains and servers")
-            return None
-        if not isinstance(providers_raw, list) or not all(isinstance(p, dict) for p in providers_raw):
+        nginx = self.nginx(raw.get("nginx"), top.child("nginx", words="[nginx]"))
+        if "provider" in raw:  # not an array of tables (those are taken apart before)
             self.error(top.child("provider"), "provider must be written as [[provider]] tables")
+        if service is None or dns is None or tls is None or nginx is None:
             return None
-        providers = []
-        for index, provider_raw in enumerate(providers_raw):
-            label = provider_raw.get("id")
-            words = f'provider "{label}"' if isinstance(label, str) else f"provider {index + 1}"
-            provider = self.provider(provider_raw, _Where(("provider", index), words))
-            if provider is not None:
-                providers.append(provider)
-        self.cross_checks(providers, top)
-        if service is None or dns is None or tls is None:
+        return service, dns, tls, nginx
+
+    def provider_table(self, raw: Any, local: int, index: int) -> Provider | None:
+        """One [[provider]] table (``local``: its index in its piece, ``index``: among all)."""
+        if not isinstance(raw, dict):
+            self.error(
+                _Where(("provider", local), f"provider {index + 1}"), "provider must be written as [[provider]] tables"
+            )
             return None
-        return Config(self.source, service, tuple(providers), dns, tls)
+        label = raw.get("id")
+        words = f'provider "{label}"' if isinstance(label, str) else f"provider {index + 1}"
+        return self.provider(raw, _Where(("provider", local), words))
+
+    def nginx(self, raw: Any, where: _Where) -> NginxSettings | None:
+        if raw is None:
+            return NginxSettings()
+        table = self.table(raw, where, "[nginx]")
+        if table is None:
+            return None
+        self.known_keys(table, ("listen",), where)
+        addresses: list[str] = []
+        if "listen" in table:
+            for text in self.string_list(table, "listen", where) or []:
+                try:
+                    addresses.append(str(ipaddress.ip_address(text.strip("[]"))))
+                except ValueError:
+                    self.error(
+                        where,
+                        f'listen "{text}" is not an IPv4 or IPv6 address (ports: nginx --http-port/--https-port)',
+                        "listen",
+                    )
+        return NginxSettings(tuple(addresses))
 
     def dns(self, raw: Any, where: _Where) -> DnsSettings | None:
         if raw is None:
@@ -284,7 +616,7 @@ class _Checker:
         table = self.table(raw, where, "[dns]")
         if table is None:
             return None
-        self.known_keys(table, ("addresses", "ttl"), where)
+        self.known_keys(table, ("addresses", "ttl", "common_names"), where)
         addresses: list[str] = []
         if "addresses" in table:
             for text in self.string_list(table, "addresses", where) or []:
@@ -293,7 +625,8 @@ class _Checker:
                 except ValueError:
                     self.error(where, f'"{text}" is not an IPv4 or IPv6 address', "addresses")
         ttl = self.integer(table, "ttl", where, 60, 604800, "a TTL in seconds")
-        return DnsSettings(tuple(addresses), ttl if ttl is not None else DnsSettings.ttl)
+        common = self.boolean(table, "common_names", where)
+        return DnsSettings(tuple(addresses), ttl if ttl is not None else DnsSettings.ttl, bool(common))
 
     def tls(self, raw: Any, where: _Where) -> TlsSettings | None:
         if raw is None:
@@ -301,7 +634,7 @@ class _Checker:
         table = self.table(raw, where, "[tls]")
         if table is None:
             return None
-        self.known_keys(table, ("layout", "directory", "challenges"), where)
+        self.known_keys(table, ("layout", "directory", "challenges", "max_names"), where)
         layout = self.string(table, "layout", where, required=False) or "dehydrated"
         if layout not in TLS_LAYOUTS:
             self.error(where, f'layout "{layout}" is unknown; use {" or ".join(TLS_LAYOUTS)}', "layout")
@@ -312,7 +645,14 @@ class _Checker:
             if not path.startswith("/") or any(char in path for char in " ;{}\"'\\"):
                 self.error(where, f'{key} "{path}" must be an absolute path without spaces, quotes or ;{{}}', key)
                 return None
-        return TlsSettings(layout, directory, challenges)
+        max_names = self.integer(table, "max_names", where, 3, 1000, "a number of names per certificate")
+        if max_names is not None and max_names > 100:
+            self.warn(
+                where,
+                f"max_names {max_names}: Let's Encrypt and the other ACME CAs issue at most 100 names per certificate",
+                "max_names",
+            )
+        return TlsSettings(layout, directory, challenges, max_names or TlsSettings.max_names)
 
     def service(self, raw: Any, where: _Where) -> ServiceSettings | None:
         if raw is None:
@@ -321,12 +661,23 @@ class _Checker:
         table = self.table(raw, where, "[service]")
         if table is None:
             return None
-        self.known_keys(table, ("public_hostname",), where)
+        self.known_keys(table, ("public_hostname", "include"), where)
+        include: list[str] = []
+        if "include" in table:
+            for pattern in self.string_list(table, "include", where) or []:
+                if not pattern:
+                    self.error(where, '"include" names an empty pattern', "include")
+                elif not pattern.endswith(".toml"):
+                    self.error(
+                        where, f'include "{pattern}" must name .toml files, like "autoconfig.d/*.toml"', "include"
+                    )
+                else:
+                    include.append(pattern)
         public = self.string(table, "public_hostname", where)
         if public is None:
             return None
         hostname = self.hostname(public, where, "public_hostname", template=False)
-        return ServiceSettings(public_hostname=hostname) if hostname else None
+        return ServiceSettings(public_hostname=hostname, include=tuple(include)) if hostname else None
 
     def provider(self, raw: dict[str, Any], where: _Where) -> Provider | None:
         self.known_keys(
@@ -341,10 +692,12 @@ class _Checker:
                 "outgoing",
                 "documentation",
                 "overrides",
+                "mx",
+                "own_names",
             ),
             where,
         )
-        errors_before = len([p for p in self.problems if p.severity == "error"])
+        errors_before = self.error_count()
         provider_id = self.string(raw, "id", where)
         if provider_id is not None:
             provider_id = self.hostname(provider_id, where, "id", template=False)
@@ -356,8 +709,9 @@ class _Checker:
         incoming = self.servers(raw, "incoming", where)
         outgoing = self.servers(raw, "outgoing", where)
         documentation = self.documentation(raw.get("documentation"), where)
-        errors_after = len([p for p in self.problems if p.severity == "error"])
-        if errors_after != errors_before or None in (provider_id, display_name, short_name):
+        mx = self.mx_hosts(raw, where)
+        own_names = self.boolean(raw, "own_names", where)
+        if errors_before != self.error_count() or None in (provider_id, display_name, short_name):
             return None
         assert provider_id and display_name and short_name
         provider = Provider(
@@ -369,9 +723,26 @@ class _Checker:
             outgoing=tuple(outgoing),
             documentation=tuple(documentation),
             list_all_domains=list_all,
+            mx=mx,
+            own_names=True if own_names is None else own_names,
+            mx_domains=tuple(dict.fromkeys(name for host in mx for name in names.mx_lookup_domains(host))),
         )
         self.provider_warnings(provider, where)
         return provider
+
+    def mx_hosts(self, raw: dict[str, Any], where: _Where) -> tuple[str, ...]:
+        if "mx" not in raw:
+            return ()
+        hosts: list[str] = []
+        for text in self.string_list(raw, "mx", where) or []:
+            host = self.hostname(text, where, "mx", template=False) if text else None
+            if host is None:
+                continue
+            if not names.mx_lookup_domains(host):
+                self.error(where, f'mx "{text}" has no registrable domain to ask autoconfig.<domain> under', "mx")
+            elif host not in hosts:
+                hosts.append(host)
+        return tuple(hosts)
 
     def domains(self, raw: dict[str, Any], where: _Where, overrides: dict[str, DomainOverride]) -> list[Domain]:
         values = self.string_list(raw, "domains", where)
@@ -411,7 +782,7 @@ class _Checker:
                 continue
             self.known_keys(
                 entry,
-                ("hostname", "incoming_hostname", "outgoing_hostname", "display_name", "short_name"),
+                ("hostname", "incoming_hostname", "outgoing_hostname", "display_name", "short_name", "own_names"),
                 here,
             )
             hosts: dict[str, str | None] = {}
@@ -429,6 +800,7 @@ class _Checker:
                 outgoing_hostname=hosts["outgoing_hostname"],
                 display_name=self.string(entry, "display_name", here, required=False),
                 short_name=self.string(entry, "short_name", here, required=False),
+                own_names=self.boolean(entry, "own_names", here),
             )
         return result
 
@@ -658,23 +1030,6 @@ class _Checker:
     def provider_warnings(self, provider: Provider, where: _Where) -> None:
         if not any(server.type == "imap" for server in provider.incoming):
             self.warn(where, "no IMAP server: Thunderbird for Android rejects POP3-only settings")
-
-    def cross_checks(self, providers: list[Provider], where: _Where) -> None:
-        owner: dict[str, str] = {}
-        for index, provider in enumerate(providers):
-            here = _Where(("provider", index, "domains"), f'provider "{provider.id}"')
-            for domain in provider.domains:
-                if domain.name in owner:
-                    self.error(here, f'domain "{domain.unicode}" is already hosted by provider "{owner[domain.name]}"')
-                else:
-                    owner[domain.name] = provider.id
-        seen: set[str] = set()
-        for index, provider in enumerate(providers):
-            if provider.id in seen:
-                self.error(
-                    _Where(("provider", index, "id"), f'provider "{provider.id}"'), "another provider has the same id"
-                )
-            seen.add(provider.id)
 
 
 def _kind(value: Any) -> str:

@@ -19,6 +19,7 @@ __all__ = [
     "Documentation",
     "Domain",
     "DomainOverride",
+    "NginxSettings",
     "Pop3Options",
     "Provider",
     "ResolvedServer",
@@ -123,6 +124,8 @@ class DomainOverride:
     outgoing_hostname: str | None = None
     display_name: str | None = None
     short_name: str | None = None
+    # None: the provider's own_names decides.
+    own_names: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -149,6 +152,19 @@ class Provider:
     outgoing: tuple[Server, ...]
     documentation: tuple[Documentation, ...] = ()
     list_all_domains: bool = False
+    # The provider's MX host names (A-labels), most preferred first. Clients
+    # that find no autoconfig.<d> take the domain of the MX host and ask
+    # autoconfig.<that domain> (draft-ietf-mailmaint-autoconfig, "domain
+    # hosters"); see mx_domains.
+    mx: tuple[str, ...] = ()
+    # Whether customer domains get their own autoconfig.<d> and
+    # autodiscover.<d> names (DNS, certificates, nginx); a per-domain
+    # override wins. Without them clients find the service through the MX
+    # lookup and the _autodiscover._tcp SRV record only.
+    own_names: bool = True
+    # autoconfig.<x> names answered for this provider through the MX lookup:
+    # the MX hosts' full and base domains (names.mx_lookup_domains), in order.
+    mx_domains: tuple[str, ...] = ()
 
     def resolve_servers(self, domain: Domain) -> tuple[ResolvedServer, ...]:
         """Return this provider's servers, incoming first, as ``domain`` sees them."""
@@ -174,6 +190,11 @@ class Provider:
             )
         return tuple(resolved)
 
+    def has_own_names(self, domain: Domain) -> bool:
+        """Whether ``domain`` gets its own autoconfig./autodiscover. names."""
+        own = domain.override.own_names
+        return self.own_names if own is None else own
+
     def display_name_for(self, domain: Domain) -> str:
         return domain.override.display_name or self.display_name
 
@@ -188,6 +209,9 @@ class ServiceSettings:
     # The public host name clients and DNS records point at, e.g.
     # "autoconfig.example.net": the CNAME target of autoconfig.<d>.
     public_hostname: str
+    # Glob patterns of further config files, as written (relative to the
+    # main file's folder); each holds [[provider]] tables only.
+    include: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -198,6 +222,10 @@ class DnsSettings:
     # public_hostname. Set: A/AAAA records with these addresses instead.
     addresses: tuple[str, ...] = ()
     ttl: int = 3600
+    # The classic per-domain host names (imap.<d>, smtp.<d>, ...) as CNAMEs
+    # to the provider's mail hosts, for people and clients that guess names
+    # (Thunderbird's last resort tries imap.<d>, smtp.<d>, mail.<d>).
+    common_names: bool = False
 
 
 TLS_LAYOUTS = {
@@ -220,6 +248,9 @@ class TlsSettings:
     layout: str = "dehydrated"
     directory: str = TLS_LAYOUTS["dehydrated"][0]
     challenges: str = TLS_LAYOUTS["dehydrated"][3]
+    # Names per certificate: Let's Encrypt and the other ACME CAs issue at
+    # most 100 (their "Rate Limits" documentation).
+    max_names: int = 100
 
     def certificate(self, name: str) -> str:
         return f"{self.directory.rstrip('/')}/{TLS_LAYOUTS[self.layout][1].format(name=name)}"
@@ -229,13 +260,34 @@ class TlsSettings:
 
 
 @dataclass(frozen=True)
+class NginxSettings:
+    """How the generated nginx site listens."""
+
+    # Addresses the site listens on (IPv4, or IPv6 without brackets); empty:
+    # every address (the wildcard, IPv4 and IPv6).
+    listen: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Config:
-    source: str  # the file it was read from, for messages
+    source: str  # the main file it was read from, for messages
     service: ServiceSettings
     providers: tuple[Provider, ...]
     dns: DnsSettings = field(default_factory=DnsSettings)
     tls: TlsSettings = field(default_factory=TlsSettings)
+    nginx: NginxSettings = field(default_factory=NginxSettings)
+    # Every file the config was read from: the main file, then the included
+    # ones in the order read.
+    sources: tuple[str, ...] = ()
 
     def domains(self) -> dict[str, tuple[Provider, Domain]]:
         """Map every hosted domain's A-label name to its provider and domain."""
         return {domain.name: (provider, domain) for provider in self.providers for domain in provider.domains}
+
+    def mx_providers(self) -> dict[str, Provider]:
+        """Map every MX lookup domain (autoconfig.<x> answered) to its provider; the first provider wins."""
+        found: dict[str, Provider] = {}
+        for provider in self.providers:
+            for name in provider.mx_domains:
+                found.setdefault(name, provider)
+        return found

@@ -19,11 +19,19 @@ __all__ = [
     "host_without_port",
     "is_hostname",
     "mask_address",
+    "mx_lookup_domains",
     "to_ascii",
     "to_unicode",
 ]
 
 _LDH_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+# The common case in one match: lower-case LDH labels, at least two, no
+# punycode label (those are decoded to be checked), a last label that is not
+# a number, at most 253 characters. A name that does not match is not
+# necessarily wrong: hostname_problem then looks at it label by label.
+_PLAIN_HOSTNAME = re.compile(
+    r"(?=[a-z0-9.-]{1,253}\Z)(?!(?:.*\.)?xn--)(?:(?!-)[a-z0-9-]{1,63}(?<!-)\.)+(?![0-9]+\Z)(?!-)[a-z0-9-]{1,63}(?<!-)\Z"
+)
 # Prefixes clients put before the user's domain (clients.md sections 1 and 2).
 SERVICE_PREFIXES = ("autoconfig.", "autodiscover.")
 
@@ -52,6 +60,8 @@ def to_ascii(name: str) -> str:
 
 def to_unicode(ascii_name: str) -> str:
     """Return the U-label form of an A-label name (for display)."""
+    if "xn--" not in ascii_name:
+        return ascii_name
     try:
         return idna.decode(ascii_name)
     except (idna.IDNAError, UnicodeError):
@@ -60,6 +70,8 @@ def to_unicode(ascii_name: str) -> str:
 
 def hostname_problem(name: str) -> str | None:
     """Say why ``name`` (lower-case ASCII) is not a DNS host name, or return None."""
+    if _PLAIN_HOSTNAME.match(name):
+        return None
     if ":" in name:
         return "a host name has no :port (the port has a key of its own)"
     labels = name.split(".")
@@ -129,6 +141,30 @@ def domain_of_address(address: str) -> str | None:
         return to_ascii(domain)
     except ValueError:
         return None
+
+
+_public_suffixes = None
+
+
+def mx_lookup_domains(mx_host: str) -> tuple[str, ...]:
+    """The domains a client derives from an MX host, to ask ``autoconfig.<domain>``.
+
+    draft-ietf-mailmaint-autoconfig, "Configuration retrieval" 3.1 and 3.2:
+    MXFULLDOMAIN is the MX host without its first label, used only where it
+    is longer than MXBASEDOMAIN, the registrable domain by the Public Suffix
+    List (``mx.example.co.uk`` gives ``example.co.uk``). Thunderbird asks
+    both; Thunderbird for Android the base domain only.
+    """
+    global _public_suffixes
+    if _public_suffixes is None:
+        from publicsuffixlist import PublicSuffixList  # the list ships with the package
+
+        _public_suffixes = PublicSuffixList()
+    base = _public_suffixes.privatesuffix(mx_host)
+    if base is None:
+        return ()
+    full = mx_host.partition(".")[2]
+    return (full, base) if len(full) > len(base) else (base,)
 
 
 def mask_address(address: str) -> str:

@@ -115,9 +115,9 @@ LABEL_RULE = "may only hold letters, digits and inner hyphens"
 NO_PORT = "a host name has no :port (the port has a key of its own)"
 SERVER_KEYS = "known keys: type, hostname, port, socket_type, authentication, username, pop3"
 PROVIDER_KEYS = (
-    "known keys: id, display_name, short_name, domains, list_all_domains, incoming, outgoing, documentation, overrides"
+    "known keys: id, display_name, short_name, domains, list_all_domains, incoming, outgoing, documentation, overrides, mx, own_names"
 )
-OVERRIDE_KEYS = "known keys: hostname, incoming_hostname, outgoing_hostname, display_name, short_name"
+OVERRIDE_KEYS = "known keys: hostname, incoming_hostname, outgoing_hostname, display_name, short_name, own_names"
 POP3_KEYS = (
     "known keys: leave_messages_on_server, download_on_biff, days_to_leave_messages_on_server, check_interval_minutes"
 )
@@ -213,17 +213,17 @@ ERROR_CASES = [
     # unknown keys, with and without a hint
     pytest.param(
         _edit("[service]", 'hostnme = "x"\n\n[service]'),
-        _at(1, 'unknown key "hostnme"; known keys: service, dns, tls, provider'),
+        _at(1, 'unknown key "hostnme"; known keys: service, dns, tls, nginx, provider'),
         id="unknown-key-top-level",
     ),
     pytest.param(
         _append('[[providers]]\nid = "example.com"\n'),
-        _at(25, 'unknown key "providers" (did you mean "provider"?); known keys: service, dns, tls, provider'),
+        _at(25, 'unknown key "providers" (did you mean "provider"?); known keys: service, dns, tls, nginx, provider'),
         id="unknown-key-top-level-hint",
     ),
     pytest.param(
         _edit("[service]\n", "[service]\npublic_host = 1\n"),
-        _at(2, '[service]: unknown key "public_host" (did you mean "public_hostname"?); known keys: public_hostname'),
+        _at(2, '[service]: unknown key "public_host" (did you mean "public_hostname"?); known keys: public_hostname, include'),
         id="unknown-key-service",
     ),
     pytest.param(
@@ -542,7 +542,7 @@ ERROR_CASES = [
     ),
     pytest.param(
         _append(_edit('["example.com"]', '["example.com", "EXAMPLE.org"]', SECOND_PROVIDER)),
-        _at(28, 'provider "example.com": domain "example.org" is already hosted by provider "example.net"'),
+        _at(28, 'provider "example.com": domain "example.org" is already hosted by provider "example.net" (line 7)'),
         id="domain-in-two-providers",
     ),
     pytest.param(
@@ -627,7 +627,7 @@ ERROR_CASES = [
         _edit("[service]\n", "service = 3\n[unused]\n"),
         _at(1, "[service]: [service] must be a table, not a number")
         + "\n"
-        + _at(2, 'unknown key "unused"; known keys: service, dns, tls, provider'),
+        + _at(2, 'unknown key "unused"; known keys: service, dns, tls, nginx, provider'),
         id="service-not-a-table",
     ),
     # providers
@@ -645,7 +645,7 @@ ERROR_CASES = [
         _append(_edit('["example.com"]', '["example.com", "example.co"]', SECOND_PROVIDER)).replace(
             'id = "example.com"', 'id = "EXAMPLE.net"'
         ),
-        _at(26, 'provider "example.net": another provider has the same id'),
+        _at(26, 'provider "example.net": another provider has the same id (line 5)'),
         id="provider-id-twice",
     ),
     pytest.param(
@@ -804,7 +804,7 @@ def test_every_error_is_reported_sorted_by_line() -> None:
             f'{OUT1}: socket_type "TLS" is unknown ("TLS" is the old name; use "SSL" for implicit TLS or "STARTTLS"); '
             "use SSL, STARTTLS or plain",
         ),
-        _at(25, 'unknown key "extra"; known keys: service, dns, tls, provider'),
+        _at(25, 'unknown key "extra"; known keys: service, dns, tls, nginx, provider'),
     ]
 
 
@@ -999,7 +999,7 @@ def test_line_of_table_named_only_in_a_dotted_header() -> None:
 
     text = _append('[[providers.incoming]]\ntype = "imap"\n')
     assert _errors(text) == _at(
-        25, 'unknown key "providers" (did you mean "provider"?); known keys: service, dns, tls, provider'
+        25, 'unknown key "providers" (did you mean "provider"?); known keys: service, dns, tls, nginx, provider'
     )
 
 
