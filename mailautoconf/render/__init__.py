@@ -16,7 +16,17 @@ from mailautoconf.render import evolution
 from mailautoconf.render import outlook
 from mailautoconf.render import thunderbird
 
-__all__ = ["DOCUMENTS", "EVOLUTION", "OUTLOOK_JSON", "OUTLOOK_POX", "THUNDERBIRD", "Tree", "render"]
+__all__ = [
+    "DOCUMENTS",
+    "EVOLUTION",
+    "MX_DOCUMENTS",
+    "MX_FOLDER_PREFIX",
+    "OUTLOOK_JSON",
+    "OUTLOOK_POX",
+    "THUNDERBIRD",
+    "Tree",
+    "render",
+]
 
 # Paths inside a domain's folder. nginx and the web layer name documents by
 # these constants, never by their own string literals.
@@ -24,6 +34,12 @@ THUNDERBIRD = "mail/config-v1.1.xml"
 EVOLUTION = "mail/config-v1.1.evolution.xml"  # served to User-Agent Evolution/...
 OUTLOOK_POX = "autodiscover/autodiscover.xml"  # template: %EMAILADDRESS% etc. filled per request
 OUTLOOK_JSON = "autodiscover/autodiscover.json"
+# The folder of a provider's MX lookup documents (autoconfig.<MX domain>,
+# draft-ietf-mailmaint-autoconfig "domain hosters"): MX_FOLDER_PREFIX + the
+# MX domain, e.g. "_mx.hoster.net". The underscore keeps it apart from every
+# mail domain's folder. It holds THUNDERBIRD and EVOLUTION only.
+MX_FOLDER_PREFIX = "_mx."
+MX_DOCUMENTS = (THUNDERBIRD, EVOLUTION)
 
 Renderer = Callable[[Provider, Domain], bytes]
 DOCUMENTS: dict[str, Renderer] = {
