@@ -7,6 +7,7 @@ its account hub calls when a user types an address
 (``resource:///modules/accountcreation/``):
 
 - ``FetchConfig.fromISP``: the four autoconfig URLs, https before http;
+- ``FetchConfig.forMX``: the MX lookup, https ``autoconfig.<MX domain>``;
 - ``fetchConfigFromExchange`` (ExchangeAutoDiscover): Autodiscover POX on
   ``autodiscover.<d>``, ``<d>``, the http redirect and the SRV record;
 - ``FindConfig.parallelAutoDiscovery``: all of it, as the account hub runs
@@ -267,16 +268,31 @@ const timer = setTimeout(
 );
 const confirmations = [];
 
+// fromISP and forMX read this pref per call: off, they leave out emailaddress.
+async function withAddressPref(work) {
+  const pref = "mailnews.auto_config.fetchFromISP.sendEmailAddress";
+  const saved = Services.prefs.getBoolPref(pref);
+  Services.prefs.setBoolPref(pref, args.sendAddress);
+  try {
+    return await work();
+  } finally {
+    Services.prefs.setBoolPref(pref, saved);
+  }
+}
+
 const operations = {
   async fromISP() {
-    const pref = "mailnews.auto_config.fetchFromISP.sendEmailAddress";
-    const saved = Services.prefs.getBoolPref(pref);
-    Services.prefs.setBoolPref(pref, args.sendAddress);
-    try {
-      return filled(await FetchConfig.fromISP(args.domain, args.address, controller.signal));
-    } finally {
-      Services.prefs.setBoolPref(pref, saved);
-    }
+    return withAddressPref(async () =>
+      filled(await FetchConfig.fromISP(args.domain, args.address, controller.signal))
+    );
+  },
+
+  // The MX step alone: MX record, then https autoconfig.<MX full domain> (if
+  // longer) and autoconfig.<MX base domain>, and the ISPDB for both.
+  async forMX() {
+    return withAddressPref(async () =>
+      filled(await FetchConfig.forMX(args.domain, args.address, controller.signal))
+    );
   },
 
   async exchange() {
@@ -470,6 +486,17 @@ class Thunderbird:
         """
         return self._outcome(
             self._call("fromISP", domain=domain, address=address, sendAddress=send_address, **self._identity(password))
+        )
+
+    def from_mx(self, domain: str, address: str, *, send_address: bool = True, password: str = "") -> Outcome:
+        """``FetchConfig.forMX``: the first MX host's domains, ``https://autoconfig.<x>`` only.
+
+        Thunderbird asks ``autoconfig.<MX host minus its first label>`` (when
+        longer than the base domain) before ``autoconfig.<MX base domain>``,
+        https only, no ``.well-known``; ``send_address`` as for :meth:`from_isp`.
+        """
+        return self._outcome(
+            self._call("forMX", domain=domain, address=address, sendAddress=send_address, **self._identity(password))
         )
 
     def from_exchange(self, domain: str, address: str, *, password: str = "") -> Outcome:
