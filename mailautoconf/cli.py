@@ -76,7 +76,7 @@ def build_service(config_path: str, output_dir: str) -> Running:
     if not outcome.ok:
         try:
             store.generation = load_generation(output_dir)
-        except (OSError, ValueError, KeyError) as exc:
+        except OSError as exc:
             log.error("cannot read the last generation in %s either: %s", output_dir, exc)
         if store.generation is not None:
             log.warning("serving the last good generation %s from %s", store.generation.name, output_dir)

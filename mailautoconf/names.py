@@ -20,6 +20,7 @@ __all__ = [
     "is_hostname",
     "mask_address",
     "mx_lookup_domains",
+    "plain_hostname",
     "to_ascii",
     "to_unicode",
 ]
@@ -56,6 +57,11 @@ def to_ascii(name: str) -> str:
     if problem is not None:
         raise ValueError(problem)
     return ascii_name
+
+
+def plain_hostname(name: str) -> bool:
+    """Whether ``name`` is a host name already in its final form: lower-case LDH labels, no punycode."""
+    return _PLAIN_HOSTNAME.match(name) is not None
 
 
 def to_unicode(ascii_name: str) -> str:

@@ -1,26 +1,46 @@
 """The one chain every entry point runs: load → render → publish → swap.
 
 ``render`` runs it once, ``serve`` at start, the watcher on every change and
-SIGHUP. Any error stops the chain before publish, so the generation being
-served is never replaced by a broken one; the error is kept for /healthz.
+SIGHUP. Any error stops the chain before publish, so what is served is never
+replaced by something broken; the error is kept for /healthz.
+
+A run costs what changed. The loader hands back the very same frozen
+:class:`~mailautoconf.model.Provider` for an unchanged provider, so a
+provider is rendered again only when it is a new object; within a changed
+provider only domains whose version digest differs from the one linked on
+disk are written. The first run of a process compares every domain with
+what is on disk, so a restart with an unchanged config writes nothing.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import threading
 from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC
 from datetime import datetime
 
 from mailautoconf import config
 from mailautoconf import publish
-from mailautoconf import render
+from mailautoconf.model import Config
+from mailautoconf.model import Domain
+from mailautoconf.model import DomainOverride
+from mailautoconf.model import Provider
+from mailautoconf.render import DOCUMENTS
+from mailautoconf.render import MX_FOLDER_PREFIX
+from mailautoconf.render.templates import ProviderTemplates
+from mailautoconf.render.templates import domain_values
+from mailautoconf.render.templates import provider_templates
+from mailautoconf.store import DiskEntry
+from mailautoconf.store import Entry
+from mailautoconf.store import Generation
 from mailautoconf.store import Health
 from mailautoconf.store import Store
-from mailautoconf.store import build_generation
+from mailautoconf.store import TemplateEntry
 
 __all__ = ["Outcome", "Pipeline"]
 
@@ -38,8 +58,20 @@ class Outcome:
         return not self.errors
 
 
+_PLAIN = DomainOverride()
+
+
+def _digest(templates: ProviderTemplates, suffix: str) -> str:
+    return hashlib.sha256(f"{templates.digest}\0{suffix}".encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def _shares(templates: ProviderTemplates, domain: Domain) -> bool:
+    """Whether ``domain`` is answered from its provider's shared templates."""
+    return templates.shared is not None and domain.override == _PLAIN
+
+
 class Pipeline:
-    """Runs the chain for one config file and output folder, one run at a time."""
+    """Runs the chain for one config and output folder, one run at a time."""
 
     def __init__(self, config_path: str, output_dir: str, store: Store | None = None) -> None:
         self.config_path = config_path
@@ -47,31 +79,35 @@ class Pipeline:
         self.store = store
         # Called with each newly published generation (serve tells systemd).
         self.on_publish: Callable[[publish.Published], None] | None = None
+        self.loader = config.Loader()
+        self.config: Config | None = None  # the last config applied
         self._lock = threading.Lock()
-        self._last_input: bytes | None = None
+        self._fingerprint: bytes | None = None
+        self._templates: dict[int, tuple[Provider, ProviderTemplates]] = {}  # id(provider) -> ...
+        self._linked: dict[str, publish.Linked] | None = None  # what is on disk; None: not read yet
+        self._hosted: set[str] = set()  # the domains of the last config applied
 
     def run(self, *, force: bool = True) -> Outcome:
-        """Load, render and publish; swap the store to the new generation.
+        """Load, render and publish; swap the store to the result.
 
-        With ``force=False`` a file whose bytes have not changed since the
+        With ``force=False`` a config whose files did not change since the
         last run is skipped (editors write the same content more than once).
+        ``force`` also reads every file again and compares every domain with
+        the disk.
         """
         with self._lock:
             return self._run(force)
 
     def _run(self, force: bool) -> Outcome:
+        if force:  # SIGHUP, and the first run: trust no cache, compare with the disk
+            self.loader.forget()
+            self._linked = None
         try:
-            with open(self.config_path, "rb") as handle:
-                data = handle.read()
-        except OSError:
-            data = None
-        fingerprint = hashlib.sha256(data).digest() if data is not None else b"missing"
-        if not force and fingerprint == self._last_input:
-            return Outcome(None, (), ())
-        self._last_input = fingerprint
-        try:
-            result = config.load(self.config_path) if data is None else config.loads(data, self.config_path)
+            result = self.loader.load(self.config_path)
         except config.ConfigError as exc:
+            if not force and exc.fingerprint and exc.fingerprint == self._fingerprint:
+                return Outcome(None, (), ())
+            self._fingerprint = exc.fingerprint or None
             errors = tuple(str(problem) for problem in exc.problems)
             warnings = tuple(str(problem) for problem in exc.warnings)
             for line in errors:
@@ -79,29 +115,140 @@ class Pipeline:
             log.error("config not applied; still serving %s", self._serving())
             self._report(errors, warnings)
             return Outcome(None, errors, warnings)
+        if not force and result.fingerprint == self._fingerprint:
+            return Outcome(None, (), ())
+        self._fingerprint = result.fingerprint
         warnings = tuple(str(problem) for problem in result.warnings)
         for line in warnings:
             log.warning("%s", line)
-        tree = render.render(result.config)
         try:
-            published = publish.publish(tree, self.output_dir)
+            published = self._apply(result.config, full=self._linked is None)
         except OSError as exc:
             errors = (f"{self.output_dir}: cannot publish the rendered documents: {exc}",)
             log.error("%s; still serving %s", errors[0], self._serving())
+            self._linked = None  # read the disk again next time: it may hold part of this run
             self._report(errors, warnings)
             return Outcome(None, errors, warnings)
-        if self.store is not None:
-            self.store.generation = build_generation(published.generation, published.rendered_at, tree)
-        log.info("published %s: %d domains from %s", published.generation, len(tree), self.config_path)
         self._report(None, warnings)
-        if self.on_publish is not None:
+        if published is not None and self.on_publish is not None:
             self.on_publish(published)
-        # Old generations go only after the swap: removing 10,000 folders takes seconds.
-        try:
-            publish.prune(self.output_dir)
-        except OSError as exc:
-            log.warning("%s: cannot remove old generations: %s", self.output_dir, exc)
         return Outcome(published, (), warnings)
+
+    def _apply(self, loaded: Config, *, full: bool) -> publish.Published | None:
+        """Render what changed, publish it, swap the store; None when nothing changed."""
+        first = self._linked is None
+        linked = publish.linked(self.output_dir) if first else dict(self._linked or {})
+        templates: dict[int, tuple[Provider, ProviderTemplates]] = {}
+        changed: list[Provider] = []
+        for provider in loaded.providers:
+            known = self._templates.get(id(provider))
+            if known is not None and known[0] is provider:
+                templates[id(provider)] = known
+            else:
+                templates[id(provider)] = (provider, provider_templates(provider))
+                changed.append(provider)
+        examined = list(loaded.providers) if full else changed
+        old_generation = self.store.generation if self.store is not None else None
+        keep_entries = not full and old_generation is not None and not first
+        entries: dict[str, Entry] = dict(old_generation.domains) if keep_entries and old_generation else {}
+        # Domains of providers that are gone (changed or removed) leave; the changed ones come back below.
+        leaving: set[str] = set()
+        if not full:
+            current = {id(provider) for provider in loaded.providers}
+            for provider, _ in self._templates.values():
+                if id(provider) not in current or templates[id(provider)][0] is not provider:
+                    leaving.update(domain.name for domain in provider.domains)
+        for name in leaving:
+            entries.pop(name, None)
+        changes: dict[str, publish.Change | None] = {}
+        wanted: dict[str, tuple[ProviderTemplates, Domain, str]] = {}
+        for provider in examined:
+            shared = templates[id(provider)][1]
+            for domain in provider.domains:
+                digest = _digest(shared, repr(domain))
+                wanted[domain.name] = (shared, domain, digest)
+                on_disk = linked.get(domain.name)
+                if on_disk is None or on_disk.digest != digest:
+                    changes[domain.name] = publish.Change(digest, _documents(provider, shared, domain))
+        hosted = set(wanted) if full else (self._hosted - leaving) | wanted.keys()
+        mx_wanted: dict[str, tuple[ProviderTemplates, str]] = {}
+        for provider in loaded.providers:
+            shared = templates[id(provider)][1]
+            for name in provider.mx_domains:
+                if name not in hosted and name not in mx_wanted:
+                    mx_wanted[name] = (shared, _digest(shared, "mx"))
+        for name, (shared, digest) in mx_wanted.items():
+            folder = MX_FOLDER_PREFIX + name
+            on_disk = linked.get(folder)
+            if on_disk is None or on_disk.digest != digest:
+                changes[folder] = publish.Change(digest, _mx_documents(shared))
+        mx_folders = {MX_FOLDER_PREFIX + name for name in mx_wanted}
+        gone = (set(linked) - hosted - mx_folders) if full else {n for n in leaving if n not in hosted}
+        gone |= {folder for folder in linked if folder.startswith(MX_FOLDER_PREFIX) and folder not in mx_folders}
+        for folder in gone:
+            if folder in linked:
+                changes[folder] = None
+        total = len(hosted)
+
+        published = None
+        if changes or not publish.read_manifest(self.output_dir):
+            if len(changes) > 5000:
+                log.info("writing %d domain folders to %s", len(changes), self.output_dir)
+            published, now_linked = publish.publish(self.output_dir, changes, total, linked, progress=self._progress)
+            for folder, change in changes.items():
+                if change is None:
+                    linked.pop(folder, None)
+            linked.update(now_linked)
+            log.info(
+                "published %s: %d domains from %s (%d folders written, %d removed)",
+                published.generation,
+                total,
+                self.config_path,
+                published.written,
+                published.removed,
+            )
+        self._linked = linked
+        self._hosted = hosted
+        self._templates = templates
+        self.config = loaded
+        if self.store is not None:
+            self.store.generation = self._generation(published, entries, wanted, mx_wanted, linked)
+        if first:
+            swept = publish.sweep(self.output_dir, linked)
+            if swept:
+                log.info("removed %d versions no domain points at (left by an interrupted run)", swept)
+        return published
+
+    def _generation(
+        self,
+        published: publish.Published | None,
+        entries: dict[str, Entry],
+        wanted: Mapping[str, tuple[ProviderTemplates, Domain, str]],
+        mx_wanted: Mapping[str, tuple[ProviderTemplates, str]],
+        linked: Mapping[str, publish.Linked],
+    ) -> Generation:
+        current = os.path.join(self.output_dir, publish.CURRENT)
+        for name, (shared, domain, _) in wanted.items():
+            mtime = linked[name].mtime
+            if _shares(shared, domain):
+                assert shared.shared is not None
+                values = domain_values(domain)
+                entries[name] = TemplateEntry(shared.shared, values["domain"], values["unicode"], mtime)
+            else:
+                entries[name] = DiskEntry(os.path.join(current, name), mtime)
+        mx = {
+            name: TemplateEntry(shared.mx, b"", b"", linked[MX_FOLDER_PREFIX + name].mtime)
+            for name, (shared, _) in mx_wanted.items()
+        }
+        if published is not None:
+            generation, rendered_at = published.generation, published.rendered_at
+        else:
+            manifest = publish.read_manifest(self.output_dir)
+            generation, rendered_at = str(manifest.get("generation")), str(manifest.get("rendered_at"))
+        return Generation(generation, rendered_at, entries, mx)
+
+    def _progress(self, done: int, total: int) -> None:
+        log.info("written %d of %d domain folders", done, total)
 
     def _serving(self) -> str:
         generation = self.store.generation if self.store else None
@@ -111,3 +258,16 @@ class Pipeline:
         if self.store is not None:
             now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
             self.store.health = Health(errors, warnings, now)
+
+
+def _documents(provider: Provider, shared: ProviderTemplates, domain: Domain) -> Callable[[], dict[str, bytes]]:
+    """What publish writes for ``domain``: its provider's templates filled in, or its own render."""
+    if _shares(shared, domain):
+        assert shared.shared is not None
+        templates = shared.shared
+        return lambda: {path: template.fill(domain_values(domain)) for path, template in templates.items()}
+    return lambda: {path: render(provider, domain) for path, render in DOCUMENTS.items()}
+
+
+def _mx_documents(shared: ProviderTemplates) -> Callable[[], dict[str, bytes]]:
+    return lambda: {path: template.fill({}) for path, template in shared.mx.items()}

@@ -1,19 +1,36 @@
-"""Generations on disk: write a rendered tree beside the current one, swap, prune.
+"""The rendered tree on disk: a folder per domain, each switched on its own.
 
 Layout of the output folder (``static_xml/`` by default)::
 
-    current -> gen-000042        symlink; replaced in one rename
-    gen-000041/                  the previous generation, kept for readers in flight
-    gen-000042/
-      manifest.json              generation, rendered_at, domain count
-      example.org/mail/config-v1.1.xml
+    current -> domains                         what nginx and admins read
+    domains/
+      example.org -> ../versions/example.org@3f9a2c41d0b7e5a1
+      _mx.hoster.net -> ../versions/_mx.hoster.net@...       MX lookup documents
+    versions/
+      example.org@3f9a2c41d0b7e5a1/mail/config-v1.1.xml      one version of one domain
       ...
-    .tmp-gen-000043/             a render in progress (or killed: removed next time)
-    .lock                        one publisher at a time
+    manifest.json                              generation, rendered_at, domains, retired
+    .staging/                                  versions being written (or killed: removed)
+    .lock                                      one publisher at a time
 
-A reader that resolves ``current`` once sees one whole generation: a new one
-is complete on disk before the symlink swap, and a crash at any point leaves
-``current`` pointing at the last good one.
+Why this shape (bench/layouts.py measured the candidates at 100,000
+domains): a reload writes only the domains whose documents changed. A
+changed domain's new version is written whole under ``.staging/``, renamed
+into ``versions/``, and made current by one rename(2) of its symlink in
+``domains/``. A reader that opens ``current/example.org/mail/...`` resolves
+either the old or the new symlink, so it sees one whole version of that
+domain, never a mix and never a missing file, and 99,999 other domains are
+not touched at all. A full new generation per reload (the layout before)
+rewrote 400,000 files for a one-line edit; a generation of hard links to
+the previous one still makes 100,000 folders and 400,000 links.
+
+A version's name holds a digest of everything its documents are made from
+(:data:`mailautoconf.render.templates.CODE_FINGERPRINT` included), so a
+restart with an unchanged config finds every domain already current and
+writes nothing. ``kill -9`` at any moment leaves every symlink pointing at a
+complete version; what a killed publish left behind is removed by the next
+one. The version a domain had before a change is kept until the publish
+after, for readers that resolved the old symlink a moment before the switch.
 """
 
 from __future__ import annotations
@@ -24,27 +41,65 @@ import json
 import os
 import re
 import shutil
+from collections.abc import Callable
 from collections.abc import Iterator
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC
 from datetime import datetime
 
-from mailautoconf.render import Tree
+from mailautoconf.render import EVOLUTION
+from mailautoconf.render import THUNDERBIRD
 
-__all__ = ["CURRENT", "MANIFEST", "Published", "current_generation", "generation_names", "prune", "publish"]
+__all__ = [
+    "CURRENT",
+    "DOMAINS",
+    "MANIFEST",
+    "VERSIONS",
+    "Change",
+    "Linked",
+    "Published",
+    "linked",
+    "publish",
+    "read_manifest",
+    "sweep",
+]
 
 CURRENT = "current"
+DOMAINS = "domains"
+VERSIONS = "versions"
 MANIFEST = "manifest.json"
-_GENERATION = re.compile(r"^gen-(\d{6,})$")
-_TEMPORARY_PREFIX = ".tmp-"
-_KEEP = 2  # current and the one before it
+_STAGING = ".staging"
+_TEMPORARY = ".tmp-"
+_OLD_GENERATION = re.compile(r"^gen-(\d{6,})$")  # the layout before: a whole tree per generation
+# Documents nginx serves itself: their mtime is the Last-Modified both
+# nginx and the service send.
+_STATIC = (THUNDERBIRD, EVOLUTION)
 
 
 @dataclass(frozen=True)
 class Published:
     generation: str
-    path: str
+    path: str  # the tree readers use: <output>/current
     rendered_at: str
+    written: int  # domain folders switched to a new version by this publish
+    removed: int
+
+
+@dataclass(frozen=True)
+class Linked:
+    """A folder's current version on disk."""
+
+    digest: str
+    mtime: int  # of its static documents, seconds: their Last-Modified
+
+
+@dataclass(frozen=True)
+class Change:
+    """A folder's new version: its digest and a function rendering its documents."""
+
+    digest: str
+    documents: Callable[[], Mapping[str, bytes]]
 
 
 @contextlib.contextmanager
@@ -57,86 +112,200 @@ def _locked(output_dir: str) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def generation_names(output_dir: str) -> list[str]:
-    """The complete generations in ``output_dir``, oldest first."""
+def read_manifest(output_dir: str) -> dict[str, object]:
     try:
-        entries = os.listdir(output_dir)
+        with open(os.path.join(output_dir, MANIFEST), encoding="utf-8") as handle:
+            found = json.load(handle)
+    except (OSError, ValueError):
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def linked(output_dir: str) -> dict[str, Linked]:
+    """Every folder in ``domains/`` and the version it points at: what a restart can keep.
+
+    Empty for a tree of the layout before (``current`` -> ``gen-NNNNNN``):
+    everything is written again once, in the new layout.
+    """
+    if _current_target(output_dir) not in (DOMAINS, None):
+        return {}
+    folder = os.path.join(output_dir, DOMAINS)
+    found: dict[str, Linked] = {}
+    try:
+        entries = os.scandir(folder)
     except FileNotFoundError:
-        return []
-    found = [(int(m.group(1)), name) for name in entries if (m := _GENERATION.match(name))]
-    return [name for _, name in sorted(found)]
+        return {}
+    with entries:
+        for entry in entries:
+            if entry.name.startswith(_TEMPORARY):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+                continue
+            try:
+                target = os.readlink(entry.path)
+                status = os.stat(os.path.join(entry.path, THUNDERBIRD))
+            except OSError:
+                continue  # not a symlink, or a dangling one: written again
+            name, _, digest = os.path.basename(target).rpartition("@")
+            if name == entry.name and digest:
+                found[entry.name] = Linked(digest, int(status.st_mtime))
+    return found
 
 
-def current_generation(output_dir: str) -> str | None:
-    """The generation ``current`` points at, or None before the first publish."""
+def _current_target(output_dir: str) -> str | None:
     try:
-        target = os.readlink(os.path.join(output_dir, CURRENT))
+        return os.readlink(os.path.join(output_dir, CURRENT))
     except OSError:
         return None
-    return target if _GENERATION.match(target) else None
 
 
-def publish(tree: Tree, output_dir: str, now: datetime | None = None) -> Published:
-    """Write ``tree`` as a new generation and make it current atomically."""
+def publish(
+    output_dir: str,
+    changes: Mapping[str, Change | None],
+    total: int,
+    before: Mapping[str, Linked],
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    now: datetime | None = None,
+) -> tuple[Published, dict[str, Linked]]:
+    """Make ``changes`` current: folder -> its new version, or None to remove the folder.
+
+    ``before`` is what is linked now (:func:`linked`, or what the last
+    publish returned). Returns the publish and the folders now linked that
+    changed. ``total`` is the number of hosted domains, for the manifest.
+    """
     os.makedirs(output_dir, exist_ok=True)
     with _locked(output_dir):
-        _remove_leftovers(output_dir)
-        existing = generation_names(output_dir)
-        number = int(_GENERATION.match(existing[-1]).group(1)) + 1 if existing else 1  # type: ignore[union-attr]
+        moment = now or datetime.now(UTC)
+        mtime = int(moment.timestamp())
+        staging = os.path.join(output_dir, _STAGING)
+        shutil.rmtree(staging, ignore_errors=True)  # a killed publish's half-written versions
+        os.makedirs(staging)
+        versions = os.path.join(output_dir, VERSIONS)
+        domains = os.path.join(output_dir, DOMAINS)
+        os.makedirs(versions, exist_ok=True)
+        os.makedirs(domains, exist_ok=True)
+        manifest = read_manifest(output_dir)
+        previously_retired = [name for name in manifest.get("retired", []) or [] if isinstance(name, str)]
+        retired: list[str] = []
+        now_linked: dict[str, Linked] = {}
+        written = removed = 0
+        for folder, change in changes.items():
+            old = before.get(folder)
+            if change is None:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(os.path.join(domains, folder))
+                removed += 1
+            else:
+                version = f"{folder}@{change.digest}"
+                if not os.path.isdir(os.path.join(versions, version)):
+                    _write_version(staging, versions, version, change.documents(), mtime)
+                    version_mtime = mtime
+                else:  # back to a version still on disk
+                    version_mtime = int(os.stat(os.path.join(versions, version, THUNDERBIRD)).st_mtime)
+                _link(domains, folder, f"../{VERSIONS}/{version}")
+                written += 1
+                now_linked[folder] = Linked(change.digest, version_mtime)
+            if old is not None and (change is None or change.digest != old.digest):
+                retired.append(f"{folder}@{old.digest}")
+            if progress is not None and (written + removed) % 5000 == 0 and written + removed:
+                progress(written + removed, len(changes))
+        old_tree = _current_target(output_dir)
+        if old_tree != DOMAINS:
+            _replace_symlink(output_dir, CURRENT, DOMAINS)  # the one switch from the layout before
+        number = _generation_number(manifest) + 1
         generation = f"gen-{number:06d}"
-        rendered_at = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
-        temporary = os.path.join(output_dir, _TEMPORARY_PREFIX + generation)
-        _write_tree(tree, temporary)
-        manifest = {"generation": generation, "rendered_at": rendered_at, "domains": len(tree)}
-        with open(os.path.join(temporary, MANIFEST), "w", encoding="utf-8") as handle:
-            json.dump(manifest, handle, indent=2)
-            handle.write("\n")
-        final = os.path.join(output_dir, generation)
-        os.rename(temporary, final)
-        link = os.path.join(output_dir, _TEMPORARY_PREFIX + CURRENT)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(link)
-        os.symlink(generation, link)
-        os.replace(link, os.path.join(output_dir, CURRENT))  # the one atomic step
-        return Published(generation, final, rendered_at)
+        rendered_at = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+        _write_manifest(
+            output_dir,
+            {"generation": generation, "rendered_at": rendered_at, "domains": total, "retired": retired},
+        )
+        # Versions retired one publish ago: readers have long let go of them.
+        current = {folder: linked.digest for folder, linked in before.items()} | {
+            folder: linked.digest for folder, linked in now_linked.items()
+        }
+        for version in previously_retired:
+            folder, _, digest = version.rpartition("@")
+            if current.get(folder) != digest and folder and "/" not in version:
+                shutil.rmtree(os.path.join(versions, version), ignore_errors=True)
+        shutil.rmtree(staging, ignore_errors=True)
+        if old_tree is not None and _OLD_GENERATION.match(old_tree):
+            _remove_old_generations(output_dir)
+        return Published(generation, os.path.join(output_dir, CURRENT), rendered_at, written, removed), now_linked
 
 
-def _write_tree(tree: Tree, root: str) -> None:
-    os.makedirs(root)
+def sweep(output_dir: str, keep: Mapping[str, Linked]) -> int:
+    """Remove versions no folder points at (left by a killed publish); returns how many.
+
+    Costs a listing of ``versions/``: run once after the first publish of
+    a process, not on every reload. The versions retired by the last
+    publish stay (readers may still hold them).
+    """
+    with _locked(output_dir):
+        retired = set(read_manifest(output_dir).get("retired", []) or [])
+        wanted = {f"{folder}@{linked.digest}" for folder, linked in keep.items()} | retired
+        removed = 0
+        try:
+            names = os.listdir(os.path.join(output_dir, VERSIONS))
+        except FileNotFoundError:
+            return 0
+        for name in names:
+            if name not in wanted:
+                shutil.rmtree(os.path.join(output_dir, VERSIONS, name), ignore_errors=True)
+                removed += 1
+        return removed
+
+
+def _generation_number(manifest: Mapping[str, object]) -> int:
+    match = _OLD_GENERATION.match(str(manifest.get("generation", "")))
+    return int(match.group(1)) if match else 0
+
+
+def _write_version(staging: str, versions: str, version: str, documents: Mapping[str, bytes], mtime: int) -> None:
+    """Write a version whole under ``staging``, then move it into ``versions`` in one rename."""
+    root = os.path.join(staging, version)
+    os.mkdir(root)
     made: set[str] = set()
-    for domain, documents in tree.items():
-        for relative, content in documents.items():
-            path = os.path.join(root, domain, relative)
-            folder = os.path.dirname(path)
-            if folder not in made:
-                os.makedirs(folder, exist_ok=True)
-                made.add(folder)
-            with open(path, "wb") as handle:
-                handle.write(content)
+    for relative, content in documents.items():
+        folder = os.path.dirname(relative)
+        if folder and folder not in made:
+            os.makedirs(os.path.join(root, folder), exist_ok=True)
+            made.add(folder)
+        path = os.path.join(root, relative)
+        with open(path, "wb") as handle:
+            handle.write(content)
+        if relative in _STATIC:
+            os.utime(path, (mtime, mtime))
+    os.rename(root, os.path.join(versions, version))
 
 
-def _remove_leftovers(output_dir: str) -> None:
-    """Remove what a killed render left behind (we hold the lock, so nobody is writing)."""
+def _link(folder: str, name: str, target: str) -> None:
+    """Point ``folder/name`` at ``target``: created, or replaced in one rename."""
+    try:
+        os.symlink(target, os.path.join(folder, name))
+    except FileExistsError:
+        _replace_symlink(folder, name, target)
+
+
+def _replace_symlink(folder: str, name: str, target: str) -> None:
+    temporary = os.path.join(folder, _TEMPORARY + name)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(temporary)
+    os.symlink(target, temporary)
+    os.replace(temporary, os.path.join(folder, name))
+
+
+def _write_manifest(output_dir: str, manifest: dict[str, object]) -> None:
+    temporary = os.path.join(output_dir, _TEMPORARY + MANIFEST)
+    with open(temporary, "w", encoding="utf-8") as handle:
+        json.dump(manifest, handle, indent=2)
+        handle.write("\n")
+    os.replace(temporary, os.path.join(output_dir, MANIFEST))
+
+
+def _remove_old_generations(output_dir: str) -> None:
     for name in os.listdir(output_dir):
-        if name.startswith(_TEMPORARY_PREFIX):
+        if _OLD_GENERATION.match(name) or name == ".tmp-current" or name.startswith(".tmp-gen-"):
             path = os.path.join(output_dir, name)
             if os.path.isdir(path) and not os.path.islink(path):
                 shutil.rmtree(path, ignore_errors=True)
-            else:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(path)
-
-
-def prune(output_dir: str) -> None:
-    """Remove old generations, keeping the current one and the one before it.
-
-    The one before stays for readers that resolved ``current`` just before
-    the swap (nginx serving straight from disk).
-    """
-    with _locked(output_dir):
-        current = current_generation(output_dir)
-        names = generation_names(output_dir)
-        keep = set(names[-_KEEP:]) | ({current} if current else set())
-        for name in names:
-            if name not in keep:
-                shutil.rmtree(os.path.join(output_dir, name), ignore_errors=True)

@@ -1,16 +1,24 @@
-"""The serving side: the current generation in memory, and lookups into it.
+"""The serving side: what each hosted domain is answered with, and lookups into it.
 
-A generation is read from disk once, into an immutable :class:`Generation`,
-and swapped in by one reference assignment, so a request sees either the old
-or the new documents, never a mix. Lookups take a domain name and use it
+A :class:`Generation` maps every hosted domain to an entry; the whole
+generation is swapped by one reference assignment, so a request sees either
+the old or the new answer of a domain. Lookups take a domain name and use it
 only as a dictionary key: nothing a client sends ever becomes a path.
+
+At 100,000 domains the documents themselves are not held: an entry points
+at its provider's shared templates (render/templates.py) and holds only its
+domain's names, so memory grows by a few hundred bytes per domain rather
+than by its documents. The bytes served are the bytes ``publish`` wrote to
+the domain's folder (the same templates filled the same way), and
+Last-Modified is those files' mtime, which nginx sends for them too.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
-import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field
 from datetime import UTC
@@ -21,55 +29,76 @@ from xml.sax.saxutils import escape
 from mailautoconf import names
 from mailautoconf import publish
 from mailautoconf.render import DOCUMENTS
-from mailautoconf.render import Tree
+from mailautoconf.render import MX_FOLDER_PREFIX
+from mailautoconf.render import THUNDERBIRD
 from mailautoconf.render import placeholders
+from mailautoconf.render.templates import DOMAIN
+from mailautoconf.render.templates import UNICODE
+from mailautoconf.render.templates import Template
 
-__all__ = ["Document", "Generation", "Health", "Store", "build_generation", "load_generation"]
+__all__ = ["DiskEntry", "Entry", "Generation", "Health", "Store", "TemplateEntry", "etag", "load_generation"]
 
 
-@dataclass(frozen=True)
-class Document:
-    """One rendered document, split at its address placeholders."""
+def _address_values(address: str) -> dict[str, bytes]:
+    localpart = address.rpartition("@")[0]
+    return {
+        placeholders.ADDRESS: escape(address).encode("utf-8"),
+        placeholders.LOCALPART: escape(localpart).encode("utf-8"),
+    }
 
-    content: bytes  # as rendered, placeholders left in
-    parts: tuple[bytes | str, ...]  # bytes are literal, str are placeholder tokens
-    etag: str
 
-    @classmethod
-    def from_bytes(cls, content: bytes) -> Document:
-        tokens = (placeholders.ADDRESS, placeholders.LOCALPART)
-        parts: list[bytes | str] = [content]
-        for token in tokens:
-            split: list[bytes | str] = []
-            for part in parts:
-                if isinstance(part, str):
-                    split.append(part)
-                    continue
-                pieces = part.split(token.encode("ascii"))
-                for index, piece in enumerate(pieces):
-                    if index:
-                        split.append(token)
-                    split.append(piece)
-            parts = split
-        etag = '"' + hashlib.sha256(content).hexdigest()[:32] + '"'
-        return cls(content, tuple(part for part in parts if part != b""), etag)
+@functools.lru_cache(maxsize=1024)
+def http_date(mtime: int) -> str:
+    return format_datetime(datetime.fromtimestamp(mtime, UTC), usegmt=True)
 
-    def filled(self, address: str) -> bytes:
-        """The document with the address placeholders replaced, XML-escaped."""
-        localpart = address.rpartition("@")[0]
-        values = {
-            placeholders.ADDRESS: escape(address).encode("utf-8"),
-            placeholders.LOCALPART: escape(localpart).encode("utf-8"),
-        }
-        return b"".join(p if isinstance(p, bytes) else values[p] for p in self.parts)
+
+def etag(content: bytes) -> str:
+    return '"' + hashlib.sha256(content).hexdigest()[:32] + '"'
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateEntry:
+    """A domain answered from templates: its provider's shared ones, or its own."""
+
+    templates: Mapping[str, Template]
+    name: bytes  # the fill-ins: A-label name, escaped U-label name
+    unicode: bytes
+    mtime: int  # Last-Modified of its documents
+
+    def content(self, path: str, address: str | None = None) -> bytes:
+        """Document ``path``; with ``address`` its address placeholders filled in, escaped (Autodiscover)."""
+        values = {DOMAIN: self.name, UNICODE: self.unicode}
+        if address is not None:
+            values |= _address_values(address)
+        return self.templates[path].fill(values)
+
+
+@dataclass(frozen=True, slots=True)
+class DiskEntry:
+    """A domain answered from its folder on disk: the last good tree, when the config is broken at start."""
+
+    folder: str
+    mtime: int
+
+    def content(self, path: str, address: str | None = None) -> bytes:
+        with open(os.path.join(self.folder, path), "rb") as handle:
+            data = handle.read()
+        if address is not None:
+            for token, value in _address_values(address).items():
+                data = data.replace(token.encode("ascii"), value)
+        return data
+
+
+Entry = TemplateEntry | DiskEntry
 
 
 @dataclass(frozen=True)
 class Generation:
     name: str
     rendered_at: str  # ISO 8601, UTC
-    last_modified: str  # the same instant as an HTTP date
-    domains: dict[str, dict[str, Document]]
+    domains: Mapping[str, Entry]
+    # MX lookup domain -> its provider's document (autoconfig.<MX domain>).
+    mx: Mapping[str, Entry] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -88,8 +117,8 @@ class Store:
     generation: Generation | None = None
     health: Health = field(default_factory=Health)
 
-    def lookup(self, candidates: tuple[str | None, ...]) -> tuple[str, dict[str, Document]] | None:
-        """The first hosted domain among ``candidates`` and its documents."""
+    def lookup(self, candidates: tuple[str | None, ...]) -> tuple[str, Entry] | None:
+        """The first hosted domain among ``candidates`` and its entry."""
         generation = self.generation
         if generation is None:
             return None
@@ -99,37 +128,43 @@ class Store:
                 return name, found
         return None
 
-
-def build_generation(name: str, rendered_at: str, tree: Tree) -> Generation:
-    """Make the in-memory generation of a rendered tree (as published under ``name``)."""
-    moment = datetime.strptime(rendered_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-    domains = {
-        domain: {path: Document.from_bytes(content) for path, content in documents.items()}
-        for domain, documents in tree.items()
-    }
-    return Generation(name, rendered_at, format_datetime(moment, usegmt=True), domains)
+    def lookup_mx(self, candidates: tuple[str, ...]) -> tuple[str, Entry] | None:
+        """The MX lookup domain among ``candidates`` (a Host ``autoconfig.<MX domain>``) and its entry."""
+        generation = self.generation
+        if generation is None:
+            return None
+        for name in candidates:
+            found = generation.mx.get(name)
+            if found is not None:
+                return name, found
+        return None
 
 
 def load_generation(output_dir: str) -> Generation | None:
-    """Read the generation ``current`` points at from disk, or None if there is none.
+    """The tree ``current`` points at, answered from disk; None if there is none.
 
     Used at start when the config cannot be loaded: the last good documents
-    are served rather than nothing.
+    are served rather than nothing. Files are read per request, so memory
+    stays small however many domains the tree holds. Reads both this
+    layout and the one before (``current`` -> ``gen-NNNNNN``).
     """
-    name = publish.current_generation(output_dir)
-    if name is None:
+    root = os.path.join(output_dir, publish.CURRENT)
+    if not os.path.isdir(root):
         return None
-    root = os.path.join(output_dir, name)
-    with open(os.path.join(root, publish.MANIFEST), encoding="utf-8") as handle:
-        manifest = json.load(handle)
-    tree: Tree = {}
+    manifest = publish.read_manifest(output_dir) or publish.read_manifest(root)
+    domains: dict[str, Entry] = {}
+    mx: dict[str, Entry] = {}
     with os.scandir(root) as entries:
         for entry in entries:
-            if not entry.is_dir(follow_symlinks=False) or not names.is_hostname(entry.name):
+            name = entry.name
+            is_mx = name.startswith(MX_FOLDER_PREFIX)
+            if not names.is_hostname(name[len(MX_FOLDER_PREFIX) :] if is_mx else name):
                 continue
-            documents = {}
-            for relative in DOCUMENTS:
-                with open(os.path.join(root, entry.name, relative), "rb") as handle:
-                    documents[relative] = handle.read()
-            tree[entry.name] = documents
-    return build_generation(name, str(manifest["rendered_at"]), tree)
+            documents = (THUNDERBIRD,) if is_mx else tuple(DOCUMENTS)
+            try:
+                mtimes = [os.stat(os.path.join(entry.path, relative)).st_mtime for relative in documents]
+            except OSError:
+                continue  # incomplete: not served
+            target = mx if is_mx else domains
+            target[name[len(MX_FOLDER_PREFIX) :] if is_mx else name] = DiskEntry(entry.path, int(mtimes[0]))
+    return Generation(str(manifest.get("generation", "on disk")), str(manifest.get("rendered_at", "")), domains, mx)

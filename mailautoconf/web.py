@@ -38,8 +38,10 @@ from mailautoconf.render import OUTLOOK_JSON
 from mailautoconf.render import OUTLOOK_POX
 from mailautoconf.render import THUNDERBIRD
 from mailautoconf.render import outlook
-from mailautoconf.store import Document
+from mailautoconf.store import Entry
 from mailautoconf.store import Store
+from mailautoconf.store import etag
+from mailautoconf.store import http_date
 
 __all__ = ["MAX_AUTODISCOVER_BODY", "create_app"]
 
@@ -103,36 +105,61 @@ def autoconfig() -> Response:
         return _starting()
     address = request.args.get("emailaddress", "")
     found = store.lookup((names.domain_of_address(address),)) if address else None
+    host_names = names.candidate_domains(request.environ.get("HTTP_HOST", ""))
     if found is None:
-        found = store.lookup(names.candidate_domains(request.environ.get("HTTP_HOST", "")))
+        found = store.lookup(host_names)
+    if found is None:
+        # A client that found no autoconfig.<d> asks autoconfig.<MX domain>
+        # (draft-ietf-mailmaint-autoconfig, "domain hosters"): the provider's
+        # document for all its domains, the domain left to the client.
+        found = store.lookup_mx(host_names)
     _note(found[0] if found else None, address)
     if found is None:
         return _text(404, "no mail settings for this domain")
     # Evolution keeps the last server of each type it reads: it gets a
     # document listing only the first (render/evolution.py).
     is_evolution = request.environ.get("HTTP_USER_AGENT", "").startswith("Evolution/")
-    return _conditional(found[1][EVOLUTION if is_evolution else THUNDERBIRD], _XML_TYPE)
+    return _conditional(found[1], EVOLUTION if is_evolution else THUNDERBIRD, _XML_TYPE)
 
 
-def _conditional(document: Document, content_type: str) -> Response:
-    """Answer a static document, or 304 when the client's copy is current."""
-    generation = _store().generation
-    assert generation is not None
+def _content(entry: Entry, path: str, address: str | None = None) -> bytes | None:
+    """A document's bytes, or None when its file vanished under the last good tree on disk."""
+    try:
+        return entry.content(path, address)
+    except OSError:
+        return None
+
+
+def _unavailable() -> Response:
+    return _text(503, "these settings are being replaced; try again", **{"Retry-After": "1"})
+
+
+def _conditional(entry: Entry, path: str, content_type: str) -> Response:
+    """Answer a static document, or 304 when the client's copy is current.
+
+    Last-Modified is the mtime of the domain's file, which nginx sends too
+    when it serves the same file itself.
+    """
+    content = _content(entry, path)
+    if content is None:
+        return _unavailable()
+    tag = etag(content)
+    last_modified = http_date(entry.mtime)
     headers = [
-        ("ETag", document.etag),
-        ("Last-Modified", generation.last_modified),
+        ("ETag", tag),
+        ("Last-Modified", last_modified),
         ("Cache-Control", "no-cache"),
         ("Vary", "User-Agent"),  # Evolution gets its own document
     ]
     if_none_match = request.environ.get("HTTP_IF_NONE_MATCH")
     if if_none_match is not None:
-        fresh = if_none_match.strip() == "*" or document.etag in (tag.strip() for tag in if_none_match.split(","))
+        fresh = if_none_match.strip() == "*" or tag in (candidate.strip() for candidate in if_none_match.split(","))
     else:
-        fresh = request.environ.get("HTTP_IF_MODIFIED_SINCE") == generation.last_modified
+        fresh = request.environ.get("HTTP_IF_MODIFIED_SINCE") == last_modified
     if fresh:
         return Response(status=304, headers=headers)
     headers.append(("Content-Type", content_type))
-    return Response(document.content, 200, headers)
+    return Response(content, 200, headers)
 
 
 # -- Autodiscover POX (Outlook, Windows Mail, Thunderbird's Exchange fallback) --
@@ -171,7 +198,10 @@ def autodiscover_xml() -> Response:
     found = store.lookup((domain,))
     if found is None:
         return _pox_error(404, 500, "The e-mail address cannot be found.")
-    return Response(found[1][OUTLOOK_POX].filled(address.strip()), 200, [("Content-Type", _POX_TYPE)])
+    content = _content(found[1], OUTLOOK_POX, address.strip())
+    if content is None:
+        return _unavailable()
+    return Response(content, 200, [("Content-Type", _POX_TYPE)])
 
 
 def _body() -> bytes:
@@ -248,7 +278,10 @@ def autodiscover_json(address: str | None = None) -> Response:
     if found is None:
         message = "No settings are known for this email address"
         return Response(outlook.json_error("NotFound", message), 404, content_type=_JSON_TYPE)
-    return Response(found[1][OUTLOOK_JSON].content, 200, content_type=_JSON_TYPE)
+    content = _content(found[1], OUTLOOK_JSON)
+    if content is None:
+        return _unavailable()
+    return Response(content, 200, content_type=_JSON_TYPE)
 
 
 # -- health ------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -112,7 +113,9 @@ def test_render_broken_config_exits_one_and_keeps_output(tmp_path: Path) -> None
     result = run("render", "--config", str(broken), "--output", str(output))
     assert result.returncode == 1
     assert f"{broken}, line 1: TOML syntax error" in result.stderr
-    assert (output / "current").resolve().name == "gen-000001"
+    manifest = json.loads((output / "manifest.json").read_text())
+    assert manifest["generation"] == "gen-000001"
+    assert (output / "current" / "example.org" / "mail" / "config-v1.1.xml").is_file()
 
 
 def test_usage_error_exits_two() -> None:

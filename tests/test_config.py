@@ -115,7 +115,8 @@ LABEL_RULE = "may only hold letters, digits and inner hyphens"
 NO_PORT = "a host name has no :port (the port has a key of its own)"
 SERVER_KEYS = "known keys: type, hostname, port, socket_type, authentication, username, pop3"
 PROVIDER_KEYS = (
-    "known keys: id, display_name, short_name, domains, list_all_domains, incoming, outgoing, documentation, overrides, mx, own_names"
+    "known keys: id, display_name, short_name, domains, list_all_domains, incoming, outgoing, documentation, "
+    "overrides, mx, own_names"
 )
 OVERRIDE_KEYS = "known keys: hostname, incoming_hostname, outgoing_hostname, display_name, short_name, own_names"
 POP3_KEYS = (
@@ -223,7 +224,11 @@ ERROR_CASES = [
     ),
     pytest.param(
         _edit("[service]\n", "[service]\npublic_host = 1\n"),
-        _at(2, '[service]: unknown key "public_host" (did you mean "public_hostname"?); known keys: public_hostname, include'),
+        _at(
+            2,
+            '[service]: unknown key "public_host" (did you mean "public_hostname"?); '
+            "known keys: public_hostname, include",
+        ),
         id="unknown-key-service",
     ),
     pytest.param(

@@ -105,11 +105,21 @@ def test_burst_of_writes_ends_with_last_content(make_service) -> None:  # type: 
     service.wait_for(lambda: "Burst 9" in display_name(service), what="the last write of a burst")
 
 
-def test_sighup_reloads(make_service) -> None:  # type: ignore[no-untyped-def]
+def test_sighup_reloads_and_repairs_the_tree(make_service) -> None:  # type: ignore[no-untyped-def]
+    """SIGHUP reads everything again and compares every domain with the disk.
+
+    With nothing changed nothing is written (same generation); a domain
+    folder someone removed by hand is written again.
+    """
     service = make_service()
-    generation = service.health()["generation"]
+    before = service.health()
+    (service.output / "current" / "example.org").unlink()
     service.process.send_signal(signal.SIGHUP)
-    service.wait_for(lambda: service.health()["generation"] != generation, what="SIGHUP re-render")
+    service.wait_for(lambda: service.health()["generation"] != before["generation"], what="SIGHUP re-check")
+    assert "(1 folders written, 0 removed)" in service.log()
+    assert (service.output / "current" / "example.org" / "mail" / "config-v1.1.xml").read_bytes() == service.get(
+        PATH, host="autoconfig.example.org"
+    ).content
 
 
 def test_start_with_broken_config_serves_last_good_generation(make_service) -> None:  # type: ignore[no-untyped-def]

@@ -14,7 +14,8 @@ from mailautoconf import names
 from mailautoconf import render
 from mailautoconf.model import Config
 from mailautoconf.render import outlook
-from mailautoconf.store import Document
+from mailautoconf.render.templates import Template
+from mailautoconf.store import TemplateEntry
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "config" / "autoconfig.toml"
@@ -546,6 +547,11 @@ def test_pox_per_domain_values() -> None:
 # -- filling the POX template --------------------------------------------------------
 
 
+def _pox_entry(content: bytes) -> TemplateEntry:
+    """The store's entry for a POX document: what the web layer fills per request."""
+    return TemplateEntry({render.OUTLOOK_POX: Template.split(content)}, b"", b"", 0)
+
+
 @pytest.mark.parametrize(
     "address",
     [
@@ -558,8 +564,7 @@ def test_pox_per_domain_values() -> None:
     ],
 )
 def test_pox_filled_with_address(shipped_tree: render.Tree, address: str) -> None:
-    document = Document.from_bytes(shipped_tree["example.org"][render.OUTLOOK_POX])
-    filled = document.filled(address)
+    filled = _pox_entry(shipped_tree["example.org"][render.OUTLOOK_POX]).content(render.OUTLOOK_POX, address)
     root = ET.fromstring(filled)
     logins = [element.text for element in root.iter(_o("LoginName"))]
     assert logins == [address] * 6
@@ -570,16 +575,16 @@ def test_pox_filled_with_local_part() -> None:
     text = _toml(
         _server(username="{localpart}"), _server("outgoing", "smtp", port=587, username="{localpart}@{domain}")
     )
-    document = Document.from_bytes(_render(text)["example.org"][render.OUTLOOK_POX])
-    root = ET.fromstring(document.filled('a<b>&"c@example.org'))
+    entry = _pox_entry(_render(text)["example.org"][render.OUTLOOK_POX])
+    root = ET.fromstring(entry.content(render.OUTLOOK_POX, 'a<b>&"c@example.org'))
     assert [element.text for element in root.iter(_o("LoginName"))] == ['a<b>&"c', 'a<b>&"c@example.org']
 
 
 def test_pox_template_keeps_its_bytes() -> None:
     content = _render(_toml())["example.net"][render.OUTLOOK_POX]
-    document = Document.from_bytes(content)
-    assert document.content == content
-    assert document.filled("%EMAILADDRESS%") == content
+    entry = _pox_entry(content)
+    assert entry.content(render.OUTLOOK_POX) == content
+    assert entry.content(render.OUTLOOK_POX, "%EMAILADDRESS%") == content
 
 
 # -- Autodiscover v2 JSON --------------------------------------------------------

@@ -10,10 +10,14 @@ from __future__ import annotations
 
 from mailautoconf.model import Domain
 
-__all__ = ["ADDRESS", "LOCALPART", "username"]
+__all__ = ["ADDRESS", "DOMAIN", "LOCALPART", "username"]
 
 ADDRESS = "%EMAILADDRESS%"
 LOCALPART = "%EMAILLOCALPART%"
+# Only in the MX lookup document (render/templates.py), which serves every
+# domain of a provider: Thunderbird and Thunderbird for Android replace it
+# in host names and usernames with the domain the user typed.
+DOMAIN = "%EMAILDOMAIN%"
 
 
 def username(template: str, domain: Domain) -> str:

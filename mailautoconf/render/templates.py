@@ -1,0 +1,171 @@
+"""What a provider's domains share: its documents rendered once, with stand-ins for the domain.
+
+A hoster's 100,000 domains often share a handful of providers, and each
+domain's documents differ from its neighbours' only where the domain name
+stands. Rendering every document of every domain, and holding all of them
+in memory, costs time and gigabytes; rendering each provider once with a
+stand-in domain, and filling in the real name where the stand-in landed,
+costs neither.
+
+:class:`Template` is a document split at its fill-in points: the domain's
+A-label name, its U-label spelling (logins use what the admin wrote), and
+the address placeholders of :mod:`mailautoconf.render.placeholders`. Filling
+is a join of byte strings, cheap enough to do per request.
+
+The stand-in trick must never change a byte. :func:`provider_templates`
+therefore renders one real domain both ways and compares; a provider for
+which they differ (its settings contain the stand-in text, or list every
+domain with ``list_all_domains``) and every domain with an override are
+rendered directly instead (:func:`own_templates`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from dataclasses import replace
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+from mailautoconf.model import Domain
+from mailautoconf.model import DomainOverride
+from mailautoconf.model import Provider
+from mailautoconf.render import DOCUMENTS
+from mailautoconf.render import MX_DOCUMENTS
+from mailautoconf.render import placeholders
+
+__all__ = [
+    "ADDRESS_TOKENS",
+    "CODE_FINGERPRINT",
+    "DOMAIN",
+    "UNICODE",
+    "ProviderTemplates",
+    "Template",
+    "domain_values",
+    "mx_values",
+    "own_templates",
+    "provider_templates",
+]
+
+# Tokens a template holds besides literal bytes.
+DOMAIN = "domain"  # the A-label name
+UNICODE = "unicode"  # the U-label name, XML-escaped
+ADDRESS_TOKENS = (placeholders.ADDRESS, placeholders.LOCALPART)
+
+# Stand-ins rendered in place of a domain: valid host names under .invalid
+# (RFC 2606), so every renderer treats them as it treats a real domain.
+_NAME_STAND_IN = "domain-stand-in.mailautoconf.invalid"
+_UNICODE_STAND_IN = "unicode-stand-in.mailautoconf.invalid"
+_STAND_IN = Domain(_NAME_STAND_IN, _UNICODE_STAND_IN)
+_SPLIT_AT = (
+    (_NAME_STAND_IN.encode("ascii"), DOMAIN),
+    (_UNICODE_STAND_IN.encode("ascii"), UNICODE),
+    *((token.encode("ascii"), token) for token in ADDRESS_TOKENS),
+)
+
+
+def _code_fingerprint() -> str:
+    """A digest of the code that turns the model into bytes.
+
+    Part of every version name on disk, so a new release that renders
+    differently never reuses documents an old one wrote.
+    """
+    digest = hashlib.sha256()
+    package = Path(__file__).resolve().parent
+    for path in sorted([*package.glob("*.py"), package.parent / "model.py"]):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+CODE_FINGERPRINT = _code_fingerprint()
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    """A document as literal byte runs and tokens (str) to fill in."""
+
+    parts: tuple[bytes | str, ...]
+
+    @classmethod
+    def split(cls, content: bytes) -> Template:
+        parts: list[bytes | str] = [content]
+        for needle, token in _SPLIT_AT:
+            split: list[bytes | str] = []
+            for part in parts:
+                if isinstance(part, str):
+                    split.append(part)
+                    continue
+                pieces = part.split(needle)
+                for index, piece in enumerate(pieces):
+                    if index:
+                        split.append(token)
+                    if piece:
+                        split.append(piece)
+            parts = split
+        return cls(tuple(parts))
+
+    def fill(self, values: Mapping[str, bytes]) -> bytes:
+        """The document with each token replaced by ``values[token]``, or left as its own text.
+
+        Address tokens are left for the client (Thunderbird replaces
+        ``%EMAILADDRESS%`` itself) unless ``values`` has them (Autodiscover).
+        """
+        return b"".join(
+            part if isinstance(part, bytes) else values.get(part) or part.encode("ascii") for part in self.parts
+        )
+
+
+def domain_values(domain: Domain) -> dict[str, bytes]:
+    """The fill-ins that make a template ``domain``'s document."""
+    return {DOMAIN: domain.name.encode("ascii"), UNICODE: escape(domain.unicode).encode("utf-8")}
+
+
+def mx_values() -> dict[str, bytes]:
+    """The fill-ins of the MX lookup document: the client puts in the user's domain."""
+    token = placeholders.DOMAIN.encode("ascii")
+    return {DOMAIN: token, UNICODE: token}
+
+
+@dataclass(frozen=True)
+class ProviderTemplates:
+    """A provider's documents for its plain domains (no override), or None where they cannot be shared."""
+
+    digest: str  # of everything the documents depend on but the domain: part of version names
+    shared: dict[str, Template] | None  # path -> template; None: render each domain itself
+    mx: dict[str, Template]  # the MX lookup documents, domain left to the client
+
+
+def _template_key(provider: Provider) -> Provider:
+    """The provider as its plain domains' documents see it.
+
+    Without ``list_all_domains`` a document never names another domain,
+    so adding a customer domain changes no other domain's documents.
+    """
+    return provider if provider.list_all_domains else replace(provider, domains=())
+
+
+def provider_templates(provider: Provider) -> ProviderTemplates:
+    key = _template_key(provider)
+    digest = hashlib.sha256(f"{CODE_FINGERPRINT}\0{key!r}".encode("utf-8", "surrogatepass")).hexdigest()[:24]
+    shared: dict[str, Template] | None = {
+        path: Template.split(render(key, _STAND_IN)) for path, render in DOCUMENTS.items()
+    }
+    assert shared is not None
+    sample = next((domain for domain in provider.domains if domain.override == DomainOverride()), None)
+    if sample is not None:
+        values = domain_values(sample)
+        if any(shared[path].fill(values) != render(provider, sample) for path, render in DOCUMENTS.items()):
+            shared = None
+    mx_domain = Domain(placeholders.DOMAIN, placeholders.DOMAIN)
+    if shared is not None:
+        mx = {path: shared[path] for path in MX_DOCUMENTS}
+        mx_filled = {path: Template.split(mx[path].fill(mx_values())) for path in MX_DOCUMENTS}
+    else:
+        mx_filled = {path: Template.split(DOCUMENTS[path](provider, mx_domain)) for path in MX_DOCUMENTS}
+    return ProviderTemplates(digest, shared, mx_filled)
+
+
+def own_templates(provider: Provider, domain: Domain) -> dict[str, Template]:
+    """The documents of a domain that does not share its provider's (an override, or no sharing)."""
+    return {path: Template.split(render(provider, domain)) for path, render in DOCUMENTS.items()}
