@@ -13,7 +13,10 @@ is tried alone, by switching the other ways off in nginx:
   redirect (to the provider's host, the "HTTP redirect method" hosters use)
   and through the ``_autodiscover._tcp`` SRV record;
 - the account hub's full discovery, with every name up, and with only DNS
-  (MX and SRV records) pointing at the provider.
+  (MX and SRV records) pointing at the provider;
+- a hoster whose customer domains have no web names at all (``own_names =
+  false``): the MX lookup on ``autoconfig.<MX domain>``, with the address's
+  own document, for shared and for per-domain host names.
 
 The expected account is computed from the TOML with mailautoconf.config and
 Thunderbird's documented reading rules (clients.md section 1 and 2), never
@@ -67,6 +70,91 @@ HOSTING_CONFIG = DOMAINS_CONFIG
 
 CONFIG_TEXTS = {"example": EXAMPLE_CONFIG.read_text(encoding="utf-8"), "hosting": HOSTING_CONFIG}
 CONFIGS = {key: loads(text, source=key).config for key, text in CONFIG_TEXTS.items()}
+
+# A hoster without a certificate (or any web name) per customer domain
+# (issue 8): customer domains have only MX records to the hoster's mail
+# exchangers, whose domains are not mail domains, and the _autodiscover._tcp
+# SRV record. One provider with shared host names; one with per-domain host
+# names, whose MX host has a full domain longer than its base domain.
+MX_CONFIG = """\
+[service]
+public_hostname = "autoconfig.hoster.example"
+
+[[provider]]
+id = "hoster.example"
+display_name = "Hoster Mail"
+domains = ["customer-one.example", "customer-two.test"]
+mx = ["mx1.hoster.example", "mx2.hoster.example"]
+own_names = false
+
+[[provider.incoming]]
+type = "imap"
+hostname = "mail.hoster.example"
+port = 993
+socket_type = "SSL"
+authentication = ["password-cleartext"]
+username = "{address}"
+
+[[provider.incoming]]
+type = "pop3"
+hostname = "mail.hoster.example"
+port = 995
+socket_type = "SSL"
+authentication = ["password-cleartext"]
+username = "{address}"
+
+[[provider.outgoing]]
+type = "smtp"
+hostname = "mail.hoster.example"
+port = 465
+socket_type = "SSL"
+authentication = ["password-cleartext"]
+username = "{address}"
+
+[[provider.outgoing]]
+type = "smtp"
+hostname = "mail.hoster.example"
+port = 587
+socket_type = "STARTTLS"
+authentication = ["password-cleartext"]
+username = "{address}"
+
+[[provider]]
+id = "hosted-mail.example"
+display_name = "Hosted Mail"
+domains = ["shop-three.example", "bäckerei.test"]
+mx = ["mx.eu.hosted-mail.example"]
+own_names = false
+
+[[provider.incoming]]
+type = "imap"
+hostname = "mail.{domain}"
+port = 993
+socket_type = "SSL"
+authentication = ["password-cleartext"]
+username = "{localpart}@{domain}"
+
+[[provider.outgoing]]
+type = "smtp"
+hostname = "mail.{domain}"
+port = 465
+socket_type = "SSL"
+authentication = ["password-cleartext"]
+username = "{localpart}@{domain}"
+
+[[provider.outgoing]]
+type = "smtp"
+hostname = "mail.{domain}"
+port = 587
+socket_type = "STARTTLS"
+authentication = ["password-cleartext"]
+username = "{localpart}@{domain}"
+"""
+MX_CONFIGS = {"mx": loads(MX_CONFIG, source="mx").config}
+MX_PROVIDERS = dict(zip(("shared", "per-domain"), MX_CONFIGS["mx"].providers, strict=True))
+# A domain that is no customer's but whose MX points at the hoster (a former
+# or a would-be customer): the draft wants a real configuration for it too.
+STRANGER = "not-a-customer.example"
 # A plus and a dot: Thunderbird URL-encodes the address in the query and puts it unescaped into the POX body.
 LOCALPART = "fred.bloggs+tb"
 PASSWORD = "not-a-real-password"
@@ -103,37 +191,56 @@ def login(template: str, domain: Domain, address: str) -> str:
     return template.replace("{address}", address).replace("{localpart}", localpart).replace("{domain}", domain.unicode)
 
 
-def placeholder_login(template: str, domain: Domain) -> str:
-    """A username template in Thunderbird's placeholder spelling, as config-v1.1.xml carries it."""
+def placeholder_login(template: str, domain_text: str) -> str:
+    """A username template in Thunderbird's placeholder spelling, as config-v1.1.xml carries it.
+
+    ``domain_text`` is what ``{domain}`` became at render time: the domain
+    (as the admin wrote it), or ``%EMAILDOMAIN%`` in a provider-wide document.
+    """
     return (
         template.replace("{address}", "%EMAILADDRESS%")
         .replace("{localpart}", "%EMAILLOCALPART%")
-        .replace("{domain}", domain.unicode)
+        .replace("{domain}", domain_text)
+    )
+
+
+def replace_variables(text: str, address: str) -> str:
+    """AccountConfig.replaceVariables on one value: the placeholders filled from the typed address."""
+    localpart, _, domain = address.rpartition("@")
+    return (
+        text.replace("%EMAILADDRESS%", address)
+        .replace("%EMAILLOCALPART%", localpart)
+        .replace("%EMAILDOMAIN%", domain.lower())
     )
 
 
 def autoconfig_account(config: Config, domain_name: str, address: str) -> dict[str, Any]:
-    """The servers Thunderbird configures from this domain's config-v1.1.xml, in TOML order.
+    """The servers Thunderbird configures from this domain's config-v1.1.xml, in TOML order."""
+    provider, domain = hosted(config, domain_name)
+    return xml_account(provider.resolve_servers(domain), domain.unicode, address)
+
+
+def xml_account(servers: tuple[ResolvedServer, ...], domain_text: str, address: str) -> dict[str, Any]:
+    """What readFromXML and replaceVariables make of a document listing ``servers``, in TOML order.
 
     The first usable incoming and outgoing server are the account's, the
     others its alternatives (readFromXML). AccountConfig.replaceVariables
-    fills in the address for incoming, incoming alternatives and outgoing
-    only: Thunderbird 153 leaves outgoing alternatives with their
-    placeholders (its account hub never offers them).
+    fills in the address (host names and usernames) for incoming, incoming
+    alternatives and outgoing only: Thunderbird 153 leaves outgoing
+    alternatives with their placeholders (its account hub never offers them).
     """
-    provider, domain = hosted(config, domain_name)
     incoming: list[dict[str, Any]] = []
     outgoing: list[dict[str, Any]] = []
-    for server in provider.resolve_servers(domain):
+    for server in servers:
         mapping = TB_AUTH_INCOMING if server.direction == "incoming" else TB_AUTH_OUTGOING
         auth = next((mapping[method] for method in server.authentication if method in mapping), None)
         if auth is None:
             continue
         target = incoming if server.direction == "incoming" else outgoing
-        username = login(server.username, domain, address)
-        if server.direction == "outgoing" and outgoing:
-            username = placeholder_login(server.username, domain)
-        target.append(_server(server, auth, username))
+        hostname, username = server.hostname, placeholder_login(server.username, domain_text)
+        if not (server.direction == "outgoing" and outgoing):
+            hostname, username = replace_variables(hostname, address), replace_variables(username, address)
+        target.append(_server(server, auth, username, hostname))
     return {
         "incoming": incoming[0],
         "incomingAlternatives": incoming[1:],
@@ -185,10 +292,10 @@ def autodiscover_account(config: Config, domain_name: str, address: str) -> dict
     }
 
 
-def _server(server: ResolvedServer, auth: str, username: str) -> dict[str, Any]:
+def _server(server: ResolvedServer, auth: str, username: str, hostname: str | None = None) -> dict[str, Any]:
     return {
         "type": server.type,
-        "hostname": server.hostname,
+        "hostname": server.hostname if hostname is None else hostname,
         "port": server.port,
         "socketType": TB_SOCKET[server.socket_type],
         "auth": auth,
@@ -226,9 +333,17 @@ class Deployment:
         return f"mx.{self.provider_domain}"
 
     def names(self) -> list[str]:
+        """The web names the hoster publishes (DNS, certificate, nginx).
+
+        Its own names, ``autoconfig.<x>`` for every MX lookup domain, and the
+        names of every customer domain that has its own (``own_names``).
+        """
         names = [self.public_hostname]
-        for domain in self.config.domains():
-            names += [f"autoconfig.{domain}", f"autodiscover.{domain}", domain]
+        for provider in self.config.providers:
+            names += [f"autoconfig.{x}" for x in provider.mx_domains]
+        for provider, domain in self.config.domains().values():
+            if provider.has_own_names(domain):
+                names += [f"autoconfig.{domain.name}", f"autodiscover.{domain.name}", domain.name]
         return list(dict.fromkeys(names))
 
 
@@ -241,9 +356,17 @@ class World:
 
 
 def dns_records(deployment: Deployment) -> tuple[list[SrvRecord], list[MxRecord]]:
-    """What a hoster publishes for each customer domain: SRV for Autodiscover, MX to its mail host."""
-    srv = [SrvRecord(f"_autodiscover._tcp.{d}", deployment.public_hostname) for d in deployment.config.domains()]
-    mx = [MxRecord(d, deployment.mx_host) for d in deployment.config.domains()]
+    """What a hoster publishes for each customer domain: SRV for Autodiscover, MX to its mail hosts.
+
+    The MX records are the provider's ``mx`` hosts (preference 10, 20, ...
+    in their order), else ``deployment.mx_host``.
+    """
+    srv: list[SrvRecord] = []
+    mx: list[MxRecord] = []
+    for provider, domain in deployment.config.domains().values():
+        srv.append(SrvRecord(f"_autodiscover._tcp.{domain.name}", deployment.public_hostname))
+        hosts = provider.mx or (deployment.mx_host,)
+        mx += [MxRecord(domain.name, host, 10 * (rank + 1)) for rank, host in enumerate(hosts)]
     return srv, mx
 
 
@@ -257,11 +380,11 @@ def world(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureReque
     root = tmp_path_factory.mktemp("thunderbird")
     with contextlib.ExitStack() as stack:
         deployments: dict[str, Deployment] = {}
-        for key, text in CONFIG_TEXTS.items():
+        for key, text in (CONFIG_TEXTS | {"mx": MX_CONFIG}).items():
             service = Service(root / f"service-{key}", text)
             stack.callback(service.stop)
             service.start()
-            deployments[key] = Deployment(key, CONFIGS[key], service)
+            deployments[key] = Deployment(key, (CONFIGS | MX_CONFIGS)[key], service)
 
         trusted = CA.create("mailautoconf test CA")
         untrusted = CA.create("mailautoconf untrusted CA")
@@ -281,6 +404,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureReque
             records = dns_records(deployment)
             srv += records[0]
             mx += records[1]
+        mx += [MxRecord(STRANGER, host, 10 * (rank + 1)) for rank, host in enumerate(MX_PROVIDERS["per-domain"].mx)]
         dns = Dnsmasq(root / "dns", names, srv, mx)
         stack.callback(dns.stop)
         dns.start()
@@ -474,6 +598,106 @@ def test_full_discovery_dns_only(world: World, key: str, domain: str) -> None:
     assert answered in served(world, position, answered)
     assert outcome.confirmations == [{"host": deployment.provider_domain, "scheme": "https"}]
     assert outcome.servers() == autoconfig_account(deployment.config, domain, address)
+
+
+# -- a hoster without names for its customer domains: the MX lookup ---------------------
+
+
+def mx_domain_cases(*, first_only: bool = False) -> list[Any]:
+    """(domain) for the customer domains of both MX providers, or each provider's first."""
+    return [
+        pytest.param(domain.name, id=f"{kind}-{domain.name}")
+        for kind, provider in MX_PROVIDERS.items()
+        for domain in (provider.domains[:1] if first_only else provider.domains)
+    ]
+
+
+def mx_answer(world: World, position: int, lookup_domain: str) -> AccessLine:
+    """The one successful autoconfig answer on ``autoconfig.<lookup_domain>`` since ``position``."""
+    answered = ("https", f"autoconfig.{lookup_domain}", "GET", AUTOCONFIG, 200)
+    served(world, position, answered)
+    lines = [
+        x for x in world.nginx.requests_since(position) if (x.scheme, x.host, x.method, x.path, x.status) == answered
+    ]
+    assert len(lines) == 1, world.nginx.requests_since(position)
+    return lines[0]
+
+
+def assert_no_customer_names(world: World, position: int, domain: str) -> None:
+    """No name of ``domain`` is served, certified, or was asked for: the hoster has none."""
+    ours = [name for name in world.nginx.names if name == domain or name.endswith(f".{domain}")]
+    assert ours == []
+    asked = [x for x in world.nginx.requests_since(position) if x.host == domain or x.host.endswith(f".{domain}")]
+    assert asked == []
+
+
+@pytest.mark.parametrize("domain", mx_domain_cases(first_only=True))
+def test_mx_discovery(world: World, domain: str) -> None:
+    """The account hub, for a customer domain with only MX and SRV records to the hoster.
+
+    autoconfig.<d>, autodiscover.<d> and <d> do not exist in DNS and no
+    certificate names them. Thunderbird finds nothing for the domain itself
+    and gets the account through the MX lookup: the first MX host's domain
+    (``mx1.hoster.example`` gives ``hoster.example``; ``mx.eu.hosted-mail.example``
+    gives ``eu.hosted-mail.example``, asked before the base domain), over
+    https, with the address. Autodiscover beside it goes to the SRV target,
+    after asking the user about the hoster's base domain; the MX lookup
+    itself asks nothing.
+    """
+    deployment = world.deployments["mx"]
+    provider, hosted_domain = hosted(deployment.config, domain)
+    address = address_for(domain)
+    position = world.nginx.log_position()
+    unknown = world.thunderbird.probe(f"https://autoconfig.{domain}{AUTOCONFIG}")
+    assert unknown["channelStatus"] == "NS_ERROR_UNKNOWN_HOST", unknown
+    outcome = world.thunderbird.find_config(domain, address, password=PASSWORD)
+    assert_found(outcome, world.thunderbird)
+    assert outcome.sub_source == "xml-from-isp-https"
+    assert mx_answer(world, position, provider.mx_domains[0]).emailaddress == address
+    assert outcome.confirmations == [{"host": deployment.provider_domain, "scheme": "https"}]
+    srv_target = ("https", deployment.public_hostname, "POST", AUTODISCOVER, 200)
+    assert srv_target in served(world, position, srv_target)
+    assert_no_customer_names(world, position, domain)
+    assert outcome.servers() == autoconfig_account(deployment.config, domain, address)
+    assert outcome.account is not None
+    assert outcome.account["displayName"] == provider.display_name_for(hosted_domain)
+
+
+@pytest.mark.parametrize("domain", mx_domain_cases())
+def test_mx_lookup(world: World, domain: str) -> None:
+    """FetchConfig.forMX alone, for every customer domain: the address's own document, from the first MX domain."""
+    deployment = world.deployments["mx"]
+    provider, _ = hosted(deployment.config, domain)
+    address = address_for(domain)
+    position = world.nginx.log_position()
+    outcome = world.thunderbird.from_mx(domain, address, password=PASSWORD)
+    assert_found(outcome, world.thunderbird)
+    assert outcome.sub_source == "xml-from-isp-https"
+    assert mx_answer(world, position, provider.mx_domains[0]).emailaddress == address
+    assert outcome.confirmations == []
+    assert_no_customer_names(world, position, domain)
+    assert outcome.servers() == autoconfig_account(deployment.config, domain, address)
+
+
+def test_mx_lookup_base_domain(world: World) -> None:
+    """A hoster that publishes only autoconfig.<MX base domain> is found there too.
+
+    Thunderbird asks the MX host's full domain first (the draft's 3.1) and,
+    when that does not answer, the base domain (3.2), which Thunderbird for
+    Android asks alone.
+    """
+    provider = MX_PROVIDERS["per-domain"]
+    full, base = provider.mx_domains
+    domain = provider.domains[0].name
+    address = address_for(domain)
+    position = world.nginx.log_position()
+    with world.nginx.faults(down=[f"https://autoconfig.{full}"]):
+        outcome = world.thunderbird.from_mx(domain, address, password=PASSWORD)
+    assert_found(outcome, world.thunderbird)
+    asked_first = ("https", f"autoconfig.{full}", "GET", AUTOCONFIG, 404)
+    assert asked_first in served(world, position, asked_first)
+    assert mx_answer(world, position, base).emailaddress == address
+    assert outcome.servers() == autoconfig_account(world.deployments["mx"].config, domain, address)
 
 
 # -- failures ------------------------------------------------------------------------
