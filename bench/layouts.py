@@ -462,7 +462,7 @@ def usage(root: str) -> tuple[int, int, int, int, int]:
     return files, folders, symlinks, len(inodes), sum(inodes.values())
 
 
-def measure(design_type: type[Design], work: Path, domains: int, many: int) -> Result:
+def measure(design_type: type[Design], work: Path, domains: int, many: int, flip_seconds: float) -> Result:
     result = Result(design_type)
     root = str(work / design_type.name)
     design = design_type(root)
@@ -494,10 +494,10 @@ def measure(design_type: type[Design], work: Path, domains: int, many: int) -> R
             design.cleanup()
             design.change(dict.fromkeys(changed, 5))
             design.cleanup()
-            if result.one_s < FLIP_SECONDS / 10:
-                progress(f"{label}: repeated 1-domain changes for up to {FLIP_SECONDS:.0f} s, readers running")
+            if result.one_s < flip_seconds / 10:
+                progress(f"{label}: repeated 1-domain changes for up to {flip_seconds:.0f} s, readers running")
                 version, began = 5, time.perf_counter()
-                while result.flips < FLIPS and time.perf_counter() - began < FLIP_SECONDS:
+                while result.flips < FLIPS and time.perf_counter() - began < flip_seconds:
                     version += 1
                     design.change({watched: version})
                     design.cleanup()
@@ -582,16 +582,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Measure on-disk layouts for publishing a reload.")
     parser.add_argument("--domains", type=int, default=100_000, help="domains (default 100000)")
     parser.add_argument("--changed", type=int, default=1_000, help="domains of the larger change (default 1000)")
-    parser.add_argument("--quick", action="store_true", help="smoke run: 500 domains, 50 changed")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 500 domains, 50 changed, 1 s of flips")
     args = parser.parse_args(argv)
+    args.flip_seconds = FLIP_SECONDS
     if args.quick:
-        args.domains, args.changed = 500, 50
+        args.domains, args.changed, args.flip_seconds = 500, 50, 1.0
     if args.domains < 2 or not 1 <= args.changed <= args.domains:
         parser.error("--domains must be at least 2 and --changed between 1 and --domains")
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     work = Path(tempfile.mkdtemp(prefix="mailautoconf-layouts-"))
     try:
-        results = [measure(design, work, args.domains, args.changed) for design in DESIGNS]
+        results = [measure(design, work, args.domains, args.changed, args.flip_seconds) for design in DESIGNS]
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print_table(results, args.domains, args.changed)

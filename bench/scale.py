@@ -637,7 +637,7 @@ def measure_row(
         after = document_identities(output)
         row.rewritten = sum(1 for path, identity in after.items() if before.get(path) != identity)
         row.serve_rss_kib = process_memory_kib(service.process.pid).get("VmRSS")
-        progress(f"{name}: serving after {row.restart_s:.2f} s; {row.rewritten:,} files new or rewritten")
+        progress(f"{name}: serving after {row.restart_s:.2f} s; {row.rewritten:,} documents new or rewritten")
 
         progress(f"{name}: wrk GET config-v1.1.xml of {config.probe_domain} for {args.duration} s")
         row.get = measure_get(service, config.probe_domain, args.duration, args.connections)

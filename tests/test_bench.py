@@ -33,3 +33,83 @@ def test_bench_quick_run_prints_every_section() -> None:
         assert section in result.stdout
     assert "non-2xx/3xx" in result.stdout
     assert " 0 non-2xx/3xx + 0 socket" in result.stdout  # the service answered every request
+
+
+SCALE_COLUMNS = (
+    "domains",
+    "config",
+    "render s",
+    "floor s",
+    "ratio",
+    "render MiB",
+    "files",
+    "restart s",
+    "rewritten",
+    "serve MiB",
+    "GET req/s",
+    "edit ms",
+    "edit HWM MiB",
+    "add ms",
+)
+LAYOUT_COLUMNS = (
+    "design",
+    "cold s",
+    "1 dom s",
+    "dom s",
+    "cleanup s",
+    "scan s",
+    "files",
+    "folders",
+    "symlinks",
+    "inodes",
+    "disk MiB",
+    "flips",
+    "pairs read",
+    "seen",
+    "mixed/path",
+    "mixed/pinned",
+    "missing/path",
+    "missing/pinned",
+)
+
+
+def _table(stdout: str, title: str, first_column: str) -> tuple[list[str], list[list[str]]]:
+    """The header line after the ``title`` line and the rows under it, split at runs of 2+ spaces."""
+    lines = stdout.splitlines()
+    start = next(index for index, line in enumerate(lines) if line.startswith(title))
+    header = [cell for cell in lines[start + 1].strip().split("  ") if cell.strip()]
+    assert header[0].strip() == first_column, lines[start + 1]
+    rows = []
+    for line in lines[start + 2 :]:
+        cells = [cell.strip() for cell in line.strip().split("  ") if cell.strip()]
+        if len(cells) != len(header):
+            break
+        rows.append(cells)
+    return [cell.strip() for cell in header], rows
+
+
+def test_scale_bench_quick_run_prints_its_table() -> None:
+    # Without wrk the GET column says n/a; the rest still runs.
+    result = subprocess.run(
+        [sys.executable, "bench/scale.py", "--quick"], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    header, rows = _table(result.stdout, "== Scale", "domains")
+    assert tuple(header) == SCALE_COLUMNS
+    assert [row[:2] for row in rows][:2] == [["3", "shipped"], ["100", "one file"]]
+    for row in rows:
+        assert row[2] != "n/a" and row[7] != "n/a", row  # a render and a restart were measured on every row
+    assert "== Goals ==" in result.stdout
+    for goal in ("render time <=", "render peak RSS <=", "serving RSS <=", "edit of one provider", "restart"):
+        assert goal in result.stdout
+
+
+def test_layouts_bench_quick_run_prints_its_table() -> None:
+    result = subprocess.run(
+        [sys.executable, "bench/layouts.py", "--quick"], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    header, rows = _table(result.stdout, "== Layouts", "design")
+    assert tuple(header[:3]) == LAYOUT_COLUMNS[:3] and header[3].endswith(LAYOUT_COLUMNS[3])
+    assert tuple(header[4:]) == LAYOUT_COLUMNS[4:]
+    assert [row[0] for row in rows] == ["full", "hardlink", "versions", "versions1s", "in-place"]
