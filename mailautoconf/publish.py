@@ -235,13 +235,14 @@ def publish(
 
 
 def sweep(output_dir: str, keep: Mapping[str, Linked]) -> int:
-    """Remove versions no folder points at (left by a killed publish); returns how many.
+    """Remove versions no folder points at, and half-written ones (a killed publish's); returns how many.
 
     Costs a listing of ``versions/``: run once after the first publish of
     a process, not on every reload. The versions retired by the last
     publish stay (readers may still hold them).
     """
     with _locked(output_dir):
+        shutil.rmtree(os.path.join(output_dir, _STAGING), ignore_errors=True)
         retired = set(read_manifest(output_dir).get("retired", []) or [])
         wanted = {f"{folder}@{linked.digest}" for folder, linked in keep.items()} | retired
         removed = 0

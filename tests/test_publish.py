@@ -1,106 +1,222 @@
-"""Generations on disk: atomic swap, pruning, and what a kill mid-render leaves."""
+"""The tree on disk: per-domain versions, what a reload rewrites, what a kill leaves."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
+import pytest
 from conftest import EXAMPLE_CONFIG
 from conftest import ROOT
 
-from mailautoconf import publish
+from mailautoconf.pipeline import Pipeline
+from mailautoconf.render import DOCUMENTS
+from mailautoconf.render import THUNDERBIRD
+from mailautoconf.store import Store
 from mailautoconf.store import load_generation
 
 EXAMPLE = EXAMPLE_CONFIG.read_text(encoding="utf-8")
+SHIPPED = ["example.com", "example.net", "example.org"]
 
 
-def big_config(domains: int) -> str:
+def big_config(domains: int, text: str = EXAMPLE) -> str:
     names = ", ".join(f'"d{index:05d}.example"' for index in range(domains))
-    return EXAMPLE.replace('domains = ["example.net", "example.org", "example.com"]', f"domains = [{names}]")
+    return text.replace(
+        'domains = ["example.net", "example.org", "example.com"]', f'domains = [{names}, "example.org"]'
+    )
 
 
 def run_render(config: Path, output: Path) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "service.py", "render", "--config", str(config), "--output", str(output)]
-    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
 
 
-def tree(domain: str, text: bytes) -> dict[str, dict[str, bytes]]:
-    return {domain: {"mail/config-v1.1.xml": text, "autodiscover/autodiscover.xml": text,
-                     "autodiscover/autodiscover.json": text}}  # fmt: skip
+def targets(output: Path) -> dict[str, str]:
+    """Each domain folder's version, as the symlinks in domains/ say."""
+    return {entry.name: os.readlink(entry) for entry in (output / "domains").iterdir()}
 
 
-def test_publish_swaps_and_prunes(tmp_path: Path) -> None:
-    for index in range(1, 5):
-        published = publish.publish(tree("example.org", f"v{index}".encode()), str(tmp_path))
-        publish.prune(str(tmp_path))
-        assert published.generation == f"gen-{index:06d}"
-        assert os.readlink(tmp_path / "current") == published.generation
-        assert (tmp_path / "current" / "example.org" / "mail" / "config-v1.1.xml").read_bytes() == f"v{index}".encode()
-    assert publish.generation_names(str(tmp_path)) == ["gen-000003", "gen-000004"]  # current and the one before
+def assert_whole(output: Path) -> None:
+    """Every linked folder holds every document of one version, complete."""
+    for entry in (output / "current").iterdir():
+        for relative in DOCUMENTS:
+            content = (entry / relative).read_bytes()
+            assert content.endswith((b"</clientConfig>\n", b"</Autodiscover>\n", b"}")), (entry, relative)
 
 
-def test_leftovers_of_a_killed_render_are_removed(tmp_path: Path) -> None:
-    publish.publish(tree("example.org", b"good"), str(tmp_path))
-    (tmp_path / ".tmp-gen-000002" / "example.org").mkdir(parents=True)
-    (tmp_path / ".tmp-current").symlink_to("gen-000002")
-    publish.publish(tree("example.org", b"next"), str(tmp_path))
-    assert sorted(name for name in os.listdir(tmp_path) if name.startswith(".tmp")) == []
-    assert os.readlink(tmp_path / "current") == "gen-000002"
+def pipeline_for(tmp_path: Path, text: str, store: Store | None = None) -> Pipeline:
+    config = tmp_path / "autoconfig.toml"
+    config.write_text(text, encoding="utf-8")
+    return Pipeline(str(config), str(tmp_path / "out"), store)
 
 
-def test_render_killed_midway_leaves_last_good_generation(tmp_path: Path) -> None:
+def test_layout_is_a_folder_per_domain_behind_current(tmp_path: Path) -> None:
+    pipeline = pipeline_for(tmp_path, EXAMPLE)
+    outcome = pipeline.run()
+    output = tmp_path / "out"
+    assert outcome.ok and outcome.published is not None
+    assert os.readlink(output / "current") == "domains"
+    assert sorted(targets(output)) == SHIPPED
+    for name, target in targets(output).items():
+        assert target.startswith(f"../versions/{name}@")
+    assert json.loads((output / "manifest.json").read_text())["domains"] == 3
+    assert_whole(output)
+
+
+def test_edit_switches_only_the_changed_domain(tmp_path: Path) -> None:
+    pipeline = pipeline_for(tmp_path, EXAMPLE)
+    pipeline.run()
+    output = tmp_path / "out"
+    before = targets(output)
+    inode = (output / "current" / "example.net" / THUNDERBIRD).stat().st_ino
+    override = '\n[provider.overrides."example.org"]\ndisplay_name = "Org Mail"\n'
+    Path(pipeline.config_path).write_text(EXAMPLE + override, encoding="utf-8")
+    outcome = pipeline.run(force=False)
+    assert outcome.published is not None and outcome.published.written == 1
+    after = targets(output)
+    assert after["example.org"] != before["example.org"]
+    assert {name: after[name] for name in ("example.com", "example.net")} == {
+        name: before[name] for name in ("example.com", "example.net")
+    }
+    assert (output / "current" / "example.net" / THUNDERBIRD).stat().st_ino == inode  # not rewritten
+    assert b"Org Mail" in (output / "current" / "example.org" / THUNDERBIRD).read_bytes()
+    # The version it replaced stays for readers in flight, until the next publish.
+    old_version = output / "domains" / before["example.org"]
+    assert old_version.is_dir()
+    Path(pipeline.config_path).write_text(EXAMPLE + override.replace("Org Mail", "Org Mail 2"), encoding="utf-8")
+    pipeline.run(force=False)
+    assert not old_version.exists()
+    assert len(os.listdir(output / "versions")) == 4  # three current, one retired
+
+
+def test_restart_with_unchanged_config_writes_nothing(tmp_path: Path) -> None:
+    config = tmp_path / "autoconfig.toml"
+    config.write_text(EXAMPLE, encoding="utf-8")
+    output = tmp_path / "out"
+    assert run_render(config, output).returncode == 0
+    manifest = (output / "manifest.json").read_text()
+    inodes = {name: (output / "current" / name / THUNDERBIRD).stat().st_ino for name in SHIPPED}
+    before = targets(output)
+    result = run_render(config, output)
+    assert result.returncode == 0, result.stderr
+    assert targets(output) == before
+    assert {name: (output / "current" / name / THUNDERBIRD).stat().st_ino for name in SHIPPED} == inodes
+    assert (output / "manifest.json").read_text() == manifest
+
+
+def test_leftovers_of_a_killed_publish_are_removed(tmp_path: Path) -> None:
+    pipeline_for(tmp_path, EXAMPLE).run()
+    output = tmp_path / "out"
+    (output / ".staging" / "example.org@0123456789abcdef" / "mail").mkdir(parents=True)
+    (output / "domains" / ".tmp-example.org").symlink_to("../versions/nowhere")
+    (output / "versions" / "example.org@feedfeedfeedfeed" / "mail").mkdir(parents=True)
+    pipeline_for(tmp_path, EXAMPLE).run()  # a new process: compares with the disk, sweeps
+    assert not (output / ".staging").exists()
+    assert not (output / "domains" / ".tmp-example.org").is_symlink()
+    assert not (output / "versions" / "example.org@feedfeedfeedfeed").exists()
+    assert sorted(os.listdir(output / "versions")) == sorted(os.path.basename(t) for t in targets(output).values())
+
+
+def test_old_layout_is_taken_over(tmp_path: Path) -> None:
+    """A tree of the layout before (current -> gen-NNNNNN) is replaced in one switch of current."""
+    output = tmp_path / "out"
+    old = output / "gen-000007" / "example.org" / "mail"
+    old.mkdir(parents=True)
+    (old / "config-v1.1.xml").write_bytes(b"old")
+    (output / "current").symlink_to("gen-000007")
+    pipeline_for(tmp_path, EXAMPLE).run()
+    assert os.readlink(output / "current") == "domains"
+    assert not (output / "gen-000007").exists()
+    assert_whole(output)
+
+
+def test_readers_see_whole_documents_during_publishes(tmp_path: Path) -> None:
+    """A reader opening a domain's file while it is switched back and forth gets one whole version."""
+    pipeline = pipeline_for(tmp_path, EXAMPLE)
+    pipeline.run()
+    path = tmp_path / "out" / "current" / "example.org" / THUNDERBIRD
+    versions = {path.read_bytes()}
+    seen: list[bytes] = []
+    failures: list[str] = []
+    stop = threading.Event()
+
+    def read() -> None:
+        while not stop.is_set():
+            try:
+                seen.append(path.read_bytes())
+            except OSError as exc:
+                failures.append(repr(exc))
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        for index in range(40):
+            text = EXAMPLE.replace("Your Own Mail Provider", f"Provider {index % 2}")
+            Path(pipeline.config_path).write_text(text, encoding="utf-8")
+            pipeline.run(force=False)
+            versions.add(path.read_bytes())
+    finally:
+        stop.set()
+        reader.join()
+    assert failures == []
+    assert len(versions) == 3 and len(seen) > 40
+    assert set(seen) <= versions
+
+
+def test_render_killed_midway_leaves_a_tree_that_serves(tmp_path: Path) -> None:
     config = tmp_path / "autoconfig.toml"
     output = tmp_path / "static_xml"
     config.write_text(EXAMPLE, encoding="utf-8")
     assert run_render(config, output).returncode == 0
-    good = load_generation(str(output))
-    assert good is not None and sorted(good.domains) == ["example.com", "example.net", "example.org"]
+    good = (output / "current" / "example.org" / THUNDERBIRD).read_bytes()
 
-    config.write_text(big_config(20000), encoding="utf-8")
+    config.write_text(big_config(20000, EXAMPLE.replace("port = 993", "port = 994")), encoding="utf-8")
     command = [sys.executable, "service.py", "render", "--config", str(config), "--output", str(output)]
     render = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
-    temporary = output / ".tmp-gen-000002"
     while time.monotonic() < deadline and render.poll() is None:
-        if temporary.is_dir() and len(os.listdir(temporary)) > 50:
+        if len(os.listdir(output / "domains")) > 200:
             break
-        time.sleep(0.005)
+        time.sleep(0.002)
     assert render.poll() is None, "the render finished before it could be killed; make the config bigger"
     render.send_signal(signal.SIGKILL)
     render.wait()
-    assert temporary.is_dir()  # the kill really hit mid-render
+    linked = len(os.listdir(output / "domains"))
+    assert 3 < linked < 20001  # the kill really hit mid-way
 
+    assert_whole(output)
+    now = (output / "current" / "example.org" / THUNDERBIRD).read_bytes()
+    assert now in (good, good.replace(b"<port>993</port>", b"<port>994</port>"))
     after = load_generation(str(output))
-    assert after is not None and after.name == good.name
-    assert after.domains.keys() == good.domains.keys()
-    for domain, documents in good.domains.items():
-        for path, document in documents.items():
-            assert after.domains[domain][path].content == document.content
+    assert after is not None and len(after.domains) >= 3
 
-    config.write_text(EXAMPLE.replace("Your Own Mail Provider", "Next"), encoding="utf-8")
     assert run_render(config, output).returncode == 0
-    assert not temporary.exists()
-    assert b"Next" in (output / "current" / "example.org" / "mail" / "config-v1.1.xml").read_bytes()
+    assert not (output / ".staging").exists()
+    assert len(targets(output)) == 20001
+    assert_whole(output)
 
 
-def test_service_killed_during_reload_restarts_on_last_good(make_service) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("broken", ["[[provider]\n"], ids=["syntax-error"])
+def test_service_killed_during_reload_restarts_on_what_is_on_disk(make_service, broken: str) -> None:  # type: ignore[no-untyped-def]
     service = make_service()
     good = service.get("/mail/config-v1.1.xml", host="autoconfig.example.org").content
     service.config_path.write_text(big_config(20000).replace("port = 993", "port = 994"), encoding="utf-8")
-    temporary = service.output / ".tmp-gen-000002"
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not (temporary.is_dir() and len(os.listdir(temporary)) > 50):
-        time.sleep(0.005)
-    assert temporary.is_dir()
+    while time.monotonic() < deadline and len(os.listdir(service.output / "domains")) < 200:
+        time.sleep(0.002)
     service.stop(signal.SIGKILL)
-    assert os.readlink(service.output / "current") == "gen-000001"
+    assert len(os.listdir(service.output / "domains")) < 20001
 
-    # Restart with a config that cannot load: the last good generation is served as it was.
-    service.config_path.write_text("[[provider]\n", encoding="utf-8")
+    # Restart with a config that cannot load: what is on disk is served, whole.
+    service.config_path.write_text(broken, encoding="utf-8")
     service.start()
-    assert service.get("/mail/config-v1.1.xml", host="autoconfig.example.org").content == good
-    assert service.health()["generation"] == "gen-000001"
+    served = service.get("/mail/config-v1.1.xml", host="autoconfig.example.org").content
+    assert served in (good, good.replace(b"<port>993</port>", b"<port>994</port>"))
+    assert served == (service.output / "current" / "example.org" / THUNDERBIRD).read_bytes()
+    assert service.health()["config_error"]
