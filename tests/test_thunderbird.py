@@ -16,7 +16,8 @@ is tried alone, by switching the other ways off in nginx:
   (MX and SRV records) pointing at the provider;
 - a hoster whose customer domains have no web names at all (``own_names =
   false``): the MX lookup on ``autoconfig.<MX domain>``, with the address's
-  own document, for shared and for per-domain host names.
+  own document, or without an address of a hosted domain the provider-wide
+  one (``%EMAILDOMAIN%``), for shared and for per-domain host names.
 
 The expected account is computed from the TOML with mailautoconf.config and
 Thunderbird's documented reading rules (clients.md section 1 and 2), never
@@ -29,11 +30,13 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
+import requests
 from conftest import EXAMPLE_CONFIG
 from conftest import Service
 from isolation import requires_isolation
@@ -51,6 +54,7 @@ from tlsnet import SrvRecord
 from tlsnet import loopback_names
 from tlsnet import require_programs
 
+from mailautoconf import android
 from mailautoconf.config import loads
 from mailautoconf.model import Config
 from mailautoconf.model import Domain
@@ -218,6 +222,16 @@ def autoconfig_account(config: Config, domain_name: str, address: str) -> dict[s
     """The servers Thunderbird configures from this domain's config-v1.1.xml, in TOML order."""
     provider, domain = hosted(config, domain_name)
     return xml_account(provider.resolve_servers(domain), domain.unicode, address)
+
+
+def provider_document_account(provider: Provider, address: str) -> dict[str, Any]:
+    """The servers Thunderbird configures from a provider-wide config-v1.1.xml (the MX lookup's).
+
+    That document knows no domain: ``%EMAILDOMAIN%`` stands in host names
+    and usernames where the TOML has ``{domain}``, and no override applies.
+    """
+    anywhere = Domain(name="%EMAILDOMAIN%", unicode="%EMAILDOMAIN%")
+    return xml_account(provider.resolve_servers(anywhere), "%EMAILDOMAIN%", address)
 
 
 def xml_account(servers: tuple[ResolvedServer, ...], domain_text: str, address: str) -> dict[str, Any]:
@@ -698,6 +712,73 @@ def test_mx_lookup_base_domain(world: World) -> None:
     assert asked_first in served(world, position, asked_first)
     assert mx_answer(world, position, base).emailaddress == address
     assert outcome.servers() == autoconfig_account(world.deployments["mx"].config, domain, address)
+
+
+# (kind, domain, send_address): a customer of each provider asking without
+# the address, and a domain that is no customer's asking with it.
+PROVIDER_DOCUMENT_CASES = [
+    pytest.param("shared", MX_PROVIDERS["shared"].domains[0].name, False, id="shared-no-emailaddress"),
+    pytest.param("per-domain", MX_PROVIDERS["per-domain"].domains[0].name, False, id="per-domain-no-emailaddress"),
+    pytest.param("per-domain", STRANGER, True, id="per-domain-not-a-customer"),
+]
+
+
+@pytest.mark.parametrize(("kind", "domain", "send_address"), PROVIDER_DOCUMENT_CASES)
+def test_mx_provider_document(world: World, kind: str, domain: str, send_address: bool) -> None:
+    """Without an address of a hosted domain, the MX lookup gets the provider-wide document.
+
+    It names ``mail.%EMAILDOMAIN%`` where the TOML says ``mail.{domain}``.
+    readFromXML accepts it (it refuses a document without a ``<domain>`` it
+    can read; a placeholder such as ``%EMAILDOMAIN%`` passes), and
+    replaceVariables fills in the typed address's domain, so the account is
+    the TOML's for that domain (outgoing alternatives keep their
+    placeholders, as always). A domain that is no customer's gets a real
+    configuration too, not an error: the draft does not want outsiders to
+    test which domains are hosted.
+    """
+    provider = MX_PROVIDERS[kind]
+    address = address_for(domain)
+    position = world.nginx.log_position()
+    outcome = world.thunderbird.from_mx(domain, address, send_address=send_address, password=PASSWORD)
+    assert_found(outcome, world.thunderbird)
+    answer = mx_answer(world, position, provider.mx_domains[0])
+    assert answer.emailaddress == (address if send_address else None)
+    assert outcome.servers() == provider_document_account(provider, address)
+    assert outcome.account is not None
+    assert outcome.account["displayName"] == provider.display_name
+
+
+@pytest.mark.parametrize("kind", list(MX_PROVIDERS))
+def test_mx_provider_document_over_https(world: World, kind: str) -> None:
+    """What Thunderbird for Android gets after its MX lookup: https autoconfig.<x>, no emailaddress.
+
+    Every MX lookup domain of the provider answers through nginx with the
+    provider-wide document: the TOML's servers in order, ``{domain}`` as
+    ``%EMAILDOMAIN%``, and Android's parser rules accept it.
+    """
+    provider = MX_PROVIDERS[kind]
+    expected = [
+        (s.type, s.hostname.replace("{domain}", "%EMAILDOMAIN%"), str(s.port))
+        for s in provider.incoming + provider.outgoing
+    ]
+    for lookup_domain in provider.mx_domains:
+        with requests.Session() as http:
+            http.trust_env = False  # never a proxy: loopback only
+            url = f"https://autoconfig.{lookup_domain}{AUTOCONFIG}"
+            answer = http.get(url, verify=world.thunderbird.ca_pem, timeout=10)
+        assert answer.status_code == 200, (lookup_domain, answer.status_code, answer.text)
+        assert answer.headers["Content-Type"].startswith("application/xml")
+        document = ET.fromstring(answer.content)
+        listed = [
+            (x.get("type"), x.findtext("hostname"), x.findtext("port"))
+            for x in document.iter()
+            if x.tag in ("incomingServer", "outgoingServer")
+        ]
+        assert listed == expected, lookup_domain
+        # It names no customer domain: the MX lookup hands out no customer list.
+        listed_domains = {x.text for x in document.iter("domain")}
+        assert listed_domains.isdisjoint(domain.name for domain in provider.domains), listed_domains
+        assert android.problems(answer.content, address_for(STRANGER)) == []
 
 
 # -- failures ------------------------------------------------------------------------
