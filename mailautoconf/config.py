@@ -25,6 +25,7 @@ from mailautoconf import names
 from mailautoconf import tomlsegments
 from mailautoconf.model import AUTH_METHODS
 from mailautoconf.model import INCOMING_TYPES
+from mailautoconf.model import NO_OVERRIDE
 from mailautoconf.model import OUTGOING_TYPES
 from mailautoconf.model import TLS_LAYOUTS
 from mailautoconf.model import Config
@@ -752,7 +753,7 @@ class _Checker:
             self.error(where, 'no domains: list the mail domains this provider hosts in "domains"', "domains")
             return []
         domains: dict[str, Domain] = {}
-        plain = DomainOverride()
+        plain = NO_OVERRIDE
         for value in values:
             # Most of a hoster's 100,000 names are plain lower-case ASCII:
             # one regular expression decides those (names.plain_hostname).

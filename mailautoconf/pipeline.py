@@ -26,9 +26,9 @@ from datetime import datetime
 
 from mailautoconf import config
 from mailautoconf import publish
+from mailautoconf.model import NO_OVERRIDE
 from mailautoconf.model import Config
 from mailautoconf.model import Domain
-from mailautoconf.model import DomainOverride
 from mailautoconf.model import Provider
 from mailautoconf.render import DOCUMENTS
 from mailautoconf.render import MX_FOLDER_PREFIX
@@ -58,16 +58,19 @@ class Outcome:
         return not self.errors
 
 
-_PLAIN = DomainOverride()
-
-
 def _digest(templates: ProviderTemplates, suffix: str) -> str:
     return hashlib.sha256(f"{templates.digest}\0{suffix}".encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
+def _domain_key(domain: Domain) -> str:
+    """What a domain adds to its provider's inputs (repr of the dataclasses is slow at 100,000)."""
+    override = "" if domain.override is NO_OVERRIDE else repr(domain.override)
+    return f"{domain.name}\0{domain.unicode}\0{override}"
+
+
 def _shares(templates: ProviderTemplates, domain: Domain) -> bool:
     """Whether ``domain`` is answered from its provider's shared templates."""
-    return templates.shared is not None and domain.override == _PLAIN
+    return templates.shared is not None and domain.override is NO_OVERRIDE
 
 
 class Pipeline:
@@ -165,7 +168,7 @@ class Pipeline:
         for provider in examined:
             shared = templates[id(provider)][1]
             for domain in provider.domains:
-                digest = _digest(shared, repr(domain))
+                digest = _digest(shared, _domain_key(domain))
                 wanted[domain.name] = (shared, domain, digest)
                 on_disk = linked.get(domain.name)
                 if on_disk is None or on_disk.digest != digest:
@@ -213,6 +216,8 @@ class Pipeline:
         self.config = loaded
         if self.store is not None:
             self.store.generation = self._generation(published, entries, wanted, mx_wanted, linked)
+        if published is not None:
+            publish.clean(self.output_dir)
         if first:
             swept = publish.sweep(self.output_dir, linked)
             if swept:

@@ -4,12 +4,13 @@ Layout of the output folder (``static_xml/`` by default)::
 
     current -> domains                         what nginx and admins read
     domains/
-      example.org -> ../versions/example.org@3f9a2c41d0b7e5a1
+      example.org -> ../versions/example.org@3f9a2c41d0b7e5a1.1796112000
       _mx.hoster.net -> ../versions/_mx.hoster.net@...       MX lookup documents
     versions/
-      example.org@3f9a2c41d0b7e5a1/mail/config-v1.1.xml      one version of one domain
+      example.org@3f9a2c41d0b7e5a1.1796112000/mail/config-v1.1.xml
+                          one version of one domain: <folder>@<digest>.<mtime>
       ...
-    manifest.json                              generation, rendered_at, domains, retired
+    manifest.json                              generation, rendered_at, domains, retired versions
     .staging/                                  versions being written (or killed: removed)
     .lock                                      one publisher at a time
 
@@ -27,7 +28,8 @@ the previous one still makes 100,000 folders and 400,000 links.
 A version's name holds a digest of everything its documents are made from
 (:data:`mailautoconf.render.templates.CODE_FINGERPRINT` included), so a
 restart with an unchanged config finds every domain already current and
-writes nothing. ``kill -9`` at any moment leaves every symlink pointing at a
+writes nothing; and the mtime of its files (their Last-Modified), so that
+restart reads 100,000 symlinks and stats no file. ``kill -9`` at any moment leaves every symlink pointing at a
 complete version; what a killed publish left behind is removed by the next
 one. The version a domain had before a change is kept until the publish
 after, for readers that resolved the old symlink a moment before the switch.
@@ -59,6 +61,7 @@ __all__ = [
     "Change",
     "Linked",
     "Published",
+    "clean",
     "linked",
     "publish",
     "read_manifest",
@@ -143,13 +146,21 @@ def linked(output_dir: str) -> dict[str, Linked]:
                 continue
             try:
                 target = os.readlink(entry.path)
-                status = os.stat(os.path.join(entry.path, THUNDERBIRD))
             except OSError:
-                continue  # not a symlink, or a dangling one: written again
-            name, _, digest = os.path.basename(target).rpartition("@")
-            if name == entry.name and digest:
-                found[entry.name] = Linked(digest, int(status.st_mtime))
+                continue  # not a symlink: written again
+            parsed = _parse(os.path.basename(target))
+            if parsed is not None and parsed[0] == entry.name:
+                found[entry.name] = Linked(parsed[1], parsed[2])
     return found
+
+
+def _parse(version: str) -> tuple[str, str, int] | None:
+    """``example.org@<digest>.<mtime>`` -> (folder, digest, mtime); None for anything else."""
+    folder, _, rest = version.rpartition("@")
+    digest, _, mtime = rest.partition(".")
+    if not folder or not digest or not mtime.isdigit() or "/" in version or folder[:1] == ".":
+        return None
+    return folder, digest, int(mtime)
 
 
 def _current_target(output_dir: str) -> str | None:
@@ -186,7 +197,6 @@ def publish(
         os.makedirs(versions, exist_ok=True)
         os.makedirs(domains, exist_ok=True)
         manifest = read_manifest(output_dir)
-        previously_retired = [name for name in manifest.get("retired", []) or [] if isinstance(name, str)]
         retired: list[str] = []
         now_linked: dict[str, Linked] = {}
         written = removed = 0
@@ -197,17 +207,14 @@ def publish(
                     os.unlink(os.path.join(domains, folder))
                 removed += 1
             else:
-                version = f"{folder}@{change.digest}"
-                if not os.path.isdir(os.path.join(versions, version)):
+                version = f"{folder}@{change.digest}.{mtime}"
+                if not os.path.isdir(os.path.join(versions, version)):  # else: written this second already
                     _write_version(staging, versions, version, change.documents(), mtime)
-                    version_mtime = mtime
-                else:  # back to a version still on disk
-                    version_mtime = int(os.stat(os.path.join(versions, version, THUNDERBIRD)).st_mtime)
                 _link(domains, folder, f"../{VERSIONS}/{version}")
+                now_linked[folder] = Linked(change.digest, mtime)
                 written += 1
-                now_linked[folder] = Linked(change.digest, version_mtime)
             if old is not None and (change is None or change.digest != old.digest):
-                retired.append(f"{folder}@{old.digest}")
+                retired.append(f"{folder}@{old.digest}.{old.mtime}")
             if progress is not None and (written + removed) % 5000 == 0 and written + removed:
                 progress(written + removed, len(changes))
         old_tree = _current_target(output_dir)
@@ -216,22 +223,57 @@ def publish(
         number = _generation_number(manifest) + 1
         generation = f"gen-{number:06d}"
         rendered_at = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+        # Versions retired one publish ago (readers have long let go of them)
+        # are removed by clean(), after the caller has switched to this one.
+
+        def still_linked(version: str) -> bool:
+            folder, digest, version_mtime = _parse(version) or ("", "", 0)
+            linked = now_linked.get(folder) or (before.get(folder) if folder not in changes else None)
+            return linked is not None and (linked.digest, linked.mtime) == (digest, version_mtime)
+
+        to_remove = [
+            version
+            for version in [*_names(manifest, "to_remove"), *_names(manifest, "retired")]
+            if not still_linked(version)
+        ]
         _write_manifest(
             output_dir,
-            {"generation": generation, "rendered_at": rendered_at, "domains": total, "retired": retired},
+            {
+                "generation": generation,
+                "rendered_at": rendered_at,
+                "domains": total,
+                "retired": retired,
+                "to_remove": to_remove,
+            },
         )
-        # Versions retired one publish ago: readers have long let go of them.
-        current = {folder: linked.digest for folder, linked in before.items()} | {
-            folder: linked.digest for folder, linked in now_linked.items()
-        }
-        for version in previously_retired:
-            folder, _, digest = version.rpartition("@")
-            if current.get(folder) != digest and folder and "/" not in version:
-                shutil.rmtree(os.path.join(versions, version), ignore_errors=True)
         shutil.rmtree(staging, ignore_errors=True)
         if old_tree is not None and _OLD_GENERATION.match(old_tree):
             _remove_old_generations(output_dir)
         return Published(generation, os.path.join(output_dir, CURRENT), rendered_at, written, removed), now_linked
+
+
+def _names(manifest: Mapping[str, object], key: str) -> list[str]:
+    """Version names listed in the manifest; only plain ``folder@digest`` names are ever removed."""
+    found = manifest.get(key)
+    if not isinstance(found, list):
+        return []
+    return [name for name in found if isinstance(name, str) and _parse(name) is not None]
+
+
+def clean(output_dir: str) -> int:
+    """Remove the versions the last publish marked for removal; returns how many.
+
+    Deleting is slow on some disks (a 1,000-domain provider's old versions
+    took 2 s here), so it runs after the service switched to the new ones.
+    """
+    with _locked(output_dir):
+        manifest = read_manifest(output_dir)
+        names = _names(manifest, "to_remove")
+        for name in names:
+            shutil.rmtree(os.path.join(output_dir, VERSIONS, name), ignore_errors=True)
+        if names:
+            _write_manifest(output_dir, {**manifest, "to_remove": []})
+        return len(names)
 
 
 def sweep(output_dir: str, keep: Mapping[str, Linked]) -> int:
@@ -243,8 +285,8 @@ def sweep(output_dir: str, keep: Mapping[str, Linked]) -> int:
     """
     with _locked(output_dir):
         shutil.rmtree(os.path.join(output_dir, _STAGING), ignore_errors=True)
-        retired = set(read_manifest(output_dir).get("retired", []) or [])
-        wanted = {f"{folder}@{linked.digest}" for folder, linked in keep.items()} | retired
+        retired = set(_names(read_manifest(output_dir), "retired"))
+        wanted = {f"{folder}@{linked.digest}.{linked.mtime}" for folder, linked in keep.items()} | retired
         removed = 0
         try:
             names = os.listdir(os.path.join(output_dir, VERSIONS))

@@ -1,49 +1,77 @@
 """An nginx site for the service, generated from the config.
 
 What it does, and why:
-- ``autoconfig.*`` and ``autodiscover.*`` (and, with ``--well-known``, the
-  hosted domains' own names for ``/.well-known/autoconfig/`` and
-  ``/autodiscover/`` only) on 443 with TLS and HSTS, and on 80;
-- on 80, autoconfig is answered directly (KMail asks over plain http only,
-  clients.md section 1) and Autodiscover is redirected to https with a 302
-  (Outlook and Thunderbird follow it; Thunderbird sends passwords to
-  Autodiscover, so they must not travel over http);
-- the static documents are served by nginx itself from the current
-  generation (``static_xml/current/<domain>/mail/config-v1.1.xml``): the Host
-  is mapped to the domain's folder, Evolution's User-Agent to its document,
-  and a request whose ``emailaddress`` names another domain than the Host
-  falls back to the service, which decides as it always does. So the common
-  lookup never reaches Python; everything else is proxied with the client's
-  address and Host passed on;
-- ACME http-01 challenges are answered from the TLS client's webroot on 80,
-  so certificates for new domains can be ordered before 443 works for them;
+- one https server per certificate bundle (:mod:`mailautoconf.deploy.certs`:
+  at most ``[tls] max_names`` names each), with exactly that bundle's names:
+  ``autoconfig.<d>`` and ``autodiscover.<d>`` of every domain with own names,
+  ``autoconfig.<mx domain>`` of the MX lookup domains that are not hosted,
+  the public host name, and with ``--well-known`` the hosted domains' own
+  names (for ``/.well-known/autoconfig/`` and ``/autodiscover/`` only); TLS
+  1.2 and 1.3, HTTP/2, a shared TLS session cache, HSTS;
+- on 80 every ``autoconfig.*`` and ``autodiscover.*`` name: autoconfig is
+  answered directly (KMail asks over plain http only, clients.md section 1),
+  Autodiscover is redirected to https with a 302 (Outlook and Thunderbird
+  follow it; Thunderbird sends passwords to Autodiscover, so they must not
+  travel over http), and ACME http-01 challenges are answered from the TLS
+  client's webroot, so certificates for new domains can be ordered before
+  the site is regenerated for them;
+- the static documents are served by nginx itself from the rendered tree
+  (``static_xml/current/<folder>/mail/config-v1.1.xml``), as the service
+  would answer: when ``emailaddress`` names a hosted domain, that domain's
+  document (whatever the Host); without ``emailaddress``, the Host's
+  (``autoconfig.<mx domain>`` gets the provider's MX lookup document from
+  ``_mx.<mx domain>``); Evolution's User-Agent gets its own document. Any
+  other case (an address nginx cannot read, or of a domain it has no file
+  for) goes to the service, which decides as it always does. So the common
+  lookup never reaches Python; everything else is proxied with the
+  client's address and Host passed on;
 - ``/healthz`` only from the machine itself: its config errors name domains.
 
-Nothing here reads files: :func:`site` is a pure function of the model.
+The hot path costs two hash look-ups and two anchored or first-character
+regular expressions: ``emailaddress`` → its domain (regex), that domain →
+its file (exact-key map), the User-Agent → which document (regex anchored
+at ``^E``); the Host map only when there is no address. Opened documents
+stay in nginx's open file cache for a second, which saves the path walk
+through the tree's two symlinks on every request.
+
+The hash tables (the maps and the server names) are sized here so that
+nginx builds them without "could not build optimal ..." warnings: the
+sizes are found by running nginx's own search (``ngx_hash_init``) over the
+keys. Nothing here reads files: :func:`site` is a pure function of the
+model.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
+import shutil
+import subprocess
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from mailautoconf.deploy import AUTOCONFIG
 from mailautoconf.deploy import AUTODISCOVER
 from mailautoconf.deploy import load_or_report
-from mailautoconf.deploy import select_domains
+from mailautoconf.deploy import mx_lookup_domains
+from mailautoconf.deploy import own_name_domains
+from mailautoconf.deploy.certs import service_bundles
 from mailautoconf.model import Config
 from mailautoconf.publish import CURRENT
 from mailautoconf.render import EVOLUTION
+from mailautoconf.render import MX_FOLDER_PREFIX
 from mailautoconf.render import THUNDERBIRD
 
-__all__ = ["SiteOptions", "nginx_command", "site"]
+__all__ = ["SiteOptions", "hash_sizes", "nginx_command", "nginx_version", "site"]
 
 HSTS = 'add_header Strict-Transport-Security "max-age=31536000" always;'
-# Certificate name for the hosted domains' own names (--well-known).
-OWN_NAMES = "mail-domains"
 # Both paths Thunderbird-style clients ask (clients.md section 1).
 AUTOCONFIG_PATHS = ("/mail/config-v1.1.xml", "/.well-known/autoconfig/mail/config-v1.1.xml")
+DYNAMIC = "/.mailautoconf-dynamic"  # a path that never exists: try_files falls back to the service
+SERVER_NAMES_PER_LINE = 8
+# nginx 1.25.1 replaced "listen ... http2" (deprecated there, with a warning) by "http2 on".
+HTTP2_DIRECTIVE_SINCE = (1, 25, 1)
 
 
 @dataclass(frozen=True)
@@ -56,36 +84,44 @@ class SiteOptions:
     # Port 80 only: the bootstrap site that answers ACME challenges before the
     # certificates the https servers name exist (nginx -t fails without them).
     http_only: bool = False
+    # How this nginx turns HTTP/2 on: "listen" (listen ... ssl http2; up to
+    # 1.25.0, e.g. Debian 12's 1.22) or "directive" (http2 on; 1.25.1 and later).
+    http2: str = "listen"
 
 
 def site(loaded: Config, options: SiteOptions) -> str:
     """Render the whole nginx site (one file for sites-enabled or conf.d)."""
-    domains = [domain.name for _, domain in select_domains(loaded)]
-    tls = loaded.tls
+    own = [domain.name for _, domain in own_name_domains(loaded)]
+    mx_domains = list(mx_lookup_domains(loaded))
+    public = loaded.service.public_hostname
+    bundles = {} if options.http_only else service_bundles(loaded, well_known=options.well_known)
+    host_map = [(f"{AUTOCONFIG}.{name}", f"/{name}/") for name in own]
+    host_map += [(f"{AUTOCONFIG}.{name}", f"/{MX_FOLDER_PREFIX}{name}/") for name in mx_domains]
+    if options.well_known:
+        host_map += [(name, f"/{name}/") for name in own]
+    seen: set[str] = set()
+    host_map = [(key, value) for key, value in host_map if not (key in seen or seen.add(key))]  # first wins
+    address_map = [(name, f"/{name}/$mailautoconf_document") for name in own]
+
+    http_names = _http_names(public)
+    # Each map and each listening port has a hash table of its own; one setting serves them all.
+    map_max, map_bucket = hash_sizes_many([[key for key, _ in host_map], ["", *(key for key, _ in address_map)]])
+    names_max, names_bucket = hash_sizes_many(
+        [
+            [name for names in bundles.values() for name in names],  # 443
+            [name for name in http_names if "*" not in name] + (own if options.well_known else []),  # 80
+        ]
+    )
     out: list[str] = [
         f"# nginx site for mailautoconf, generated by `service.py nginx` from {loaded.source}.",
         "# Regenerate after adding a domain; do not edit by hand.",
         "",
-        "# Room for one map entry per host name of every hosted domain (nginx's default",
-        "# fits about a thousand); drop these two lines if nginx.conf already sets them.",
-        "map_hash_max_size 262144;",
-        "map_hash_bucket_size 128;",
-        "",
-        "# Host -> the domain folder whose documents nginx serves itself.",
-        "map $host $mailautoconf_domain {",
-        '    default "";',
-    ]
-    for name in domains:
-        out.append(f"    {AUTOCONFIG}.{name} {name};")
-        out.append(f"    {name} {name};")
-    out += [
-        "}",
-        "",
-        "# Evolution keeps the last server of each type it reads: it gets its own document.",
-        "map $http_user_agent $mailautoconf_document {",
-        f'    default "{THUNDERBIRD}";',
-        f'    "~^Evolution/" "{EVOLUTION}";',
-        "}",
+        "# Hash tables sized for this site's map keys and server names, so that nginx builds",
+        "# them without warnings; drop these lines if nginx.conf already sets them.",
+        f"map_hash_max_size {map_max};",
+        f"map_hash_bucket_size {map_bucket};",
+        f"server_names_hash_max_size {names_max};",
+        f"server_names_hash_bucket_size {names_bucket};",
         "",
         "# The domain of the emailaddress parameter ($arg_ is not decoded: @ or %40).",
         "map $arg_emailaddress $mailautoconf_address_domain {",
@@ -94,151 +130,150 @@ def site(loaded: Config, options: SiteOptions) -> str:
         '    default "?";  # an address this cannot read: the service decides',
         "}",
         "",
-        "# Static only when emailaddress is absent or names the Host's domain (the service",
-        "# prefers the address's domain; it gets the other cases). Exact keys: a hash look-up,",
-        "# and nginx compares map strings without letter case.",
-        'map "$mailautoconf_address_domain|$mailautoconf_domain" $mailautoconf_static {',
-        '    default "/.mailautoconf-dynamic";',
+        "# Evolution keeps the last server of each type it reads: it gets its own document.",
+        "map $http_user_agent $mailautoconf_document {",
+        f'    default "{THUNDERBIRD}";',
+        f'    "~^Evolution/" "{EVOLUTION}";',
+        "}",
+        "",
+        "# The file nginx serves itself, as the service answers: an address of a hosted domain",
+        "# gets that domain's document whatever the Host; no address, the Host's (below).",
+        "# Exact keys: one hash look-up, and nginx compares map keys without letter case.",
+        "map $mailautoconf_address_domain $mailautoconf_static {",
+        f'    default "{DYNAMIC}";',
+        '    "" $mailautoconf_host_static$mailautoconf_document;',
     ]
-    for name in domains:
-        out.append(f'    "|{name}" "/{name}/$mailautoconf_document";')
-        out.append(f'    "{name}|{name}" "/{name}/$mailautoconf_document";')
+    out += [f"    {key} {value};" for key, value in address_map]
     out += [
         "}",
         "",
+        "# Host -> the folder of the documents for a request without emailaddress.",
+        "map $host $mailautoconf_host_static {",
+        f'    default "{DYNAMIC}/";',
+    ]
+    out += [f"    {key} {value};" for key, value in host_map]
+    out += ["}", ""]
+    if options.well_known and not options.http_only:
+        out += [
+            "# The hosted domains' own names (--well-known) get the service's paths only.",
+            "map $host $mailautoconf_own_name {",
+            "    default 1;",
+            f"    {public} 0;",
+            f'    "~^(?:{AUTOCONFIG}|{AUTODISCOVER})\\." 0;',
+            "}",
+            "",
+        ]
+    out += [
         "upstream mailautoconf {",
         f"    server {options.upstream};",
         "    keepalive 16;",
         "}",
         "",
     ]
-    names = f"{AUTOCONFIG}.* {AUTODISCOVER}.*"
-    out += _server(
-        "http",
-        names,
-        options,
-        tls_name=None,
-        autodiscover="redirect",
-        challenges=tls.challenges,
-    )
-    for certificate in () if options.http_only else (AUTOCONFIG, AUTODISCOVER):
-        out += _server(
-            "https",
-            f"{certificate}.*",
-            options,
-            tls_name=(tls.certificate(certificate), tls.key(certificate)),
-            autodiscover="proxy",
-            challenges=None,
-        )
+    out += _server(loaded, options, http_names, tls_name=None, challenges=loaded.tls.challenges)
     if options.well_known:
-        own = " ".join(domains)
-        out += _server("http", own, options, None, "redirect", tls.challenges, only_service_paths=True)
-    if options.well_known and not options.http_only:
-        out += [
-            f"# The hosted domains' own names, certificate {OWN_NAMES!r} (`service.py certs --well-known`).",
-        ]
-        out += _server(
-            "https",
-            own,
-            options,
-            tls_name=(tls.certificate(OWN_NAMES), tls.key(OWN_NAMES)),
-            autodiscover="proxy",
-            challenges=None,
-            only_service_paths=True,
-        )
+        out += ["# The hosted domains' own names on port 80: the service's paths only."]
+        out += _server(loaded, options, own, None, loaded.tls.challenges, only_service_paths=True)
+    tls = loaded.tls
+    for alias, names in bundles.items():
+        out += [f"# Certificate {alias} ({len(names)} names)."]
+        out += _server(loaded, options, names, (tls.certificate(alias), tls.key(alias)), None)
     return "\n".join(out) + "\n"
 
 
+def _http_names(public: str) -> list[str]:
+    """Port 80 answers every autoconfig.* and autodiscover.* name: ACME challenges come before regeneration."""
+    names = [f"{AUTOCONFIG}.*", f"{AUTODISCOVER}.*"]
+    if not public.startswith((f"{AUTOCONFIG}.", f"{AUTODISCOVER}.")):
+        names.append(public)
+    return names
+
+
+def _listen(loaded: Config, options: SiteOptions, tls: bool) -> list[str]:
+    port = options.https_port if tls else options.http_port
+    extra = (" ssl http2" if options.http2 == "listen" else " ssl") if tls else ""
+    addresses = [f"[{address}]" if ":" in address else address for address in loaded.nginx.listen]
+    if not addresses:
+        lines = [f"    listen {port}{extra};", f"    listen [::]:{port}{extra};"]
+    else:
+        lines = [f"    listen {address}:{port}{extra};" for address in addresses]
+    if tls and options.http2 == "directive":
+        lines.append("    http2 on;")
+    return lines
+
+
+def _server_name_lines(names: list[str]) -> list[str]:
+    return [
+        f"    server_name {' '.join(names[start : start + SERVER_NAMES_PER_LINE])};"
+        for start in range(0, len(names), SERVER_NAMES_PER_LINE)
+    ]
+
+
 def _server(
-    scheme: str,
-    server_names: str,
+    loaded: Config,
     options: SiteOptions,
+    server_names: list[str],
     tls_name: tuple[str, str] | None,
-    autodiscover: str,
     challenges: str | None,
     *,
     only_service_paths: bool = False,
 ) -> list[str]:
-    lines = ["server {"]
-    if scheme == "https":
+    https = tls_name is not None
+    lines = ["server {", *_listen(loaded, options, https), *_server_name_lines(server_names)]
+    if tls_name is not None:
         lines += [
-            f"    listen {options.https_port} ssl;",
-            f"    listen [::]:{options.https_port} ssl;",
-            f"    server_name {server_names};",
-            f"    ssl_certificate {tls_name[0]};" if tls_name else "",
-            f"    ssl_certificate_key {tls_name[1]};" if tls_name else "",
+            f"    ssl_certificate {tls_name[0]};",
+            f"    ssl_certificate_key {tls_name[1]};",
             "    ssl_protocols TLSv1.2 TLSv1.3;",
+            "    ssl_session_cache shared:mailautoconf:10m;",
+            "    ssl_session_timeout 1d;",
             f"    {HSTS}",
         ]
-    else:
-        lines += [
-            f"    listen {options.http_port};",
-            f"    listen [::]:{options.http_port};",
-            f"    server_name {server_names};",
-        ]
-    lines = [line for line in lines if line]
+    # For the static documents; everything else is proxied.
+    lines += [
+        f"    root {options.static_root.rstrip('/')}/{CURRENT};",
+        '    types { } default_type "application/xml; charset=utf-8";',
+        "    open_file_cache max=1000 inactive=60s; open_file_cache_valid 1s;",
+    ]
     if challenges:
         lines += [
-            "",
             "    # ACME http-01 challenges, so certificates can be ordered before 443 works.",
             "    location ^~ /.well-known/acme-challenge/ {",
-            f"        alias {challenges.rstrip('/')}/;",
+            f"        alias {challenges.rstrip('/')}/; default_type text/plain;",
             "    }",
         ]
     for path in AUTOCONFIG_PATHS:
         lines += [
-            "",
             f"    location = {path} {{",
-            f"        root {options.static_root.rstrip('/')}/{CURRENT};",
             "        try_files $mailautoconf_static @mailautoconf;",
-            "        types { }",
-            '        default_type "application/xml; charset=utf-8";',
-            '        add_header Cache-Control "no-cache";',
-            '        add_header Vary "User-Agent";',
+            '        add_header Cache-Control "no-cache"; add_header Vary "User-Agent";',
         ]
-        if scheme == "https":
+        if https:
             lines.append(f"        {HSTS}  # add_header here replaces the server's")
         lines.append("    }")
-    lines += ["", "    # Autodiscover, any letter case (Outlook, Windows Mail, Thunderbird)."]
-    if autodiscover == "redirect":
+    lines.append("    # Autodiscover, any letter case (Outlook, Windows Mail, Thunderbird).")
+    if not https:
         port = "" if options.https_port == 443 else f":{options.https_port}"
-        lines += [
-            "    location ~* ^/autodiscover/ {",
-            f"        return 302 https://$host{port}$request_uri;",
-            "    }",
-        ]
+        lines.append(f"    location ~* ^/autodiscover/ {{ return 302 https://$host{port}$request_uri; }}")
+    else:
+        lines.append("    location ~* ^/autodiscover/ { client_max_body_size 16k; proxy_pass http://mailautoconf; }")
+    if only_service_paths:
+        lines.append("    location / { return 404; }")
     else:
         lines += [
-            "    location ~* ^/autodiscover/ {",
-            "        client_max_body_size 16k;",
-            "        proxy_pass http://mailautoconf;",
-            "    }",
-        ]
-    if not only_service_paths:
-        lines += [
-            "",
             "    # Its config errors name domains: from this machine only.",
-            "    location = /healthz {",
-            "        allow 127.0.0.1;",
-            "        allow ::1;",
-            "        deny all;",
-            "        proxy_pass http://mailautoconf;",
-            "    }",
-            "",
-            "    location / {",
-            "        proxy_pass http://mailautoconf;",
-            "    }",
+            "    location = /healthz { allow 127.0.0.1; allow ::1; deny all; proxy_pass http://mailautoconf; }",
         ]
+        if https and options.well_known:
+            lines.append(
+                "    location / { if ($mailautoconf_own_name) { return 404; } proxy_pass http://mailautoconf; }"
+            )
+        else:
+            lines.append("    location / { proxy_pass http://mailautoconf; }")
     lines += [
-        "",
-        "    location @mailautoconf {",
-        "        proxy_pass http://mailautoconf;",
-        "    }",
-        "",
-        "    proxy_http_version 1.1;",
-        '    proxy_set_header Connection "";',
-        "    proxy_set_header Host $host;",
-        "    proxy_set_header X-Forwarded-For $remote_addr;",
+        "    location @mailautoconf { proxy_pass http://mailautoconf; }",
+        '    proxy_http_version 1.1; proxy_set_header Connection "";',
+        "    proxy_set_header Host $host; proxy_set_header X-Forwarded-For $remote_addr;",
         "    proxy_set_header X-Forwarded-Proto $scheme;",
         "}",
         "",
@@ -246,10 +281,101 @@ def _server(
     return lines
 
 
+# -- nginx's hash tables ---------------------------------------------------------------------------
+
+_MASK = (1 << 64) - 1  # ngx_uint_t on 64-bit machines
+_WORD = 8  # sizeof(void *)
+_CACHE_LINE = 64  # nginx rounds bucket sizes up to its cache line (64, some CPUs 128: only roomier)
+
+
+def _ngx_hash(name: bytes) -> int:
+    """ngx_hash_key(): key = key * 31 + c over the (lower-case) bytes."""
+    key = 0
+    for byte in name:
+        key = (key * 31 + byte) & _MASK
+    return key
+
+
+def _element_size(length: int) -> int:
+    """NGX_HASH_ELT_SIZE: a value pointer, a length and the name, aligned to a word."""
+    return _WORD + ((length + 2 + _WORD - 1) // _WORD) * _WORD
+
+
+def _fits(hashes: list[int], sizes: list[int], buckets: int, bucket_size: int) -> bool:
+    """Whether no bucket of a ``buckets``-bucket table overflows (ngx_hash_init's test)."""
+    room = bucket_size - _WORD
+    used = [0] * buckets
+    for key, size in zip(hashes, sizes, strict=True):
+        index = key % buckets
+        used[index] += size
+        if used[index] > room:
+            return False
+    return True
+
+
+def _search(hashes: list[int], sizes: list[int], max_size: int, bucket_size: int) -> bool:
+    """Whether nginx's search for a table size succeeds, judged by the first sizes it tries.
+
+    True means nginx succeeds too (at that size or an earlier one); False may
+    be wrong only for small tables, which then get a roomier setting.
+    """
+    count = len(hashes)
+    tries = max(16, 2_000_000 // max(count, 1))
+    start = max(1, count // ((bucket_size - _WORD) // (2 * _WORD)))
+    if max_size > 10000 and count and max_size // count < 100:
+        start = max_size - 1000
+    return any(_fits(hashes, sizes, size, bucket_size) for size in range(start, min(max_size, start + tries - 1) + 1))
+
+
+def hash_sizes(keys: Iterable[str]) -> tuple[int, int]:
+    """``*_hash_max_size`` and ``*_hash_bucket_size`` under which nginx builds these keys' hash optimally."""
+    return hash_sizes_many([list(keys)])
+
+
+def hash_sizes_many(tables: list[list[str]]) -> tuple[int, int]:
+    """One max_size and bucket_size that suit every table (nginx has one setting for all maps, all ports)."""
+    prepared = []
+    for keys in tables:
+        unique = list(dict.fromkeys(key.lower().encode("ascii") for key in keys))
+        prepared.append(([_ngx_hash(key) for key in unique], [_element_size(len(key)) for key in unique]))
+    largest = max((max(sizes, default=0) for _, sizes in prepared), default=0)
+    count = max(len(hashes) for hashes, _ in prepared)
+    average = max((sum(sizes) / len(sizes) for _, sizes in prepared if sizes), default=_WORD)
+    # Room for about eight average keys a bucket: a table with as many buckets as keys then fits.
+    bucket_size = _round_up(max(largest + _WORD, int(8 * average) + _WORD, 128), _CACHE_LINE)
+    max_size = max(_round_up(count + 1000, 1024), 2048)
+    while True:
+        if all(_search(hashes, sizes, max_size, bucket_size) for hashes, sizes in prepared):
+            return max_size, bucket_size
+        max_size = _round_up(max_size * 5 // 4, 1024)
+        if max_size > 16 * (count + 1024):  # never for real names; a safety net against a loop
+            bucket_size *= 2
+            max_size = max(_round_up(count + 1000, 1024), 2048)
+
+
+def _round_up(value: int, step: int) -> int:
+    return -(-value // step) * step
+
+
+# -- the command -----------------------------------------------------------------------------------
+
+
+def nginx_version(binary: str | None = None) -> tuple[int, ...] | None:
+    """The installed nginx's version from ``nginx -v`` (e.g. (1, 22, 1)); None when there is none."""
+    binary = binary or shutil.which("nginx") or "/usr/sbin/nginx"
+    try:
+        result = subprocess.run([binary, "-v"], capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    match = re.search(r"nginx/(\d+)\.(\d+)\.(\d+)", result.stderr + result.stdout)
+    return tuple(int(part) for part in match.groups()) if match else None
+
+
 def nginx_command(args: argparse.Namespace) -> int:
     loaded = load_or_report(args.config)
     if loaded is None:
         return 1
+    version = nginx_version()
     options = SiteOptions(
         upstream=args.upstream,
         static_root=args.static_root,
@@ -257,6 +383,8 @@ def nginx_command(args: argparse.Namespace) -> int:
         http_port=args.http_port,
         https_port=args.https_port,
         http_only=args.http_only,
+        # No nginx here (the site is made for another host): the spelling 1.22 (Debian 12) needs.
+        http2="directive" if version is not None and version >= HTTP2_DIRECTIVE_SINCE else "listen",
     )
     sys.stdout.write(site(loaded, options))
     return 0

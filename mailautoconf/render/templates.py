@@ -28,8 +28,8 @@ from dataclasses import replace
 from pathlib import Path
 from xml.sax.saxutils import escape
 
+from mailautoconf.model import NO_OVERRIDE
 from mailautoconf.model import Domain
-from mailautoconf.model import DomainOverride
 from mailautoconf.model import Provider
 from mailautoconf.render import DOCUMENTS
 from mailautoconf.render import MX_DOCUMENTS
@@ -118,7 +118,10 @@ class Template:
 
 def domain_values(domain: Domain) -> dict[str, bytes]:
     """The fill-ins that make a template ``domain``'s document."""
-    return {DOMAIN: domain.name.encode("ascii"), UNICODE: escape(domain.unicode).encode("utf-8")}
+    name = domain.name.encode("ascii")
+    # A host name has nothing to escape; a U-label neither, but say so only by checking.
+    unicode = name if domain.unicode == domain.name else escape(domain.unicode).encode("utf-8")
+    return {DOMAIN: name, UNICODE: unicode}
 
 
 def mx_values() -> dict[str, bytes]:
@@ -152,7 +155,7 @@ def provider_templates(provider: Provider) -> ProviderTemplates:
         path: Template.split(render(key, _STAND_IN)) for path, render in DOCUMENTS.items()
     }
     assert shared is not None
-    sample = next((domain for domain in provider.domains if domain.override == DomainOverride()), None)
+    sample = next((domain for domain in provider.domains if domain.override is NO_OVERRIDE), None)
     if sample is not None:
         values = domain_values(sample)
         if any(shared[path].fill(values) != render(provider, sample) for path, render in DOCUMENTS.items()):
