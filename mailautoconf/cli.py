@@ -23,7 +23,9 @@ from mailautoconf import sdnotify
 from mailautoconf.logs import setup_logging
 from mailautoconf.model import Config
 from mailautoconf.pipeline import Pipeline
+from mailautoconf.render import THUNDERBIRD
 from mailautoconf.render import thunderbird
+from mailautoconf.render.templates import provider_templates
 from mailautoconf.store import Store
 from mailautoconf.store import load_generation
 from mailautoconf.watch import Watcher
@@ -163,12 +165,16 @@ def android_warnings(loaded: Config) -> list[str]:
     found = []
     for provider in loaded.providers:
         domain = provider.domains[0]
-        document = thunderbird.render(provider, domain)
-        for problem in android.problems(document, f"user@{domain.name}"):
-            found.append(
-                f'{loaded.source}: warning: provider "{provider.id}": Thunderbird for Android '
-                f"rejects its settings: {problem}"
-            )
+        documents = [("its settings", thunderbird.render(provider, domain))]
+        if provider.mx_domains:
+            mx_document = provider_templates(provider).mx[THUNDERBIRD].fill({})
+            documents.append((f"the settings at autoconfig.{provider.mx_domains[0]}", mx_document))
+        for what, document in documents:
+            for problem in android.problems(document, f"user@{domain.name}"):
+                found.append(
+                    f'{loaded.source}: warning: provider "{provider.id}": Thunderbird for Android '
+                    f"rejects {what}: {problem}"
+                )
     return found
 
 

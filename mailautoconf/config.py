@@ -409,6 +409,23 @@ def _cross_checks(providers: list[Provider], places: list[_Placed]) -> list[Prob
                     f"({elsewhere}line {line})",
                 )
             )
+    mx_owner: dict[str, int] = {}
+    for index, provider in enumerate(providers):
+        for name in provider.mx_domains:
+            first = mx_owner.setdefault(name, index)
+            if first != index and name not in owner:
+                place = places[index]
+                problems.append(
+                    Problem(
+                        place.lines.file,
+                        place.lines.line_of(("provider", place.local, "mx")),
+                        f'provider "{provider.id}"',
+                        f'autoconfig.{name} (from its mx) answers for provider "{providers[first].id}" '
+                        "when a client sends no address (Thunderbird for Android); give the providers MX "
+                        "hosts under different domains",
+                        "warning",
+                    )
+                )
     seen: dict[str, int] = {}
     for index, provider in enumerate(providers):
         first = seen.setdefault(provider.id, index)
@@ -1036,6 +1053,31 @@ class _Checker:
     def provider_warnings(self, provider: Provider, where: _Where) -> None:
         if not any(server.type == "imap" for server in provider.incoming):
             self.warn(where, "no IMAP server: Thunderbird for Android rejects POP3-only settings")
+        if not provider.mx:
+            without = [domain.name for domain in provider.domains if not provider.has_own_names(domain)]
+            if without:
+                self.warn(
+                    where,
+                    f'{len(without)} domain(s) without own names (first "{without[0]}") and no "mx": '
+                    "autoconfig clients have no way to find their settings",
+                    "own_names",
+                )
+            return
+        hosts = [domain.name for domain in provider.domains if domain.override.hostname or _server_override(domain)]
+        if hosts:
+            # Thunderbird for Android asks autoconfig.<MX domain> without the address
+            # (standards.md section 2): it gets the provider's servers.
+            self.warn(
+                where,
+                f'domain "{hosts[0]}" has its own server host names, but clients that find the settings '
+                "through the MX lookup without sending the address (Thunderbird for Android) get the "
+                "provider's",
+                "overrides",
+            )
+
+
+def _server_override(domain: Domain) -> bool:
+    return bool(domain.override.incoming_hostname or domain.override.outgoing_hostname)
 
 
 def _kind(value: Any) -> str:
