@@ -210,6 +210,8 @@ class Pipeline:
                 published.written,
                 published.removed,
             )
+        else:
+            log.info("nothing changed: %d domains from %s are current in %s", total, self.config_path, self.output_dir)
         self._linked = linked
         self._hosted = hosted
         self._templates = templates
