@@ -74,6 +74,7 @@ def build_service(config_path: str, output_dir: str) -> Running:
     """
     store = Store()
     pipeline = Pipeline(config_path, output_dir, store)
+    pipeline.clean_in_background = True
     outcome = pipeline.run()
     if not outcome.ok:
         try:

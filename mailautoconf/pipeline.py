@@ -89,6 +89,9 @@ class Pipeline:
         self._templates: dict[int, tuple[Provider, ProviderTemplates]] = {}  # id(provider) -> ...
         self._linked: dict[str, publish.Linked] | None = None  # what is on disk; None: not read yet
         self._hosted: set[str] = set()  # the domains of the last config applied
+        # The serving process deletes retired versions in the background, so
+        # a slow disk does not hold up the next reload; render waits for it.
+        self.clean_in_background = False
 
     def run(self, *, force: bool = True) -> Outcome:
         """Load, render and publish; swap the store to the result.
@@ -219,7 +222,10 @@ class Pipeline:
         if self.store is not None:
             self.store.generation = self._generation(published, entries, wanted, mx_wanted, linked)
         if published is not None:
-            publish.clean(self.output_dir)
+            if self.clean_in_background:
+                threading.Thread(target=self._clean, name="clean", daemon=True).start()
+            else:
+                self._clean()
         if first:
             swept = publish.sweep(self.output_dir, linked)
             if swept:
@@ -253,6 +259,12 @@ class Pipeline:
             manifest = publish.read_manifest(self.output_dir)
             generation, rendered_at = str(manifest.get("generation")), str(manifest.get("rendered_at"))
         return Generation(generation, rendered_at, entries, mx)
+
+    def _clean(self) -> None:
+        try:
+            publish.clean(self.output_dir)
+        except OSError as exc:
+            log.warning("%s: cannot remove retired versions: %s", self.output_dir, exc)
 
     def _progress(self, done: int, total: int) -> None:
         log.info("written %d of %d domain folders", done, total)

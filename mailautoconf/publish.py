@@ -12,6 +12,7 @@ Layout of the output folder (``static_xml/`` by default)::
       ...
     manifest.json                              generation, rendered_at, domains, retired versions
     .staging/                                  versions being written (or killed: removed)
+    .trash/                                    retired versions being deleted
     .lock                                      one publisher at a time
 
 Why this shape (bench/layouts.py measured the candidates at 100,000
@@ -43,6 +44,7 @@ import json
 import os
 import re
 import shutil
+import time
 from collections.abc import Callable
 from collections.abc import Iterator
 from collections.abc import Mapping
@@ -73,6 +75,7 @@ DOMAINS = "domains"
 VERSIONS = "versions"
 MANIFEST = "manifest.json"
 _STAGING = ".staging"
+_TRASH = ".trash"
 _TEMPORARY = ".tmp-"
 _OLD_GENERATION = re.compile(r"^gen-(\d{6,})$")  # the layout before: a whole tree per generation
 # Documents nginx serves itself: their mtime is the Last-Modified both
@@ -264,16 +267,23 @@ def clean(output_dir: str) -> int:
     """Remove the versions the last publish marked for removal; returns how many.
 
     Deleting is slow on some disks (a 1,000-domain provider's old versions
-    took 2 s here), so it runs after the service switched to the new ones.
+    took 2 s here). So under the lock they are only renamed into a trash
+    folder, which takes milliseconds; the deleting happens after the lock is
+    released, while the next publish may already run.
     """
     with _locked(output_dir):
         manifest = read_manifest(output_dir)
         names = _names(manifest, "to_remove")
+        if not names:
+            return 0
+        trash = os.path.join(output_dir, _TRASH, f"{manifest.get('generation')}-{os.getpid()}-{time.monotonic_ns()}")
+        os.makedirs(trash)
         for name in names:
-            shutil.rmtree(os.path.join(output_dir, VERSIONS, name), ignore_errors=True)
-        if names:
-            _write_manifest(output_dir, {**manifest, "to_remove": []})
-        return len(names)
+            with contextlib.suppress(FileNotFoundError):
+                os.rename(os.path.join(output_dir, VERSIONS, name), os.path.join(trash, name))
+        _write_manifest(output_dir, {**manifest, "to_remove": []})
+    shutil.rmtree(trash, ignore_errors=True)
+    return len(names)
 
 
 def sweep(output_dir: str, keep: Mapping[str, Linked]) -> int:
@@ -285,6 +295,7 @@ def sweep(output_dir: str, keep: Mapping[str, Linked]) -> int:
     """
     with _locked(output_dir):
         shutil.rmtree(os.path.join(output_dir, _STAGING), ignore_errors=True)
+        shutil.rmtree(os.path.join(output_dir, _TRASH), ignore_errors=True)  # a killed clean's
         retired = set(_names(read_manifest(output_dir), "retired"))
         wanted = {f"{folder}@{linked.digest}.{linked.mtime}" for folder, linked in keep.items()} | retired
         removed = 0

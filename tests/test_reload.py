@@ -116,7 +116,7 @@ def test_sighup_reloads_and_repairs_the_tree(make_service) -> None:  # type: ign
     (service.output / "current" / "example.org").unlink()
     service.process.send_signal(signal.SIGHUP)
     service.wait_for(lambda: service.health()["generation"] != before["generation"], what="SIGHUP re-check")
-    assert "(1 folders written, 0 removed)" in service.log()
+    service.wait_for(lambda: "(1 folders written, 0 removed)" in service.log(), what="the log line")
     assert (service.output / "current" / "example.org" / "mail" / "config-v1.1.xml").read_bytes() == service.get(
         PATH, host="autoconfig.example.org"
     ).content

@@ -101,7 +101,7 @@ def site(loaded: Config, options: SiteOptions) -> str:
         host_map += [(name, f"/{name}/") for name in own]
     seen: set[str] = set()
     host_map = [(key, value) for key, value in host_map if not (key in seen or seen.add(key))]  # first wins
-    address_map = [(name, f"/{name}/$mailautoconf_document") for name in own]
+    address_map = [(name, f"/{name}/") for name in own]
 
     http_names = _http_names(public)
     # Each map and each listening port has a hash table of its own; one setting serves them all.
@@ -140,8 +140,8 @@ def site(loaded: Config, options: SiteOptions) -> str:
         "# gets that domain's document whatever the Host; no address, the Host's (below).",
         "# Exact keys: one hash look-up, and nginx compares map keys without letter case.",
         "map $mailautoconf_address_domain $mailautoconf_static {",
-        f'    default "{DYNAMIC}";',
-        '    "" $mailautoconf_host_static$mailautoconf_document;',
+        f'    default "{DYNAMIC}/";',
+        '    "" $mailautoconf_host_static;',
     ]
     out += [f"    {key} {value};" for key, value in address_map]
     out += [
@@ -228,6 +228,7 @@ def _server(
             "    ssl_session_cache shared:mailautoconf:10m;",
             "    ssl_session_timeout 1d;",
             f"    {HSTS}",
+            "    client_max_body_size 16k;  # Autodiscover requests; the service takes 8 KiB",
         ]
     # For the static documents; everything else is proxied.
     lines += [
@@ -242,21 +243,28 @@ def _server(
             f"        alias {challenges.rstrip('/')}/; default_type text/plain;",
             "    }",
         ]
-    for path in AUTOCONFIG_PATHS:
+    # https://autoconfig.<d> is asked the first path only; the second (on the
+    # domains' own names, and any Host over http) reaches the service otherwise.
+    for path in AUTOCONFIG_PATHS if not https or options.well_known else AUTOCONFIG_PATHS[:1]:
         lines += [
             f"    location = {path} {{",
-            "        try_files $mailautoconf_static @mailautoconf;",
+            "        try_files $mailautoconf_static$mailautoconf_document @mailautoconf;",
             '        add_header Cache-Control "no-cache"; add_header Vary "User-Agent";',
         ]
         if https:
             lines.append(f"        {HSTS}  # add_header here replaces the server's")
         lines.append("    }")
-    lines.append("    # Autodiscover, any letter case (Outlook, Windows Mail, Thunderbird).")
     if not https:
         port = "" if options.https_port == 443 else f":{options.https_port}"
-        lines.append(f"    location ~* ^/autodiscover/ {{ return 302 https://$host{port}$request_uri; }}")
-    else:
-        lines.append("    location ~* ^/autodiscover/ { client_max_body_size 16k; proxy_pass http://mailautoconf; }")
+        lines += [
+            "    # Autodiscover, any letter case (Outlook, Windows Mail, Thunderbird): over https only.",
+            f"    location ~* ^/autodiscover/ {{ return 302 https://$host{port}$request_uri; }}",
+        ]
+    elif options.well_known:
+        lines += [
+            "    # Autodiscover, any letter case, also on the domains' own names.",
+            "    location ~* ^/autodiscover/ { proxy_pass http://mailautoconf; }",
+        ]
     if only_service_paths:
         lines.append("    location / { return 404; }")
     else:
