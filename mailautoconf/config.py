@@ -189,13 +189,13 @@ class Loader:
     """
 
     def __init__(self) -> None:
-        self._parsed: dict[bytes, dict[str, Any]] = {}
-        self._checked: dict[tuple[bytes, int, int | None], _CheckedProvider] = {}
-        self._files: dict[str, _FileState] = {}
+        self.forget()
 
     def forget(self) -> None:
         """Read, parse and validate everything again on the next load (SIGHUP)."""
-        self.__init__()  # type: ignore[misc]
+        self._parsed: dict[bytes, dict[str, Any]] = {}
+        self._checked: dict[tuple[bytes, int, int | None], _CheckedProvider] = {}
+        self._files: dict[str, _FileState] = {}
 
     def load(self, path: str, data: bytes | str | None = None) -> LoadResult:
         """Load the main file ``path`` (its text given as ``data``, or read) with its includes."""
@@ -211,7 +211,7 @@ class Loader:
         parsed_before = self._parsed
         self._parsed = {}
         try:
-            segments = tomlsegments.parse(text, _Carry(parsed_before, self._parsed))
+            segments = tomlsegments.parse(text, parsed_before, self._parsed)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError([_syntax_problem(path, exc)]) from None
         except RecursionError:  # Python 3.11's tomllib has no nesting limit
@@ -307,7 +307,7 @@ class Loader:
             with open(file, "rb") as handle:
                 data = handle.read()
             text = _decode(data, file)
-            segments = tomlsegments.parse(text, _Carry(parsed_before, self._parsed))
+            segments = tomlsegments.parse(text, parsed_before, self._parsed)
             state = _FileState(stat, tuple(segments), ())
         except OSError as exc:
             state = _FileState(stat, None, (Problem(file, None, "", f"cannot read the file: {exc.strerror}"),))
@@ -344,26 +344,6 @@ class Loader:
             checked = _CheckedProvider(provider, tuple(recorded))
         checked_now[key] = checked
         return checked
-
-
-class _Carry(dict):  # type: ignore[type-arg]
-    """The parse cache for one load: finds pieces parsed last time and keeps what is used now."""
-
-    def __init__(self, before: dict[bytes, dict[str, Any]], now: dict[bytes, dict[str, Any]]) -> None:
-        super().__init__()
-        self.before = before
-        self.now = now
-
-    def get(self, key: bytes, default: Any = None) -> Any:  # type: ignore[override]
-        found = self.now.get(key)
-        if found is None:
-            found = self.before.get(key)
-            if found is not None:
-                self.now[key] = found
-        return default if found is None else found
-
-    def __setitem__(self, key: bytes, value: dict[str, Any]) -> None:
-        self.now[key] = value
 
 
 @dataclass(frozen=True)

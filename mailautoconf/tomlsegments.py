@@ -58,10 +58,12 @@ def _pieces(text: str) -> list[tuple[int, str]]:
     return pieces
 
 
-def parse(text: str, cache: dict[bytes, dict[str, Any]]) -> list[Segment]:
-    """Parse ``text`` piece by piece, reusing ``cache`` (digest → data); raises tomllib.TOMLDecodeError.
+def parse(text: str, before: dict[bytes, dict[str, Any]], now: dict[bytes, dict[str, Any]]) -> list[Segment]:
+    """Parse ``text`` piece by piece; raises tomllib.TOMLDecodeError.
 
-    ``cache`` gains the pieces parsed now; the caller prunes it.
+    Pieces found in ``before`` or ``now`` (digest → data) are not parsed
+    again; every piece of ``text`` ends up in ``now``. A caller that keeps
+    ``now`` for its next call keeps exactly the pieces still in use.
     """
     pieces = _pieces(text)
     segments = []
@@ -69,10 +71,10 @@ def parse(text: str, cache: dict[bytes, dict[str, Any]]) -> list[Segment]:
     try:
         for line, piece in pieces:
             digest = hashlib.sha256(piece.encode("utf-8", "surrogatepass")).digest()
-            data = cache.get(digest)
+            data = now.get(digest) or before.get(digest)
             if data is None:
                 data = tomllib.loads(piece)
-                cache[digest] = data
+            now[digest] = data
             if _PROVIDER_HEADER.match(piece) is not None:
                 if not isinstance(data.get("provider"), list):
                     raise _Whole()
