@@ -29,7 +29,7 @@ from isolation import requires_isolation
 from pki import CA
 
 from mailautoconf import config
-from mailautoconf.deploy import service_names
+from mailautoconf.deploy.certs import service_bundles
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 pytestmark = pytest.mark.skipif(not os.path.exists(NGINX), reason="nginx is not installed (apt-get install nginx)")
@@ -48,11 +48,11 @@ def tls_config(folder: Path) -> str:
     )
 
 
-def make_certificates(ca: CA, config_text: str, folder: Path) -> None:
+def make_certificates(ca: CA, config_text: str, folder: Path, *, well_known: bool = True) -> None:
+    """A certificate of the test CA for every bundle `service.py certs` names, as dehydrated would write them."""
     loaded = config.loads(config_text).config
-    for name, names in service_names(loaded).items():
-        ca.issue_files(names, folder / "certs" / name)
-    ca.issue_files([domain.name for p in loaded.providers for domain in p.domains], folder / "certs" / "mail-domains")
+    for alias, names in service_bundles(loaded, well_known=well_known).items():
+        ca.issue_files(names, folder / "certs" / alias)
     (folder / "acme").mkdir(exist_ok=True)
     (folder / "acme" / "token-123").write_text("challenge-answer\n")
 
@@ -89,7 +89,7 @@ def test_nginx_accepts_the_generated_site(tmp_path: Path) -> None:
     config_path.write_text(text)
     site = generate_site(config_path, "127.0.0.1:8080", tmp_path / "static_xml", 8081, 8443)
     for name in HOSTED:
-        assert f"    autoconfig.{name} {name};" in site
+        assert f"    autoconfig.{name} /{name}/;" in site
     result = subprocess.run([NGINX, "-t", "-c", str(nginx_conf(tmp_path, site))], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "test is successful" in result.stderr
@@ -239,9 +239,14 @@ def test_static_documents_never_reach_python(deployment: Deployment) -> None:
             assert answer.status_code == 200
             assert domains_listed(answer.content) == [domain]
             assert answer.headers["ETag"]
-        # An address of another domain than the Host, or one nginx cannot read, goes to the
-        # service, which is frozen.
-        for address in ("a%40example.com", "a%40b%C3%BCcher.example", "no-at-sign"):
+        # An address of another hosted domain: that domain's document, as the service answers.
+        answer = deployment.get(
+            f"https://autoconfig.example.org:{HTTPS}/mail/config-v1.1.xml?emailaddress=a%40example.com"
+        )
+        assert domains_listed(answer.content) == ["example.com"]
+        # An address nginx cannot read, or of a domain it has no file for, goes to the service,
+        # which is frozen.
+        for address in ("a%40b%C3%BCcher.example", "no-at-sign", "a%40gmail.example"):
             with pytest.raises(requests.ReadTimeout):
                 deployment.http.get(
                     f"https://autoconfig.example.org:{HTTPS}/mail/config-v1.1.xml?emailaddress={address}",
@@ -250,8 +255,10 @@ def test_static_documents_never_reach_python(deployment: Deployment) -> None:
                 )
     finally:
         process.send_signal(signal.SIGCONT)
-    answer = deployment.get(f"https://autoconfig.example.org:{HTTPS}/mail/config-v1.1.xml?emailaddress=a%40example.com")
-    assert domains_listed(answer.content) == ["example.com"]  # the address's domain wins, as in the service
+    answer = deployment.get(
+        f"https://autoconfig.example.org:{HTTPS}/mail/config-v1.1.xml?emailaddress=a%40gmail.example"
+    )
+    assert domains_listed(answer.content) == ["example.org"]  # an unhosted address: the Host's domain
 
 
 @requires_isolation

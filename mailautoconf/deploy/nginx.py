@@ -234,7 +234,7 @@ def _server(
     lines += [
         f"    root {options.static_root.rstrip('/')}/{CURRENT};",
         '    types { } default_type "application/xml; charset=utf-8";',
-        "    open_file_cache max=1000 inactive=60s; open_file_cache_valid 1s;",
+        "    open_file_cache max=256 inactive=20s; open_file_cache_valid 1s;",
     ]
     if challenges:
         lines += [
