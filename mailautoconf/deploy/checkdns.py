@@ -29,6 +29,7 @@ import dns.resolver
 
 from mailautoconf.deploy import load_or_report
 from mailautoconf.deploy.dns import RRset
+from mailautoconf.deploy.dns import lookup_plans
 from mailautoconf.deploy.dns import plan
 from mailautoconf.model import Config
 
@@ -124,6 +125,9 @@ def _normalise(rdtype: str, value: str) -> tuple[object, ...]:
             # RFC 2782: a target of "." means "not available"; the numbers say nothing then.
             return (target,)
         return (int(priority), int(weight), int(port), target)
+    if rdtype == "MX":
+        preference, exchange = value.split()
+        return (int(preference), exchange.lower().rstrip(".") + ".")
     return (value.lower().rstrip(".") + ".",)  # CNAME target, with or without the trailing dot
 
 
@@ -159,15 +163,18 @@ def _check_one(resolver: dns.resolver.Resolver, rrset: RRset) -> Outcome:
 
 
 def expected(config: Config, only: str | None = None) -> list[RRset]:
-    """Every RRset to check, in report order: the public_hostname first, then each domain's.
+    """Every RRset to check, in report order: the public_hostname first, then each domain's,
+    then (without ``only``) each MX lookup domain's ``autoconfig.<mx domain>``.
 
     Raises ValueError naming the domain when ``only`` is not hosted.
     """
     public = config.service.public_hostname.lower().rstrip(".") + "."
     rrsets = [RRset(public, ADDRESS, (), False)]
-    for domain_plan in plan(config, only):
-        for group in domain_plan.groups:
-            rrsets += group.rrsets
+    groups = [group for domain_plan in plan(config, only) for group in domain_plan.groups]
+    if only is None:
+        groups += [group for lookup in lookup_plans(config) for group in lookup.groups]
+    for group in groups:
+        rrsets += group.rrsets
     return rrsets
 
 

@@ -8,6 +8,15 @@ themselves under ``_imaps._tcp.<d>`` and friends. All of it is derived here
 from the same model that serves the clients, so the records cannot drift
 from the settings handed out.
 
+A domain hoster's customers often keep their DNS elsewhere: with
+``own_names = false`` a domain gets no ``autoconfig``/``autodiscover`` names,
+and clients find the service through its MX records instead (the MX host's
+domain is asked ``autoconfig.<mx domain>``, draft-ietf-mailmaint-autoconfig,
+"domain hosters"). So a provider that lists ``mx`` hosts gets MX records for
+every domain, and each MX lookup domain that is not itself hosted gets its
+``autoconfig.<mx domain>`` once. ``[dns] common_names`` adds the classic
+``imap.<d>`` ... ``submission.<d>`` as CNAMEs to the domain's servers.
+
 The records are planned once (:func:`plan`) and then either printed
 (:func:`records`, pure) or looked up live (:mod:`mailautoconf.deploy.checkdns`):
 what is published and what is checked are the same list. Names are
@@ -21,19 +30,36 @@ import argparse
 import ipaddress
 import sys
 from dataclasses import dataclass
+from dataclasses import field
 
 from mailautoconf.deploy import AUTOCONFIG
 from mailautoconf.deploy import AUTODISCOVER
+from mailautoconf.deploy import ServerHost
+from mailautoconf.deploy import common_names
 from mailautoconf.deploy import load_or_report
+from mailautoconf.deploy import mx_lookup_domains
 from mailautoconf.deploy import select_domains
+from mailautoconf.deploy import server_hosts
 from mailautoconf.model import Config
 from mailautoconf.model import Domain
 from mailautoconf.model import Provider
-from mailautoconf.model import ResolvedServer
 from mailautoconf.model import SocketType
 from mailautoconf.names import to_unicode
 
-__all__ = ["SRV_SERVICES", "DomainPlan", "Group", "RRset", "SrvService", "dns_command", "plan", "records", "warnings"]
+__all__ = [
+    "MX_PRIORITY_STEP",
+    "SRV_SERVICES",
+    "DomainPlan",
+    "Group",
+    "LookupPlan",
+    "RRset",
+    "SrvService",
+    "dns_command",
+    "lookup_plans",
+    "plan",
+    "records",
+    "warnings",
+]
 
 
 @dataclass(frozen=True)
@@ -41,7 +67,7 @@ class RRset:
     """Every record of one name and type that a domain needs; checked as a whole."""
 
     name: str  # absolute A-label name with a trailing dot
-    type: str  # CNAME, A, AAAA or SRV
+    type: str  # CNAME, A, AAAA, SRV or MX
     values: tuple[str, ...]  # rdata in zone-file form, in output order
     optional: bool  # clients work without it; check-dns still reports it
 
@@ -59,6 +85,15 @@ class Group:
 @dataclass(frozen=True)
 class DomainPlan:
     domain: Domain
+    groups: tuple[Group, ...]
+
+
+@dataclass(frozen=True)
+class LookupPlan:
+    """``autoconfig.<mx domain>`` of an MX lookup domain that is not hosted: published once."""
+
+    mx_domain: str  # hoster.net
+    provider: Provider
     groups: tuple[Group, ...]
 
 
@@ -88,10 +123,31 @@ NOT_OFFERED = "0 0 0 ."
 # Weight 1, as in RFC 6186's examples; with one target per priority the
 # weight selects nothing (RFC 2782), so its value does not matter.
 SRV_WEIGHT = 1
+# MX preferences 10, 20, ... in the order of [[provider]] mx: room for records in between.
+MX_PRIORITY_STEP = 10
 
 
 def _absolute(name: str) -> str:
     return name.lower().rstrip(".") + "."
+
+
+@dataclass(frozen=True)
+class _Context:
+    """What every domain's records are planned against: computed once, not per domain."""
+
+    config: Config
+    public: str  # the public host name, absolute
+    hosted: dict[str, tuple[Provider, Domain]]
+    cnames: frozenset[str]  # every name the records make a CNAME (absolute)
+    # Caches filled while planning (server_hosts' shared lists; SRV plans by host names).
+    shared_hosts: dict[int, tuple[Provider, list[ServerHost]]] = field(default_factory=dict)
+    srv_plans: dict[tuple[int, tuple[str, ...]], tuple[Provider, _SrvPlan]] = field(default_factory=dict)
+
+
+def _context(config: Config) -> _Context:
+    hosted = config.domains()
+    public = _absolute(config.service.public_hostname)
+    return _Context(config, public, hosted, frozenset(_cname_names(config, hosted, public)))
 
 
 def plan(config: Config, only: str | None = None) -> list[DomainPlan]:
@@ -99,7 +155,28 @@ def plan(config: Config, only: str | None = None) -> list[DomainPlan]:
 
     Raises ValueError naming the domain when ``only`` is not hosted.
     """
-    return [_domain_plan(config, provider, domain) for provider, domain in select_domains(config, only)]
+    selected = select_domains(config, only)
+    context = _context(config)
+    return [_domain_plan(context, provider, domain) for provider, domain in selected]
+
+
+def lookup_plans(config: Config) -> list[LookupPlan]:
+    """``autoconfig.<mx domain>`` for every MX lookup domain that is not hosted, in config order."""
+    plans = []
+    for mx_domain, provider in mx_lookup_domains(config).items():
+        hosts = ", ".join(host for host in provider.mx if mx_domain in (host, *_parents(host)))
+        why = (
+            f"Needed: the MX lookup target of provider {provider.id} (draft-ietf-mailmaint-autoconfig,",
+            '"domain hosters"). Clients that find no autoconfig.<domain> take the domain of its MX',
+            f"host ({hosts}) and ask https://{AUTOCONFIG}.{mx_domain}/mail/config-v1.1.xml.",
+        )
+        plans.append(LookupPlan(mx_domain, provider, (_service_name_group(config, mx_domain, AUTOCONFIG, why),)))
+    return plans
+
+
+def _parents(host: str) -> list[str]:
+    labels = host.split(".")
+    return [".".join(labels[index:]) for index in range(1, len(labels))]
 
 
 def warnings(config: Config, only: str | None = None) -> list[str]:
@@ -112,22 +189,31 @@ def warnings(config: Config, only: str | None = None) -> list[str]:
     ]
 
 
-def _cname_names(config: Config) -> set[str]:
-    """The names our records make CNAMEs: autoconfig.<d> and autodiscover.<d> of every domain.
+def _cname_names(config: Config, hosted: dict[str, tuple[Provider, Domain]], public: str) -> set[str]:
+    """The names our records make CNAMEs (absolute).
 
-    The service's own public_hostname is never one (it cannot alias itself),
-    and with [dns] addresses set there are no CNAMEs at all.
+    ``autoconfig.<d>`` and ``autodiscover.<d>`` of the domains with own names
+    and ``autoconfig.<mx domain>`` of the MX lookup domains, unless [dns]
+    addresses makes them A/AAAA records; the common names. The service's own
+    public_hostname is never one (it cannot alias itself).
     """
-    if config.dns.addresses:
-        return set()
-    public = _absolute(config.service.public_hostname)
-    names = {_absolute(f"{prefix}.{name}") for name in config.domains() for prefix in (AUTOCONFIG, AUTODISCOVER)}
+    names: set[str] = set()
+    if not config.dns.addresses:
+        for provider, domain in hosted.values():
+            if provider.has_own_names(domain):
+                names.add(_absolute(f"{AUTOCONFIG}.{domain.name}"))
+                names.add(_absolute(f"{AUTODISCOVER}.{domain.name}"))
+        names.update(_absolute(f"{AUTOCONFIG}.{name}") for name in mx_lookup_domains(config))
+    if config.dns.common_names:
+        for provider, domain in hosted.values():
+            for alias in common_names(provider, domain, hosted=hosted, public_hostname=config.service.public_hostname):
+                names.add(_absolute(alias.name))
     return names - {public}
 
 
-def _service_name_group(config: Config, domain: Domain, prefix: str, why: tuple[str, ...]) -> Group:
+def _service_name_group(config: Config, domain_name: str, prefix: str, why: tuple[str, ...]) -> Group:
     """``autoconfig.<d>`` or ``autodiscover.<d>``: a CNAME to the service, or its A/AAAA records."""
-    name = _absolute(f"{prefix}.{domain.name}")
+    name = _absolute(f"{prefix}.{domain_name}")
     public = _absolute(config.service.public_hostname)
     addresses = [ipaddress.ip_address(text) for text in config.dns.addresses]
     if addresses:
@@ -146,8 +232,16 @@ def _service_name_group(config: Config, domain: Domain, prefix: str, why: tuple[
     return Group((*why, "A CNAME to this service."), (RRset(name, "CNAME", (public,), False),))
 
 
-def _srv_values(config: Config, provider: Provider, domain: Domain) -> tuple[dict[SrvService, list[str]], list[str]]:
-    """The SRV values of every label (empty: not offered), and problems with their targets.
+_SrvPlan = tuple[tuple[tuple[str, ...], tuple[tuple[str, tuple[str, ...]], ...], tuple[tuple[str, str], ...]], ...]
+
+
+def _srv_values(
+    context: _Context, provider: Provider, hostnames: tuple[str, ...]
+) -> tuple[dict[SrvService, list[str]], list[tuple[SrvService, str]]]:
+    """The SRV values of every label (empty: not offered), and the targets that are aliases.
+
+    ``hostnames``: the domain's server host names, in the order of the
+    provider's servers (incoming, then outgoing).
 
     Priorities are numbered per direction, across labels, so that one list of
     preferences reads from them: incoming protocols in the order the config
@@ -157,41 +251,43 @@ def _srv_values(config: Config, provider: Provider, domain: Domain) -> tuple[dic
     priority numbers); within a label the servers in config order ("most
     preferred first").
     """
-    servers = provider.resolve_servers(domain)
-    cnames = _cname_names(config)
+    servers = list(zip(provider.incoming + provider.outgoing, hostnames, strict=True))
+    cnames = context.cnames
     values: dict[SrvService, list[str]] = {service: [] for service in SRV_SERVICES}
     problems = []
     for direction in ("incoming", "outgoing"):
-        protocols = list(dict.fromkeys(server.type for server in servers if server.direction == direction))
+        protocols = list(dict.fromkeys(server.type for server, _ in servers if server.direction == direction))
         priority = 0
         for protocol in protocols:
             for service in (s for s in SRV_SERVICES if s.type == protocol):
                 seen: set[tuple[str, int]] = set()
-                for server in servers:
-                    if server.type != protocol or _implicit(server) != service.implicit_tls:
+                for server, hostname in servers:
+                    if server.type != protocol or (server.socket_type is SocketType.SSL) != service.implicit_tls:
                         continue
-                    target = _absolute(server.hostname)
+                    target = _absolute(hostname)
                     if (target, server.port) in seen:  # overrides can make two servers one
                         continue
                     seen.add((target, server.port))
                     if target in cnames:
-                        # RFC 2782: the target "MUST NOT be an alias"; clients may refuse it.
-                        problems.append(
-                            f"{service.label}.{domain.name}. points at {target}, which these records make a "
-                            "CNAME; RFC 2782 forbids an alias as SRV target: use the mail server's own host name"
-                        )
+                        problems.append((service, target))
                     values[service].append(f"{priority} {SRV_WEIGHT} {server.port} {target}")
                     priority += 1
     return values, problems
 
 
-def _srv_groups(config: Config, provider: Provider, domain: Domain) -> list[Group]:
-    """The RFC 6186 SRV records for the domain's servers, one group per protocol."""
-    values, problems = _srv_values(config, provider, domain)
-    groups = []
+def _srv_plan(context: _Context, provider: Provider, hostnames: tuple[str, ...]) -> _SrvPlan:
+    """Per protocol: the comment, (label, values) of each SRV label, and (label, target) of alias targets.
+
+    The same for every domain whose servers have these host names: computed once.
+    """
+    key = (id(provider), hostnames)
+    known = context.srv_plans.get(key)
+    if known is not None and known[0] is provider:
+        return known[1]
+    values, problems = _srv_values(context, provider, hostnames)
+    found = []
     for protocol in ("imap", "pop3", "smtp"):
         services = [service for service in SRV_SERVICES if service.type == protocol]
-        labels = [f"{service.label}.{domain.name}." for service in services]
         comment = [
             f"Optional: {PROTOCOL_NAMES[protocol]} servers, for clients that find them by SRV (RFC 6186);",
             "Thunderbird, K-9 and Evolution do not look these up.",
@@ -203,29 +299,64 @@ def _srv_groups(config: Config, provider: Provider, domain: Domain) -> list[Grou
             comment.append("IMAP and POP3 share one priority order: the lower numbers say which is preferred.")
         if len(offered) < 2:
             comment.append(f'"{NOT_OFFERED}": not offered at this domain (RFC 6186), so clients stop looking.')
-        rrsets = tuple(
-            RRset(label, "SRV", tuple(values[service]) or (NOT_OFFERED,), True)
-            for label, service in zip(labels, services, strict=True)
+        labels = tuple((service.label, tuple(values[service]) or (NOT_OFFERED,)) for service in services)
+        aliased = tuple((service.label, target) for service, target in problems if service in services)
+        found.append((tuple(comment), labels, aliased))
+    context.srv_plans[key] = (provider, tuple(found))
+    return tuple(found)
+
+
+def _srv_groups(context: _Context, provider: Provider, domain: Domain) -> list[Group]:
+    """The RFC 6186 SRV records for the domain's servers, one group per protocol."""
+    hostnames = tuple(host.hostname for host in server_hosts(provider, domain, context.shared_hosts))
+    groups = []
+    for comment, labels, aliased in _srv_plan(context, provider, hostnames):
+        rrsets = tuple(RRset(f"{label}.{domain.name}.", "SRV", values, True) for label, values in labels)
+        # RFC 2782: the target "MUST NOT be an alias"; clients may refuse it.
+        problems = tuple(
+            f"{label}.{domain.name}. points at {target}, which these records make a CNAME; "
+            "RFC 2782 forbids an alias as SRV target: use the mail server's own host name"
+            for label, target in aliased
         )
-        own = tuple(problem for problem in problems if problem.split(" ", 1)[0] in labels)
-        groups.append(Group(tuple(comment), rrsets, own))
+        groups.append(Group(comment, rrsets, problems))
     return groups
 
 
-def _implicit(server: ResolvedServer) -> bool:
-    return server.socket_type is SocketType.SSL
+def _mx_group(context: _Context, provider: Provider, domain: Domain) -> Group:
+    """The provider's MX hosts as the domain's MX records, preferences 10, 20, ... in config order."""
+    values = tuple(f"{MX_PRIORITY_STEP * (index + 1)} {_absolute(host)}" for index, host in enumerate(provider.mx))
+    comment = (
+        f"MX records (from [[provider]] mx of {provider.id}): mail delivery, and clients that find",
+        "their settings through the MX host's domain. If the zone has MX records already, they must",
+        "be these (check-dns compares them).",
+    )
+    problems = tuple(
+        f"MX {_absolute(host)} is a name these records make a CNAME; an MX target must not be an alias "
+        "(RFC 2181 section 10.3): use the mail server's own host name"
+        for host in provider.mx
+        if _absolute(host) in context.cnames
+    )
+    return Group(comment, (RRset(f"{domain.name}.", "MX", values, False),), problems)
 
 
-def _domain_plan(config: Config, provider: Provider, domain: Domain) -> DomainPlan:
-    public = _absolute(config.service.public_hostname)
-    autoconfig_why = (
-        "Needed: Thunderbird, Evolution, KMail and K-9 fetch their settings from",
-        f"https://{AUTOCONFIG}.{domain.name}/mail/config-v1.1.xml.",
+def _common_name_group(context: _Context, provider: Provider, domain: Domain) -> Group | None:
+    """[dns] common_names: imap.<d> ... submission.<d> as CNAMEs to the domain's first server of each type."""
+    config = context.config
+    aliases = common_names(provider, domain, hosted=context.hosted, public_hostname=config.service.public_hostname)
+    if not aliases:
+        return None
+    comment = (
+        "Optional ([dns] common_names): the classic names people type and clients guess",
+        "(Thunderbird's last resort tries imap.<domain> and smtp.<domain>), as CNAMEs to the",
+        "servers the settings name; the mail servers' certificates must cover them.",
     )
-    autodiscover_why = (
-        "Needed for Outlook and Windows Mail: they post to",
-        f"https://{AUTODISCOVER}.{domain.name}/autodiscover/autodiscover.xml.",
-    )
+    rrsets = tuple(RRset(_absolute(alias.name), "CNAME", (_absolute(alias.target),), True) for alias in aliases)
+    return Group(comment, rrsets)
+
+
+def _domain_plan(context: _Context, provider: Provider, domain: Domain) -> DomainPlan:
+    config = context.config
+    public = context.public
     autodiscover_srv = Group(
         (
             "Optional: Outlook, and Thunderbird for Exchange, fall back to this SRV record",
@@ -233,12 +364,41 @@ def _domain_plan(config: Config, provider: Provider, domain: Domain) -> DomainPl
         ),
         (RRset(f"_autodiscover._tcp.{domain.name}.", "SRV", (f"0 {SRV_WEIGHT} 443 {public}",), True),),
     )
-    groups = [
-        _service_name_group(config, domain, AUTOCONFIG, autoconfig_why),
-        _service_name_group(config, domain, AUTODISCOVER, autodiscover_why),
-        autodiscover_srv,
-        *_srv_groups(config, provider, domain),
-    ]
+    if provider.has_own_names(domain):
+        autoconfig_why = (
+            "Needed: Thunderbird, Evolution, KMail and K-9 fetch their settings from",
+            f"https://{AUTOCONFIG}.{domain.name}/mail/config-v1.1.xml.",
+        )
+        autodiscover_why = (
+            "Needed for Outlook and Windows Mail: they post to",
+            f"https://{AUTODISCOVER}.{domain.name}/autodiscover/autodiscover.xml.",
+        )
+        groups = [
+            _service_name_group(config, domain.name, AUTOCONFIG, autoconfig_why),
+            _service_name_group(config, domain.name, AUTODISCOVER, autodiscover_why),
+        ]
+    else:
+        found = (
+            f"through the MX lookup (autoconfig.{', autoconfig.'.join(provider.mx_domains)})"
+            if provider.mx_domains
+            else "through the SRV records below only (the provider lists no mx hosts)"
+        )
+        groups = [
+            Group(
+                (
+                    f"own_names = false: no {AUTOCONFIG}.{domain.name} or {AUTODISCOVER}.{domain.name};",
+                    f"clients find the service {found}.",
+                ),
+                (),
+            )
+        ]
+    if provider.mx:
+        groups.append(_mx_group(context, provider, domain))
+    groups += [autodiscover_srv, *_srv_groups(context, provider, domain)]
+    if config.dns.common_names:
+        common = _common_name_group(context, provider, domain)
+        if common is not None:
+            groups.append(common)
     return DomainPlan(domain, tuple(groups))
 
 
@@ -249,13 +409,19 @@ def records(config: Config, only: str | None = None) -> str:
     ValueError naming the domain when ``only`` is not hosted.
     """
     ttl = config.dns.ttl
-    blocks = []
+    titled: list[tuple[str, tuple[Group, ...]]] = []
     for domain_plan in plan(config, only):
         name = domain_plan.domain.name
         unicode = to_unicode(name)
         title = f"{name} ({unicode})" if unicode != name else name
-        lines = [f"; ---- {title}: mail client auto-configuration ----"]
-        for group in domain_plan.groups:
+        titled.append((f"{title}: mail client auto-configuration", domain_plan.groups))
+    if only is None:
+        for lookup in lookup_plans(config):
+            titled.append((f"{AUTOCONFIG}.{lookup.mx_domain}: MX lookup domain of {lookup.provider.id}", lookup.groups))
+    blocks = []
+    for title, groups in titled:
+        lines = [f"; ---- {title} ----"]
+        for group in groups:
             lines.append("")
             lines += [f"; {line}" for line in group.comment]
             lines += [f"; WARNING: {warning}" for warning in group.warnings]
