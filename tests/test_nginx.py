@@ -57,10 +57,13 @@ def make_certificates(ca: CA, config_text: str, folder: Path, *, well_known: boo
     (folder / "acme" / "token-123").write_text("challenge-answer\n")
 
 
-def generate_site(config_path: Path, upstream: str, static_root: Path, http: int, https: int) -> str:
+def generate_site(
+    config_path: Path, upstream: str, static_root: Path, http: int, https: int, *, well_known: bool = True
+) -> str:
     command = [
         sys.executable, "service.py", "nginx", "--config", str(config_path), "--upstream", upstream,
-        "--static-root", str(static_root), "--well-known", "--http-port", str(http), "--https-port", str(https),
+        "--static-root", str(static_root), "--http-port", str(http), "--https-port", str(https),
+        *(["--well-known"] if well_known else []),
     ]  # fmt: skip
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60, check=True)
     return result.stdout
