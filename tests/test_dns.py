@@ -29,6 +29,7 @@ from test_domains import CONFIG as HOSTING_CONFIG
 
 from mailautoconf import config as config_loader
 from mailautoconf.deploy import checkdns
+from mailautoconf.deploy.dns import lookup_plans
 from mailautoconf.deploy.dns import records
 from mailautoconf.deploy.dns import warnings
 from mailautoconf.model import Config
@@ -170,6 +171,115 @@ def test_srv_target_that_is_our_cname_is_a_warning() -> None:
     assert warnings(load(text + ADDRESSES)) == []
 
 
+# A domain hoster: customers keep their DNS; kunde-b.example has no names of its own and is
+# found through the MX lookup (autoconfig.hoster.example); mail.{domain} is per domain.
+HOSTER = """\
+[service]
+public_hostname = "autoconfig.provider.example"
+
+[dns]
+common_names = true
+
+[[provider]]
+id = "hoster.example"
+display_name = "Hoster"
+domains = ["kunde-a.example", "kunde-b.example"]
+mx = ["mx1.hoster.example", "mx2.hoster.example"]
+
+[[provider.incoming]]
+type = "imap"
+hostname = "imap.{domain}"
+port = 993
+socket_type = "SSL"
+authentication = ["password-cleartext"]
+username = "{address}"
+
+[[provider.outgoing]]
+type = "smtp"
+hostname = "mail.hoster.example"
+port = 465
+socket_type = "SSL"
+authentication = ["password-cleartext"]
+username = "{address}"
+
+[provider.overrides."kunde-b.example"]
+own_names = false
+"""
+HOSTER_ADDRESSES = HOSTER.replace("[dns]\n", '[dns]\naddresses = ["192.0.2.10", "2001:db8::10"]\nttl = 300\n')
+
+
+def test_a_domain_without_own_names_keeps_srv_and_gets_mx() -> None:
+    loaded = load(HOSTER)
+    text = records(loaded, "kunde-b.example")
+    assert record_lines(text) == [
+        "kunde-b.example. 3600 IN MX 10 mx1.hoster.example.",
+        "kunde-b.example. 3600 IN MX 20 mx2.hoster.example.",
+        "_autodiscover._tcp.kunde-b.example. 3600 IN SRV 0 1 443 autoconfig.provider.example.",
+        "_imaps._tcp.kunde-b.example. 3600 IN SRV 0 1 993 imap.kunde-b.example.",
+        "_imap._tcp.kunde-b.example. 3600 IN SRV 0 0 0 .",
+        "_pop3s._tcp.kunde-b.example. 3600 IN SRV 0 0 0 .",
+        "_pop3._tcp.kunde-b.example. 3600 IN SRV 0 0 0 .",
+        "_submissions._tcp.kunde-b.example. 3600 IN SRV 0 1 465 mail.hoster.example.",
+        "_submission._tcp.kunde-b.example. 3600 IN SRV 0 0 0 .",
+        # common_names: imap. is the server itself (no CNAME to itself); no POP3, no pop3. names.
+        "imaps.kunde-b.example. 3600 IN CNAME imap.kunde-b.example.",
+        "smtp.kunde-b.example. 3600 IN CNAME mail.hoster.example.",
+        "smtps.kunde-b.example. 3600 IN CNAME mail.hoster.example.",
+        "submission.kunde-b.example. 3600 IN CNAME mail.hoster.example.",
+    ]
+    assert "; own_names = false: no autoconfig.kunde-b.example or autodiscover.kunde-b.example;" in text
+    assert "; MX records (from [[provider]] mx of hoster.example): mail delivery, and clients that find" in text
+    assert "; Optional ([dns] common_names): the classic names people type and clients guess" in text
+    # --domain prints that domain only, not the MX lookup block.
+    assert "autoconfig.hoster.example" not in record_lines(text)[0] and "MX lookup domain" not in text
+    assert warnings(loaded) == []
+
+
+def test_mx_lookup_domain_once_and_only_when_not_hosted() -> None:
+    text = records(load(HOSTER))
+    lines = record_lines(text)
+    assert lines.count("autoconfig.hoster.example. 3600 IN CNAME autoconfig.provider.example.") == 1
+    assert lines[-1] == "autoconfig.hoster.example. 3600 IN CNAME autoconfig.provider.example."
+    assert "; ---- autoconfig.hoster.example: MX lookup domain of hoster.example ----" in text
+    assert '; "domain hosters"). Clients that find no autoconfig.<domain> take the domain of its MX' in text
+    assert "autoconfig.kunde-a.example. 3600 IN CNAME autoconfig.provider.example." in lines
+    assert not [line for line in lines if line.startswith(("autoconfig.kunde-b", "autodiscover.kunde-b"))]
+    # With [dns] addresses: A/AAAA records there too.
+    lines = record_lines(records(load(HOSTER_ADDRESSES)))
+    assert "autoconfig.hoster.example. 300 IN A 192.0.2.10" in lines
+    assert "autoconfig.hoster.example. 300 IN AAAA 2001:db8::10" in lines
+    # An MX lookup domain that is hosted needs nothing more: its own names are there.
+    hosted = EXAMPLE.replace("list_all_domains = false", 'list_all_domains = false\nmx = ["mx.example.com"]')
+    text = records(load(hosted))
+    assert "MX lookup domain" not in text
+    assert "example.org. 3600 IN MX 10 mx.example.com." in record_lines(text)
+
+
+def test_common_names_for_the_example() -> None:
+    lines = record_lines(records(load(EXAMPLE + "\n[dns]\ncommon_names = true\n"), "example.org"))
+    cnames = [line for line in lines if " CNAME " in line and not line.startswith("auto")]
+    assert cnames == [
+        f"{label}.example.org. 3600 IN CNAME mail.example.net."
+        for label in ("imap", "imaps", "pop3", "pop3s", "smtp", "smtps", "submission")
+    ]
+    assert not any(" MX " in line for line in lines)  # the example lists no mx hosts
+
+
+def test_mx_targets_are_never_our_cnames() -> None:
+    # A common name that is an MX host stays the admin's: no CNAME (RFC 2181 section 10.3).
+    text = HOSTER.replace('mx = ["mx1.hoster.example", "mx2.hoster.example"]', 'mx = ["smtp.kunde-a.example"]')
+    lines = record_lines(records(load(text), "kunde-a.example"))
+    assert "kunde-a.example. 3600 IN MX 10 smtp.kunde-a.example." in lines
+    assert not [line for line in lines if line.startswith("smtp.kunde-a.example.")]
+    assert warnings(load(text)) == []
+    # An MX host that the records themselves make a CNAME is a warning.
+    text = HOSTER.replace('mx = ["mx1.hoster.example", "mx2.hoster.example"]', 'mx = ["autoconfig.kunde-a.example"]')
+    assert warnings(load(text), "kunde-a.example") == [
+        'test.toml: warning: domain "kunde-a.example": MX autoconfig.kunde-a.example. is a name these records '
+        "make a CNAME; an MX target must not be an alias (RFC 2181 section 10.3): use the mail server's own host name"
+    ]
+
+
 # -- named-checkzone --------------------------------------------------------------------------------
 
 
@@ -196,6 +306,9 @@ def checkzone(tmp_path: Path, origin: str, text: str) -> subprocess.CompletedPro
         pytest.param(EXAMPLE, id="example"),
         pytest.param(HOSTING_CONFIG, id="idn-overrides"),
         pytest.param(EXAMPLE + ADDRESSES, id="addresses"),
+        pytest.param(HOSTER, id="hoster-mx-common-names"),
+        pytest.param(HOSTER_ADDRESSES, id="hoster-addresses"),
+        pytest.param(EXAMPLE + "\n[dns]\ncommon_names = true\n", id="example-common-names"),
     ],
 )
 def test_named_checkzone_accepts_every_domain(tmp_path: Path, config_text: str) -> None:
@@ -204,6 +317,15 @@ def test_named_checkzone_accepts_every_domain(tmp_path: Path, config_text: str) 
         result = checkzone(tmp_path, name, records(loaded, name))
         assert result.returncode == 0, (name, result.stdout, result.stderr)
         assert result.stdout.rstrip().endswith("OK"), result.stdout
+    # The MX lookup names, in the zone of their domain.
+    for lookup in lookup_plans(loaded):
+        block = [line for group in lookup.groups for line in _zone_lines(group, loaded.dns.ttl)]
+        result = checkzone(tmp_path, lookup.mx_domain, "\n".join(block) + "\n")
+        assert result.returncode == 0, (lookup.mx_domain, result.stdout, result.stderr)
+
+
+def _zone_lines(group, ttl: int) -> list[str]:  # type: ignore[no-untyped-def]
+    return [f"{rrset.name} {ttl} IN {rrset.type} {value}" for rrset in group.rrsets for value in rrset.values]
 
 
 @needs_checkzone
@@ -239,6 +361,9 @@ def dnsmasq_options(zone_text: str) -> list[str]:
         elif rdtype == "SRV":
             priority, weight, port, target = data.split()
             options.append(f"--srv-host={name},{target.rstrip('.') or '.'},{port},{priority},{weight}")
+        elif rdtype == "MX":
+            preference, exchange = data.split()
+            options.append(f"--mx-host={name},{exchange.rstrip('.')},{preference}")
         else:
             raise AssertionError(f"unexpected record {line}")
     options += [f"--host-record={name},{','.join(values)}" for name, values in addresses.items()]
@@ -403,6 +528,51 @@ def test_check_dns_compares_address_sets(tmp_path: Path, dnsmasq) -> None:  # ty
         "ok      autodiscover.example.org. AAAA 2001:db8::10",
     ]
     assert all(line.startswith("ok ") for line in lines[5:])
+
+
+HOSTER_LOCAL = ["kunde-a.example", "kunde-b.example", "hoster.example", "provider.example"]
+
+
+@needs_dnsmasq
+def test_check_dns_checks_mx_lookup_names_and_common_names(tmp_path: Path, dnsmasq) -> None:  # type: ignore[no-untyped-def]
+    config_path = tmp_path / "autoconfig.toml"
+    config_path.write_text(HOSTER, encoding="utf-8")
+    correct = ["--host-record=autoconfig.provider.example,127.0.0.1", *dnsmasq_options(records(load(HOSTER)))]
+    result = check_dns(config_path, dnsmasq(correct, HOSTER_LOCAL))
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert "ok      kunde-b.example. MX 10 mx1.hoster.example., 20 mx2.hoster.example." in lines
+    assert "ok      autoconfig.hoster.example. CNAME autoconfig.provider.example." in lines
+    assert lines[-1] == "ok      autoconfig.hoster.example. CNAME autoconfig.provider.example."  # after the domains
+    assert "ok      smtps.kunde-a.example. CNAME mail.hoster.example." in lines
+    assert not any("autoconfig.kunde-b" in line for line in lines)
+    # An MX record the zone has in another order, and a missing MX lookup name.
+    broken = [
+        option.replace("mx1.hoster.example,10", "mx1.hoster.example,30")
+        for option in correct
+        if option != "--cname=autoconfig.hoster.example,autoconfig.provider.example"
+    ]
+    result = check_dns(config_path, dnsmasq(broken, HOSTER_LOCAL))
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert (
+        "wrong   kunde-a.example. MX: expected 10 mx1.hoster.example., 20 mx2.hoster.example.; "
+        "found 20 mx2.hoster.example., 30 mx1.hoster.example."
+    ) in lines
+    assert lines[-1] == (
+        "missing autoconfig.hoster.example. CNAME: expected autoconfig.provider.example.; found nothing (no such name)"
+    )
+
+
+def test_dns_for_100000_domains_takes_seconds(tmp_path: Path) -> None:
+    """Planned once per config, not per domain: a big hoster's records print in seconds."""
+    domains = ", ".join(f'"d{number:05d}.example"' for number in range(1, 100_001))
+    text = EXAMPLE.replace('domains = ["example.net", "example.org", "example.com"]', f"domains = [{domains}]")
+    loaded = load(text)
+    started = time.monotonic()
+    lines = records(loaded).count("\n")
+    assert lines > 3_000_000
+    assert time.monotonic() - started < 60
 
 
 def test_check_dns_gives_up_on_a_silent_resolver(tmp_path: Path) -> None:
