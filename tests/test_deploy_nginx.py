@@ -401,3 +401,15 @@ def test_a_changed_document_is_served_within_seconds(hoster: Hoster) -> None:
     finally:
         temporary.write_text(original)
         os.replace(temporary, path)
+
+
+def test_a_public_hostname_that_is_a_hosted_domain_is_named_once(tmp_path: Path) -> None:
+    text = EXAMPLE.replace('public_hostname = "autoconfig.example.net"', 'public_hostname = "example.org"')
+    text += tls_section(tmp_path)
+    one_certificate_for_every_bundle(text, tmp_path, well_known=True)
+    (tmp_path / "autoconfig.toml").write_text(text)
+    generated = generate_site(tmp_path / "autoconfig.toml", "127.0.0.1:8080", tmp_path, 8081, 8443)
+    names = [name for block in server_blocks(generated) for name in server_names(block)]
+    assert names.count("example.org") == 2  # port 80 once, its certificate's server once
+    result = nginx_test(nginx_conf(tmp_path, generated))
+    assert result.returncode == 0 and "[warn]" not in result.stderr, result.stderr
