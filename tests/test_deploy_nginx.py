@@ -413,3 +413,28 @@ def test_a_public_hostname_that_is_a_hosted_domain_is_named_once(tmp_path: Path)
     assert names.count("example.org") == 2  # port 80 once, its certificate's server once
     result = nginx_test(nginx_conf(tmp_path, generated))
     assert result.returncode == 0 and "[warn]" not in result.stderr, result.stderr
+
+
+def test_certificates_not_issued_yet_leave_their_servers_out(tmp_path: Path) -> None:
+    """During a big first issue (the CA's rate limits spread it over hours) the site still loads."""
+    text = generated_text(500) + tls_section(tmp_path).replace("[tls]\n", "[tls]\nmax_names = 10\n")
+    bundles = service_bundles(config_loader.loads(text).config)
+    one = tmp_path / "one"
+    CA.create().issue_files(["one.example"], one)
+    (tmp_path / "certs").mkdir()
+    issued = sorted(bundles)[::2]
+    for alias in issued:
+        (tmp_path / "certs" / alias).symlink_to(one)
+    (tmp_path / "acme").mkdir()
+    config_path = tmp_path / "autoconfig.toml"
+    config_path.write_text(text)
+    command = [sys.executable, "service.py", "nginx", "--config", str(config_path), "--static-root", str(tmp_path)]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    missing = len(bundles) - len(issued)
+    assert result.stderr.startswith(f"nginx: {missing} of {len(bundles)} certificates are not in {tmp_path}/certs yet")
+    https = [block for block in server_blocks(result.stdout) if "ssl_certificate " in block]
+    assert [re.search(r"certs/(\S+)/fullchain", block).group(1) for block in https] == issued  # type: ignore[union-attr]
+    assert f"# {missing} certificate(s) did not exist when this was generated" in result.stdout
+    checked = nginx_test(nginx_conf(tmp_path, result.stdout))
+    assert checked.returncode == 0 and "[warn]" not in checked.stderr, checked.stderr
