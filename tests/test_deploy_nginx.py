@@ -178,12 +178,16 @@ def test_listen_addresses_and_http2_spelling() -> None:
     assert "ssl_stapling" not in text and "Expect-CT" not in text
 
 
-def test_the_installed_nginx_version_decides_the_http2_spelling() -> None:
+def test_the_installed_nginx_version_decides_the_http2_spelling(tmp_path: Path) -> None:
     version = site_module.nginx_version(NGINX)
     assert version is not None and version >= (1, 9, 5)
+    text = EXAMPLE + tls_section(tmp_path)
+    one_certificate_for_every_bundle(text, tmp_path)
+    (tmp_path / "autoconfig.toml").write_text(text)
     result = subprocess.run(
-        [sys.executable, "service.py", "nginx"], cwd=ROOT, capture_output=True, text=True, timeout=60, check=True
-    )
+        [sys.executable, "service.py", "nginx", "--config", str(tmp_path / "autoconfig.toml")],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
     if version >= site_module.HTTP2_DIRECTIVE_SINCE:
         assert "    http2 on;" in result.stdout
     else:
