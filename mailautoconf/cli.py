@@ -149,6 +149,12 @@ def check(args: argparse.Namespace) -> int:
         return 1
     warnings = [str(warning) for warning in result.warnings]
     warnings += android_warnings(result.config)
+    if result.config.dns.common_names:
+        from mailautoconf.deploy.certs import common_names_cost  # dnspython only when asked
+
+        cost = common_names_cost(result.config)
+        if cost:
+            warnings.append(f"{result.config.source}: warning: {cost}")
     for warning in warnings:
         print(warning, file=sys.stderr)
     providers = result.config.providers

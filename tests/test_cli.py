@@ -136,3 +136,13 @@ def test_import_has_no_side_effects_and_app_is_lazy(tmp_path: Path) -> None:
     env = {"MAILAUTOCONF_OUTPUT": str(tmp_path / "out"), "PATH": "/usr/bin:/bin"}
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, env=env, timeout=60)
     assert result.stdout.strip() == "ok", result.stderr
+
+
+def test_check_says_what_common_names_cost(tmp_path: Path) -> None:
+    config = tmp_path / "autoconfig.toml"
+    config.write_text("[dns]\ncommon_names = true\n" + EXAMPLE_CONFIG.read_text(encoding="utf-8"), encoding="utf-8")
+    result = run("check", "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    assert f"{config}: warning: [dns] common_names:" in result.stderr
+    assert "2 certificate(s) (dovecot 1, postfix 1" in result.stderr
+    assert "common_names" not in run("check").stderr
