@@ -128,7 +128,7 @@ class Pipeline:
         for line in warnings:
             log.warning("%s", line)
         try:
-            published = self._apply(result.config, full=self._linked is None)
+            published = self._apply(result.config)
         except OSError as exc:
             errors = (f"{self.output_dir}: cannot publish the rendered documents: {exc}",)
             log.error("%s; still serving %s", errors[0], self._serving())
@@ -140,10 +140,15 @@ class Pipeline:
             self.on_publish(published)
         return Outcome(published, (), warnings)
 
-    def _apply(self, loaded: Config, *, full: bool) -> publish.Published | None:
-        """Render what changed, publish it, swap the store; None when nothing changed."""
+    def _apply(self, loaded: Config) -> publish.Published | None:
+        """Render what changed, publish it, swap the store; None when nothing changed.
+
+        The first run (and every forced one) compares every domain with what
+        is linked on disk; later runs look only at providers that are new
+        objects, and at the domains of those that went.
+        """
         first = self._linked is None
-        linked = publish.linked(self.output_dir) if first else dict(self._linked or {})
+        linked = publish.linked(self.output_dir) if self._linked is None else dict(self._linked)
         templates: dict[int, tuple[Provider, ProviderTemplates]] = {}
         changed: list[Provider] = []
         for provider in loaded.providers:
@@ -153,13 +158,12 @@ class Pipeline:
             else:
                 templates[id(provider)] = (provider, provider_templates(provider))
                 changed.append(provider)
-        examined = list(loaded.providers) if full else changed
+        examined = list(loaded.providers) if first else changed
         old_generation = self.store.generation if self.store is not None else None
-        keep_entries = not full and old_generation is not None and not first
-        entries: dict[str, Entry] = dict(old_generation.domains) if keep_entries and old_generation else {}
+        entries: dict[str, Entry] = dict(old_generation.domains) if old_generation and not first else {}
         # Domains of providers that are gone (changed or removed) leave; the changed ones come back below.
         leaving: set[str] = set()
-        if not full:
+        if not first:
             current = {id(provider) for provider in loaded.providers}
             for provider, _ in self._templates.values():
                 if id(provider) not in current or templates[id(provider)][0] is not provider:
@@ -176,7 +180,7 @@ class Pipeline:
                 on_disk = linked.get(domain.name)
                 if on_disk is None or on_disk.digest != digest:
                     changes[domain.name] = publish.Change(digest, _documents(provider, shared, domain))
-        hosted = set(wanted) if full else (self._hosted - leaving) | wanted.keys()
+        hosted = set(wanted) if first else (self._hosted - leaving) | wanted.keys()
         mx_wanted: dict[str, tuple[ProviderTemplates, str]] = {}
         for provider in loaded.providers:
             shared = templates[id(provider)][1]
@@ -189,7 +193,7 @@ class Pipeline:
             if on_disk is None or on_disk.digest != digest:
                 changes[folder] = publish.Change(digest, _mx_documents(shared))
         mx_folders = {MX_FOLDER_PREFIX + name for name in mx_wanted}
-        gone = (set(linked) - hosted - mx_folders) if full else {n for n in leaving if n not in hosted}
+        gone = (set(linked) - hosted - mx_folders) if first else {n for n in leaving if n not in hosted}
         gone |= {folder for folder in linked if folder.startswith(MX_FOLDER_PREFIX) and folder not in mx_folders}
         for folder in gone:
             if folder in linked:
