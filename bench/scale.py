@@ -582,11 +582,11 @@ class Row:
     timeout_s: float = 0.0
     notes: list[str] = field(default_factory=list)
 
+    ratios: list[float] = field(default_factory=list)  # render/floor of each round
+
     @property
     def ratio(self) -> float | None:
-        if self.render is None or self.floor is None or self.floor.wall_s <= 0:
-            return None
-        return self.render.wall_s / self.floor.wall_s
+        return statistics.median(self.ratios) if self.ratios else None
 
     @property
     def edit_s(self) -> float | None:
@@ -607,23 +607,33 @@ def measure_row(
         progress(f"{name}: writing the config")
         config.write(folder / "config")
         python = sys.executable
-        progress(f"{name}: cold render (fresh process)")
-        os.sync()
-        row.render = measure_rss(
-            [python, "service.py", "render", "--config", str(config.main), "--output", str(output)]
-        )
-        shape = tree_shape(output)
-        row.files = shape.files
-        progress(f"{name}: render {row.render.wall_s:.2f} s; {shape.files:,} files in {shape.folders:,} folders")
-        progress(f"{name}: disk floor, the same {shape.files:,} files from plain Python (fresh process)")
-        row.floor, written = measure_floor(shape, folder)
-        row.floor_files = written.files
-        progress(f"{name}: floor {row.floor.wall_s:.2f} s")
-        if written.files != shape.files or written.directories != shape.directories:
-            row.notes.append(
-                f"floor wrote {written.files} files/{written.directories} folders, "
-                f"render {shape.files}/{shape.directories}"
+        renders: list[RssRun] = []
+        floors: list[RssRun] = []
+        for round_ in range(1, args.rounds + 1):
+            of = f" (round {round_} of {args.rounds})" if args.rounds > 1 else ""
+            if round_ > 1:
+                shutil.rmtree(output)  # each render is cold, into an empty folder
+            progress(f"{name}: cold render, fresh process{of}")
+            os.sync()
+            renders.append(
+                measure_rss([python, "service.py", "render", "--config", str(config.main), "--output", str(output)])
             )
+            shape = tree_shape(output)
+            row.files = shape.files
+            progress(f"{name}: render {renders[-1].wall_s:.2f} s; {shape.files:,} files in {shape.folders:,} folders")
+            progress(f"{name}: disk floor, the same {shape.files:,} files from plain Python, fresh process{of}")
+            floor, written = measure_floor(shape, folder)
+            floors.append(floor)
+            row.floor_files = written.files
+            progress(f"{name}: floor {floor.wall_s:.2f} s")
+            if written.files != shape.files or written.directories != shape.directories:
+                row.notes.append(
+                    f"floor wrote {written.files} files/{written.directories} folders, "
+                    f"render {shape.files}/{shape.directories}"
+                )
+        row.ratios = [render.wall_s / floor.wall_s for render, floor in zip(renders, floors, strict=True)]
+        row.render = RssRun(0, statistics.median(r.wall_s for r in renders), max(r.maxrss_kib for r in renders))
+        row.floor = RssRun(0, statistics.median(f.wall_s for f in floors), max(f.maxrss_kib for f in floors))
 
         before = document_identities(output)
         row.files_before = len(before)
@@ -732,7 +742,7 @@ def print_table(rows: list[Row], split_note: str | None) -> None:
         print(f"{'':>{COLUMNS[0][1]}}  {'split':>{COLUMNS[1][1]}}  n/a: {split_note}")
     print(
         "render s / render MiB: cold `service.py render`, fresh process, wall time and peak RSS; "
-        "floor s: plain Python writing the same files; ratio = render/floor"
+        "floor s: plain Python writing the same files; ratio = render/floor (with --rounds: medians, the highest peak)"
     )
     print(
         "files: regular files in the served tree; restart s: `serve` start -> /healthz 200 with every domain, "
@@ -876,6 +886,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="smoke run: 100 domains, 1 s wrk, 1 edit, 5 s timeouts")
     parser.add_argument("--split", choices=("auto", "off"), default="auto", help="also measure split configs")
     parser.add_argument("--edits", type=int, default=5, help="display_name edits per size (default 5; median)")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="render + floor pairs per config, alternating (default 1; medians)"
+    )
     parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run (default 5)")
     parser.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
     args = parser.parse_args(argv)
@@ -883,8 +896,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.sizes = args.sizes or list(QUICK_SIZES)
         args.edits, args.duration = 1, 1
     args.sizes = args.sizes or list(DEFAULT_SIZES)
-    if min(args.sizes) < 8 or args.edits < 1 or args.duration < 1 or args.connections < 1:
-        parser.error("sizes must be at least 8; --edits, --duration and --connections at least 1")
+    if min(args.sizes) < 8 or min(args.edits, args.rounds, args.duration, args.connections) < 1:
+        parser.error("sizes must be at least 8; --edits, --rounds, --duration and --connections at least 1")
     return args
 
 
