@@ -74,6 +74,9 @@ CURRENT = "current"
 DOMAINS = "domains"
 VERSIONS = "versions"
 MANIFEST = "manifest.json"
+# How long a replaced version stays at least, for readers that resolved its
+# symlink just before the switch.
+HOLD_SECONDS = 1.0
 _STAGING = ".staging"
 _TRASH = ".trash"
 _TEMPORARY = ".tmp-"
@@ -226,19 +229,25 @@ def publish(
         number = _generation_number(manifest) + 1
         generation = f"gen-{number:06d}"
         rendered_at = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-        # Versions retired one publish ago (readers have long let go of them)
-        # are removed by clean(), after the caller has switched to this one.
+        # Versions retired by an earlier publish, at least HOLD_SECONDS ago
+        # (readers have long let go of them), are removed by clean(), after
+        # the caller has switched to this one. bench/layouts.py saw readers
+        # miss a file when a version went at the very next of many quick
+        # publishes, and never with this hold.
 
         def still_linked(version: str) -> bool:
             folder, digest, version_mtime = _parse(version) or ("", "", 0)
             linked = now_linked.get(folder) or (before.get(folder) if folder not in changes else None)
             return linked is not None and (linked.digest, linked.mtime) == (digest, version_mtime)
 
-        to_remove = [
-            version
-            for version in [*_names(manifest, "to_remove"), *_names(manifest, "retired")]
-            if not still_linked(version)
-        ]
+        earlier = [version for version in _names(manifest, "retired") if not still_linked(version)]
+        to_remove = [version for version in _names(manifest, "to_remove") if not still_linked(version)]
+        retired_at = manifest.get("retired_at")
+        held = isinstance(retired_at, int | float) and moment.timestamp() - retired_at < HOLD_SECONDS
+        if held:
+            retired = earlier + retired  # kept for another publish, at least HOLD_SECONDS from now
+        else:
+            to_remove += earlier
         _write_manifest(
             output_dir,
             {
@@ -246,6 +255,7 @@ def publish(
                 "rendered_at": rendered_at,
                 "domains": total,
                 "retired": retired,
+                "retired_at": moment.timestamp(),
                 "to_remove": to_remove,
             },
         )

@@ -15,6 +15,7 @@ import pytest
 from conftest import EXAMPLE_CONFIG
 from conftest import ROOT
 
+from mailautoconf import publish
 from mailautoconf.pipeline import Pipeline
 from mailautoconf.render import DOCUMENTS
 from mailautoconf.render import THUNDERBIRD
@@ -69,7 +70,7 @@ def test_layout_is_a_folder_per_domain_behind_current(tmp_path: Path) -> None:
     assert_whole(output)
 
 
-def test_edit_switches_only_the_changed_domain(tmp_path: Path) -> None:
+def test_edit_switches_only_the_changed_domain(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pipeline = pipeline_for(tmp_path, EXAMPLE)
     pipeline.run()
     output = tmp_path / "out"
@@ -86,10 +87,15 @@ def test_edit_switches_only_the_changed_domain(tmp_path: Path) -> None:
     }
     assert (output / "current" / "example.net" / THUNDERBIRD).stat().st_ino == inode  # not rewritten
     assert b"Org Mail" in (output / "current" / "example.org" / THUNDERBIRD).read_bytes()
-    # The version it replaced stays for readers in flight, until the next publish.
+    # The version it replaced stays for readers in flight: through the next
+    # publish, and at least publish.HOLD_SECONDS.
     old_version = output / "domains" / before["example.org"]
     assert old_version.is_dir()
     Path(pipeline.config_path).write_text(EXAMPLE + override.replace("Org Mail", "Org Mail 2"), encoding="utf-8")
+    pipeline.run(force=False)
+    assert old_version.is_dir()  # the next publish came within the hold
+    monkeypatch.setattr(publish, "HOLD_SECONDS", 0.0)
+    Path(pipeline.config_path).write_text(EXAMPLE + override.replace("Org Mail", "Org Mail 3"), encoding="utf-8")
     pipeline.run(force=False)
     assert not old_version.exists()
     assert len(os.listdir(output / "versions")) == 4  # three current, one retired
