@@ -39,6 +39,7 @@ after, for readers that resolved the old symlink a moment before the switch.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -214,8 +215,7 @@ def publish(
                 removed += 1
             else:
                 version = f"{folder}@{change.digest}.{mtime}"
-                if not os.path.isdir(os.path.join(versions, version)):  # else: written this second already
-                    _write_version(staging, versions, version, change.documents(), mtime)
+                _write_version(staging, versions, version, change.documents(), mtime)
                 _link(domains, folder, f"../{VERSIONS}/{version}")
                 now_linked[folder] = Linked(change.digest, mtime)
                 written += 1
@@ -326,21 +326,31 @@ def _generation_number(manifest: Mapping[str, object]) -> int:
 
 
 def _write_version(staging: str, versions: str, version: str, documents: Mapping[str, bytes], mtime: int) -> None:
-    """Write a version whole under ``staging``, then move it into ``versions`` in one rename."""
+    """Write a version whole under ``staging``, then move it into ``versions`` in one rename.
+
+    A version of that name already there (the same documents, written in
+    the same second) is kept. One mkdir per folder, one open per file and
+    no look-before-writing: at 100,000 domains every system call counts.
+    """
     root = os.path.join(staging, version)
     os.mkdir(root)
     made: set[str] = set()
     for relative, content in documents.items():
-        folder = os.path.dirname(relative)
+        folder, _, _ = relative.rpartition("/")
         if folder and folder not in made:
-            os.makedirs(os.path.join(root, folder), exist_ok=True)
+            os.mkdir(os.path.join(root, folder))
             made.add(folder)
         path = os.path.join(root, relative)
         with open(path, "wb") as handle:
             handle.write(content)
         if relative in _STATIC:
             os.utime(path, (mtime, mtime))
-    os.rename(root, os.path.join(versions, version))
+    try:
+        os.rename(root, os.path.join(versions, version))
+    except OSError as exc:
+        if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+            raise
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def _link(folder: str, name: str, target: str) -> None:
