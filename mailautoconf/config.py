@@ -240,8 +240,7 @@ class Loader:
         sources = [path]
         if settings is not None and settings[0].include:
             files = _included_files(path, settings[0].include)
-            problems += files.problems
-            for file in files.paths:
+            for file in files:
                 sources.append(file)
                 state = self._file(file, parsed_before)
                 fingerprint.update(file.encode("utf-8", "surrogateescape") + b"\0" + repr(state.stat).encode())
@@ -262,7 +261,7 @@ class Loader:
                     providers_raw = segment.data.get("provider")
                     if isinstance(providers_raw, list):
                         placed += [_Placed(raw, lines, index) for index, raw in enumerate(providers_raw)]
-            self._files = {file: self._files[file] for file in files.paths if file in self._files}
+            self._files = {file: self._files[file] for file in files if file in self._files}
         else:
             self._files = {}
 
@@ -346,25 +345,22 @@ class Loader:
         return checked
 
 
-@dataclass(frozen=True)
-class _Included:
-    paths: tuple[str, ...]
-    problems: tuple[Problem, ...]
+def _included_files(main: str, patterns: tuple[str, ...]) -> tuple[str, ...]:
+    """The files ``[service] include`` names, sorted, each once, never the main file.
 
-
-def _included_files(main: str, patterns: tuple[str, ...]) -> _Included:
-    """The files ``[service] include`` names, relative to the main file's folder, sorted, each once."""
+    A relative pattern is relative to the main file's folder, and its files
+    are named the way the main file was (so messages read alike).
+    """
     folder = os.path.dirname(os.path.abspath(main))
-    found: dict[str, None] = {}
     main_path = os.path.abspath(main)
+    found: dict[str, None] = {}
     for pattern in patterns:
-        full = pattern if os.path.isabs(pattern) else os.path.join(folder, pattern)
-        for match in sorted(glob.glob(full)):
+        relative = not os.path.isabs(pattern)
+        for match in sorted(glob.glob(os.path.join(folder, pattern) if relative else pattern)):
             if os.path.isfile(match) and os.path.abspath(match) != main_path:
-                shown = match if os.path.isabs(pattern) else os.path.relpath(match, folder)
-                shown = os.path.join(os.path.dirname(main), shown) if not os.path.isabs(pattern) else shown
+                shown = os.path.join(os.path.dirname(main), os.path.relpath(match, folder)) if relative else match
                 found.setdefault(os.path.normpath(shown), None)
-    return _Included(tuple(found), ())
+    return tuple(found)
 
 
 def _cross_checks(providers: list[Provider], places: list[_Placed]) -> list[Problem]:
