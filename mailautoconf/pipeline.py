@@ -33,6 +33,8 @@ from mailautoconf.model import Domain
 from mailautoconf.model import Provider
 from mailautoconf.render import DOCUMENTS
 from mailautoconf.render import MX_FOLDER_PREFIX
+from mailautoconf.render.templates import DOMAIN
+from mailautoconf.render.templates import UNICODE
 from mailautoconf.render.templates import ProviderTemplates
 from mailautoconf.render.templates import domain_values
 from mailautoconf.render.templates import provider_templates
@@ -257,7 +259,7 @@ class Pipeline:
             if _shares(shared, domain):
                 assert shared.shared is not None
                 values = domain_values(domain)
-                entries[name] = TemplateEntry(shared.shared, values["domain"], values["unicode"], mtime)
+                entries[name] = TemplateEntry(shared.shared, values[DOMAIN], values[UNICODE], mtime)
             else:
                 entries[name] = DiskEntry(os.path.join(current, name), mtime)
         mx = {
