@@ -16,16 +16,13 @@ from types import FrameType
 
 from flask import Flask
 
-from mailautoconf import android
+from mailautoconf import clientrules
 from mailautoconf import config
+from mailautoconf import problems
 from mailautoconf import publish
 from mailautoconf import sdnotify
 from mailautoconf.logs import setup_logging
-from mailautoconf.model import Config
 from mailautoconf.pipeline import Pipeline
-from mailautoconf.render import THUNDERBIRD
-from mailautoconf.render import thunderbird
-from mailautoconf.render.templates import provider_templates
 from mailautoconf.store import Store
 from mailautoconf.store import load_generation
 from mailautoconf.watch import Watcher
@@ -143,12 +140,9 @@ def check(args: argparse.Namespace) -> int:
     try:
         result = config.load(args.config)
     except config.ConfigError as exc:
-        for problem in exc.problems + exc.warnings:
-            print(problem, file=sys.stderr)
-        print(f"{args.config}: {len(exc.problems)} error(s); not usable", file=sys.stderr)
+        problems.report(args.config, exc)
         return 1
-    warnings = [str(warning) for warning in result.warnings]
-    warnings += android_warnings(result.config)
+    warnings = [str(warning) for warning in clientrules.warnings(result)]
     if result.config.dns.common_names:
         from mailautoconf.deploy.certs import common_names_cost  # dnspython only when asked
 
@@ -161,28 +155,6 @@ def check(args: argparse.Namespace) -> int:
     domains = sum(len(provider.domains) for provider in providers)
     print(f"{args.config}: OK, {len(providers)} provider(s), {domains} domain(s), {len(warnings)} warning(s)")
     return 0
-
-
-def android_warnings(loaded: Config) -> list[str]:
-    """Say, per provider, why Thunderbird for Android would reject its document.
-
-    Checked on the rendered document of each provider's first domain: what
-    Android rejects depends on the servers, which all domains share.
-    """
-    found = []
-    for provider in loaded.providers:
-        domain = provider.domains[0]
-        documents = [("its settings", thunderbird.render(provider, domain))]
-        if provider.mx_domains:
-            mx_document = provider_templates(provider).mx[THUNDERBIRD].fill({})
-            documents.append((f"the settings at autoconfig.{provider.mx_domains[0]}", mx_document))
-        for what, document in documents:
-            for problem in android.problems(document, f"user@{domain.name}"):
-                found.append(
-                    f'{loaded.source}: warning: provider "{provider.id}": Thunderbird for Android '
-                    f"rejects {what}: {problem}"
-                )
-    return found
 
 
 def parser() -> argparse.ArgumentParser:

@@ -27,8 +27,13 @@ from mailautoconf.model import AUTH_METHODS
 from mailautoconf.model import INCOMING_TYPES
 from mailautoconf.model import NO_OVERRIDE
 from mailautoconf.model import OUTGOING_TYPES
+from mailautoconf.model import POP3_CHECK_MINUTES
+from mailautoconf.model import POP3_DAYS
+from mailautoconf.model import THUNDERBIRD_PLACEHOLDERS
 from mailautoconf.model import TLS_LAYOUTS
+from mailautoconf.model import USERNAME_PLACEHOLDERS
 from mailautoconf.model import Config
+from mailautoconf.model import Direction
 from mailautoconf.model import DnsSettings
 from mailautoconf.model import Documentation
 from mailautoconf.model import Domain
@@ -37,58 +42,29 @@ from mailautoconf.model import NginxSettings
 from mailautoconf.model import Pop3Options
 from mailautoconf.model import Provider
 from mailautoconf.model import Server
+from mailautoconf.model import ServerType
 from mailautoconf.model import ServiceSettings
 from mailautoconf.model import SocketType
 from mailautoconf.model import TlsSettings
+from mailautoconf.model import auth_method
+from mailautoconf.model import needs_username
+from mailautoconf.problems import ConfigError
+from mailautoconf.problems import Problem
+from mailautoconf.problems import Severity
+from mailautoconf.problems import in_file_order
 from mailautoconf.tomlpos import KeyLines
 
 __all__ = ["ConfigError", "LoadResult", "Loader", "Problem", "load", "loads"]
 
-USERNAME_PLACEHOLDERS = ("{address}", "{localpart}", "{domain}")
 # Thunderbird's spelling, which admins coming from hand-written XML will try.
-_LEGACY_PLACEHOLDERS = {
-    "%EMAILADDRESS%": "{address}",
-    "%EMAILLOCALPART%": "{localpart}",
-    "%EMAILDOMAIN%": "{domain}",
-}
+_LEGACY_PLACEHOLDERS = {legacy: placeholder for placeholder, legacy in THUNDERBIRD_PLACEHOLDERS.items()}
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$")
 # Stands in for {domain} while a host name template is checked as a name.
 _DOMAIN_SENTINEL = "domain-placeholder.invalid"
 _URL = re.compile(r"^https?://[^\s<>\"']+$")
 
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong (or doubtful) in a config file."""
-
-    file: str
-    line: int | None
-    where: str  # the place in words, e.g. 'provider "example.net", incoming server 3'
-    message: str
-    severity: str = "error"  # or "warning"
-
-    def __str__(self) -> str:
-        location = f"{self.file}, line {self.line}" if self.line else self.file
-        prefix = "warning: " if self.severity == "warning" else ""
-        where = f"{self.where}: " if self.where else ""
-        return f"{location}: {prefix}{where}{self.message}"
-
-
-class ConfigError(Exception):
-    """The config file cannot be used; ``problems`` says why, all of it."""
-
-    def __init__(self, problems: list[Problem], files: tuple[str, ...] = ()) -> None:
-        problems = _in_file_order(problems, files)
-        self.problems = [p for p in problems if p.severity == "error"]
-        self.warnings = [p for p in problems if p.severity == "warning"]
-        self.fingerprint = b""  # of the bytes that gave these problems (LoadResult.fingerprint)
-        super().__init__("\n".join(str(p) for p in self.problems))
-
-
-def _in_file_order(problems: list[Problem], files: tuple[str, ...]) -> list[Problem]:
-    """Problems by file (``files`` first, in that order) and line."""
-    order = {file: index for index, file in enumerate(files)}
-    return sorted(problems, key=lambda p: (order.get(p.file, len(order)), p.file, p.line or 0))
+Path = tuple[str | int, ...]  # keys into the parsed TOML, e.g. ("provider", 0, "incoming", 1, "port")
+Locate = Callable[[Path], tuple[str, int | None]]
 
 
 @dataclass(frozen=True)
@@ -97,6 +73,13 @@ class LoadResult:
     warnings: tuple[Problem, ...]
     # Identifies the bytes read (every file): equal fingerprints, equal config.
     fingerprint: bytes = b""
+    # Where each of config.providers was written, in the same order.
+    places: tuple[_Placed, ...] = ()
+
+    def locate(self, index: int, keys: Path = ()) -> tuple[str, int | None]:
+        """The file and line of ``keys`` inside ``config.providers[index]``'s table (``()``: the table)."""
+        place = self.places[index]
+        return place.lines.file, place.lines.line_of(("provider", place.local, *keys))
 
 
 def load(path: str) -> LoadResult:
@@ -130,10 +113,6 @@ def _syntax_problem(source: str, exc: tomllib.TOMLDecodeError) -> Problem:
     return Problem(source, line, "", f"TOML syntax error: {message[:1].lower()}{message[1:]}")
 
 
-Path = tuple[str | int, ...]
-Locate = Callable[[Path], tuple[str, int | None]]
-
-
 class _SegmentLines:
     """Line numbers inside one segment of one file, scanned only when a message needs one."""
 
@@ -163,7 +142,7 @@ class _CheckedProvider:
     """One [[provider]] table validated alone; lines relative to its segment."""
 
     provider: Provider | None
-    problems: tuple[tuple[Path, str, str, str], ...]  # (key path, where, message, severity)
+    problems: tuple[tuple[Path, str, str, Severity], ...]  # (key path, where, message, severity)
 
 
 @dataclass(frozen=True)
@@ -281,14 +260,14 @@ class Loader:
                 provider_places.append(place)
         self._checked = checked_now
         problems += _cross_checks(providers, provider_places)
-        if any(problem.severity == "error" for problem in problems) or settings is None:
+        if any(problem.severity is Severity.ERROR for problem in problems) or settings is None:
             error = ConfigError(problems, tuple(sources))
             error.fingerprint = fingerprint.digest()
             raise error
         service, dns, tls, nginx = settings
         config = Config(path, service, tuple(providers), dns, tls, nginx, tuple(sources))
-        warnings = tuple(_in_file_order(problems, tuple(sources)))
-        return LoadResult(config, warnings, fingerprint.digest())
+        warnings = tuple(in_file_order(problems, tuple(sources)))
+        return LoadResult(config, warnings, fingerprint.digest(), tuple(provider_places))
 
     def _file(self, file: str, parsed_before: dict[bytes, dict[str, Any]]) -> _FileState:
         """Read and parse an included file, or reuse what it gave last time if it did not change."""
@@ -333,7 +312,7 @@ class Loader:
         key = (place.lines.segment.digest, place.local, numbered)
         checked = self._checked.get(key) or checked_now.get(key)
         if checked is None:
-            recorded: list[tuple[Path, str, str, str]] = []
+            recorded: list[tuple[Path, str, str, Severity]] = []
 
             def locate(key_path: Path) -> tuple[str, int | None]:
                 return "", None
@@ -385,23 +364,6 @@ def _cross_checks(providers: list[Provider], places: list[_Placed]) -> list[Prob
                     f"({elsewhere}line {line})",
                 )
             )
-    mx_owner: dict[str, int] = {}
-    for index, provider in enumerate(providers):
-        for name in provider.mx_domains:
-            first = mx_owner.setdefault(name, index)
-            if first != index and name not in owner:
-                place = places[index]
-                problems.append(
-                    Problem(
-                        place.lines.file,
-                        place.lines.line_of(("provider", place.local, "mx")),
-                        f'provider "{provider.id}"',
-                        f'autoconfig.{name} (from its mx) answers for provider "{providers[first].id}" '
-                        "when a client sends no address (Thunderbird for Android); give the providers MX "
-                        "hosts under different domains",
-                        "warning",
-                    )
-                )
     seen: dict[str, int] = {}
     for index, provider in enumerate(providers):
         first = seen.setdefault(provider.id, index)
@@ -434,7 +396,7 @@ class _Where:
 class _Checker:
     """Walks the parsed TOML, building the model and collecting problems."""
 
-    def __init__(self, locate: Locate, record: list[tuple[Path, str, str, str]] | None = None) -> None:
+    def __init__(self, locate: Locate, record: list[tuple[Path, str, str, Severity]] | None = None) -> None:
         # locate(key path) -> (file, line); with ``record`` problems are kept
         # as (key path, where, message, severity) instead, to be placed later.
         self.locate = locate
@@ -443,10 +405,10 @@ class _Checker:
 
     # -- reporting -------------------------------------------------------
 
-    def _add(self, where: _Where, message: str, keys: tuple[str | int, ...], severity: str) -> None:
+    def _add(self, where: _Where, message: str, keys: tuple[str | int, ...], severity: Severity) -> None:
         if self.record is not None:
             self.record.append((where.path + keys, where.words, message, severity))
-            if severity == "error":
+            if severity is Severity.ERROR:
                 self._errors += 1
             return
         file, line = self.locate(where.path + keys)
@@ -455,16 +417,16 @@ class _Checker:
     _errors = 0
 
     def error(self, where: _Where, message: str, *keys: str | int) -> None:
-        self._add(where, message, keys, "error")
+        self._add(where, message, keys, Severity.ERROR)
 
     def warn(self, where: _Where, message: str, *keys: str | int) -> None:
-        self._add(where, message, keys, "warning")
+        self._add(where, message, keys, Severity.WARNING)
 
     def error_count(self) -> int:
-        return self._errors + sum(1 for p in self.problems if p.severity == "error")
+        return self._errors + sum(1 for p in self.problems if p.severity is Severity.ERROR)
 
     def has_errors(self) -> bool:
-        return any(p.severity == "error" for p in self.problems)
+        return any(p.severity is Severity.ERROR for p in self.problems)
 
     # -- generic checks --------------------------------------------------
 
@@ -633,8 +595,8 @@ class _Checker:
         if layout not in TLS_LAYOUTS:
             self.error(where, f'layout "{layout}" is unknown; use {" or ".join(TLS_LAYOUTS)}', "layout")
             return None
-        directory = self.string(table, "directory", where, required=False) or TLS_LAYOUTS[layout][0]
-        challenges = self.string(table, "challenges", where, required=False) or TLS_LAYOUTS[layout][3]
+        directory = self.string(table, "directory", where, required=False) or TLS_LAYOUTS[layout].directory
+        challenges = self.string(table, "challenges", where, required=False) or TLS_LAYOUTS[layout].challenges
         for key, path in (("directory", directory), ("challenges", challenges)):
             if not path.startswith("/") or any(char in path for char in " ;{}\"'\\"):
                 self.error(where, f'{key} "{path}" must be an absolute path without spaces, quotes or ;{{}}', key)
@@ -708,7 +670,7 @@ class _Checker:
         if errors_before != self.error_count() or None in (provider_id, display_name, short_name):
             return None
         assert provider_id and display_name and short_name
-        provider = Provider(
+        return Provider(
             id=provider_id,
             display_name=display_name,
             short_name=short_name,
@@ -721,8 +683,6 @@ class _Checker:
             own_names=True if own_names is None else own_names,
             mx_domains=tuple(dict.fromkeys(name for host in mx for name in names.mx_lookup_domains(host))),
         )
-        self.provider_warnings(provider, where)
-        return provider
 
     def mx_hosts(self, raw: dict[str, Any], where: _Where) -> tuple[str, ...]:
         if "mx" not in raw:
@@ -803,7 +763,7 @@ class _Checker:
             )
         return result
 
-    def servers(self, raw: dict[str, Any], direction: str, where: _Where) -> list[Server]:
+    def servers(self, raw: dict[str, Any], direction: Direction, where: _Where) -> list[Server]:
         entries = raw.get(direction)
         if entries is None or entries == []:
             self.error(where, f"no {direction} server: add at least one [[provider.{direction}]]")
@@ -819,20 +779,20 @@ class _Checker:
                 servers.append(server)
         return servers
 
-    def server(self, raw: dict[str, Any], direction: str, where: _Where) -> Server | None:
-        allowed = ("type", "hostname", "port", "socket_type", "authentication", "username")
+    def server(self, raw: dict[str, Any], direction: Direction, where: _Where) -> Server | None:
+        allowed: tuple[str, ...] = ("type", "hostname", "port", "socket_type", "authentication", "username")
         if direction == "incoming":
             allowed += ("pop3",)
         self.known_keys(raw, allowed, where)
         types = INCOMING_TYPES if direction == "incoming" else OUTGOING_TYPES
-        server_type = self.string(raw, "type", where)
-        if server_type is not None:
-            server_type = server_type.lower()
-            if server_type not in types:
-                self.error(
-                    where, f'type "{server_type}" is not an {direction} server type (use {" or ".join(types)})', "type"
-                )
-                server_type = None
+        type_text = self.string(raw, "type", where)
+        server_type = next((kind for kind in types if kind == type_text.lower()), None) if type_text else None
+        if type_text is not None and server_type is None:
+            self.error(
+                where,
+                f'type "{type_text.lower()}" is not an {direction} server type (use {" or ".join(types)})',
+                "type",
+            )
         hostname_text = self.string(raw, "hostname", where)
         hostname = self.hostname(hostname_text, where, "hostname", template=True) if hostname_text else None
         port = self.integer(raw, "port", where, 1, 65535, "a port")
@@ -840,39 +800,38 @@ class _Checker:
             self.error(where, '"port" is missing')
         socket_type = self.socket_type(raw, where)
         authentication = self.authentication(raw, direction, where)
-        username = self.username(raw, where)
+        # A server that takes no credentials (none, client-IP-address) has no login to name.
+        optional = authentication is not None and not needs_username(tuple(authentication))
+        username = self.username(raw, where) if "username" in raw or not optional else None
         pop3 = (
             self.pop3(raw.get("pop3"), where.child("pop3"), server_type) if direction == "incoming" else Pop3Options()
         )
-        if None in (server_type, hostname, port, socket_type, authentication, username):
+        if None in (server_type, hostname, port, socket_type, authentication) or (username is None and not optional):
             return None
-        assert server_type and hostname and port and socket_type and authentication and username
-        server = Server(direction, server_type, hostname, port, socket_type, tuple(authentication), username, pop3)
-        self.server_warnings(server, where)
-        return server
+        assert server_type and hostname and port and socket_type and authentication
+        return Server(direction, server_type, hostname, port, socket_type, tuple(authentication), username, pop3)
 
     def socket_type(self, raw: dict[str, Any], where: _Where) -> SocketType | None:
         text = self.string(raw, "socket_type", where)
         if text is None:
             return None
-        for member in SocketType:
-            if text.lower() == member.value.lower():
-                return member
+        member = SocketType.parse(text)
+        if member is not None:
+            return member
         hint = ' ("TLS" is the old name; use "SSL" for implicit TLS or "STARTTLS")' if text.upper() == "TLS" else ""
         self.error(where, f'socket_type "{text}" is unknown{hint}; use SSL, STARTTLS or plain', "socket_type")
         return None
 
-    def authentication(self, raw: dict[str, Any], direction: str, where: _Where) -> list[str] | None:
+    def authentication(self, raw: dict[str, Any], direction: Direction, where: _Where) -> list[str] | None:
         methods = self.string_list(raw, "authentication", where)
         if methods is None:
             return None
         if not methods:
             self.error(where, '"authentication" is empty; list at least one method', "authentication")
             return None
-        by_lower = {name.lower(): name for name in AUTH_METHODS}
         result = []
         for method in methods:
-            name = by_lower.get(method.lower())
+            name = auth_method(method)
             if name is None:
                 hint = difflib.get_close_matches(method, list(AUTH_METHODS), n=1)
                 suggestion = f' (did you mean "{hint[0]}"?)' if hint else ""
@@ -909,7 +868,7 @@ class _Checker:
             self.warn(where, f'username "{text}" is the same for every user; did you mean "{{address}}"?', "username")
         return text
 
-    def pop3(self, raw: Any, where: _Where, server_type: str | None) -> Pop3Options:
+    def pop3(self, raw: Any, where: _Where, server_type: ServerType | None) -> Pop3Options:
         if raw is None:
             return Pop3Options()
         table = self.table(raw, where, "pop3")
@@ -931,10 +890,10 @@ class _Checker:
             leave_messages_on_server=self.boolean(table, "leave_messages_on_server", where),
             download_on_biff=self.boolean(table, "download_on_biff", where),
             days_to_leave_messages_on_server=self.integer(
-                table, "days_to_leave_messages_on_server", where, 1, 36500, "a number of days"
+                table, "days_to_leave_messages_on_server", where, *POP3_DAYS, "a number of days"
             ),
             check_interval_minutes=self.integer(
-                table, "check_interval_minutes", where, 1, 10080, "a number of minutes"
+                table, "check_interval_minutes", where, *POP3_CHECK_MINUTES, "a number of minutes"
             ),
         )
 
@@ -978,82 +937,6 @@ class _Checker:
             self.error(where, "description has no text")
             return None
         return tuple(result)
-
-    # -- warnings and rules across providers ------------------------------
-
-    def server_warnings(self, server: Server, where: _Where) -> None:
-        if server.socket_type is SocketType.PLAIN:
-            # Android reads only imap and smtp sections, and rejects all of a
-            # document with one plain section among them.
-            android = "Thunderbird for Android rejects the whole document and " if server.type != "pop3" else ""
-            self.warn(
-                where,
-                f'socket_type "plain" sends passwords unencrypted; {android}Thunderbird warns the user',
-                "socket_type",
-            )
-        passwordless = {"none", "client-IP-address", "TLS-client-cert"}
-        if server.direction == "incoming" and set(server.authentication) <= passwordless:
-            self.warn(
-                where,
-                "Thunderbird ignores an incoming server whose only methods are "
-                "none, client-IP-address or TLS-client-cert",
-                "authentication",
-            )
-        # POX has only SPA on or off (render/outlook.py, spa_on).
-        methods = set(server.authentication)
-        if "password-cleartext" not in methods and methods & {"GSSAPI", "password-encrypted"} and "NTLM" not in methods:
-            self.warn(
-                where,
-                "Autodiscover can only say SPA on here: Thunderbird set up through it uses an encrypted password, "
-                "but Outlook tries NTLM, which this server does not list",
-                "authentication",
-            )
-        elif not methods & {"password-cleartext", "NTLM", "GSSAPI", "password-encrypted", "none", "client-IP-address"}:
-            self.warn(
-                where,
-                f'Autodiscover cannot say "{server.authentication[0]}": Outlook and Thunderbird set up through '
-                "it send a cleartext password (over the connection's TLS); list password-cleartext too if the "
-                "server accepts it",
-                "authentication",
-            )
-        if "OAuth2" in server.authentication and not {"password-cleartext", "password-encrypted"} & set(
-            server.authentication
-        ):
-            self.warn(
-                where,
-                "Thunderbird accepts OAuth2 only for providers it knows; list a password "
-                "method after OAuth2 or it drops this server",
-                "authentication",
-            )
-
-    def provider_warnings(self, provider: Provider, where: _Where) -> None:
-        if not any(server.type == "imap" for server in provider.incoming):
-            self.warn(where, "no IMAP server: Thunderbird for Android rejects POP3-only settings")
-        if not provider.mx:
-            without = [domain.name for domain in provider.domains if not provider.has_own_names(domain)]
-            if without:
-                self.warn(
-                    where,
-                    f'{len(without)} domain(s) without own names (first "{without[0]}") and no "mx": '
-                    "autoconfig clients have no way to find their settings",
-                    "own_names",
-                )
-            return
-        hosts = [domain.name for domain in provider.domains if domain.override.hostname or _server_override(domain)]
-        if hosts:
-            # Thunderbird for Android asks autoconfig.<MX domain> without the address
-            # (standards.md section 2): it gets the provider's servers.
-            self.warn(
-                where,
-                f'domain "{hosts[0]}" has its own server host names, but clients that find the settings '
-                "through the MX lookup without sending the address (Thunderbird for Android) get the "
-                "provider's",
-                "overrides",
-            )
-
-
-def _server_override(domain: Domain) -> bool:
-    return bool(domain.override.incoming_hostname or domain.override.outgoing_hostname)
 
 
 def _kind(value: Any) -> str:

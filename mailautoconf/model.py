@@ -11,11 +11,24 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from dataclasses import field
+from typing import Literal
+from typing import NamedTuple
 
 __all__ = [
     "AUTH_METHODS",
+    "CREDENTIAL_FREE",
+    "ENCRYPTED_METHODS",
+    "INCOMING_TYPES",
     "NO_OVERRIDE",
+    "NO_PASSWORD",
+    "OUTGOING_TYPES",
+    "POP3_CHECK_MINUTES",
+    "POP3_DAYS",
+    "THUNDERBIRD_PLACEHOLDERS",
+    "TLS_LAYOUTS",
+    "USERNAME_PLACEHOLDERS",
     "Config",
+    "Direction",
     "DnsSettings",
     "Documentation",
     "Domain",
@@ -25,9 +38,13 @@ __all__ = [
     "Provider",
     "ResolvedServer",
     "Server",
+    "ServerType",
     "ServiceSettings",
     "SocketType",
+    "TlsLayout",
     "TlsSettings",
+    "auth_method",
+    "needs_username",
 ]
 
 
@@ -38,10 +55,23 @@ class SocketType(enum.Enum):
     STARTTLS = "STARTTLS"  # plain connect, then the STARTTLS upgrade
     PLAIN = "plain"  # no TLS at all; deprecated, rejected by Android
 
+    @classmethod
+    def parse(cls, text: str) -> SocketType | None:
+        """The socket type ``text`` names, in any letter case; None for an unknown one."""
+        for member in cls:
+            if text.lower() == member.value.lower():
+                return member
+        return None
+
+
+Direction = Literal["incoming", "outgoing"]
+ServerType = Literal["imap", "pop3", "smtp"]
+INCOMING_TYPES: tuple[ServerType, ...] = ("imap", "pop3")
+OUTGOING_TYPES: tuple[ServerType, ...] = ("smtp",)
 
 # Authentication methods in Thunderbird's spelling (config-v1.1.xml). The
 # value says which server directions may use it.
-AUTH_METHODS: dict[str, frozenset[str]] = {
+AUTH_METHODS: dict[str, frozenset[Direction]] = {
     "password-cleartext": frozenset({"incoming", "outgoing"}),
     "password-encrypted": frozenset({"incoming", "outgoing"}),
     "NTLM": frozenset({"incoming", "outgoing"}),
@@ -52,9 +82,38 @@ AUTH_METHODS: dict[str, frozenset[str]] = {
     "none": frozenset({"incoming", "outgoing"}),
     "smtp-after-pop": frozenset({"outgoing"}),
 }
+_AUTH_BY_LOWER = {name.lower(): name for name in AUTH_METHODS}
+# Methods that need no credentials at all: the server knows the client by
+# its address, or asks nothing. A server offering only these needs no username.
+CREDENTIAL_FREE = frozenset({"none", "client-IP-address"})
+# Methods that send no password: the credential-free ones and a client certificate.
+NO_PASSWORD = CREDENTIAL_FREE | {"TLS-client-cert"}
+# Methods that never put the password on the wire in clear: what Thunderbird
+# calls "secure" authentication, and what Autodiscover's <SPA>on</SPA> stands for.
+ENCRYPTED_METHODS = frozenset({"NTLM", "GSSAPI", "password-encrypted"})
 
-INCOMING_TYPES = ("imap", "pop3")
-OUTGOING_TYPES = ("smtp",)
+
+def auth_method(text: str) -> str | None:
+    """The method ``text`` names, in Thunderbird's spelling, in any letter case; None for an unknown one."""
+    return _AUTH_BY_LOWER.get(text.lower())
+
+
+def needs_username(methods: tuple[str, ...]) -> bool:
+    """Whether a server offering ``methods`` needs a username (some method takes credentials)."""
+    return not set(methods) <= CREDENTIAL_FREE
+
+
+# A username template's placeholders, and how config-v1.1.xml spells each
+# (Thunderbird fills %EMAILADDRESS% and %EMAILLOCALPART% itself).
+USERNAME_PLACEHOLDERS = ("{address}", "{localpart}", "{domain}")
+THUNDERBIRD_PLACEHOLDERS = {
+    "{address}": "%EMAILADDRESS%",
+    "{localpart}": "%EMAILLOCALPART%",
+    "{domain}": "%EMAILDOMAIN%",
+}
+# Thunderbird's <pop3> limits, as config-v1.1.xml readers take them: (lowest, highest).
+POP3_DAYS = (1, 36500)  # daysToLeaveMessagesOnServer: up to a hundred years
+POP3_CHECK_MINUTES = (1, 10080)  # checkInterval minutes: up to a week
 
 
 @dataclass(frozen=True)
@@ -86,13 +145,13 @@ class Server:
     literal text and ``{address}``, ``{localpart}``, ``{domain}``.
     """
 
-    direction: str  # "incoming" or "outgoing"
-    type: str  # imap, pop3, smtp
+    direction: Direction
+    type: ServerType
     hostname: str
     port: int
     socket_type: SocketType
     authentication: tuple[str, ...]
-    username: str
+    username: str | None  # None only where no method needs credentials (needs_username)
     pop3: Pop3Options = field(default_factory=Pop3Options)
 
 
@@ -100,13 +159,13 @@ class Server:
 class ResolvedServer:
     """A server as one hosted domain's clients see it: a concrete hostname."""
 
-    direction: str
-    type: str
+    direction: Direction
+    type: ServerType
     hostname: str  # A-label form, ready for DNS and for clients
     port: int
     socket_type: SocketType
     authentication: tuple[str, ...]
-    username: str  # template; {domain} still unresolved, see Domain.unicode
+    username: str | None  # template; {domain} still unresolved, see Domain.unicode
     pop3: Pop3Options
 
 
@@ -234,16 +293,23 @@ class DnsSettings:
     common_names: bool = False
 
 
+class TlsLayout(NamedTuple):
+    """Where one ACME client keeps its files; ``{name}`` stands for the certificate name."""
+
+    directory: str  # the default certificate folder
+    certificate: str  # the certificate chain, relative to the folder
+    key: str  # the private key, relative to the folder
+    challenges: str  # the default folder nginx serves ACME http-01 challenges from
+
+
 TLS_LAYOUTS = {
-    # layout: (default certificate folder, certificate path, key path, default
-    # folder nginx serves ACME http-01 challenges from); {name} = certificate name
-    "dehydrated": (
+    "dehydrated": TlsLayout(
         "/var/lib/dehydrated/certs",
         "{name}/fullchain.pem",
         "{name}/privkey.pem",
         "/var/lib/dehydrated/acme-challenges",
     ),
-    "certbot": ("/etc/letsencrypt/live", "{name}/fullchain.pem", "{name}/privkey.pem", "/var/www/letsencrypt"),
+    "certbot": TlsLayout("/etc/letsencrypt/live", "{name}/fullchain.pem", "{name}/privkey.pem", "/var/www/letsencrypt"),
 }
 
 
@@ -252,17 +318,17 @@ class TlsSettings:
     """Where the ACME client keeps the certificates nginx serves."""
 
     layout: str = "dehydrated"
-    directory: str = TLS_LAYOUTS["dehydrated"][0]
-    challenges: str = TLS_LAYOUTS["dehydrated"][3]
+    directory: str = TLS_LAYOUTS["dehydrated"].directory
+    challenges: str = TLS_LAYOUTS["dehydrated"].challenges
     # Names per certificate: Let's Encrypt and the other ACME CAs issue at
     # most 100 (their "Rate Limits" documentation).
     max_names: int = 100
 
     def certificate(self, name: str) -> str:
-        return f"{self.directory.rstrip('/')}/{TLS_LAYOUTS[self.layout][1].format(name=name)}"
+        return f"{self.directory.rstrip('/')}/{TLS_LAYOUTS[self.layout].certificate.format(name=name)}"
 
     def key(self, name: str) -> str:
-        return f"{self.directory.rstrip('/')}/{TLS_LAYOUTS[self.layout][2].format(name=name)}"
+        return f"{self.directory.rstrip('/')}/{TLS_LAYOUTS[self.layout].key.format(name=name)}"
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC
 from datetime import datetime
+from typing import NamedTuple
 
+from mailautoconf import clientrules
 from mailautoconf import config
 from mailautoconf import publish
 from mailautoconf.model import NO_OVERRIDE
@@ -61,6 +63,14 @@ class Outcome:
         return not self.errors
 
 
+class _Prepared(NamedTuple):
+    """What is kept of a provider between runs, while the loader hands back the same object."""
+
+    provider: Provider
+    templates: ProviderTemplates
+    findings: tuple[clientrules.Finding, ...]
+
+
 def _digest(templates: ProviderTemplates, suffix: str) -> str:
     return hashlib.sha256(f"{templates.digest}\0{suffix}".encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
@@ -89,7 +99,7 @@ class Pipeline:
         self.config: Config | None = None  # the last config applied
         self._lock = threading.Lock()
         self._fingerprint: bytes | None = None
-        self._templates: dict[int, tuple[Provider, ProviderTemplates]] = {}  # id(provider) -> ...
+        self._templates: dict[int, _Prepared] = {}  # id(provider) -> ...
         self._linked: dict[str, publish.Linked] | None = None  # what is on disk; None: not read yet
         self._hosted: set[str] = set()  # the domains of the last config applied
         # The serving process deletes retired versions in the background, so
@@ -127,11 +137,12 @@ class Pipeline:
         if not force and result.fingerprint == self._fingerprint:
             return Outcome(None, (), ())
         self._fingerprint = result.fingerprint
-        warnings = tuple(str(problem) for problem in result.warnings)
+        prepared, changed = self._prepare(result.config)
+        warnings = tuple(str(problem) for problem in clientrules.warnings(result, lambda p: prepared[id(p)].findings))
         for line in warnings:
             log.warning("%s", line)
         try:
-            published = self._apply(result.config)
+            published = self._apply(result.config, prepared, changed)
         except OSError as exc:
             errors = (f"{self.output_dir}: cannot publish the rendered documents: {exc}",)
             log.error("%s; still serving %s", errors[0], self._serving())
@@ -143,24 +154,33 @@ class Pipeline:
             self.on_publish(published)
         return Outcome(published, (), warnings)
 
-    def _apply(self, loaded: Config) -> publish.Published | None:
+    def _prepare(self, loaded: Config) -> tuple[dict[int, _Prepared], list[Provider]]:
+        """Each provider's templates and client-rule findings: made again only for providers that are new objects."""
+        prepared: dict[int, _Prepared] = {}
+        changed: list[Provider] = []
+        for provider in loaded.providers:
+            known = self._templates.get(id(provider))
+            if known is not None and known.provider is provider:
+                prepared[id(provider)] = known
+            else:
+                templates = provider_templates(provider)
+                prepared[id(provider)] = _Prepared(
+                    provider, templates, clientrules.provider_findings(provider, templates)
+                )
+                changed.append(provider)
+        return prepared, changed
+
+    def _apply(
+        self, loaded: Config, templates: dict[int, _Prepared], changed: list[Provider]
+    ) -> publish.Published | None:
         """Render what changed, publish it, swap the store; None when nothing changed.
 
         The first run (and every forced one) compares every domain with what
         is linked on disk; later runs look only at providers that are new
-        objects, and at the domains of those that went.
+        objects (``changed``), and at the domains of those that went.
         """
         first = self._linked is None
         linked = publish.linked(self.output_dir) if self._linked is None else dict(self._linked)
-        templates: dict[int, tuple[Provider, ProviderTemplates]] = {}
-        changed: list[Provider] = []
-        for provider in loaded.providers:
-            known = self._templates.get(id(provider))
-            if known is not None and known[0] is provider:
-                templates[id(provider)] = known
-            else:
-                templates[id(provider)] = (provider, provider_templates(provider))
-                changed.append(provider)
         examined = list(loaded.providers) if first else changed
         old_generation = self.store.generation if self.store is not None else None
         entries: dict[str, Entry] = dict(old_generation.domains) if old_generation and not first else {}
@@ -168,15 +188,15 @@ class Pipeline:
         leaving: set[str] = set()
         if not first:
             current = {id(provider) for provider in loaded.providers}
-            for provider, _ in self._templates.values():
-                if id(provider) not in current or templates[id(provider)][0] is not provider:
+            for provider, _, _ in self._templates.values():
+                if id(provider) not in current or templates[id(provider)].provider is not provider:
                     leaving.update(domain.name for domain in provider.domains)
         for name in leaving:
             entries.pop(name, None)
         changes: dict[str, publish.Change | None] = {}
         wanted: dict[str, tuple[ProviderTemplates, Domain, str]] = {}
         for provider in examined:
-            shared = templates[id(provider)][1]
+            shared = templates[id(provider)].templates
             for domain in provider.domains:
                 digest = _digest(shared, _domain_key(domain))
                 wanted[domain.name] = (shared, domain, digest)
@@ -186,7 +206,7 @@ class Pipeline:
         hosted = set(wanted) if first else (self._hosted - leaving) | wanted.keys()
         mx_wanted: dict[str, tuple[ProviderTemplates, str]] = {}
         for provider in loaded.providers:
-            shared = templates[id(provider)][1]
+            shared = templates[id(provider)].templates
             for name in provider.mx_domains:
                 if name not in hosted and name not in mx_wanted:
                     mx_wanted[name] = (shared, _digest(shared, "mx"))

@@ -8,7 +8,7 @@ import pytest
 from conftest import EXAMPLE_CONFIG
 from test_domains import CONFIG as HOSTING_CONFIG
 
-from mailautoconf import android
+from mailautoconf import clientrules
 from mailautoconf import config
 from mailautoconf import render
 
@@ -43,11 +43,11 @@ def test_every_rendered_document_passes(config_text: str) -> None:
     tree = render.render(config.loads(config_text).config)
     assert tree
     for domain, documents in tree.items():
-        assert android.problems(documents[render.THUNDERBIRD], f"fred@{domain}") == [], domain
+        assert clientrules.android_problems(documents[render.THUNDERBIRD], f"fred@{domain}") == [], domain
 
 
 def test_minimal_document_passes() -> None:
-    assert android.problems(MINIMAL) == []
+    assert clientrules.android_problems(MINIMAL) == []
 
 
 @pytest.mark.parametrize(
@@ -82,7 +82,7 @@ def test_minimal_document_passes() -> None:
 )  # fmt: skip
 def test_each_rule_is_named(old: bytes, new: bytes, expected: list[str]) -> None:
     assert old in MINIMAL
-    assert android.problems(MINIMAL.replace(old, new, 1)) == expected
+    assert clientrules.android_problems(MINIMAL.replace(old, new, 1)) == expected
 
 
 def test_ispdb_verdicts_match_the_real_client() -> None:
@@ -93,7 +93,7 @@ def test_ispdb_verdicts_match_the_real_client() -> None:
     files = sorted(ISPDB.glob("*.xml"))
     assert len(files) == 163
     for path in files:
-        found = android.problems(path.read_bytes(), f"fred@{path.stem}")
+        found = clientrules.android_problems(path.read_bytes(), f"fred@{path.stem}")
         if not found:
             verdicts["accepted"] += 1
         elif any("'plain'" in problem for problem in found):

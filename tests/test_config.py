@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from mailautoconf import clientrules
 from mailautoconf import config
 from mailautoconf.config import ConfigError
 from mailautoconf.model import SocketType
+from mailautoconf.problems import Severity
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "config" / "autoconfig.toml"
@@ -787,7 +789,7 @@ def test_problem_fields() -> None:
     assert problem.line == 12
     assert problem.where == IN1
     assert problem.message == "port 99999 is not a port (1-65535)"
-    assert problem.severity == "error"
+    assert problem.severity is Severity.ERROR
     assert excinfo.value.warnings == []
 
 
@@ -1062,7 +1064,13 @@ WARNING_CASES = [
                 14,
                 f"warning: {IN1}: Thunderbird ignores an incoming server whose only methods are "
                 "none, client-IP-address or TLS-client-cert",
-            )
+            ),
+            # The same line, by the document Android reads: it needs a password or OAuth2 too.
+            _at(
+                14,
+                f"warning: {IN1}: Thunderbird for Android rejects the whole document: no usable authentication "
+                "(password-cleartext, password-encrypted or OAuth2)",
+            ),
         ],
         id="incoming-only-none",
     ),
@@ -1073,14 +1081,27 @@ WARNING_CASES = [
                 14,
                 f"warning: {IN1}: Thunderbird ignores an incoming server whose only methods are "
                 "none, client-IP-address or TLS-client-cert",
-            )
+            ),
+            # The same line, by the document Android reads: it needs a password or OAuth2 too.
+            _at(
+                14,
+                f"warning: {IN1}: Thunderbird for Android rejects the whole document: no usable authentication "
+                "(password-cleartext, password-encrypted or OAuth2)",
+            ),
         ],
         id="incoming-only-passwordless",
     ),
     pytest.param(
         _outgoing('["password-cleartext"]', '["none"]'),
-        [],
-        id="outgoing-none-is-fine",
+        # Thunderbird and Outlook take an open relay's settings; Android wants a password or OAuth2.
+        [
+            _at(
+                22,
+                f"warning: {OUT1}: Thunderbird for Android rejects the whole document: no usable authentication "
+                "(password-cleartext, password-encrypted or OAuth2)",
+            )
+        ],
+        id="outgoing-none-android",
     ),
     pytest.param(
         _edit('["password-cleartext"]', '["OAuth2", "password-cleartext"]'),
@@ -1100,7 +1121,14 @@ WARNING_CASES = [
     ),
     pytest.param(
         _edit('["password-cleartext"]', '["NTLM"]'),
-        [],
+        # Autodiscover says SPA on, which Outlook reads as NTLM: only Android objects.
+        [
+            _at(
+                14,
+                f"warning: {IN1}: Thunderbird for Android rejects the whole document: no usable authentication "
+                "(password-cleartext, password-encrypted or OAuth2)",
+            )
+        ],
         id="ntlm-is-spa-on",
     ),
     pytest.param(
@@ -1136,8 +1164,9 @@ WARNING_CASES = [
 @pytest.mark.parametrize(("text", "expected"), WARNING_CASES)
 def test_warnings(text: str, expected: list[str]) -> None:
     result = config.loads(text, SOURCE)
-    assert [str(w) for w in result.warnings] == expected
-    assert all(w.severity == "warning" for w in result.warnings)
+    warnings = clientrules.warnings(result)
+    assert [str(w) for w in warnings] == expected
+    assert all(w.severity is Severity.WARNING for w in warnings)
     assert result.config.providers[0].id == "example.net"
 
 
@@ -1196,7 +1225,7 @@ def test_case_insensitive_values_are_normalised() -> None:
 def test_plain_socket_type_any_case() -> None:
     result = config.loads(_edit('socket_type = "SSL"', 'socket_type = "PLAIN"'), SOURCE)
     assert result.config.providers[0].incoming[0].socket_type is SocketType.PLAIN
-    assert len(result.warnings) == 1
+    assert len(clientrules.warnings(result)) == 1
 
 
 def test_values_are_stripped_and_hostnames_lower_cased() -> None:

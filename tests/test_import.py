@@ -23,6 +23,7 @@ from typing import Any
 from conftest import ROOT
 from defusedxml import ElementTree
 
+from mailautoconf import clientrules
 from mailautoconf import config
 from mailautoconf import importer
 from mailautoconf import names
@@ -268,7 +269,7 @@ def test_files_with_plain_warn_but_load() -> None:
     assert len(plain) == 35  # 36 incoming and 34 outgoing sections (SOURCE.md), in 35 files
     for name in plain:
         result = config.loads(import_one(name)[1], name)
-        assert any('socket_type "plain"' in warning.message for warning in result.warnings), name
+        assert any('socket_type "plain"' in warning.message for warning in clientrules.warnings(result)), name
 
 
 def test_cli_matches_the_module_for_a_sample() -> None:

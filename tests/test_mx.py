@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
-from mailautoconf import android
+from mailautoconf import clientrules
 from mailautoconf import config
 
 HOSTER = (ROOT / "tests" / "data" / "mx-hoster.toml").read_text(encoding="utf-8")
@@ -42,13 +42,13 @@ def test_bad_mx_hosts(mx: str, message: str) -> None:
 
 
 def test_warnings_about_what_the_mx_lookup_cannot_say() -> None:
-    warnings = [str(problem) for problem in config.loads(HOSTER, "c.toml").warnings]
+    warnings = [str(problem) for problem in clientrules.warnings(config.loads(HOSTER, "c.toml"))]
     assert any('domain "c2.example" has its own server host names' in line for line in warnings)
     assert any(
         'autoconfig.hoster.example (from its mx) answers for provider "hoster.example"' in line for line in warnings
     )
     no_mx = HOSTER.replace('mx = ["mx2.hoster.example"]\n', "")
-    assert any("without own names" in str(problem) for problem in config.loads(no_mx, "c.toml").warnings)
+    assert any("without own names" in str(problem) for problem in clientrules.warnings(config.loads(no_mx, "c.toml")))
 
 
 def test_service_answers_autoconfig_on_the_mx_domain(make_service) -> None:  # type: ignore[no-untyped-def]
@@ -60,7 +60,7 @@ def test_service_answers_autoconfig_on_the_mx_domain(make_service) -> None:  # t
     assert [e.text for e in root.iter("hostname")] == ["mail.%EMAILDOMAIN%", "mail.%EMAILDOMAIN%"]
     assert [e.text for e in root.iter("domain")] == ["%EMAILDOMAIN%"]
     assert b"c1.example" not in answer.content  # no customer list
-    assert android.problems(answer.content, "fred@c1.example") == []
+    assert clientrules.android_problems(answer.content, "fred@c1.example") == []
     assert (
         answer.content == (service.output / "current" / "_mx.hoster.example" / "mail" / "config-v1.1.xml").read_bytes()
     )

@@ -54,7 +54,7 @@ from tlsnet import SrvRecord
 from tlsnet import loopback_names
 from tlsnet import require_programs
 
-from mailautoconf import android
+from mailautoconf import clientrules
 from mailautoconf.config import loads
 from mailautoconf.model import Config
 from mailautoconf.model import Domain
@@ -778,7 +778,7 @@ def test_mx_provider_document_over_https(world: World, kind: str) -> None:
         # It names no customer domain: the MX lookup hands out no customer list.
         listed_domains = {x.text for x in document.iter("domain")}
         assert listed_domains.isdisjoint(domain.name for domain in provider.domains), listed_domains
-        assert android.problems(answer.content, address_for(STRANGER)) == []
+        assert clientrules.android_problems(answer.content, address_for(STRANGER)) == []
 
 
 # -- failures ------------------------------------------------------------------------

@@ -16,7 +16,6 @@ itself hosted gets exactly one name, ``autoconfig.<mx domain>``.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -57,13 +56,12 @@ COMMON_NAMES: dict[str, tuple[str, ...]] = {
 def load_or_report(path: str) -> Config | None:
     """Load the config for a deployment command, or print its problems as ``check`` does and return None."""
     from mailautoconf import config
+    from mailautoconf import problems
 
     try:
         return config.load(path).config
     except config.ConfigError as exc:
-        for problem in exc.problems + exc.warnings:
-            print(problem, file=sys.stderr)
-        print(f"{path}: {len(exc.problems)} error(s); not usable", file=sys.stderr)
+        problems.report(path, exc)
         return None
 
 

@@ -18,6 +18,8 @@ import json
 from xml.sax.saxutils import escape
 from xml.sax.saxutils import quoteattr
 
+from mailautoconf.model import ENCRYPTED_METHODS
+from mailautoconf.model import NO_PASSWORD
 from mailautoconf.model import Domain
 from mailautoconf.model import Provider
 from mailautoconf.model import ResolvedServer
@@ -52,10 +54,6 @@ _ENCRYPTION = {
     SocketType.STARTTLS: ("on", "TLS"),
     SocketType.PLAIN: ("off", "None"),
 }
-_NO_LOGIN = {"none", "client-IP-address", "TLS-client-cert"}
-
-
-_ENCRYPTED = {"NTLM", "GSSAPI", "password-encrypted"}
 
 
 def spa_on(methods: tuple[str, ...]) -> bool:
@@ -68,19 +66,22 @@ def spa_on(methods: tuple[str, ...]) -> bool:
     """
     if methods[0] == "NTLM":
         return True
-    return "password-cleartext" not in methods and bool(_ENCRYPTED & set(methods))
+    return "password-cleartext" not in methods and bool(ENCRYPTED_METHODS & set(methods))
 
 
 def _protocol(server: ResolvedServer, domain: Domain) -> str:
     ssl, encryption = _ENCRYPTION[server.socket_type]
     spa = "on" if spa_on(server.authentication) else "off"
-    auth_required = "off" if set(server.authentication) <= _NO_LOGIN else "on"
+    auth_required = "off" if set(server.authentication) <= NO_PASSWORD else "on"
     lines = [
         "      <Protocol>",
         f"        <Type>{_PROTOCOL_TYPES[server.type]}</Type>",
         f"        <Server>{escape(server.hostname)}</Server>",
         f"        <Port>{server.port}</Port>",
-        f"        <LoginName>{escape(placeholders.username(server.username, domain))}</LoginName>",
+    ]
+    if server.username is not None:  # None: the server takes no credentials
+        lines.append(f"        <LoginName>{escape(placeholders.username(server.username, domain))}</LoginName>")
+    lines += [
         "        <DomainRequired>off</DomainRequired>",
         f"        <SPA>{spa}</SPA>",
         f"        <SSL>{ssl}</SSL>",

@@ -8,16 +8,17 @@ host names, so these tokens occur in rendered documents only where put here.
 
 from __future__ import annotations
 
+from mailautoconf.model import THUNDERBIRD_PLACEHOLDERS
 from mailautoconf.model import Domain
 
 __all__ = ["ADDRESS", "DOMAIN", "LOCALPART", "username"]
 
-ADDRESS = "%EMAILADDRESS%"
-LOCALPART = "%EMAILLOCALPART%"
+ADDRESS = THUNDERBIRD_PLACEHOLDERS["{address}"]
+LOCALPART = THUNDERBIRD_PLACEHOLDERS["{localpart}"]
 # Only in the MX lookup document (render/templates.py), which serves every
 # domain of a provider: Thunderbird and Thunderbird for Android replace it
 # in host names and usernames with the domain the user typed.
-DOMAIN = "%EMAILDOMAIN%"
+DOMAIN = THUNDERBIRD_PLACEHOLDERS["{domain}"]
 
 
 def username(template: str, domain: Domain) -> str:

@@ -40,7 +40,8 @@ def _server(server: ResolvedServer, domain: Domain) -> str:
     parts.append(_element("      ", "hostname", server.hostname))
     parts.append(_element("      ", "port", str(server.port)))
     parts.append(_element("      ", "socketType", server.socket_type.value))
-    parts.append(_element("      ", "username", placeholders.username(server.username, domain)))
+    if server.username is not None:  # None: the server takes no credentials
+        parts.append(_element("      ", "username", placeholders.username(server.username, domain)))
     parts.extend(_element("      ", "authentication", method) for method in server.authentication)
     pop3 = server.pop3
     if server.type == "pop3" and not pop3.is_empty():

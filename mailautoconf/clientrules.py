@@ -1,0 +1,483 @@
+"""Every rule of the form "valid, but client X rejects or misreads it", in one place.
+
+The config layer (:mod:`mailautoconf.config`) decides what a config *means*;
+this module says what each client will *do* with it. Each rule is a small
+function of the model returning :class:`Finding`\\ s, with a comment citing
+the client behaviour it exists for (docs/clients.md). The pipeline runs them
+for every provider it renders (only changed ones on a reload), so ``check``,
+the watcher's log and ``/healthz`` print the same list.
+
+Thunderbird for Android is judged by an emulation of its parser run on the
+document we actually render (:func:`android_rejections`): it is the
+strictest reader of config-v1.1.xml, and what it rejects depends on every
+element, not on one setting. Evolution needs no rule: what it misreads (it
+keeps the last server of each type, docs/clients.md section 1) is answered
+by the document rendered for it (render/evolution.py).
+"""
+
+from __future__ import annotations
+
+import enum
+import ipaddress
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from mailautoconf.config import LoadResult
+from mailautoconf.config import Path
+from mailautoconf.model import ENCRYPTED_METHODS
+from mailautoconf.model import NO_OVERRIDE
+from mailautoconf.model import NO_PASSWORD
+from mailautoconf.model import Config
+from mailautoconf.model import Direction
+from mailautoconf.model import Provider
+from mailautoconf.model import Server
+from mailautoconf.model import SocketType
+from mailautoconf.problems import Problem
+from mailautoconf.problems import Severity
+from mailautoconf.problems import in_file_order
+from mailautoconf.render import THUNDERBIRD
+from mailautoconf.render import placeholders
+from mailautoconf.render import thunderbird
+from mailautoconf.render.outlook import spa_on
+from mailautoconf.render.templates import ProviderTemplates
+from mailautoconf.render.templates import domain_values
+from mailautoconf.render.templates import mx_values
+from mailautoconf.render.templates import provider_templates
+
+__all__ = [
+    "Client",
+    "Finding",
+    "Rejection",
+    "android_problems",
+    "android_rejections",
+    "config_findings",
+    "provider_findings",
+    "warnings",
+]
+
+
+class Client(enum.Enum):
+    THUNDERBIRD = "Thunderbird"
+    ANDROID = "Thunderbird for Android"
+    OUTLOOK = "Outlook"
+    AUTOCONFIG = "autoconfig clients"  # every reader of config-v1.1.xml
+
+
+@dataclass(frozen=True)
+class Finding:
+    """What one rule says about one provider."""
+
+    keys: Path  # the setting it is about, inside the provider's table; () is the table itself
+    where: str  # the place in words, as the config layer says it
+    message: str
+    clients: frozenset[Client]
+
+
+def _provider_where(provider: Provider) -> str:
+    return f'provider "{provider.id}"'
+
+
+def _servers(provider: Provider) -> Iterator[tuple[Path, str, Server]]:
+    """Each server with its key path and its place in words."""
+    where = _provider_where(provider)
+    for direction, servers in (("incoming", provider.incoming), ("outgoing", provider.outgoing)):
+        for index, server in enumerate(servers):
+            yield (direction, index), f"{where}, {direction} server {index + 1}", server
+
+
+# -- rules about one server ---------------------------------------------------
+
+
+def _plain_socket(keys: Path, where: str, server: Server) -> Iterator[Finding]:
+    """Thunderbird warns before it uses a connection without TLS; Android refuses one at all.
+
+    Android reads only the imap and smtp sections, and one plain section
+    among them makes it reject the whole document (docs/clients.md section 1).
+    """
+    if server.socket_type is not SocketType.PLAIN:
+        return
+    android = server.type != "pop3"
+    clients = {Client.THUNDERBIRD} | ({Client.ANDROID} if android else set())
+    if set(server.authentication) <= NO_PASSWORD:
+        refuses = "Thunderbird for Android refuses a plain connection at all and rejects the whole document; "
+        message = (
+            f'socket_type "plain" sends no password, but mail travels unencrypted; {refuses if android else ""}'
+            "Thunderbird warns the user"
+        )
+    else:
+        rejects = "Thunderbird for Android rejects the whole document and " if android else ""
+        message = f'socket_type "plain" sends passwords unencrypted; {rejects}Thunderbird warns the user'
+    yield Finding((*keys, "socket_type"), where, message, frozenset(clients))
+
+
+def _incoming_without_password(keys: Path, where: str, server: Server) -> Iterator[Finding]:
+    """Thunderbird's account setup drops an incoming server it cannot log in to with a password or OAuth2."""
+    if server.direction == "incoming" and set(server.authentication) <= NO_PASSWORD:
+        yield Finding(
+            (*keys, "authentication"),
+            where,
+            "Thunderbird ignores an incoming server whose only methods are none, client-IP-address or TLS-client-cert",
+            frozenset({Client.THUNDERBIRD}),
+        )
+
+
+def _autodiscover_spa(keys: Path, where: str, server: Server) -> Iterator[Finding]:
+    """Autodiscover has only <SPA>on/off> (render/outlook.py, spa_on; docs/clients.md section 2).
+
+    On, Outlook tries NTLM and Thunderbird an encrypted password; off, both
+    send a cleartext password over the connection's TLS.
+    """
+    methods = set(server.authentication)
+    if spa_on(server.authentication):
+        if "NTLM" not in methods:
+            yield Finding(
+                (*keys, "authentication"),
+                where,
+                "Autodiscover can only say SPA on here: Thunderbird set up through it uses an encrypted password, "
+                "but Outlook tries NTLM, which this server does not list",
+                frozenset({Client.OUTLOOK, Client.THUNDERBIRD}),
+            )
+    elif not methods & ({"password-cleartext"} | ENCRYPTED_METHODS | (NO_PASSWORD - {"TLS-client-cert"})):
+        yield Finding(
+            (*keys, "authentication"),
+            where,
+            f'Autodiscover cannot say "{server.authentication[0]}": Outlook and Thunderbird set up through '
+            "it send a cleartext password (over the connection's TLS); list password-cleartext too if the "
+            "server accepts it",
+            frozenset({Client.OUTLOOK, Client.THUNDERBIRD}),
+        )
+
+
+def _oauth2_only(keys: Path, where: str, server: Server) -> Iterator[Finding]:
+    """Thunderbird has OAuth2 client registrations only for the providers it ships with."""
+    methods = set(server.authentication)
+    if "OAuth2" in methods and not {"password-cleartext", "password-encrypted"} & methods:
+        yield Finding(
+            (*keys, "authentication"),
+            where,
+            "Thunderbird accepts OAuth2 only for providers it knows; list a password "
+            "method after OAuth2 or it drops this server",
+            frozenset({Client.THUNDERBIRD}),
+        )
+
+
+_SERVER_RULES: tuple[Callable[[Path, str, Server], Iterator[Finding]], ...] = (
+    _plain_socket,
+    _incoming_without_password,
+    _autodiscover_spa,
+    _oauth2_only,
+)
+
+
+# -- rules about a provider ---------------------------------------------------
+
+
+def _pop3_only(provider: Provider) -> Iterator[Finding]:
+    """Thunderbird for Android needs an imap section (docs/clients.md section 1)."""
+    if not any(server.type == "imap" for server in provider.incoming):
+        yield Finding(
+            (),
+            _provider_where(provider),
+            "no IMAP server: Thunderbird for Android rejects POP3-only settings",
+            frozenset({Client.ANDROID}),
+        )
+
+
+def _no_way_to_find(provider: Provider) -> Iterator[Finding]:
+    """Without autoconfig.<d> a client can only find the settings through the MX lookup."""
+    if provider.mx:
+        return
+    without = [domain.name for domain in provider.domains if not provider.has_own_names(domain)]
+    if without:
+        yield Finding(
+            ("own_names",),
+            _provider_where(provider),
+            f'{len(without)} domain(s) without own names (first "{without[0]}") and no "mx": '
+            "autoconfig clients have no way to find their settings",
+            frozenset({Client.AUTOCONFIG}),
+        )
+
+
+def _own_hosts_behind_mx(provider: Provider) -> Iterator[Finding]:
+    """Thunderbird for Android asks autoconfig.<MX domain> without the address (docs/clients.md section 1).
+
+    That document is the provider's, so a domain's own server host names never reach it that way.
+    """
+    if not provider.mx:
+        return
+    for domain in provider.domains:
+        override = domain.override
+        if override is not NO_OVERRIDE and (
+            override.hostname or override.incoming_hostname or override.outgoing_hostname
+        ):
+            yield Finding(
+                ("overrides",),
+                _provider_where(provider),
+                f'domain "{domain.name}" has its own server host names, but clients that find the settings '
+                "through the MX lookup without sending the address (Thunderbird for Android) get the "
+                "provider's",
+                frozenset({Client.ANDROID}),
+            )
+            return
+
+
+_PROVIDER_RULES: tuple[Callable[[Provider], Iterator[Finding]], ...] = (
+    _pop3_only,
+    _no_way_to_find,
+    _own_hosts_behind_mx,
+)
+
+
+def provider_findings(provider: Provider, templates: ProviderTemplates | None = None) -> tuple[Finding, ...]:
+    """Every rule's findings for ``provider``; ``templates`` (its rendered templates) saves rendering again."""
+    found: list[Finding] = []
+    for keys, where, server in _servers(provider):
+        for server_rule in _SERVER_RULES:
+            found += server_rule(keys, where, server)
+    for provider_rule in _PROVIDER_RULES:
+        found += provider_rule(provider)
+    found += _android_findings(provider, templates, found)
+    return tuple(found)
+
+
+def config_findings(loaded: Config) -> list[tuple[int, Finding]]:
+    """Rules across providers, as (index in ``loaded.providers``, finding).
+
+    One so far: two providers whose MX hosts share a domain. Thunderbird for
+    Android asks ``autoconfig.<that domain>`` without the address, so one of
+    them answers for both (docs/clients.md section 1).
+    """
+    hosted = {domain.name for provider in loaded.providers for domain in provider.domains}
+    owner: dict[str, int] = {}
+    found = []
+    for index, provider in enumerate(loaded.providers):
+        for name in provider.mx_domains:
+            first = owner.setdefault(name, index)
+            if first != index and name not in hosted:
+                found.append(
+                    (
+                        index,
+                        Finding(
+                            ("mx",),
+                            _provider_where(provider),
+                            f'autoconfig.{name} (from its mx) answers for provider "{loaded.providers[first].id}" '
+                            "when a client sends no address (Thunderbird for Android); give the providers MX "
+                            "hosts under different domains",
+                            frozenset({Client.ANDROID}),
+                        ),
+                    )
+                )
+    return found
+
+
+def warnings(
+    result: LoadResult, findings: Callable[[Provider], tuple[Finding, ...]] = provider_findings
+) -> tuple[Problem, ...]:
+    """Every warning of a loaded config, the config layer's and the clients', in file order.
+
+    ``findings`` gives a provider's findings; the pipeline passes one that
+    remembers them for providers that did not change.
+    """
+    problems = list(result.warnings)
+    placed = [
+        (index, finding) for index, provider in enumerate(result.config.providers) for finding in findings(provider)
+    ]
+    for index, finding in placed + config_findings(result.config):
+        file, line = result.locate(index, finding.keys)
+        problems.append(Problem(file, line, finding.where, finding.message, Severity.WARNING))
+    return tuple(in_file_order(problems, result.config.sources))
+
+
+# -- Thunderbird for Android's parser, emulated ---------------------------------
+#
+# Its RealAutoconfigParser (thunderbird-android, feature/autodiscovery/autoconfig;
+# docs/clients.md section 1) rejects the whole document for one bad imap or
+# smtp section:
+# - emailProvider id present and a valid host name;
+# - at least one <domain> that is a valid host name after substitution;
+# - every incomingServer type="imap" and outgoingServer type="smtp" has
+#   hostname, port, socketType, username and a usable authentication
+#   (password-cleartext, password-encrypted, OAuth2); pop3 sections are skipped;
+# - socketType exactly SSL or STARTTLS, a port a number, a host name a host
+#   name: the text is used as it is, so whitespace fails;
+# - at least one imap and one smtp section: POP3-only settings are rejected.
+
+_ANDROID_AUTH = {"password-cleartext", "password-encrypted", "OAuth2"}
+_ANDROID_SOCKET_TYPES = {"SSL", "STARTTLS"}
+# The config key each server element comes from.
+_KEY_OF_ELEMENT = {
+    "hostname": "hostname",
+    "port": "port",
+    "socketType": "socket_type",
+    "username": "username",
+    "authentication": "authentication",
+}
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """One reason Android rejects a document; ``server`` is (direction, index from 0) when a server is at fault."""
+
+    reason: str
+    server: tuple[Direction, int] | None = None
+    element: str | None = None  # the server's element at fault
+
+    def __str__(self) -> str:
+        if self.server is None:
+            return self.reason
+        direction, index = self.server
+        kind = "imap" if direction == "incoming" else "smtp"
+        return f"{direction} server {index + 1} ({kind}): {self.reason}"
+
+
+def _substitute(text: str, address: str) -> str:
+    local, _, domain = address.rpartition("@")
+    return (
+        text.replace(placeholders.DOMAIN, domain)
+        .replace(placeholders.LOCALPART, local)
+        .replace(placeholders.ADDRESS, address)
+    )
+
+
+# HostNameUtils.isLegalHostName: RFC 1123 labels, single labels allowed, an
+# optional final dot; the text is trimmed first (cleanUpHostName).
+_LDH_LABEL = r"([a-z0-9]|[a-z0-9][a-z0-9\-]{0,61}[a-z0-9])"
+_HOST = re.compile(rf"^({_LDH_LABEL}\.)*{_LDH_LABEL}\.?$", re.IGNORECASE)
+
+
+def _valid_host(text: str) -> bool:
+    text = text.strip()
+    if len(text) <= 255 and _HOST.match(text):
+        return True
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _android_server(element: ET.Element, server: tuple[Direction, int], address: str) -> list[Rejection]:
+    found: list[Rejection] = []
+    values: dict[str, str] = {}
+    methods: list[str] = []
+    for child in element:
+        if child.tag not in _KEY_OF_ELEMENT:
+            continue  # other elements (pop3, password, ...) are skipped unread
+        if len(child):
+            found.append(Rejection(f"<{child.tag}>: expected text, found an element", server, child.tag))
+            continue
+        text = child.text or ""
+        if child.tag == "authentication":
+            if text in _ANDROID_AUTH:
+                methods.append(text)
+        else:
+            values[child.tag] = text
+    for required in ("hostname", "port", "socketType", "username"):
+        if required not in values:
+            found.append(Rejection(f"missing <{required}>", server, required))
+    if "hostname" in values and not _valid_host(_substitute(values["hostname"], address)):
+        found.append(Rejection(f"invalid hostname {values['hostname']!r}", server, "hostname"))
+    if "port" in values and not (values["port"].isdigit() and 0 <= int(values["port"]) <= 65535):
+        found.append(Rejection(f"invalid port {values['port']!r}", server, "port"))
+    if "socketType" in values and values["socketType"] not in _ANDROID_SOCKET_TYPES:
+        found.append(Rejection(f"socketType {values['socketType']!r} is not SSL or STARTTLS", server, "socketType"))
+    if not methods:
+        reason = "no usable authentication (password-cleartext, password-encrypted or OAuth2)"
+        found.append(Rejection(reason, server, "authentication"))
+    return found
+
+
+def android_rejections(document: bytes, address: str = "user@example.org") -> list[Rejection]:
+    """Why Thunderbird for Android rejects ``document`` for ``address``; empty if it accepts it."""
+    if document.startswith(b"\xef\xbb\xbf"):
+        return [Rejection("the document starts with a UTF-8 byte order mark")]
+    try:
+        root = ET.fromstring(document)
+    except ET.ParseError as exc:
+        return [Rejection(f"not well-formed XML: {exc}")]
+    if root.tag != "clientConfig":
+        return [Rejection("missing <clientConfig> element")]
+    provider = root.find("emailProvider")
+    if provider is None:
+        return [Rejection("missing <emailProvider> element")]
+    found: list[Rejection] = []
+    provider_id = provider.get("id")
+    if provider_id is None:
+        found.append(Rejection("missing emailProvider id attribute"))
+    elif not _valid_host(provider_id):
+        found.append(Rejection(f"emailProvider id {provider_id!r} is not a host name"))
+    domains = []
+    for element in provider.findall("domain"):
+        if len(element):
+            found.append(Rejection("<domain>: expected text, found an element"))
+        else:
+            domains.append(element.text or "")
+    if not any(_valid_host(_substitute(text, address)) for text in domains):
+        found.append(Rejection("no <domain> that is a valid host name"))
+    counts = {"incoming": 0, "outgoing": 0}
+    sections: tuple[tuple[Direction, str, str], ...] = (
+        ("incoming", "incomingServer", "imap"),
+        ("outgoing", "outgoingServer", "smtp"),
+    )
+    for direction, tag, kind in sections:
+        for index, element in enumerate(provider.findall(tag)):
+            if element.get("type") == kind:
+                counts[direction] += 1
+                found += _android_server(element, (direction, index), address)
+    if not counts["incoming"]:
+        found.append(Rejection("no incoming server of type imap (POP3-only settings are rejected)"))
+    if not counts["outgoing"]:
+        found.append(Rejection("no outgoing server of type smtp"))
+    return found
+
+
+def android_problems(document: bytes, address: str = "user@example.org") -> list[str]:
+    """:func:`android_rejections` in words."""
+    return [str(rejection) for rejection in android_rejections(document, address)]
+
+
+def _android_findings(
+    provider: Provider, templates: ProviderTemplates | None, already: list[Finding]
+) -> Iterator[Finding]:
+    """Android's verdict on the documents rendered for ``provider``, where no rule above says it already.
+
+    What it rejects depends on the servers, which all of a provider's domains
+    share: its first domain's document stands for all of them. The MX lookup
+    document (host names left as %EMAILDOMAIN%) is judged too.
+    """
+    domain = provider.domains[0]
+    if templates is None:
+        templates = provider_templates(provider)
+    if templates.shared is not None and domain.override is NO_OVERRIDE:
+        document = templates.shared[THUNDERBIRD].fill(domain_values(domain))
+    else:
+        document = thunderbird.render(provider, domain)
+    documents = [("the whole document", document)]
+    if provider.mx_domains:
+        documents.append(
+            (f"the settings at autoconfig.{provider.mx_domains[0]}", templates.mx[THUNDERBIRD].fill(mx_values()))
+        )
+    said = {finding.keys for finding in already if Client.ANDROID in finding.clients}
+    seen: set[tuple[Path, str]] = set()
+    where = _provider_where(provider)
+    for what, content in documents:
+        for rejection in android_rejections(content, f"user@{domain.name}"):
+            keys: Path = ()
+            place = where
+            if rejection.server is not None:
+                direction, index = rejection.server
+                keys = (direction, index, _KEY_OF_ELEMENT.get(rejection.element or "", ""))
+                keys = keys if keys[-1] else keys[:-1]
+                place = f"{where}, {direction} server {index + 1}"
+            # A rule above already says it (plain socket, POP3 only), with the reason in the admin's terms.
+            if keys in said and (rejection.server is not None or "POP3-only" in rejection.reason):
+                continue
+            if (keys, rejection.reason) in seen:  # the MX document mostly repeats the first
+                continue
+            seen.add((keys, rejection.reason))
+            yield Finding(
+                keys, place, f"Thunderbird for Android rejects {what}: {rejection.reason}", frozenset({Client.ANDROID})
+            )
