@@ -262,5 +262,5 @@ OTHER_COMMANDS = {
     "certs": ("mailautoconf.deploy.certs", "certs_command"),
     "nginx": ("mailautoconf.deploy.nginx", "nginx_command"),
     "import": ("mailautoconf.importer", "import_command"),
-    "init": ("mailautoconf.importer", "init_command"),
+    "init": ("mailautoconf.starter", "init_command"),
 }

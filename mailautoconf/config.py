@@ -54,7 +54,7 @@ from mailautoconf.problems import Severity
 from mailautoconf.problems import in_file_order
 from mailautoconf.tomlpos import KeyLines
 
-__all__ = ["ConfigError", "LoadResult", "Loader", "Problem", "load", "loads"]
+__all__ = ["ConfigError", "LoadResult", "Loader", "Problem", "check_documentation", "check_server", "load", "loads"]
 
 # Thunderbird's spelling, which admins coming from hand-written XML will try.
 _LEGACY_PLACEHOLDERS = {legacy: placeholder for placeholder, legacy in THUNDERBIRD_PLACEHOLDERS.items()}
@@ -324,6 +324,28 @@ class Loader:
         return checked
 
 
+Messages = list[tuple[Path, str, Severity]]  # (key path inside the table, message, severity)
+
+
+def check_server(raw: dict[str, Any], direction: Direction) -> tuple[Server | None, Messages]:
+    """One ``[[provider.incoming]]`` or ``[[provider.outgoing]]`` table checked alone.
+
+    For the importer, which builds tables from XML and must accept exactly
+    what a config file would: the server (None when it has an error) and
+    every message, by the key it is about.
+    """
+    checker = _Checker(lambda path: ("", None), record=[])
+    server = checker.server(raw, direction, _Where((), ""))
+    return server, checker.messages()
+
+
+def check_documentation(raw: dict[str, Any]) -> tuple[Documentation | None, Messages]:
+    """One ``[[provider.documentation]]`` table checked alone (see :func:`check_server`)."""
+    checker = _Checker(lambda path: ("", None), record=[])
+    found = checker.documentation([raw], _Where((), ""))
+    return (found[0] if found else None), checker.messages()
+
+
 def _included_files(main: str, patterns: tuple[str, ...]) -> tuple[str, ...]:
     """The files ``[service] include`` names, sorted, each once, never the main file.
 
@@ -415,6 +437,10 @@ class _Checker:
         self.problems.append(Problem(file, line, where.words, message, severity))
 
     _errors = 0
+
+    def messages(self) -> Messages:
+        """What was recorded, by key path (``record`` mode)."""
+        return [(path, message, severity) for path, _, message, severity in self.record or ()]
 
     def error(self, where: _Where, message: str, *keys: str | int) -> None:
         self._add(where, message, keys, Severity.ERROR)

@@ -1,4 +1,4 @@
-"""``service.py import`` and ``init``: a TOML config from existing setups, or a starter one.
+"""``service.py import``: a TOML config from existing config-v1.1.xml files.
 
 An admin coming from hand-written ``config-v1.1.xml`` files (or from Mozilla's
 ISPDB) should not have to retype them. The importer reads each document with
@@ -6,7 +6,9 @@ defusedxml (an autoconfig file is untrusted input: no DTDs, no entities),
 maps what the model can represent and *lists* everything else on stderr with
 the element's path, so nothing disappears silently. Known data bugs of the
 ISPDB (``%EMAILADDRESS`` without its closing ``%``, ``displayNameShort``) are
-fixed and reported. The result is validated with :func:`config.loads` before
+fixed and reported. Each server and link is checked by the config layer as
+it is mapped (:func:`config.check_server`), so the importer accepts exactly
+what a config file may say; the whole result is validated again before
 anything is written: an import never leaves a config ``check`` refuses.
 """
 
@@ -16,7 +18,6 @@ import argparse
 import os
 import re
 import sys
-import tempfile
 import tomllib
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass
@@ -28,19 +29,26 @@ from defusedxml import DefusedXmlException
 from defusedxml import ElementTree as SafeElementTree
 
 from mailautoconf import config
+from mailautoconf import configfile
 from mailautoconf import names
 from mailautoconf.model import AUTH_METHODS
-from mailautoconf.model import SocketType
+from mailautoconf.model import INCOMING_TYPES
+from mailautoconf.model import OUTGOING_TYPES
+from mailautoconf.model import THUNDERBIRD_PLACEHOLDERS
+from mailautoconf.model import USERNAME_PLACEHOLDERS
+from mailautoconf.model import Direction
+from mailautoconf.model import Server
+from mailautoconf.model import auth_method
+from mailautoconf.model import needs_username
+from mailautoconf.problems import Severity
 
 __all__ = [
     "ImportFailure",
     "Imported",
     "build_document",
     "import_command",
-    "init_command",
     "merge_text",
     "parse_document",
-    "starter_config",
 ]
 
 # Why each element the model has no place for is left out; anything not
@@ -60,8 +68,9 @@ _NOT_IMPORTED = {
     "calendar": "the model has no calendars (clients use RFC 6764)",
 }
 _SERVER_CHILDREN = ("hostname", "port", "socketType", "authentication", "username", "pop3")
-_PLACEHOLDER = re.compile(r"%EMAIL(ADDRESS|LOCALPART|DOMAIN)(%?)")
-_PLACEHOLDER_NAMES = {"ADDRESS": "{address}", "LOCALPART": "{localpart}", "DOMAIN": "{domain}"}
+# Thunderbird's %EMAILADDRESS% etc. by their middle word; the ISPDB misses the closing % at times.
+_PLACEHOLDER_NAMES = {legacy.strip("%")[5:]: placeholder for placeholder, legacy in THUNDERBIRD_PLACEHOLDERS.items()}
+_PLACEHOLDER = re.compile(rf"%EMAIL({'|'.join(_PLACEHOLDER_NAMES)})(%?)")
 
 
 class ImportFailure(Exception):
@@ -181,10 +190,11 @@ class _Reader:
 
     # -- servers -----------------------------------------------------------
 
-    def server(self, element: ElementTree.Element, path: str, direction: str, into: list[dict[str, Any]]) -> None:
+    def server(self, element: ElementTree.Element, path: str, direction: Direction, into: list[dict[str, Any]]) -> None:
+        """Map one server element to a server table, checked by the config layer as a config file would be."""
         self.unknown_attributes(element, path, ("type",))
         kind = element.get("type", "").lower()
-        allowed = ("imap", "pop3") if direction == "incoming" else ("smtp",)
+        allowed = INCOMING_TYPES if direction == "incoming" else OUTGOING_TYPES
         if kind not in allowed:
             self.note(
                 path, f'not imported (server type "{element.get("type", "")}": the model has {", ".join(allowed)})'
@@ -204,33 +214,66 @@ class _Reader:
         if missing:
             self.note(path, f"not imported (no <{'>, <'.join(missing)}>)")
             return
-        hostname = self.hostname(*values["hostname"][0])
-        port = self.port(*values["port"][0])
-        socket_type = self.socket_type(*values["socketType"][0])
-        methods = self.authentication(values.get("authentication", []), direction, path)
-        username = self.username(*values["username"][0]) if "username" in values else ""
-        if None in (hostname, port, socket_type) or not methods or username is None:
+        paths = {tag: found[0][0] for tag, found in values.items()}
+        table: dict[str, Any] = {"type": kind}
+        hostname = self.placeholders(_text(values["hostname"][0][1]), paths["hostname"], ("{domain}",))
+        port = _text(values["port"][0][1])
+        table["port"] = int(port) if port.isdigit() else port
+        table["socket_type"] = _text(values["socketType"][0][1])
+        table["authentication"] = self.authentication(values.get("authentication", []), direction)
+        username = ""  # an empty <username> is taken as none
+        if "username" in values:
+            mapped = self.placeholders(_text(values["username"][0][1]), paths["username"], USERNAME_PLACEHOLDERS)
+            if mapped is None:
+                hostname = None
+            else:
+                username = mapped
+        if hostname is None:
             self.note(path, "not imported (see the messages above)")
             return
-        server: dict[str, Any] = {
-            "type": kind,
-            "hostname": hostname,
-            "port": port,
-            "socket_type": socket_type,
-            "authentication": methods,
-            "username": username,
-        }
+        table["hostname"] = hostname
+        # A server that takes no credentials keeps having no username; one that
+        # does gets the first incoming server's (fill_usernames), once all are read.
+        borrows = not username and needs_username(tuple(table["authentication"]))
+        if username or borrows:
+            table["username"] = username or "{address}"
         if "pop3" in values:
             here, pop3 = values["pop3"][0]
             if kind != "pop3":
                 self.note(here, "not imported (pop3 options on a server that is not POP3)")
             else:
-                options = self.pop3(pop3, here)
-                if options:
-                    server["pop3"] = options
-        if not username:
-            self.without_username.append((values["username"][0][0] if "username" in values else path, server))
-        into.append(server)
+                table["pop3"] = self.pop3(pop3, here)
+        server = self.checked_server(table, direction, path, paths)
+        if server is None:
+            return
+        imported = _server_table(server)
+        if borrows:
+            self.without_username.append((path, imported))
+        into.append(imported)
+
+    def checked_server(
+        self, table: dict[str, Any], direction: Direction, path: str, paths: dict[str, str]
+    ) -> Server | None:
+        """The config layer's verdict on ``table``; pop3 options it refuses are left out, one by one."""
+        tag_of_key = {"socket_type": "socketType", "hostname": "hostname", "port": "port", "username": "username"}
+        while True:
+            server, messages = config.check_server(table, direction)
+            errors = [(keys, message) for keys, message, severity in messages if severity is Severity.ERROR]
+            refused_options = [keys[1] for keys, _ in errors if len(keys) == 2 and keys[0] == "pop3"]
+            if server is not None or not refused_options or len(refused_options) != len(errors):
+                break
+            here = paths.get("pop3", path)
+            for (_, message), key in zip(errors, refused_options, strict=True):
+                self.note(here, f"not imported ({message})")
+                del table["pop3"][key]
+        if server is None:
+            for keys, message in errors:
+                where = paths.get(tag_of_key.get(str(keys[0]), ""), path) if keys else path
+                self.note(where, message)
+            if not table["authentication"]:
+                self.note(path, "no usable <authentication>")
+            self.note(path, "not imported (see the messages above)")
+        return server
 
     def placeholders(self, text: str, path: str, allowed: tuple[str, ...]) -> str | None:
         """Map Thunderbird's %EMAIL...% placeholders to the config's; fix a missing closing %."""
@@ -240,91 +283,53 @@ class _Reader:
             name, closing = match.groups()
             if not closing:
                 self.note(path, f'"%EMAIL{name}" lacks its closing %: read as %EMAIL{name}%')
-            if _PLACEHOLDER_NAMES[name] not in allowed:
+            placeholder = _PLACEHOLDER_NAMES[name]
+            if placeholder not in allowed:
                 self.note(path, f'"{text}": %EMAIL{name}% cannot be used here')
                 return None
             result.append(text[position : match.start()])
-            result.append(_PLACEHOLDER_NAMES[name])
+            result.append(placeholder)
             position = match.end()
         result.append(text[position:])
-        mapped = "".join(result)
-        if "%" in mapped:
-            self.note(path, f'"{text}" has an unknown placeholder')
-            return None
-        return mapped
+        return "".join(result)
 
-    def hostname(self, path: str, element: ElementTree.Element) -> str | None:
-        text = _text(element)
-        mapped = self.placeholders(text, path, ("{domain}",))
-        if mapped is None:
-            return None
-        try:
-            return names.to_ascii(mapped.replace("{domain}", "domain-placeholder.invalid")).replace(
-                "domain-placeholder.invalid", "{domain}"
-            )
-        except ValueError as exc:
-            self.note(path, f'"{text}" is not a host name ({exc})')
-            return None
-
-    def port(self, path: str, element: ElementTree.Element) -> int | None:
-        text = _text(element)
-        if text.isdigit() and 1 <= int(text) <= 65535:
-            return int(text)
-        self.note(path, f'"{text}" is not a port (1-65535)')
-        return None
-
-    def socket_type(self, path: str, element: ElementTree.Element) -> str | None:
-        text = _text(element)
-        for member in SocketType:
-            if text.lower() == member.value.lower():
-                return member.value
-        self.note(path, f'socket type "{text}" is unknown (the model has SSL, STARTTLS, plain)')
-        return None
-
-    def authentication(
-        self, found: list[tuple[str, ElementTree.Element]], direction: str, server_path: str
-    ) -> list[str] | None:
-        by_lower = {name.lower(): name for name in AUTH_METHODS}
+    def authentication(self, found: list[tuple[str, ElementTree.Element]], direction: Direction) -> list[str]:
+        """The methods the model knows for ``direction``, each once; the others are listed as left out."""
         methods: list[str] = []
         for path, element in found:
             text = _text(element)
-            name = by_lower.get(text.lower())
+            name = auth_method(text)
             if name is None or direction not in AUTH_METHODS[name]:
                 self.note(path, f'"{text}" not imported (not an {direction} authentication method of the model)')
             elif name in methods:
                 self.note(path, f'"{text}" is listed twice: imported once')
             else:
                 methods.append(name)
-        if not methods:
-            self.note(server_path, "no usable <authentication>")
-            return None
         return methods
 
-    def username(self, path: str, element: ElementTree.Element) -> str | None:
-        return self.placeholders(_text(element), path, ("{address}", "{localpart}", "{domain}"))
-
     def fill_usernames(self, incoming: list[dict[str, Any]], outgoing: list[dict[str, Any]], path: str) -> None:
-        """Give servers without <username> the first incoming server's: the model requires one."""
-        fallback = next((server["username"] for server in incoming if server["username"]), "{address}")
-        for where, server in self.without_username:
-            server["username"] = fallback
+        """Give servers that need a username and have none the first incoming server's."""
+        borrowing = [table for _, table in self.without_username]
+        fallback = next(
+            (s["username"] for s in incoming if "username" in s and all(s is not b for b in borrowing)),
+            "{address}",
+        )
+        for where, table in self.without_username:
+            table["username"] = fallback
             self.note(where, f'no <username>: "{fallback}" (the first incoming server\'s) is used')
 
     def pop3(self, element: ElementTree.Element, path: str) -> dict[str, Any]:
+        """The <pop3> options as a pop3 table; values are checked with the server (:meth:`checked_server`)."""
         options: dict[str, Any] = {}
         booleans = {"leaveMessagesOnServer": "leave_messages_on_server", "downloadOnBiff": "download_on_biff"}
         for here, child in _children(element, path):
             text = _text(child)
             if child.tag in booleans and text in ("true", "false"):
                 options[booleans[child.tag]] = text == "true"
-            elif child.tag == "daysToLeaveMessagesOnServer" and text.isdigit() and 1 <= int(text) <= 36500:
+            elif child.tag == "daysToLeaveMessagesOnServer" and text.isdigit():
                 options["days_to_leave_messages_on_server"] = int(text)
             elif child.tag == "checkInterval" and (child.get("minutes") or "").isdigit():
-                minutes = int(child.get("minutes") or "0")
-                if 1 <= minutes <= 10080:
-                    options["check_interval_minutes"] = minutes
-                else:
-                    self.note(here, f"not imported (minutes {minutes} is not 1-10080)")
+                options["check_interval_minutes"] = int(child.get("minutes") or "0")
             elif child.tag in (*booleans, "daysToLeaveMessagesOnServer", "checkInterval"):
                 self.note(here, f'not imported (the value "{text or child.attrib}" is not valid here)')
             else:
@@ -336,9 +341,6 @@ class _Reader:
     def documentation(self, element: ElementTree.Element, path: str, into: list[dict[str, Any]]) -> None:
         self.unknown_attributes(element, path, ("url",))
         url = (element.get("url") or "").strip()
-        if not re.match(r"^https?://[^\s<>\"']+$", url):
-            self.note(path, f'not imported (url "{url}" is not an http or https URL)')
-            return
         descriptions: dict[str, str] = {}
         for here, child in _children(element, path):
             if child.tag != "descr":
@@ -354,7 +356,34 @@ class _Reader:
         if not descriptions:
             self.note(path, "has no <descr>: the URL is imported as its English description")
             descriptions["en"] = url
-        into.append({"url": url, "description": descriptions})
+        documentation, messages = config.check_documentation({"url": url, "description": descriptions})
+        if documentation is None:
+            for _, message, _ in messages:
+                self.note(path, f"not imported ({message})")
+            return
+        into.append({"url": documentation.url, "description": dict(documentation.descriptions)})
+
+
+def _server_table(server: Server) -> dict[str, Any]:
+    """A checked server as the TOML table ``check`` reads back to the same server."""
+    table: dict[str, Any] = {
+        "type": server.type,
+        "hostname": server.hostname,
+        "port": server.port,
+        "socket_type": server.socket_type.value,
+        "authentication": list(server.authentication),
+    }
+    if server.username is not None:
+        table["username"] = server.username
+    pop3 = {
+        "leave_messages_on_server": server.pop3.leave_messages_on_server,
+        "download_on_biff": server.pop3.download_on_biff,
+        "days_to_leave_messages_on_server": server.pop3.days_to_leave_messages_on_server,
+        "check_interval_minutes": server.pop3.check_interval_minutes,
+    }
+    if any(value is not None for value in pop3.values()):
+        table["pop3"] = {key: value for key, value in pop3.items() if value is not None}
+    return table
 
 
 def _children(element: ElementTree.Element, path: str) -> list[tuple[str, ElementTree.Element]]:
@@ -392,25 +421,6 @@ def parse_document(data: bytes, source: str) -> Imported:
     return Imported(source, provider, reader.notes)
 
 
-def _check_domains(providers: list[dict[str, Any]], existing: list[dict[str, Any]]) -> None:
-    """A domain belongs to one provider: say which two claim it, before config.loads does less helpfully."""
-    owner: dict[str, str] = {}
-    problems = []
-    for provider in existing + providers:
-        for domain in provider.get("domains", []):
-            try:
-                name = names.to_ascii(domain)
-            except ValueError:
-                continue  # config.loads reports it
-            if name in owner and owner[name] != provider.get("id"):
-                problems.append(
-                    f'domain "{name}" of provider "{provider.get("id")}" already belongs to provider "{owner[name]}"'
-                )
-            owner.setdefault(name, str(provider.get("id")))
-    if problems:
-        raise ImportFailure(problems)
-
-
 def _unique_ids(imported: list[Imported], taken: set[str]) -> None:
     """Give a provider whose id is taken its first domain as id: several ISPDB files share one (zoho.com)."""
     for item in imported:
@@ -428,7 +438,6 @@ def build_document(imported: list[Imported], public_hostname: str | None) -> str
     """A complete new config: [service] and one [[provider]] per imported document."""
     _unique_ids(imported, set())
     providers = [item.provider for item in imported]
-    _check_domains(providers, [])
     hostname = public_hostname or f"autoconfig.{providers[0]['domains'][0]}"
     return tomli_w.dumps({"service": {"public_hostname": hostname}, "provider": providers})
 
@@ -441,36 +450,9 @@ def merge_text(existing_text: str, existing_source: str, imported: list[Imported
         raise ImportFailure([f"{existing_source}: cannot merge into it: {exc}"]) from None
     old = existing.get("provider", [])
     _unique_ids(imported, {str(p.get("id")) for p in old if isinstance(p, dict)} if isinstance(old, list) else set())
-    _check_domains([item.provider for item in imported], old if isinstance(old, list) else [])
     addition = tomli_w.dumps({"provider": [item.provider for item in imported]})
     separator = "" if existing_text.endswith("\n") or not existing_text else "\n"
     return f"{existing_text}{separator}\n# Imported by service.py import\n{addition}"
-
-
-def _validate(text: str, source: str) -> list[str]:
-    """Refuse to write a config ``check`` would refuse; return its warnings."""
-    try:
-        result = config.loads(text, source)
-    except config.ConfigError as exc:
-        raise ImportFailure(["the imported config is not valid:"] + [str(p) for p in exc.problems]) from None
-    return [str(warning) for warning in result.warnings]
-
-
-def _write(path: str | None, text: str) -> None:
-    """Write atomically (a half-written config must never be loaded by the watcher), or to stdout."""
-    if path is None:
-        sys.stdout.write(text)
-        return
-    folder = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".import-", suffix=".toml")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
 
 
 def _read(name: str) -> bytes:
@@ -511,7 +493,10 @@ def import_command(args: argparse.Namespace) -> int:
         for item in imported:
             for message in item.notes:
                 print(message, file=sys.stderr)
-        warnings = _validate(text, target or "<output>")
+        try:
+            warnings = configfile.validate(text, target or "<output>")
+        except config.ConfigError as exc:
+            raise ImportFailure(["the imported config is not valid:"] + [str(p) for p in exc.problems]) from None
     except ImportFailure as exc:
         for message in exc.messages:
             print(message, file=sys.stderr)
@@ -519,61 +504,7 @@ def import_command(args: argparse.Namespace) -> int:
         return 1
     for warning in warnings:
         print(warning, file=sys.stderr)
-    _write(target, text)
+    configfile.write(target, text)
     if target:
         print(f"{target}: {len(imported)} provider(s) imported, {len(warnings)} warning(s)", file=sys.stderr)
-    return 0
-
-
-def starter_config(domain: str, mail_host: str, provider_name: str | None) -> str:
-    """The smallest config most setups need: IMAP and SMTP, implicit TLS first (RFC 8314)."""
-    domain_name = names.to_ascii(domain)
-    host = names.to_ascii(mail_host)
-
-    def server(kind: str, port: int, socket_type: str) -> dict[str, Any]:
-        return {
-            "type": kind,
-            "hostname": host,
-            "port": port,
-            "socket_type": socket_type,
-            "authentication": ["password-cleartext"],
-            "username": "{address}",
-        }
-
-    document = {
-        "service": {"public_hostname": f"autoconfig.{domain_name}"},
-        "provider": [
-            {
-                "id": domain_name,
-                "display_name": provider_name or domain_name,
-                "domains": [domain_name],
-                "incoming": [server("imap", 993, "SSL"), server("imap", 143, "STARTTLS")],
-                "outgoing": [server("smtp", 465, "SSL"), server("smtp", 587, "STARTTLS")],
-            }
-        ],
-    }
-    header = "# mailautoconf starter config (service.py init); every key: README.md, Configuration reference.\n\n"
-    return header + tomli_w.dumps(document)
-
-
-def init_command(args: argparse.Namespace) -> int:
-    """``service.py init``: a starter config, never over an existing file unless --force."""
-    if args.output and os.path.exists(args.output) and not args.force:
-        print(f"{args.output} exists; not overwritten (use --force)", file=sys.stderr)
-        return 1
-    try:
-        text = starter_config(args.domain, args.mail_host, args.provider_name)
-        warnings = _validate(text, args.output or "<output>")
-    except ValueError as exc:
-        print(f"not a valid name: {exc}", file=sys.stderr)
-        return 1
-    except ImportFailure as exc:
-        for message in exc.messages:
-            print(message, file=sys.stderr)
-        return 1
-    for warning in warnings:
-        print(warning, file=sys.stderr)
-    _write(args.output, text)
-    if args.output:
-        print(f"{args.output}: written; check it with: service.py check --config {args.output}", file=sys.stderr)
     return 0

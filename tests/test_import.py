@@ -206,7 +206,10 @@ DELIBERATE: dict[str, tuple[str, Callable[[Difference], bool]]] = {
     "short name spelling": ("displayNameShort is read as displayShortName", _short_name_spelling),
     "server type": ("servers of types the model lacks (exchange, ews, owa, graph) are left out", _server_type),
     "username typo": ("%EMAILADDRESS without its closing % is read as %EMAILADDRESS%", _username_typo),
-    "username missing": ("a server without <username> gets the first incoming server's", _username_missing),
+    "username missing": (
+        "a server without <username> whose authentication takes credentials gets the first incoming server's",
+        _username_missing,
+    ),
     "documentation without descr": (
         "a link without <descr> gets its URL as English text",
         _documentation_without_descr,
@@ -397,7 +400,7 @@ def test_merge_refuses_a_domain_of_another_provider(tmp_path: Path) -> None:
     before = target.read_bytes()
     result = run("import", "--merge", str(target), str(ISPDB / "gmx.net.xml"))
     assert result.returncode == 1
-    assert 'domain "gmx.de" of provider "gmx.net" already belongs to provider "gmx.de"' in result.stderr.decode()
+    assert 'provider "gmx.net": domain "gmx.de" is already hosted by provider "gmx.de"' in result.stderr.decode()
     assert target.read_bytes() == before
 
 

@@ -1,0 +1,75 @@
+"""``service.py init``: a starter config for one provider and one domain.
+
+The smallest config most setups need, written so that ``check`` accepts it
+as it is: IMAP and SMTP on one host, implicit TLS first (RFC 8314), the
+address as login.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+import tomli_w
+
+from mailautoconf import config
+from mailautoconf import configfile
+from mailautoconf import names
+from mailautoconf import problems
+
+__all__ = ["init_command", "starter_config"]
+
+
+def starter_config(domain: str, mail_host: str, provider_name: str | None) -> str:
+    """The smallest config most setups need: IMAP and SMTP, implicit TLS first (RFC 8314)."""
+    domain_name = names.to_ascii(domain)
+    host = names.to_ascii(mail_host)
+
+    def server(kind: str, port: int, socket_type: str) -> dict[str, Any]:
+        return {
+            "type": kind,
+            "hostname": host,
+            "port": port,
+            "socket_type": socket_type,
+            "authentication": ["password-cleartext"],
+            "username": "{address}",
+        }
+
+    document = {
+        "service": {"public_hostname": f"autoconfig.{domain_name}"},
+        "provider": [
+            {
+                "id": domain_name,
+                "display_name": provider_name or domain_name,
+                "domains": [domain_name],
+                "incoming": [server("imap", 993, "SSL"), server("imap", 143, "STARTTLS")],
+                "outgoing": [server("smtp", 465, "SSL"), server("smtp", 587, "STARTTLS")],
+            }
+        ],
+    }
+    header = "# mailautoconf starter config (service.py init); every key: README.md, Configuration reference.\n\n"
+    return header + tomli_w.dumps(document)
+
+
+def init_command(args: argparse.Namespace) -> int:
+    """``service.py init``: a starter config, never over an existing file unless --force."""
+    if args.output and os.path.exists(args.output) and not args.force:
+        print(f"{args.output} exists; not overwritten (use --force)", file=sys.stderr)
+        return 1
+    try:
+        text = starter_config(args.domain, args.mail_host, args.provider_name)
+        warnings = configfile.validate(text, args.output or "<output>")
+    except ValueError as exc:
+        print(f"not a valid name: {exc}", file=sys.stderr)
+        return 1
+    except config.ConfigError as exc:
+        problems.report(args.output or "<output>", exc)
+        return 1
+    for warning in warnings:
+        print(warning, file=sys.stderr)
+    configfile.write(args.output, text)
+    if args.output:
+        print(f"{args.output}: written; check it with: service.py check --config {args.output}", file=sys.stderr)
+    return 0
