@@ -2,27 +2,18 @@
 
 Every answer comes from the store's current generation; per request only
 the domain is looked up and, for Autodiscover POX, the address is filled in
-(XML-escaped). Which client asks for which URL: clients.md sections 1 and 2.
-
-Privacy: Thunderbird sends the user's password as HTTP Basic to every
-Autodiscover URL, plain http included, and addresses travel in query
-strings. The access log therefore records no headers, no bodies, no query
-strings and only masked addresses.
+(XML-escaped). Which client asks for which URL: docs/clients.md sections
+1.2 and 2.1-2.3. What the access log may say is left in the environ for
+the middleware of :mod:`mailautoconf.wsgi`, which never logs more.
 """
 
 from __future__ import annotations
 
 import json
 import secrets
-import time
-from collections.abc import Callable
-from collections.abc import Iterable
 from datetime import UTC
 from datetime import datetime
-from typing import Any
 
-from defusedxml import DefusedXmlException
-from defusedxml import ElementTree as SafeElementTree
 from flask import Blueprint
 from flask import Flask
 from flask import Response
@@ -31,8 +22,8 @@ from flask import request
 from werkzeug.exceptions import HTTPException
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from mailautoconf import logs
 from mailautoconf import names
+from mailautoconf import wsgi
 from mailautoconf.render import EVOLUTION
 from mailautoconf.render import OUTLOOK_JSON
 from mailautoconf.render import OUTLOOK_POX
@@ -51,7 +42,6 @@ _XML_TYPE = "application/xml; charset=utf-8"
 _POX_TYPE = "text/xml; charset=utf-8"
 _JSON_TYPE = "application/json; charset=utf-8"
 _TEXT_TYPE = "text/plain; charset=utf-8"
-_LOG_KEY = "mailautoconf.log"  # environ key where views leave what the access log may say
 
 bp = Blueprint("clients", __name__)
 
@@ -64,7 +54,7 @@ def create_app(store: Store) -> Flask:
     app.register_blueprint(bp)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
-    app.wsgi_app = _AccessLog(_CaseInsensitiveAutodiscover(app.wsgi_app))  # type: ignore[method-assign]
+    app.wsgi_app = wsgi.AccessLog(wsgi.CaseInsensitiveAutodiscover(app.wsgi_app))  # type: ignore[method-assign]
     return app
 
 
@@ -77,7 +67,7 @@ def _note(domain: str | None, address: str | None = None) -> None:
     text = f"domain={domain or '-'}"
     if address:
         text += f" address={names.mask_address(address)}"
-    request.environ[_LOG_KEY] = text
+    request.environ[wsgi.LOG_KEY] = text
 
 
 def _text(status: int, message: str, **headers: str) -> Response:
@@ -178,12 +168,7 @@ def autodiscover_xml() -> Response:
     store = _store()
     if store.generation is None:
         return _starting()
-    try:
-        root = SafeElementTree.fromstring(_body(), forbid_dtd=True)
-    except (SafeElementTree.ParseError, DefusedXmlException, ValueError, UnicodeError):
-        _note(None)
-        return _pox_error(400, 600, "Invalid Request")
-    fields = _request_fields(root)
+    fields = outlook.parse_request(_body())
     if fields is None:
         _note(None)
         return _pox_error(400, 600, "Invalid Request")
@@ -218,29 +203,6 @@ def _body() -> bytes:
     if length > MAX_AUTODISCOVER_BODY:
         raise RequestEntityTooLarge()
     return request.environ["wsgi.input"].read(length)  # type: ignore[no-any-return]
-
-
-def _local_name(tag: str) -> str:
-    return tag.rsplit("}", 1)[-1]
-
-
-def _request_fields(root: Any) -> tuple[str, str] | None:
-    """The address and the acceptable response schema of a POX request, or None.
-
-    Elements are matched by local name: clients disagree on the request
-    namespace, and some send none.
-    """
-    if _local_name(root.tag) != "Autodiscover":
-        return None
-    request_element = next((child for child in root if _local_name(child.tag) == "Request"), None)
-    if request_element is None:
-        return None
-    values = {_local_name(child.tag): (child.text or "").strip() for child in request_element}
-    address = values.get("EMailAddress", "")
-    if not address:
-        return None
-    # Thunderbird always names the schema; a request without one can only mean Outlook's.
-    return address, values.get("AcceptableResponseSchema") or outlook.OUTLOOK_RESPONSE_SCHEMA
 
 
 def _pox_error(status: int, code: int, message: str, schema: str | None = None) -> Response:
@@ -307,7 +269,7 @@ def healthz() -> Response:
     return Response(json.dumps(body, indent=2) + "\n", status, content_type=_JSON_TYPE)
 
 
-# -- errors and WSGI wrappers ------------------------------------------------
+# -- errors ------------------------------------------------
 
 
 def _http_error(error: HTTPException) -> Response:
@@ -323,65 +285,3 @@ def _http_error(error: HTTPException) -> Response:
 def _unexpected_error(error: Exception) -> Response:
     current_app.logger.exception("unexpected error answering a request")
     return _text(500, "500 Internal Server Error")
-
-
-StartResponse = Callable[..., Any]
-WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
-
-
-class _CaseInsensitiveAutodiscover:
-    """Route /Autodiscover/Autodiscover.xml and other spellings to one view.
-
-    Microsoft's connectivity analyzer asks /Autodiscover/Autodiscover.xml,
-    Windows 10 Mail /AutoDiscover/AutoDiscover.xml (clients.md section 2).
-    """
-
-    def __init__(self, app: WSGIApp) -> None:
-        self.app = app
-
-    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        path = environ.get("PATH_INFO", "")
-        if path[:14].lower() == "/autodiscover/" and not path.startswith("/autodiscover/autodiscover."):
-            environ["PATH_INFO"] = path.lower()
-        return self.app(environ, start_response)
-
-
-class _AccessLog:
-    """One line per request: method, path, status, size, time, domain, masked address.
-
-    Never the query string (it carries addresses), never a header (it
-    carries passwords), never a body.
-    """
-
-    def __init__(self, app: WSGIApp) -> None:
-        self.app = app
-
-    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        started = time.perf_counter()
-        seen: dict[str, str] = {}
-
-        def logging_start_response(status: str, headers: list[tuple[str, str]], *args: Any) -> Any:
-            seen["status"] = status.split(" ", 1)[0]
-            seen["size"] = next((value for key, value in headers if key.lower() == "content-length"), "-")
-            return start_response(status, headers, *args)
-
-        result = self.app(environ, logging_start_response)
-        path = environ.get("PATH_INFO", "")
-        if len(path) > 200 or not path.isprintable():
-            path = repr(path[:200])
-        if "@" in path:  # the v2 path form carries the address
-            head, _, tail = path.rpartition("/")
-            path = f"{head}/{names.mask_address(tail)}"
-        logs.access(
-            (
-                time.time(),
-                environ.get("REMOTE_ADDR", "-"),
-                environ.get("REQUEST_METHOD", "-")[:10],
-                path,
-                seen.get("status", "-"),
-                seen.get("size", "-"),
-                (time.perf_counter() - started) * 1000,
-                environ.get(_LOG_KEY, "domain=-"),
-            )
-        )
-        return result

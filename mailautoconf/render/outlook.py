@@ -1,5 +1,5 @@
-"""Microsoft Autodiscover: the POX response (Outlook, Windows Mail,
-Thunderbird's Exchange fallback) and the Autodiscover v2 JSON answer.
+"""Microsoft Autodiscover, the whole dialect: the POX request and response (Outlook,
+Windows Mail, Thunderbird's Exchange fallback) and the Autodiscover v2 JSON answer.
 
 POX: https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/autodiscover-xml-elements-for-exchange-2013
 Clients POST to ``/autodiscover/autodiscover.xml`` on ``autodiscover.<d>``,
@@ -15,8 +15,12 @@ un-prefixed element names.
 from __future__ import annotations
 
 import json
+from typing import Any
 from xml.sax.saxutils import escape
 from xml.sax.saxutils import quoteattr
+
+from defusedxml import DefusedXmlException
+from defusedxml import ElementTree as SafeElementTree
 
 from mailautoconf.model import ENCRYPTED_METHODS
 from mailautoconf.model import NO_PASSWORD
@@ -33,6 +37,7 @@ __all__ = [
     "RESPONSE_SCHEMAS",
     "error_document",
     "json_error",
+    "parse_request",
     "render_json",
     "render_pox",
     "spa_on",
@@ -142,3 +147,31 @@ def error_document(code: int, message: str, time: str, error_id: int, response_s
 def json_error(code: str, message: str) -> bytes:
     """Render an Autodiscover v2 error body."""
     return json.dumps({"ErrorCode": code, "ErrorMessage": message}, separators=(",", ":")).encode("utf-8")
+
+
+def _local_name(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def parse_request(body: bytes) -> tuple[str, str] | None:
+    """The address and the acceptable response schema of a POX request; None when it is not one.
+
+    The body is untrusted: defusedxml refuses DTDs and entities (XML bombs).
+    Elements are matched by local name: clients disagree on the request
+    namespace, and some send none.
+    """
+    try:
+        root: Any = SafeElementTree.fromstring(body, forbid_dtd=True)
+    except (SafeElementTree.ParseError, DefusedXmlException, ValueError, UnicodeError):
+        return None
+    if _local_name(root.tag) != "Autodiscover":
+        return None
+    request_element = next((child for child in root if _local_name(child.tag) == "Request"), None)
+    if request_element is None:
+        return None
+    values = {_local_name(child.tag): (child.text or "").strip() for child in request_element}
+    address = values.get("EMailAddress", "")
+    if not address:
+        return None
+    # Thunderbird always names the schema; a request without one can only mean Outlook's.
+    return address, values.get("AcceptableResponseSchema") or OUTLOOK_RESPONSE_SCHEMA
