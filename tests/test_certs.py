@@ -81,6 +81,10 @@ def dns_server(tmp_path: Path) -> Iterator[int]:
         "--cname=autodiscover.example.com,elsewhere.test",  # wrong: CNAME elsewhere
         "--host-record=mail.example.net,198.51.100.25",  # the mail server: not this machine
         # autoconfig.example.com: no record at all
+        # Authoritative for these: a name or type it lacks is NXDOMAIN or NODATA, not REFUSED.
+        "--local=/example.net/",
+        "--local=/example.org/",
+        "--local=/example.com/",
     ]
     # A free port can be taken again before dnsmasq binds it (TCP and UDP): try another.
     for _ in range(5):

@@ -64,8 +64,6 @@ from collections.abc import Callable
 from collections.abc import Mapping
 from collections.abc import Sequence
 
-from dns.exception import DNSException
-
 from mailautoconf.deploy import AUTOCONFIG
 from mailautoconf.deploy import AUTODISCOVER
 from mailautoconf.deploy import ServerHost
@@ -270,17 +268,17 @@ def certs_command(args: argparse.Namespace) -> int:
         return 1
     certs = certificates(loaded, well_known=args.well_known)
     if args.only_resolving:
-        from mailautoconf.deploy import checkdns
+        from mailautoconf.deploy import lookup
         from mailautoconf.deploy import resolve
 
         try:
-            points_here = resolve.points_here_check(loaded, checkdns.make_resolver(args.resolver))
+            points_here = resolve.points_here_check(loaded, lookup.make_resolver(args.resolver))
         except ValueError as exc:
             print(f"--resolver: {exc}", file=sys.stderr)
             return 1
         try:
             certs = keep_resolving(certs, points_here)
-        except DNSException as exc:
+        except lookup.Unanswered as exc:
             print(f"cannot decide which names resolve here: DNS did not answer ({exc})", file=sys.stderr)
             return 1
     if args.format == "dehydrated":  # ready to be written to /etc/dehydrated/domains.txt

@@ -7,8 +7,9 @@ that type) or ``wrong`` (with what was expected and what was found);
 REFUSED), since that proves neither. First of all, the service's own
 public_hostname must have an address: everything else points at it.
 
-The resolver is dnspython's, without search domains and without a cache,
-either the system's (/etc/resolv.conf) or the one ``--resolver`` names.
+The resolver and the look-up are :mod:`mailautoconf.deploy.lookup`'s
+(without search domains, without a cache; ``make_resolver``,
+``parse_resolver`` and ``QUERY_TIMEOUT`` are named here too, as before).
 Each query has one bounded try (:data:`QUERY_TIMEOUT`), and after a few
 timeouts in a row the rest is not asked at all: a dead resolver costs
 seconds, not minutes per hundred domains.
@@ -22,20 +23,21 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import dns.exception
-import dns.name
-import dns.rdatatype
 import dns.resolver
 
 from mailautoconf.deploy import load_or_report
 from mailautoconf.deploy.dns import RRset
 from mailautoconf.deploy.dns import lookup_plans
 from mailautoconf.deploy.dns import plan
+from mailautoconf.deploy.lookup import QUERY_TIMEOUT
+from mailautoconf.deploy.lookup import Unanswered
+from mailautoconf.deploy.lookup import lookup
+from mailautoconf.deploy.lookup import make_resolver
+from mailautoconf.deploy.lookup import parse_resolver
 from mailautoconf.model import Config
 
 __all__ = ["QUERY_TIMEOUT", "Outcome", "check", "check_dns_command", "make_resolver", "parse_resolver"]
 
-QUERY_TIMEOUT = 2.0  # seconds for one query to one server
 GIVE_UP_AFTER = 3  # timeouts in a row after which the resolver is taken to be dead
 ADDRESS = "A/AAAA"  # pseudo type: any address (the public_hostname check)
 
@@ -60,60 +62,6 @@ class Outcome:
         return f"{self.status:<7} {rrset.name} {rrset.type}{optional}: expected {expected}; found {found}"
 
 
-def parse_resolver(text: str) -> tuple[str, int]:
-    """``IP``, ``IP:PORT`` or ``[IPv6]:PORT`` (a bare IPv6 address too) → (address, port).
-
-    Raises ValueError with a message fit for the user.
-    """
-    problem = f'"{text}" is not IP, IP:PORT or [IPv6]:PORT (e.g. 127.0.0.1:5353 or [::1]:53)'
-    port_text: str | None = None  # None: no port given
-    if text.startswith("["):
-        host, bracket, rest = text[1:].partition("]")
-        if not bracket or (rest and not rest.startswith(":")):
-            raise ValueError(problem)
-        port_text = rest[1:] if rest else None
-        versions = (6,)
-    elif text.count(":") == 1:
-        host, _, port_text = text.partition(":")
-        versions = (4,)
-    else:
-        host, versions = text, (4, 6)  # IPv4, or IPv6 without a port
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        raise ValueError(problem) from None
-    if address.version not in versions:
-        raise ValueError(problem)
-    if port_text is None:
-        return str(address), 53
-    if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
-        raise ValueError(f'"{text}": the port is not 1-65535')
-    return str(address), int(port_text)
-
-
-def make_resolver(resolver: str | None) -> dns.resolver.Resolver:
-    """A resolver asking ``resolver`` (see :func:`parse_resolver`), or the system's; bounded timeouts.
-
-    Raises ValueError when the address is malformed or the system has no
-    resolver configuration.
-    """
-    if resolver is None:
-        try:
-            made = dns.resolver.Resolver()
-        except dns.resolver.NoResolverConfiguration as exc:
-            raise ValueError(f"no system resolver configuration ({exc}); name one with --resolver IP") from None
-    else:
-        address, port = parse_resolver(resolver)
-        made = dns.resolver.Resolver(configure=False)
-        made.nameservers = [address]
-        made.port = port
-    made.timeout = QUERY_TIMEOUT
-    # One try per server, at most two servers: no retry storm on a dead resolver.
-    made.lifetime = QUERY_TIMEOUT * min(len(made.nameservers), 2)
-    made.cache = None
-    return made
-
-
 def _normalise(rdtype: str, value: str) -> tuple[object, ...]:
     """A comparable form of one value: names without letter case, addresses parsed."""
     if rdtype in ("A", "AAAA", ADDRESS):
@@ -131,27 +79,16 @@ def _normalise(rdtype: str, value: str) -> tuple[object, ...]:
     return (value.lower().rstrip(".") + ".",)  # CNAME target, with or without the trailing dot
 
 
-def _lookup(resolver: dns.resolver.Resolver, name: str, rdtype: str) -> tuple[str, ...]:
-    """The values of ``name``'s ``rdtype`` records in zone-file form; () for none.
-
-    Raises NXDOMAIN for no such name; other dnspython errors propagate.
-    """
-    answer = resolver.resolve(dns.name.from_text(name), rdtype, search=False, raise_on_no_answer=False)
-    if answer.rrset is None:
-        return ()
-    return tuple(sorted(rdata.to_text() for rdata in answer.rrset))
-
-
 def _check_one(resolver: dns.resolver.Resolver, rrset: RRset) -> Outcome:
     types = ("A", "AAAA") if rrset.type == ADDRESS else (rrset.type,)
     found: list[str] = []
     no_name = False
     for rdtype in types:
-        try:
-            found += _lookup(resolver, rrset.name, rdtype)
-        except dns.resolver.NXDOMAIN:
-            no_name = True
+        result = lookup(resolver, rrset.name, rdtype)
+        if not result.exists:
+            no_name = True  # the name does not exist, whatever the type (RCODE 3, RFC 1035 section 4.1.1)
             break
+        found += result.values
     if not found:
         detail = "nothing (no such name)" if no_name else f"nothing (the name has no {rrset.type} record)"
         return Outcome("missing", rrset, detail=detail)
@@ -189,23 +126,12 @@ def check(config: Config, resolver: dns.resolver.Resolver, only: str | None = No
             continue
         try:
             outcome = _check_one(resolver, rrset)
-        except dns.exception.Timeout:
-            timeouts += 1
-            yield Outcome("error", rrset, detail=f"nothing: no answer within {resolver.lifetime:g} s")
+        except Unanswered as exc:
+            timeouts = timeouts + 1 if exc.timed_out else 0
+            yield Outcome("error", rrset, detail=f"nothing: {exc.reason}")
             continue
-        except dns.resolver.NoNameservers as exc:
-            outcome = Outcome("error", rrset, detail=f"nothing: {_servfail(exc)}")
-        except dns.exception.DNSException as exc:
-            outcome = Outcome("error", rrset, detail=f"nothing: {exc}")
         timeouts = 0
         yield outcome
-
-
-def _servfail(exc: dns.resolver.NoNameservers) -> str:
-    """Shorten dnspython's "All nameservers failed ...: Server X answered REFUSED"."""
-    errors = exc.kwargs.get("errors") or []
-    answers = sorted({str(error[3]) for error in errors if len(error) > 3})
-    return "; ".join(answers) if answers else str(exc)
 
 
 def check_dns_command(args: argparse.Namespace) -> int:

@@ -1,9 +1,15 @@
-"""Live DNS look-ups for the deployment commands (dnspython).
+"""Live DNS look-ups for ``certs --only-resolving``.
 
 ``certs --only-resolving`` asks whether a name already points at this
 service: a CNAME to the service's public host name, or addresses that are
 the service's (``[dns] addresses``, else those of the public host name).
-The resolver itself comes from :func:`mailautoconf.deploy.checkdns.make_resolver`.
+The look-up and the resolver are :mod:`mailautoconf.deploy.lookup`'s.
+
+No such name and no record of the type both mean "no DNS record yet".
+A question DNS did not answer (timeout, SERVFAIL, REFUSED) raises
+:class:`~mailautoconf.deploy.lookup.Unanswered`: it proves neither, and
+leaving a name out on it would drop a certificate name from renewal for a
+resolver's hiccup.
 """
 
 from __future__ import annotations
@@ -12,18 +18,15 @@ from collections.abc import Callable
 
 import dns.resolver
 
+from mailautoconf.deploy.lookup import lookup
 from mailautoconf.model import Config
 
 __all__ = ["points_here_check"]
 
 
-def _lookup(resolver: dns.resolver.Resolver, name: str, rdtype: str) -> list[str]:
-    """The record texts for ``name``; [] when there is none (NXDOMAIN, no answer)."""
-    try:
-        answer = resolver.resolve(name, rdtype, raise_on_no_answer=False)
-    except (dns.resolver.NXDOMAIN, dns.resolver.NoNameservers):
-        return []
-    return [record.to_text().lower() for record in answer] if answer.rrset else []
+def _values(resolver: dns.resolver.Resolver, name: str, rdtype: str) -> list[str]:
+    """The record texts for ``name``, lower case; [] for no such name or no record of the type."""
+    return [value.lower() for value in lookup(resolver, name, rdtype).values]
 
 
 def points_here_check(loaded: Config, resolver: dns.resolver.Resolver) -> Callable[[str], str | None]:
@@ -34,16 +37,16 @@ def points_here_check(loaded: Config, resolver: dns.resolver.Resolver) -> Callab
     def service_addresses() -> set[str]:
         nonlocal expected_addresses
         if expected_addresses is None:
-            expected_addresses = set(_lookup(resolver, public, "A") + _lookup(resolver, public, "AAAA"))
+            expected_addresses = set(_values(resolver, public, "A") + _values(resolver, public, "AAAA"))
         return expected_addresses
 
     def check(name: str) -> str | None:
-        """Raises dns.exception.DNSException when DNS does not answer: nothing can be decided then."""
-        cname = _lookup(resolver, name, "CNAME")
+        """Raises Unanswered when DNS does not answer: nothing can be decided then."""
+        cname = _values(resolver, name, "CNAME")
         if cname:
             target = cname[0].rstrip(".")
             return None if target == public else f"CNAME to {target}, not to {public}"
-        found = set(_lookup(resolver, name, "A") + _lookup(resolver, name, "AAAA"))
+        found = set(_values(resolver, name, "A") + _values(resolver, name, "AAAA"))
         if not found:
             return "no DNS record yet"
         if found & service_addresses():
