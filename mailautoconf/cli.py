@@ -13,6 +13,7 @@ import signal
 import sys
 from dataclasses import dataclass
 from types import FrameType
+from typing import Any
 
 from flask import Flask
 
@@ -37,7 +38,7 @@ DEFAULT_LISTEN = "127.0.0.1:8080"
 DEFAULT_STATIC_ROOT = "/var/lib/mailautoconf/static_xml"
 # How the service runs under waitress; bench/ serves its baseline app with the
 # same settings, so the two are compared like for like.
-WAITRESS_SETTINGS: dict[str, object] = {
+WAITRESS_SETTINGS: dict[str, Any] = {
     "threads": 8,  # requests are short, memory-only lookups
     "ident": "mailautoconf",
     # Bodies past the Autodiscover cap are refused by the app with 413; this
@@ -86,12 +87,12 @@ def build_service(config_path: str, output_dir: str) -> Running:
 
 
 def serve(args: argparse.Namespace) -> int:
-    import waitress
+    from waitress.server import create_server
 
     running = build_service(args.config, args.output)
     watcher = running.watcher
     try:
-        server = waitress.create_server(running.app, listen=args.listen, **WAITRESS_SETTINGS)
+        server = create_server(running.app, listen=args.listen, **WAITRESS_SETTINGS)
     except (OSError, ValueError) as exc:
         log.error("cannot listen on %s: %s", args.listen, exc)
         watcher.stop()
@@ -124,7 +125,7 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _listening(server) -> list[str]:  # type: ignore[no-untyped-def]
+def _listening(server: Any) -> list[str]:
     servers = getattr(server, "effective_listen", None) or [(server.effective_host, server.effective_port)]
     return [f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}" for host, port in servers]
 

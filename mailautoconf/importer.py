@@ -117,7 +117,7 @@ class _Reader:
         if root.tag != "clientConfig":
             raise ImportFailure([f"{self.source}: the root element is <{root.tag}>, not <clientConfig>"])
         self.unknown_attributes(root, "/clientConfig", ("version",))
-        providers = []
+        providers: list[tuple[str, ElementTree.Element]] = []
         for path, child in _children(root, "/clientConfig"):
             if child.tag == "emailProvider":
                 if providers:
@@ -394,7 +394,8 @@ def _children(element: ElementTree.Element, path: str) -> list[tuple[str, Elemen
     seen: dict[str, int] = {}
     result = []
     for child in element:
-        if not isinstance(child.tag, str):  # comments and processing instructions
+        tag: object = child.tag  # typed str, but a comment's or processing instruction's tag is a function
+        if not isinstance(tag, str):
             continue
         seen[child.tag] = seen.get(child.tag, 0) + 1
         suffix = f"[{seen[child.tag]}]" if counts[child.tag] > 1 else ""

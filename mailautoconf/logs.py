@@ -112,7 +112,8 @@ class _Writer(threading.Thread):
                     else:
                         lines.append(self.formatter.format(record))
                 except Exception as exc:  # a bad record must not stop all logging
-                    lines.append(f"logging error: {exc!r} formatting {record.msg!r}")
+                    what = record[3] if isinstance(record, tuple) else record.msg
+                    lines.append(f"logging error: {exc!r} formatting {what!r}")
             if lines:
                 try:
                     self.stream.write("\n".join(lines) + "\n")
@@ -166,11 +167,11 @@ def setup_logging(level: int = logging.INFO) -> None:
     _writer.start()
     atexit.register(_writer.stop)
     root = logging.getLogger()
-    root.handlers[:] = [_Enqueue(records)]  # type: ignore[arg-type]
+    root.handlers[:] = [_Enqueue(records)]
     root.setLevel(level)
     # Skip what the format never prints: the caller's file and line (a stack
     # walk per record), thread and process names (logging HOWTO, "Optimization").
-    logging._srcfile = None  # type: ignore[attr-defined]
+    logging._srcfile = None
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False

@@ -124,7 +124,7 @@ class Store:
             return None
         for name in candidates:
             found = generation.domains.get(name) if name else None
-            if found is not None:
+            if name and found is not None:
                 return name, found
         return None
 

@@ -36,6 +36,7 @@ fi
 
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+.venv/bin/mypy --strict mailautoconf
 
 # Every test runs in a network namespace with only loopback (tests/isolated.sh):
 # nothing a test starts can reach another machine.

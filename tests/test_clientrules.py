@@ -55,9 +55,9 @@ def test_check_the_log_and_healthz_show_the_same_warnings(make_service) -> None:
     shown = _check_warnings(service.config_path)
     relay_line = CONFIG.splitlines().index('authentication = ["client-IP-address"]') + 1
     expected_android = (
-        f'{service.config_path}, line {relay_line}: warning: provider "alpha.example", outgoing server 1: Thunderbird for '
-        "Android rejects the whole document: no usable authentication (password-cleartext, password-encrypted "
-        "or OAuth2)"
+        f'{service.config_path}, line {relay_line}: warning: provider "alpha.example", outgoing server 1: '
+        "Thunderbird for Android rejects the whole document: no usable authentication (password-cleartext, "
+        "password-encrypted or OAuth2)"
     )
     assert expected_android in shown
     assert any("no IMAP server: Thunderbird for Android rejects POP3-only settings" in line for line in shown)

@@ -123,8 +123,10 @@ def site(loaded: Config, options: SiteOptions, bundles: Certificates | None = No
     host_map += [(f"{AUTOCONFIG}.{name}", f"/{MX_FOLDER_PREFIX}{name}/") for name in mx_domains]
     if options.well_known:
         host_map += [(name, f"/{name}/") for name in own]
-    seen: set[str] = set()
-    host_map = [(key, value) for key, value in host_map if not (key in seen or seen.add(key))]  # first wins
+    first: dict[str, str] = {}
+    for key, value in host_map:
+        first.setdefault(key, value)  # the first of a name wins
+    host_map = list(first.items())
     address_map = [(name, f"/{name}/") for name in own]
 
     http_names = _http_names(public)
