@@ -150,6 +150,15 @@ def wait_for_get(
     return None
 
 
+def body_contains(wanted: bytes) -> Callable[[int, bytes], bool]:
+    """A ``done`` for :func:`wait_for_get`: the answer's body contains ``wanted``, whatever its status."""
+
+    def done(status: int, body: bytes) -> bool:
+        return wanted in body
+
+    return done
+
+
 def healthz(port: int) -> tuple[int, dict[str, object]]:
     """Status and JSON of GET /healthz; ``(0, {})`` when nothing answers, ``{}`` when it is not JSON."""
     try:

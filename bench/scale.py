@@ -57,6 +57,7 @@ from harness import RssRun
 from harness import Server
 from harness import Started
 from harness import atomic_write
+from harness import body_contains
 from harness import exit_on_sigterm
 from harness import have_wrk
 from harness import http_request
@@ -468,7 +469,7 @@ def measure_edits(
             wanted = f"<displayName>{value}</displayName>".encode()
             started = time.perf_counter()
             atomic_write(path, text)
-            seen = wait_for(client, config.probe_domain, lambda status, body, w=wanted: w in body, started, timeout)
+            seen = wait_for(client, config.probe_domain, body_contains(wanted), started, timeout)
             timings.append(seen)
             progress(f"  edit {index + 1}: " + (f"{seen * 1000:.0f} ms" if seen is not None else "NOT served"))
             if seen is None:

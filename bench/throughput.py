@@ -41,6 +41,7 @@ from harness import RssRun
 from harness import Server
 from harness import WrkResult
 from harness import atomic_write
+from harness import body_contains
 from harness import exit_on_sigterm
 from harness import generate_config
 from harness import generated_domain
@@ -157,9 +158,7 @@ def measure_reload(service: Server, config_path: Path, edits: int) -> list[float
             text = with_display_name(original, marker)
             started = time.perf_counter()
             atomic_write(config_path, text)
-            seen = wait_for_get(
-                client, GET_PATH, GET_HOST, lambda _, body, w=wanted: w in body, started, RELOAD_TIMEOUT, RELOAD_POLL
-            )
+            seen = wait_for_get(client, GET_PATH, GET_HOST, body_contains(wanted), started, RELOAD_TIMEOUT, RELOAD_POLL)
             timings.append(seen)
             time.sleep(RELOAD_SPACING)
     finally:
