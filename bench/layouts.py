@@ -44,17 +44,19 @@ import json
 import multiprocessing
 import os
 import shutil
-import signal
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
-from types import FrameType
 from typing import Any
+
+from harness import exit_on_sigterm
+from harness import make_progress
+from harness import table_line
+from harness import work_folder
 
 PATHS = (
     "mail/config-v1.1.xml",
@@ -69,8 +71,7 @@ FLIP_SECONDS = 3.0  # at most this long of repeated 1-domain changes for the rea
 FLIPS = 200
 
 
-def progress(message: str) -> None:
-    print(f"[layouts {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+progress = make_progress("layouts")
 
 
 def domain_name(number: int) -> str:
@@ -536,8 +537,8 @@ COLUMNS = (
 
 def print_table(results: list[Result], domains: int, many: int) -> None:
     print(f"\n== Layouts: publishing a reload at {domains:,} domains (4 files of {SIZE} bytes each) ==")
-    titles = [title.replace("1,000", f"{many:,}") for title, _ in COLUMNS]
-    print("  ".join(f"{title:>{width}}" for title, (_, width) in zip(titles, COLUMNS, strict=True)))
+    widths = [width for _, width in COLUMNS]
+    print(table_line([title.replace("1,000", f"{many:,}") for title, _ in COLUMNS], widths))
     for r in results:
         cells = [
             r.design.name,
@@ -559,7 +560,7 @@ def print_table(results: list[Result], domains: int, many: int) -> None:
             f"{r.per_path.missing:,}",
             f"{r.pinned.missing:,}",
         ]
-        print("  ".join(f"{cell:>{width}}" for cell, (_, width) in zip(cells, COLUMNS, strict=True)))
+        print(table_line(cells, widths))
     for r in results:
         print(f"  {r.design.name:<10} {r.design.summary}")
     for text in (
@@ -575,10 +576,6 @@ def print_table(results: list[Result], domains: int, many: int) -> None:
         print(text)
 
 
-def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
-    raise SystemExit(128 + signum)  # so the finally blocks remove the temporary folder
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Measure on-disk layouts for publishing a reload.")
     parser.add_argument("--domains", type=int, default=100_000, help="domains (default 100000)")
@@ -590,12 +587,9 @@ def main(argv: list[str] | None = None) -> int:
         args.domains, args.changed, args.flip_seconds = 500, 50, 1.0
     if args.domains < 2 or not 1 <= args.changed <= args.domains:
         parser.error("--domains must be at least 2 and --changed between 1 and --domains")
-    signal.signal(signal.SIGTERM, _stop_on_sigterm)
-    work = Path(tempfile.mkdtemp(prefix="mailautoconf-layouts-"))
-    try:
+    exit_on_sigterm()
+    with work_folder("mailautoconf-layouts-") as work:
         results = [measure(design, work, args.domains, args.changed, args.flip_seconds) for design in DESIGNS]
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     print_table(results, args.domains, args.changed)
     return 0
 

@@ -6,7 +6,8 @@ mapped to a file without reaching Python. This measures how close that
 comes to nginx's own ceiling on this machine, in one run, with the same
 nginx binary, the same worker and the same wrk load, for each number of
 domains asked for (the shipped config for 3, else a generated one:
-d00001.example ... in ten providers, as bench/throughput.py makes them):
+d00001.example ... in ten providers, by the harness's generate_config,
+as bench/throughput.py makes them):
 
 - site: GET http://autoconfig.<d>/mail/config-v1.1.xml?emailaddress=fred%40<d>
   through the generated site, for a domain in the middle of the config;
@@ -39,22 +40,25 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # pki: a throwaway CA
-
-from throughput import LOOPBACK
-from throughput import ROOT
-from throughput import SHIPPED_CONFIG
-from throughput import BenchError
-from throughput import free_port
-from throughput import generate_config
-from throughput import http_request
-from throughput import run_wrk
+from harness import LOOPBACK
+from harness import SHIPPED_CONFIG
+from harness import BenchError
+from harness import exit_on_sigterm
+from harness import free_port
+from harness import generate_config
+from harness import generated_domain
+from harness import http_request
+from harness import run_wrk
+from harness import service_output
+from harness import verdict
+from harness import work_folder
+from harness import write_certificate
+from harness import wrk_command
+from harness import wrk_threads
 
 RAW_PATH = "/raw/config-v1.1.xml"
 ROUNDS = 5  # alternating runs of each target; the figures are their medians
@@ -108,17 +112,11 @@ def worker_cpu_seconds(master: int) -> float:
 
 
 def wrk(master: int, port: int, path: str, host: str, seconds: int, connections: int) -> Run:
-    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-H", f"Host: {host}"]
+    """One wrk run against ``port``, with the nginx worker's CPU time per request around it."""
     before = worker_cpu_seconds(master)
-    result = run_wrk([*command, f"http://{LOOPBACK}:{port}{path}"], seconds)
+    result = run_wrk(wrk_command(port, path, host, seconds, connections), seconds)
     cpu = worker_cpu_seconds(master) - before
-    return Run(
-        result.requests_per_s,
-        result.p50_ms,
-        result.p99_ms,
-        result.non_2xx_3xx + result.socket_errors,
-        cpu / max(result.requests, 1) * 1e6,
-    )
+    return Run(result.requests_per_s, result.p50_ms, result.p99_ms, result.errors, cpu / max(result.requests, 1) * 1e6)
 
 
 def write_nginx(work: Path, site: str, raw_root: Path, raw_port: int, cached_port: int) -> Path:
@@ -143,22 +141,12 @@ def write_nginx(work: Path, site: str, raw_root: Path, raw_port: int, cached_por
     return conf
 
 
-def service(*args: str, timeout: int = 900) -> str:
-    command = [sys.executable, "service.py", *args]
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False)
-    if result.returncode != 0:
-        raise BenchError(f"{' '.join(args[:1])} failed ({result.returncode}):\n{result.stderr[-2000:]}")
-    return result.stdout
-
-
 def bench_scale(count: int, work: Path, nginx: str, seconds: int, connections: int) -> Scale:
-    from pki import CA
-
     work.mkdir()
     if count == 3:
         text, domain = SHIPPED_CONFIG.read_text(encoding="utf-8"), "example.org"
     else:
-        text, domain = generate_config(count, min(PROVIDERS, count)), f"d{(count + 1) // 2:05d}.example"
+        text, domain = generate_config(count, min(PROVIDERS, count)), generated_domain((count + 1) // 2)
     host, path = f"autoconfig.{domain}", f"/mail/config-v1.1.xml?emailaddress=fred%40{domain}"
     config_path = work / "autoconfig.toml"
     config_path.write_text(
@@ -169,16 +157,16 @@ def bench_scale(count: int, work: Path, nginx: str, seconds: int, connections: i
     output = work / "static_xml"
     print(f"{count:,} domains: rendering, then nginx ...", file=sys.stderr, flush=True)
     started = time.monotonic()
-    service("render", "--config", str(config_path), "--output", str(output))
+    service_output("render", "--config", str(config_path), "--output", str(output))
     render_s = time.monotonic() - started
     # One certificate behind every alias the site names: nginx loads each, the bench speaks http.
     one = work / "one-certificate"
-    CA.create().issue_files([host], one)
+    write_certificate([host], one)
     (work / "certs").mkdir()
-    for line in service("certs", "--config", str(config_path), "--format", "dehydrated").splitlines():
+    for line in service_output("certs", "--config", str(config_path), "--format", "dehydrated").splitlines():
         (work / "certs" / line.rsplit(" > ", 1)[1]).symlink_to(one)
     site_port, tls_port, raw_port, cached_port, dead_port = (free_port() for _ in range(5))
-    site = service(
+    site = service_output(
         "nginx", "--config", str(config_path), "--upstream", f"{LOOPBACK}:{dead_port}", "--static-root", str(output),
         "--http-port", str(site_port), "--https-port", str(tls_port),
     )  # fmt: skip
@@ -256,9 +244,9 @@ def report(scale: Scale) -> None:
         print(f"{label:<48} {figures} {run.errors:7d}")
     # Each round's runs are seconds apart: their ratio is steadier than a ratio of medians.
     ratio = statistics.median(scale.ratios)
-    verdict = "met" if ratio >= GOAL else "NOT met"
     print(f"ratio per round: {', '.join(f'{r:.2f}' for r in scale.ratios)}")
-    print(f"ratio site/raw (median of rounds): {ratio:.2f} (goal >= {GOAL}: {verdict}; reported, never enforced)")
+    goal = f"goal >= {GOAL}: {verdict(ratio >= GOAL)}"
+    print(f"ratio site/raw (median of rounds): {ratio:.2f} ({goal}; reported, never enforced)")
     cpu = scale.rows["raw"].cpu_us / scale.rows["site"].cpu_us
     print(f"cpu per request raw/site: {cpu:.2f} (the same ratio in CPU time, steadier under other load)")
     print(
@@ -284,20 +272,20 @@ def main() -> int:
         if shutil.which(tool) is None:
             print(f"{tool} is missing: apt-get install -y wrk nginx-light", file=sys.stderr)
             return 2
-    work = Path(tempfile.mkdtemp(prefix="mailautoconf-nginx-bench-"))
+    exit_on_sigterm()
     try:
-        scales = [
-            bench_scale(count, work / f"domains-{count}", nginx, slice_seconds, args.connections) for count in counts
-        ]
+        with work_folder("mailautoconf-nginx-bench-") as work:
+            scales = [
+                bench_scale(count, work / f"domains-{count}", nginx, slice_seconds, args.connections)
+                for count in counts
+            ]
     except (BenchError, subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
         print(f"bench failed: {exc}", file=sys.stderr)
         return 1
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     version = subprocess.run([nginx, "-v"], capture_output=True, text=True).stderr.strip()
     print(
-        f"mailautoconf nginx bench: {version}, wrk -t2 -c{args.connections}, {ROUNDS} alternating rounds of "
-        f"{slice_seconds}s per target (medians), 1 worker for all targets"
+        f"mailautoconf nginx bench: {version}, wrk -t{wrk_threads(args.connections)} -c{args.connections}, "
+        f"{ROUNDS} alternating rounds of {slice_seconds}s per target (medians), 1 worker for all targets"
     )
     print("(the site's upstream is a closed port: its answers come from nginx alone, or count as errors)")
     for scale in scales:

@@ -35,41 +35,48 @@ enforced: exit status 0 whenever the bench ran, 1 when it could not.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
-import platform
 import secrets
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
-from collections.abc import Iterator
 from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
-from throughput import DISPLAY_NAME
-from throughput import LOOPBACK
-from throughput import ROOT
-from throughput import SHIPPED_CONFIG
-from throughput import BenchError
-from throughput import KeepAliveClient
-from throughput import RssRun
-from throughput import atomic_write
-from throughput import free_port
-from throughput import http_request
-from throughput import log_tail
-from throughput import measure_rss
-from throughput import process_memory_kib
-from throughput import run_wrk
-from throughput import stop_processes
+from harness import ROOT
+from harness import SHIPPED_CONFIG
+from harness import BenchError
+from harness import KeepAliveClient
+from harness import RssRun
+from harness import Server
+from harness import Started
+from harness import atomic_write
+from harness import body_contains
+from harness import exit_on_sigterm
+from harness import have_wrk
+from harness import http_request
+from harness import machine
+from harness import make_progress
+from harness import measure_rss
+from harness import process_memory_kib
+from harness import run_wrk
+from harness import serve_command
+from harness import service_command
+from harness import start_server
+from harness import started_processes
+from harness import stop_processes
+from harness import table_line
+from harness import verdict
+from harness import wait_for_get
+from harness import with_display_name
+from harness import work_folder
+from harness import wrk_command
 
 DEFAULT_SIZES = (1_000, 10_000, 100_000)
 QUICK_SIZES = (100,)
@@ -77,16 +84,12 @@ GOAL_RENDER_RATIO = 1.5  # render time / disk floor
 GOAL_RENDER_MIB = 400.0  # peak RSS of a cold render
 GOAL_SERVE_MIB = 300.0  # VmRSS serving every domain
 GOAL_EDIT_FACTOR = 3.0  # "within a few times" the edit on the 3-domain config, taken as 3x
-POLL = 0.005  # s between GETs while waiting for an edit to be served
-HEALTH_POLL = 0.02  # s between /healthz polls at start
 DOMAINS_PER_PROVIDER = 1_000
 OVERRIDE_EVERY = 100  # one domain in 100 of each provider has an override
 IDN_EVERY = 50  # every 50th domain is an IDN
 MIB = 1024.0
 
-
-def progress(message: str) -> None:
-    print(f"[scale {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+progress = make_progress("scale")
 
 
 # -- configs -------------------------------------------------------------------------
@@ -283,7 +286,7 @@ class ShippedConfig(ConfigUnderTest):
         self.main.write_text(self.text, encoding="utf-8")
 
     def edit_display_name(self, value: str) -> tuple[Path, str]:
-        self.text = DISPLAY_NAME.sub(lambda m: f'{m.group(1)}"{value}"', self.text, count=1)
+        self.text = with_display_name(self.text, value)
         return self.main, self.text
 
     def add_domain(self, domain: str) -> tuple[Path, str]:
@@ -298,7 +301,7 @@ def split_supported(work: Path) -> bool:
     probe.write(work / "split-probe")
     try:
         completed = subprocess.run(
-            [sys.executable, "service.py", "check", "--config", str(probe.main)],
+            service_command("check", "--config", str(probe.main)),
             cwd=ROOT,
             capture_output=True,
             text=True,
@@ -431,77 +434,28 @@ def document_identities(output: Path) -> dict[str, tuple[int, int]]:
 # -- the running service --------------------------------------------------------------
 
 
-@dataclass
-class Service:
-    process: subprocess.Popen[bytes]
-    port: int
-    log: Path
-    started_to_ready_s: float
-    attempts: int
-
-
-def healthz(port: int) -> tuple[int, dict[str, Any]]:
-    try:
-        status, body = http_request(port, "GET", "/healthz", LOOPBACK, timeout=5.0)
-    except OSError:
-        return 0, {}
-    try:
-        return status, json.loads(body)
-    except ValueError:
-        return status, {}
-
-
-def start_service(config: Path, output: Path, log: Path, domains: int, timeout: float, processes: list[Any]) -> Service:
+def start_service(config: Path, output: Path, log: Path, domains: int, timeout: float, processes: Started) -> Server:
     """``serve`` on a free port; wait (bounded) until /healthz is 200 with ``domains`` domains."""
-    failure = ""
-    for attempt in range(1, 4):
-        port = free_port()
-        command = [sys.executable, "service.py", "serve", "--config", str(config)]
-        command += ["--listen", f"{LOOPBACK}:{port}", "--output", str(output)]
-        log_file = open(log, "ab")  # noqa: SIM115 -- closed by stop_processes()
-        started = time.perf_counter()
-        process = subprocess.Popen(
-            command, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log_file
-        )
-        processes.append((process, log_file))
-        next_note = started + 10
-        while time.perf_counter() - started < timeout:
-            if process.poll() is not None:
-                failure = f"serve exited with status {process.returncode}:\n{log_tail(log)}"
-                break
-            status, body = healthz(port)
-            if status == 200 and body.get("domains") == domains:
-                return Service(process, port, log, time.perf_counter() - started, attempt)
-            if time.perf_counter() > next_note:
-                progress(f"  ... serve starting for {time.perf_counter() - started:.0f} s (healthz {status})")
-                next_note += 10
-            time.sleep(HEALTH_POLL)
-        else:
-            raise BenchError(f"serve did not report {domains} domains within {timeout:.0f} s:\n{log_tail(log)}")
-        stop_processes(processes)
-        if "cannot listen" not in failure and "Address already in use" not in failure:
-            break
-    raise BenchError(failure)
+    return start_server(
+        "serve",
+        lambda port: serve_command(config, output, port),
+        log,
+        processes,
+        domains=domains,
+        timeout=timeout,
+        on_slow=progress,
+    )
 
 
 def wait_for(
     client: KeepAliveClient, domain: str, done: Callable[[int, bytes], bool], started: float, timeout: float
 ) -> float | None:
     """Seconds from ``started`` until GET config-v1.1.xml of ``domain`` satisfies ``done``; None on timeout."""
-    host = f"autoconfig.{domain}"
-    while time.perf_counter() - started < timeout:
-        try:
-            status, body = client.get("/mail/config-v1.1.xml", host)
-        except (OSError, ValueError):
-            status, body = 0, b""
-        if done(status, body):
-            return time.perf_counter() - started
-        time.sleep(POLL)
-    return None
+    return wait_for_get(client, "/mail/config-v1.1.xml", f"autoconfig.{domain}", done, started, timeout)
 
 
 def measure_edits(
-    service: Service, config: ConfigUnderTest, edits: int, timeout: float
+    service: Server, config: ConfigUnderTest, edits: int, timeout: float
 ) -> tuple[list[float | None], dict[str, int], dict[str, int]]:
     """Edits of one provider's display_name until served; VmHWM/VmRSS before and after."""
     client = KeepAliveClient(service.port, timeout=30.0)
@@ -515,7 +469,7 @@ def measure_edits(
             wanted = f"<displayName>{value}</displayName>".encode()
             started = time.perf_counter()
             atomic_write(path, text)
-            seen = wait_for(client, config.probe_domain, lambda status, body, w=wanted: w in body, started, timeout)
+            seen = wait_for(client, config.probe_domain, body_contains(wanted), started, timeout)
             timings.append(seen)
             progress(f"  edit {index + 1}: " + (f"{seen * 1000:.0f} ms" if seen is not None else "NOT served"))
             if seen is None:
@@ -529,7 +483,7 @@ def measure_edits(
     return timings, before, process_memory_kib(service.process.pid)
 
 
-def measure_add(service: Service, config: ConfigUnderTest, timeout: float) -> float | None:
+def measure_add(service: Server, config: ConfigUnderTest, timeout: float) -> float | None:
     client = KeepAliveClient(service.port, timeout=30.0)
     try:
         domain = f"added-{secrets.token_hex(4)}.example"
@@ -545,18 +499,16 @@ def measure_add(service: Service, config: ConfigUnderTest, timeout: float) -> fl
         client.close()
 
 
-def measure_get(service: Service, domain: str, seconds: int, connections: int) -> tuple[float, int] | None:
+def measure_get(service: Server, domain: str, seconds: int, connections: int) -> tuple[float, int] | None:
     """wrk against one domain's config-v1.1.xml: (req/s, non-2xx/3xx + socket errors); None without wrk."""
-    if shutil.which("wrk") is None:
+    if not have_wrk():
         return None
     path = f"/mail/config-v1.1.xml?emailaddress=fred%40{domain}"
     status, body = http_request(service.port, "GET", path, f"autoconfig.{domain}")
     if status != 200 or b"<clientConfig" not in body:
         raise BenchError(f"GET {path} for {domain} answered {status}, not a config document")
-    command = ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{seconds}s", "--latency"]
-    command += ["-H", f"Host: autoconfig.{domain}", f"http://{LOOPBACK}:{service.port}{path}"]
-    result = run_wrk(command, seconds)
-    return result.requests_per_s, result.non_2xx_3xx + result.socket_errors
+    result = run_wrk(wrk_command(service.port, path, f"autoconfig.{domain}", seconds, connections), seconds)
+    return result.requests_per_s, result.errors
 
 
 # -- one row -------------------------------------------------------------------------------
@@ -597,7 +549,7 @@ class Row:
 
 
 def measure_row(
-    config: ConfigUnderTest, work: Path, args: argparse.Namespace, processes: list[Any], edits: int | None = None
+    config: ConfigUnderTest, work: Path, args: argparse.Namespace, processes: Started, edits: int | None = None
 ) -> Row:
     row = Row(config.domains, config.label)
     name = f"{config.domains:,} domains ({config.label})"
@@ -606,7 +558,6 @@ def measure_row(
     try:
         progress(f"{name}: writing the config")
         config.write(folder / "config")
-        python = sys.executable
         renders: list[RssRun] = []
         floors: list[RssRun] = []
         for round_ in range(1, args.rounds + 1):
@@ -616,7 +567,7 @@ def measure_row(
             progress(f"{name}: cold render, fresh process{of}")
             os.sync()
             renders.append(
-                measure_rss([python, "service.py", "render", "--config", str(config.main), "--output", str(output)])
+                measure_rss(service_command("render", "--config", str(config.main), "--output", str(output)))
             )
             shape = tree_shape(output)
             row.files = shape.files
@@ -641,7 +592,7 @@ def measure_row(
         row.timeout_s = 5.0 if args.quick else max(10.0, 2 * row.render.wall_s + 10)
         progress(f"{name}: restart serve on the existing tree (up to {timeout:.0f} s)")
         service = start_service(config.main, output, folder / "serve.log", config.domains, timeout, processes)
-        row.restart_s = service.started_to_ready_s
+        row.restart_s = service.ready_s
         if service.attempts > 1:
             row.notes.append(f"serve needed {service.attempts} attempts (port taken); restart time of the last")
         after = document_identities(output)
@@ -735,9 +686,10 @@ def format_row(row: Row) -> list[str]:
 
 def print_table(rows: list[Row], split_note: str | None) -> None:
     print("\n== Scale: one config of each size, every figure in the same run ==")
-    print("  ".join(f"{title:>{width}}" for title, width in COLUMNS))
+    widths = [width for _, width in COLUMNS]
+    print(table_line([title for title, _ in COLUMNS], widths))
     for row in rows:
-        print("  ".join(f"{cell:>{width}}" for cell, (_, width) in zip(format_row(row), COLUMNS, strict=True)))
+        print(table_line(format_row(row), widths))
     if split_note:
         print(f"{'':>{COLUMNS[0][1]}}  {'split':>{COLUMNS[1][1]}}  n/a: {split_note}")
     print(
@@ -764,9 +716,6 @@ def print_goals(rows: list[Row]) -> None:
     baseline = next((row for row in rows if row.layout == "shipped"), None)
     base_edit = baseline.edit_s if baseline else None
     scaled = [row for row in rows if row.layout != "shipped"]
-
-    def verdict(ok: bool | None) -> str:
-        return "n/a" if ok is None else ("met" if ok else "NOT met")
 
     def line(goal: str, cells: list[str]) -> None:
         print(f"{goal}\n    " + "; ".join(cells))
@@ -840,27 +789,10 @@ def commit() -> str:
     return head + (" (+ uncommitted changes in mailautoconf/)" if dirty else "")
 
 
-def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
-    raise SystemExit(128 + signum)  # so the finally blocks stop the service and remove the folders
-
-
-@contextlib.contextmanager
-def started_processes() -> Iterator[list[Any]]:
-    processes: list[Any] = []
-    try:
-        yield processes
-    finally:
-        stop_processes(processes)
-
-
 def run(args: argparse.Namespace) -> None:
-    print(
-        f"mailautoconf scale bench: code at {commit()}; Python {platform.python_version()}, "
-        f"{os.cpu_count()} CPU(s), {platform.machine()}"
-    )
-    work = Path(tempfile.mkdtemp(prefix="mailautoconf-scale-"))
+    print(f"mailautoconf scale bench: code at {commit()}; {machine()}")
     rows: list[Row] = []
-    try:
+    with work_folder("mailautoconf-scale-") as work:
         split = args.split == "auto" and split_supported(work)
         split_note = None
         if args.split == "auto" and not split:
@@ -876,8 +808,6 @@ def run(args: argparse.Namespace) -> None:
                     rows.append(measure_row(GeneratedConfig(size, split=True), work, args, processes))
         print_table(rows, split_note)
         print_goals(rows)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -903,7 +833,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    exit_on_sigterm()
     try:
         run(args)
     except BenchError as exc:

@@ -24,266 +24,74 @@ temporary folder removed at the end. Exit status: 0 when the bench ran
 from __future__ import annotations
 
 import argparse
-import contextlib
-import copy
-import http.client
-import json
-import os
-import platform
-import re
 import secrets
 import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 import tomllib
-from collections.abc import Callable
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
-from typing import IO
-from typing import Any
 
-BENCH = Path(__file__).resolve().parent
-ROOT = BENCH.parent
-SHIPPED_CONFIG = ROOT / "config" / "autoconfig.toml"
+from harness import BENCH
+from harness import LOOPBACK
+from harness import SHIPPED_CONFIG
+from harness import BenchError
+from harness import KeepAliveClient
+from harness import RssRun
+from harness import Server
+from harness import WrkResult
+from harness import atomic_write
+from harness import body_contains
+from harness import exit_on_sigterm
+from harness import generate_config
+from harness import generated_domain
+from harness import have_wrk
+from harness import healthz_fields
+from harness import http_request
+from harness import machine
+from harness import measure_rss
+from harness import process_memory_kib
+from harness import run_wrk
+from harness import serve_command
+from harness import service_command
+from harness import start_server
+from harness import started_processes
+from harness import verdict
+from harness import wait_for_get
+from harness import with_display_name
+from harness import work_folder
+from harness import wrk_command
+from harness import wrk_threads
+from harness import wrk_version
+
 POST_SCRIPT = BENCH / "autodiscover_post.lua"
 POST_BODY_FILE = BENCH / "autodiscover_request.xml"
 BASELINE_APP = BENCH / "baseline_app.py"
-MAXRSS = BENCH / "maxrss.py"
 
-LOOPBACK = "127.0.0.1"
 GET_PATH = "/mail/config-v1.1.xml?emailaddress=fred%40example.org"
 GET_HOST = "autoconfig.example.org"
 POST_PATH = "/autodiscover/autodiscover.xml"
 POST_HOST = "autodiscover.example.org"
 GOAL_RATIO = 0.8
 
-STARTUP_TIMEOUT = 30.0  # s until /healthz answers 200
 RELOAD_SPACING = 0.3  # s between the answer to one edit and the next edit
 RELOAD_POLL = 0.005  # s between two GETs while waiting for an edit to show
 RELOAD_TIMEOUT = 10.0  # s per edit before it counts as not picked up
 BIG_RELOAD_TIMEOUT = 300.0  # s for the running service to load the generated config
-DISPLAY_NAME = re.compile(r'^(display_name\s*=\s*)"[^"\n]*"', re.MULTILINE)
-
-
-class BenchError(Exception):
-    """The bench cannot go on (a process did not start, a pre-check failed)."""
-
-
-@dataclass(frozen=True)
-class WrkResult:
-    """What is kept of one wrk run."""
-
-    requests_per_s: float
-    p50_ms: float
-    p99_ms: float
-    requests: int
-    non_2xx_3xx: int
-    socket_errors: int
-
-
-@dataclass(frozen=True)
-class Target:
-    """A running server under test."""
-
-    name: str
-    port: int
-    process: subprocess.Popen[bytes]
-
-
-@dataclass(frozen=True)
-class RssRun:
-    """Wall time and peak RSS of one command, from bench/maxrss.py."""
-
-    returncode: int
-    wall_s: float
-    maxrss_kib: int
-
-
-# -- processes and HTTP --------------------------------------------------------
-
-
-def free_port() -> int:
-    """A port the kernel just handed out on 127.0.0.1 (closed again, so a small race remains)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOOPBACK, 0))
-        return int(sock.getsockname()[1])
-
-
-def http_request(
-    port: int, method: str, path: str, host: str, body: bytes | None = None, timeout: float = 5.0
-) -> tuple[int, bytes]:
-    """One request on a fresh connection; ``(status, body)``. The Host header is set explicitly."""
-    connection = http.client.HTTPConnection(LOOPBACK, port, timeout=timeout)
-    try:
-        headers = {"Host": host}
-        if body is not None:
-            headers["Content-Type"] = "text/xml; charset=utf-8"
-        connection.request(method, path, body=body, headers=headers)
-        response = connection.getresponse()
-        return response.status, response.read()
-    finally:
-        connection.close()
-
-
-class KeepAliveClient:
-    """GETs over one kept-alive connection, so polling measures the service, not TCP setup."""
-
-    def __init__(self, port: int, timeout: float = 5.0) -> None:
-        self.port = port
-        self.timeout = timeout
-        self._connection: http.client.HTTPConnection | None = None
-
-    def get(self, path: str, host: str) -> tuple[int, bytes]:
-        """GET ``path``; on a broken connection, reconnect once and retry."""
-        for attempt in range(2):
-            if self._connection is None:
-                self._connection = http.client.HTTPConnection(LOOPBACK, self.port, timeout=self.timeout)
-            try:
-                self._connection.request("GET", path, headers={"Host": host})
-                response = self._connection.getresponse()
-                return response.status, response.read()
-            except (OSError, http.client.HTTPException):
-                self.close()
-                if attempt:
-                    raise
-        raise AssertionError("unreachable")
-
-    def close(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
-
-
-def log_tail(path: Path, lines: int = 15) -> str:
-    """The end of a server's stderr log, for error messages."""
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return "(no log)"
-    return "\n".join(text.splitlines()[-lines:]) or "(empty log)"
-
-
-def start_server(name: str, command: list[str], port: int, log_path: Path, processes: list[Any]) -> Target:
-    """Start a server, register it for cleanup, wait until GET /healthz (or /) answers 200."""
-    log_file: IO[bytes] = open(log_path, "ab")  # noqa: SIM115 -- closed by stop_processes()
-    process = subprocess.Popen(command, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log_file)
-    processes.append((process, log_file))
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise BenchError(f"{name} exited with status {process.returncode} at start:\n{log_tail(log_path)}")
-        try:
-            status, _ = http_request(port, "GET", "/healthz", LOOPBACK, timeout=1.0)
-        except OSError:
-            status = 0
-        if status == 200:
-            return Target(name, port, process)
-        time.sleep(0.05)
-    raise BenchError(f"{name} did not answer 200 on /healthz within {STARTUP_TIMEOUT:.0f} s:\n{log_tail(log_path)}")
-
-
-def start_with_retries(
-    name: str, make_command: Callable[[int], list[str]], log_path: Path, processes: list[Any], attempts: int = 3
-) -> Target:
-    """Start a server on a free port; try another port if it lost the race for this one."""
-    error: BenchError | None = None
-    for _ in range(attempts):
-        port = free_port()
-        try:
-            return start_server(name, make_command(port), port, log_path, processes)
-        except BenchError as exc:
-            error = exc
-            stop_processes(processes)
-    assert error is not None
-    raise error
-
-
-def stop_processes(processes: list[Any]) -> None:
-    """SIGTERM every started process, SIGKILL what is still there after 5 s; close their logs."""
-    for process, _ in processes:
-        if process.poll() is None:
-            process.terminate()
-    for process, log_file in processes:
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
-        log_file.close()
-    processes.clear()
-
-
-def process_memory_kib(pid: int) -> dict[str, int]:
-    """VmRSS (now) and VmHWM (peak) of a running process, from /proc; empty where there is none."""
-    found: dict[str, int] = {}
-    with contextlib.suppress(OSError):
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                found[key] = int(value.split()[0])
-    return found
 
 
 # -- throughput ------------------------------------------------------------------
 
 
-def wrk_command(target: Target, endpoint: str, seconds: int, connections: int) -> list[str]:
+def endpoint_command(target: Server, endpoint: str, seconds: int, connections: int) -> list[str]:
     """The wrk command line for one endpoint ("get" or "post") of one target."""
-    threads = str(min(2, connections))
-    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency"]
     if endpoint == "get":
-        return [*command, "-H", f"Host: {GET_HOST}", f"http://{LOOPBACK}:{target.port}{GET_PATH}"]
-    url = f"http://{LOOPBACK}:{target.port}{POST_PATH}"
-    return [*command, "-H", f"Host: {POST_HOST}", "-s", str(POST_SCRIPT), url, "--", str(POST_BODY_FILE)]
+        return wrk_command(target.port, GET_PATH, GET_HOST, seconds, connections)
+    script = (POST_SCRIPT, str(POST_BODY_FILE))
+    return wrk_command(target.port, POST_PATH, POST_HOST, seconds, connections, script)
 
 
-_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
-
-
-def _latency_ms(text: str, percentile: str) -> float:
-    match = re.search(rf"^\s*{percentile}%\s+([\d.]+)(us|ms|s|m)\s*$", text, re.MULTILINE)
-    if match is None:
-        raise BenchError(f"no {percentile}% latency in wrk's output:\n{text}")
-    return float(match.group(1)) * _UNITS_MS[match.group(2)]
-
-
-def parse_wrk(text: str) -> WrkResult:
-    """Requests/s, p50/p99 latency and error counts from ``wrk --latency`` output."""
-    rate = re.search(r"^Requests/sec:\s+([\d.]+)", text, re.MULTILINE)
-    total = re.search(r"^\s*(\d+) requests in ", text, re.MULTILINE)
-    if rate is None or total is None:
-        raise BenchError(f"cannot read wrk's output:\n{text}")
-    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
-    sockets = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
-    return WrkResult(
-        requests_per_s=float(rate.group(1)),
-        p50_ms=_latency_ms(text, "50"),
-        p99_ms=_latency_ms(text, "99"),
-        requests=int(total.group(1)),
-        non_2xx_3xx=int(non_2xx.group(1)) if non_2xx else 0,
-        socket_errors=sum(int(group) for group in sockets.groups()) if sockets else 0,
-    )
-
-
-def run_wrk(command: list[str], seconds: int) -> WrkResult:
-    """Run wrk (bounded by its duration plus a margin) and parse what it prints."""
-    try:
-        completed = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60, check=False)
-    except subprocess.TimeoutExpired:
-        raise BenchError(f"wrk did not finish: {' '.join(command)}") from None
-    if completed.returncode != 0:
-        raise BenchError(f"wrk failed ({completed.returncode}): {' '.join(command)}\n{completed.stderr}")
-    return parse_wrk(completed.stdout)
-
-
-def precheck(target: Target, post_body: bytes, *, service: bool) -> tuple[int, int]:
+def precheck(target: Server, post_body: bytes, *, service: bool) -> tuple[int, int]:
     """Both endpoints answer 200 (and, for the service, real documents); return the body sizes.
 
     Benchmarking 404s or 400s would measure the wrong thing entirely.
@@ -298,31 +106,31 @@ def precheck(target: Target, post_body: bytes, *, service: bool) -> tuple[int, i
 
 
 def measure_throughput(
-    service: Target, baseline: Target, seconds: int, warmup: int, connections: int
+    service: Server, baseline: Server, seconds: int, warmup: int, connections: int
 ) -> dict[str, dict[str, WrkResult]]:
     """wrk both endpoints on both targets, each after a warm-up; service and baseline alternate."""
     results: dict[str, dict[str, WrkResult]] = {}
     for endpoint in ("get", "post"):
         results[endpoint] = {}
         for target in (service, baseline):
-            run_wrk(wrk_command(target, endpoint, warmup, connections), warmup)
-            results[endpoint][target.name] = run_wrk(wrk_command(target, endpoint, seconds, connections), seconds)
+            run_wrk(endpoint_command(target, endpoint, warmup, connections), warmup)
+            command = endpoint_command(target, endpoint, seconds, connections)
+            results[endpoint][target.name] = run_wrk(command, seconds)
     return results
 
 
 def print_throughput(results: dict[str, dict[str, WrkResult]], connections: int, seconds: int) -> None:
     labels = {"get": f"GET  {GET_PATH.split('?')[0]}", "post": f"POST {POST_PATH}"}
-    print(f"\n== Throughput: wrk -t{min(2, connections)} -c{connections} -d{seconds}s --latency ==")
+    print(f"\n== Throughput: wrk -t{wrk_threads(connections)} -c{connections} -d{seconds}s --latency ==")
     header = f"{'endpoint':<36} {'service req/s':>13} {'baseline req/s':>14} {'ratio':>6}  {'goal >=0.8':<10}"
     print(header + f" {'service p50 / p99 ms':>21} {'baseline p50 / p99 ms':>22}")
     for endpoint, by_target in results.items():
         mine, ceiling = by_target["service"], by_target["baseline"]
         ratio = mine.requests_per_s / ceiling.requests_per_s if ceiling.requests_per_s else 0.0
-        verdict = "met" if ratio >= GOAL_RATIO else "NOT met"
         latencies = f"{mine.p50_ms:8.2f} / {mine.p99_ms:8.2f}   {ceiling.p50_ms:8.2f} / {ceiling.p99_ms:8.2f}"
         print(
             f"{labels[endpoint]:<36} {mine.requests_per_s:13.1f} {ceiling.requests_per_s:14.1f} "
-            f"{ratio:6.2f}  {verdict:<10} {latencies}"
+            f"{ratio:6.2f}  {verdict(ratio >= GOAL_RATIO):<10} {latencies}"
         )
     print("errors (non-2xx/3xx responses, socket errors) of all requests sent:")
     for endpoint, by_target in results.items():
@@ -337,34 +145,20 @@ def print_throughput(results: dict[str, dict[str, WrkResult]], connections: int,
 # -- reload latency --------------------------------------------------------------
 
 
-def atomic_write(path: Path, text: str) -> None:
-    """Write a temporary file beside ``path`` and rename it over ``path``, as editors do."""
-    temporary = path.with_name(f".{path.name}.bench-tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
-
-
-def measure_reload(service: Target, config_path: Path, edits: int) -> list[float | None]:
+def measure_reload(service: Server, config_path: Path, edits: int) -> list[float | None]:
     """Seconds from each write until the new display name is served; None when not within the timeout."""
     original = config_path.read_text(encoding="utf-8")
-    if DISPLAY_NAME.search(original) is None:
-        raise BenchError(f"{config_path}: no display_name line to edit")
+    with_display_name(original, "check")  # BenchError before anything is written if there is nothing to edit
     client = KeepAliveClient(service.port)
     timings: list[float | None] = []
     try:
         for index in range(edits):
             marker = f"Bench reload {index + 1:03d} {secrets.token_hex(4)}"
-            text = DISPLAY_NAME.sub(lambda m, value=marker: f'{m.group(1)}"{value}"', original, count=1)
             wanted = marker.encode("utf-8")
+            text = with_display_name(original, marker)
             started = time.perf_counter()
             atomic_write(config_path, text)
-            seen: float | None = None
-            while time.perf_counter() - started < RELOAD_TIMEOUT:
-                _, body = client.get(GET_PATH, GET_HOST)
-                if wanted in body:
-                    seen = time.perf_counter() - started
-                    break
-                time.sleep(RELOAD_POLL)
+            seen = wait_for_get(client, GET_PATH, GET_HOST, body_contains(wanted), started, RELOAD_TIMEOUT, RELOAD_POLL)
             timings.append(seen)
             time.sleep(RELOAD_SPACING)
     finally:
@@ -390,49 +184,6 @@ def print_reload(timings: list[float | None]) -> None:
 # -- render and memory --------------------------------------------------------------
 
 
-def generate_config(domains: int, providers: int) -> str:
-    """The shipped config with its provider repeated ``providers`` times, ``domains`` names in all.
-
-    Domains are d00001.example, d00002.example, ...: valid, distinct, and
-    never resolvable (.example is reserved).
-    """
-    import tomli_w  # a runtime dependency of mailautoconf (requirements.txt)
-
-    raw = tomllib.loads(SHIPPED_CONFIG.read_text(encoding="utf-8"))
-    template = raw["provider"][0]
-    per_provider = -(-domains // providers)
-    generated = []
-    for index in range(providers):
-        numbers = range(index * per_provider + 1, min((index + 1) * per_provider, domains) + 1)
-        if not numbers:
-            break
-        provider = copy.deepcopy(template)
-        provider.pop("overrides", None)
-        provider["id"] = f"p{index + 1:02d}.example"
-        provider["short_name"] = provider["id"]
-        provider["display_name"] = f"Bench provider {index + 1}"
-        provider["domains"] = [f"d{number:05d}.example" for number in numbers]
-        generated.append(provider)
-    raw["provider"] = generated
-    return tomli_w.dumps(raw)
-
-
-def measure_rss(command: list[str]) -> RssRun:
-    """Run ``command`` under bench/maxrss.py in a fresh process; wall time and peak RSS."""
-    wrapper = [sys.executable, str(MAXRSS), *command]
-    try:
-        completed = subprocess.run(wrapper, cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
-    except subprocess.TimeoutExpired:
-        raise BenchError(f"did not finish within 600 s: {' '.join(command)}") from None
-    try:
-        report = json.loads(completed.stdout.strip().splitlines()[-1])
-    except (ValueError, IndexError):
-        raise BenchError(f"maxrss.py printed no report for {' '.join(command)}:\n{completed.stderr}") from None
-    if report["returncode"] != 0:
-        raise BenchError(f"exit status {report['returncode']}: {' '.join(command)}\n{completed.stderr[-2000:]}")
-    return RssRun(report["returncode"], report["wall_s"], report["maxrss_kib"])
-
-
 def measure_render(work: Path, big_config: Path, domains: int) -> list[tuple[str, RssRun]]:
     """Peak RSS of: the wrapper alone, a bare interpreter, importing mailautoconf, two renders."""
     python = sys.executable
@@ -445,9 +196,7 @@ def measure_render(work: Path, big_config: Path, domains: int) -> list[tuple[str
     rows.append(
         (
             f"render shipped config ({_domain_count(SHIPPED_CONFIG)} domains)",
-            measure_rss(
-                [python, "service.py", "render", "--config", str(SHIPPED_CONFIG), "--output", str(shipped_out)]
-            ),
+            measure_rss(service_command("render", "--config", str(SHIPPED_CONFIG), "--output", str(shipped_out))),
         )
     )
     # The disk's own cost for the same shape: one folder per domain holding
@@ -472,7 +221,7 @@ def measure_render(work: Path, big_config: Path, domains: int) -> list[tuple[str
         )
     )
     big_out = work / "render-big"
-    command = [python, "service.py", "render", "--config", str(big_config), "--output", str(big_out)]
+    command = service_command("render", "--config", str(big_config), "--output", str(big_out))
     rows.append((f"render {domains:,} domains", measure_rss(command)))
     return rows
 
@@ -495,21 +244,22 @@ def print_render(rows: list[tuple[str, RssRun]]) -> None:
         )
 
 
-def measure_big_reload(service: Target, config_path: Path, big_text: str, domains: int) -> tuple[float | None, bool]:
+def measure_big_reload(service: Server, config_path: Path, big_text: str, domains: int) -> tuple[float | None, bool]:
     """Seconds until the running service serves the generated config (per /healthz); and a spot check."""
     started = time.perf_counter()
     atomic_write(config_path, big_text)
     client = KeepAliveClient(service.port, timeout=30.0)
-    loaded: float | None = None
     try:
-        while time.perf_counter() - started < BIG_RELOAD_TIMEOUT:
-            status, body = client.get("/healthz", LOOPBACK)
-            with contextlib.suppress(ValueError):
-                if status == 200 and json.loads(body).get("domains") == domains:
-                    loaded = time.perf_counter() - started
-                    break
-            time.sleep(0.02)
-        middle = f"d{(domains + 1) // 2:05d}.example"
+        loaded = wait_for_get(
+            client,
+            "/healthz",
+            LOOPBACK,
+            lambda status, body: status == 200 and healthz_fields(body).get("domains") == domains,
+            started,
+            BIG_RELOAD_TIMEOUT,
+            poll=0.02,
+        )
+        middle = generated_domain((domains + 1) // 2)
         status, body = client.get("/mail/config-v1.1.xml", f"autoconfig.{middle}")
         served = status == 200 and f"<domain>{middle}</domain>".encode() in body
     finally:
@@ -520,60 +270,26 @@ def measure_big_reload(service: Target, config_path: Path, big_text: str, domain
 # -- main ------------------------------------------------------------------------------
 
 
-def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
-    raise SystemExit(128 + signum)  # so the finally blocks stop the servers
-
-
-@contextlib.contextmanager
-def servers() -> Iterator[list[Any]]:
-    """A list to register started processes in; all of them are stopped on the way out."""
-    processes: list[Any] = []
-    try:
-        yield processes
-    finally:
-        stop_processes(processes)
-
-
-def wrk_version() -> str:
-    completed = subprocess.run(["wrk", "--version"], capture_output=True, text=True, timeout=10, check=False)
-    first = (completed.stdout or completed.stderr).splitlines()
-    return first[0].split(" Copyright")[0] if first else "wrk"
-
-
 def run(args: argparse.Namespace) -> None:
     from baseline_app import service_waitress_settings  # bench/ is on sys.path: this file's folder
 
-    print(
-        f"mailautoconf bench: {wrk_version()}, Python {platform.python_version()}, {os.cpu_count()} CPU(s), "
-        f"{platform.machine()}"
-    )
+    print(f"mailautoconf bench: {wrk_version()}, {machine()}")
     print(f"waitress settings of service.py serve, used by both: {service_waitress_settings()}")
     post_body = POST_BODY_FILE.read_bytes()
-    work = Path(tempfile.mkdtemp(prefix="mailautoconf-bench-"))
-    try:
+    with work_folder("mailautoconf-bench-") as work:
         config_dir = work / "config"
         config_dir.mkdir()
         config_path = config_dir / "autoconfig.toml"
         shutil.copyfile(SHIPPED_CONFIG, config_path)
-        with servers() as processes:
-            service = start_with_retries(
+        with started_processes() as processes:
+            service = start_server(
                 "service",
-                lambda port: [
-                    sys.executable,
-                    "service.py",
-                    "serve",
-                    "--config",
-                    str(config_path),
-                    "--listen",
-                    f"{LOOPBACK}:{port}",
-                    "--output",
-                    str(work / "served"),
-                ],
+                lambda port: serve_command(config_path, work / "served", port),
                 work / "service.log",
                 processes,
             )
             get_size, post_size = precheck(service, post_body, service=True)
-            baseline = start_with_retries(
+            baseline = start_server(
                 "baseline",
                 lambda port: [
                     sys.executable,
@@ -620,8 +336,6 @@ def run(args: argparse.Namespace) -> None:
                     f"{after['VmRSS'] / 1024:.1f} MiB serving {args.domains:,} domains "
                     f"(peak {after['VmHWM'] / 1024:.1f} MiB)"
                 )
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -648,10 +362,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if shutil.which("wrk") is None:
+    if not have_wrk():
         print("bench: wrk is not installed; on Debian/Ubuntu: apt-get install -y wrk", file=sys.stderr)
         return 2
-    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    exit_on_sigterm()
     try:
         run(args)
     except BenchError as exc:
