@@ -11,7 +11,7 @@ Thunderbird for Android is judged by an emulation of its parser run on the
 document we actually render (:func:`android_rejections`): it is the
 strictest reader of config-v1.1.xml, and what it rejects depends on every
 element, not on one setting. Evolution needs no rule: what it misreads (it
-keeps the last server of each type, docs/clients.md section 1) is answered
+keeps the last server of each type, docs/clients.md section 1.8) is answered
 by the document rendered for it (render/evolution.py).
 """
 
@@ -95,7 +95,7 @@ def _plain_socket(keys: Path, where: str, server: Server) -> Iterator[Finding]:
     """Thunderbird warns before it uses a connection without TLS; Android refuses one at all.
 
     Android reads only the imap and smtp sections, and one plain section
-    among them makes it reject the whole document (docs/clients.md section 1).
+    among them makes it reject the whole document (docs/clients.md section 1.10).
     """
     if server.socket_type is not SocketType.PLAIN:
         return
@@ -125,7 +125,7 @@ def _incoming_without_password(keys: Path, where: str, server: Server) -> Iterat
 
 
 def _autodiscover_spa(keys: Path, where: str, server: Server) -> Iterator[Finding]:
-    """Autodiscover has only <SPA>on/off> (render/outlook.py, spa_on; docs/clients.md section 2).
+    """Autodiscover has only <SPA>on/off> (render/outlook.py, spa_on; docs/clients.md section 2.5).
 
     On, Outlook tries NTLM and Thunderbird an encrypted password; off, both
     send a cleartext password over the connection's TLS.
@@ -176,7 +176,7 @@ _SERVER_RULES: tuple[Callable[[Path, str, Server], Iterator[Finding]], ...] = (
 
 
 def _pop3_only(provider: Provider) -> Iterator[Finding]:
-    """Thunderbird for Android needs an imap section (docs/clients.md section 1)."""
+    """Thunderbird for Android needs an imap section (docs/clients.md section 1.10)."""
     if not any(server.type == "imap" for server in provider.incoming):
         yield Finding(
             (),
@@ -202,7 +202,7 @@ def _no_way_to_find(provider: Provider) -> Iterator[Finding]:
 
 
 def _own_hosts_behind_mx(provider: Provider) -> Iterator[Finding]:
-    """Thunderbird for Android asks autoconfig.<MX domain> without the address (docs/clients.md section 1).
+    """Thunderbird for Android asks autoconfig.<MX domain> without the address (docs/clients.md section 1.3).
 
     That document is the provider's, so a domain's own server host names never reach it that way.
     """
@@ -248,7 +248,7 @@ def config_findings(loaded: Config) -> list[tuple[int, Finding]]:
 
     One so far: two providers whose MX hosts share a domain. Thunderbird for
     Android asks ``autoconfig.<that domain>`` without the address, so one of
-    them answers for both (docs/clients.md section 1).
+    them answers for both (docs/clients.md section 1.3).
     """
     hosted = {domain.name for provider in loaded.providers for domain in provider.domains}
     owner: dict[str, int] = {}
@@ -294,7 +294,7 @@ def warnings(
 # -- Thunderbird for Android's parser, emulated ---------------------------------
 #
 # Its RealAutoconfigParser (thunderbird-android, feature/autodiscovery/autoconfig;
-# docs/clients.md section 1) rejects the whole document for one bad imap or
+# docs/clients.md section 1.10) rejects the whole document for one bad imap or
 # smtp section:
 # - emailProvider id present and a valid host name;
 # - at least one <domain> that is a valid host name after substitution;

@@ -33,7 +33,7 @@ _LDH_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _PLAIN_HOSTNAME = re.compile(
     r"(?=[a-z0-9.-]{1,253}\Z)(?!(?:.*\.)?xn--)(?:(?!-)[a-z0-9-]{1,63}(?<!-)\.)+(?![0-9]+\Z)(?!-)[a-z0-9-]{1,63}(?<!-)\Z"
 )
-# Prefixes clients put before the user's domain (clients.md sections 1 and 2).
+# Prefixes clients put before the user's domain (docs/clients.md sections 1.2 and 2.1).
 SERVICE_PREFIXES = ("autoconfig.", "autodiscover.")
 
 

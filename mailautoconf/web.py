@@ -161,7 +161,7 @@ def autodiscover_xml() -> Response:
 
     GET gets 405: after Thunderbird follows the http→https redirect it
     re-issues a GET without body, and only a non-2xx answer makes it POST
-    again (clients.md section 2).
+    again (docs/clients.md section 2.7).
     """
     if request.method != "POST":
         return _text(405, "Autodiscover takes POST", Allow="POST")

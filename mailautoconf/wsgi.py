@@ -33,7 +33,7 @@ class CaseInsensitiveAutodiscover:
     """Route /Autodiscover/Autodiscover.xml and other spellings to one view.
 
     Microsoft's connectivity analyzer asks /Autodiscover/Autodiscover.xml,
-    Windows 10 Mail /AutoDiscover/AutoDiscover.xml (clients.md section 2).
+    Windows 10 Mail /AutoDiscover/AutoDiscover.xml (docs/clients.md section 2.3).
     """
 
     def __init__(self, app: WSGIApp) -> None:

@@ -19,7 +19,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_CONFIG = ROOT / "config" / "autoconfig.toml"
 
-# A real Thunderbird/Outlook POX request (clients.md section 2).
+# A real Thunderbird/Outlook POX request (docs/clients.md section 2.4).
 OUTLOOK_SCHEMA = "http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a"
 MOBILESYNC_SCHEMA = "http://schemas.microsoft.com/exchange/autodiscover/mobilesync/responseschema/2006"
 

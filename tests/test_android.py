@@ -86,7 +86,7 @@ def test_each_rule_is_named(old: bytes, new: bytes, expected: list[str]) -> None
 
 
 def test_ispdb_verdicts_match_the_real_client() -> None:
-    """Of Mozilla's ISPDB, the real Android app accepts 117 of 163 files (clients.md section 1):
+    """Of Mozilla's ISPDB, the real Android app accepts 117 of 163 files (docs/clients.md section 1.10):
     35 fail on plain, 10 are POP3-only, 1 lacks an SMTP username."""
     verdicts: dict[str, int] = {"accepted": 0, "plain": 0, "pop3-only": 0, "smtp-username": 0}
     others = []

@@ -1,7 +1,7 @@
 """The real Evolution against the real service: it must end up with the provider's first choice.
 
 Evolution (3.46) keeps the *last* server of each type it reads, field by
-field (clients.md section 1), so the service answers ``User-Agent:
+field (docs/clients.md section 1.8), so the service answers ``User-Agent:
 Evolution/...`` with a document listing only the first server of each type
 (render/evolution.py). Reading our XML with our own parser would prove
 nothing about that, so these tests run Evolution's own code: tests/evolution/probe.c

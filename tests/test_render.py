@@ -1,4 +1,4 @@
-"""render: the bytes clients get, checked the way clients read them (clients.md)."""
+"""render: the bytes clients get, checked the way clients read them (docs/clients.md)."""
 
 from __future__ import annotations
 

@@ -368,7 +368,7 @@ def test_json_answers_are_json(service: Service) -> None:
 
 @pytest.mark.parametrize("path", AUTOCONFIG_PATHS)
 def test_evolution_gets_only_the_first_server_of_each_type(service: Service, path: str) -> None:
-    # Evolution keeps the last server of each type it reads (clients.md section 1).
+    # Evolution keeps the last server of each type it reads (docs/clients.md section 1.8).
     answer = service.get(
         path,
         host="autoconfig.example.org",

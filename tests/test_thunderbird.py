@@ -20,7 +20,7 @@ is tried alone, by switching the other ways off in nginx:
   one (``%EMAILDOMAIN%``), for shared and for per-domain host names.
 
 The expected account is computed from the TOML with mailautoconf.config and
-Thunderbird's documented reading rules (clients.md section 1 and 2), never
+Thunderbird's documented reading rules (docs/clients.md sections 1.7 and 2.5), never
 from the service's output. Failures must fail the way Thunderbird fails: an
 unhosted domain, a certificate the profile does not trust, a wrong
 Content-Type.
@@ -564,7 +564,7 @@ def test_autodiscover(world: World, key: str, domain: str, route: str) -> None:
         answered = ("https", public, "POST", AUTODISCOVER, 200)
         assert answered in served(world, position, answered)
     if route == "http-redirect":
-        # The dance of clients.md section 2: redirect, body-less GET answered 405, POST again.
+        # The dance of docs/clients.md section 2.7: redirect, body-less GET answered 405, POST again.
         dance = [
             ("http", f"autodiscover.{domain}", "POST", AUTODISCOVER, 301),
             ("https", public, "GET", AUTODISCOVER, 405),

@@ -48,7 +48,7 @@ servers ``mail``, or with ``[dns] common_names`` ``dovecot`` (incoming
 servers) and ``postfix`` (outgoing servers).
 
 An ACME order fails as a whole when one name has no DNS pointing at this
-server yet (clients.md section 5), so ``--only-resolving`` keeps only the
+server yet (docs/clients.md section 5.3), so ``--only-resolving`` keeps only the
 names that already resolve here and says which it left out. It filters
 the bundles after they are made, so aliases do not move.
 """

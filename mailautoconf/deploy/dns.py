@@ -1,10 +1,10 @@
 """``python service.py dns``: the DNS records every hosted domain needs, as BIND zone-file lines.
 
-Clients find this service only through DNS (clients.md section 4):
+Clients find this service only through DNS (docs/clients.md section 4):
 Thunderbird, Evolution, KMail and K-9 ask ``autoconfig.<d>``; Outlook and
 Windows Mail ask ``autodiscover.<d>`` and then the ``_autodiscover._tcp.<d>``
-SRV record. Clients that follow RFC 6186 look for the mail servers
-themselves under ``_imaps._tcp.<d>`` and friends. All of it is derived here
+SRV record. Clients that follow RFC 6186 (Evolution among them) look for
+the mail servers themselves under ``_imaps._tcp.<d>`` and friends. All of it is derived here
 from the same model that serves the clients, so the records cannot drift
 from the settings handed out.
 

@@ -9,8 +9,8 @@ What it does, and why:
   names (for ``/.well-known/autoconfig/`` and ``/autodiscover/`` only); TLS
   1.2 and 1.3, HTTP/2, a shared TLS session cache, HSTS;
 - on 80 every ``autoconfig.*`` and ``autodiscover.*`` name: autoconfig is
-  answered directly (KMail asks over plain http only, clients.md section 1),
-  Autodiscover is redirected to https with a 302 (Outlook and Thunderbird
+  answered directly (KMail before 24.08 asks over plain http only,
+  docs/clients.md section 1.1), Autodiscover is redirected to https with a 302 (Outlook and Thunderbird
   follow it; Thunderbird sends passwords to Autodiscover, so they must not
   travel over http), and ACME http-01 challenges are answered from the TLS
   client's webroot, so certificates for new domains can be ordered before
@@ -78,7 +78,7 @@ from mailautoconf.render import THUNDERBIRD
 __all__ = ["SiteOptions", "hash_sizes", "nginx_command", "nginx_version", "site"]
 
 HSTS = 'add_header Strict-Transport-Security "max-age=31536000" always;'
-# Both paths Thunderbird-style clients ask (clients.md section 1).
+# Both paths Thunderbird-style clients ask (docs/clients.md section 1.2).
 AUTOCONFIG_PATHS = ("/mail/config-v1.1.xml", "/.well-known/autoconfig/mail/config-v1.1.xml")
 DYNAMIC = "/.mailautoconf-dynamic"  # a path that never exists: try_files falls back to the service
 SERVER_NAMES_PER_LINE = 8

@@ -3,7 +3,7 @@
 Evolution (3.46, ``e-mail-autoconfig.c``) keeps the *last*
 ``incomingServer type="imap"`` (and the last pop3 and smtp) it reads, field
 by field: from IMAP 993/SSL then 143/STARTTLS it configures 143/STARTTLS,
-and SMTP 587 instead of 465 (clients.md section 1). Every other server
+and SMTP 587 instead of 465 (docs/clients.md section 1.8). Every other server
 hands Evolution the provider's least preferred servers. Evolution gets this
 document instead (recognised by its ``User-Agent: Evolution/...``): one
 server per type, the provider's first choice, so there is nothing to mix.

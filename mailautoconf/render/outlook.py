@@ -3,7 +3,7 @@ Windows Mail, Thunderbird's Exchange fallback) and the Autodiscover v2 JSON answ
 
 POX: https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/autodiscover-xml-elements-for-exchange-2013
 Clients POST to ``/autodiscover/autodiscover.xml`` on ``autodiscover.<d>``,
-on ``<d>`` or on the ``_autodiscover._tcp`` SRV target (clients.md section 2).
+on ``<d>`` or on the ``_autodiscover._tcp`` SRV target (docs/clients.md sections 2.1 and 2.2).
 
 The response depends on the address only through ``LoginName``, so it is
 rendered ahead as a template holding the placeholders of

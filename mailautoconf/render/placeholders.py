@@ -1,7 +1,7 @@
 """The address placeholders renderers leave for the client or the request.
 
 Thunderbird replaces ``%EMAILADDRESS%`` and ``%EMAILLOCALPART%`` itself
-(clients.md section 1); the Outlook POX template uses the same tokens, filled
+(docs/clients.md section 1.5); the Outlook POX template uses the same tokens, filled
 in per request by the store. Config validation rejects ``%`` in usernames and
 host names, so these tokens occur in rendered documents only where put here.
 """

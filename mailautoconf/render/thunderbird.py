@@ -5,7 +5,7 @@ and draft-ietf-mailmaint-autoconfig. Clients fetch it from
 ``https://autoconfig.<d>/mail/config-v1.1.xml`` and
 ``https://<d>/.well-known/autoconfig/mail/config-v1.1.xml``.
 
-Parser quirks this module exists for (clients.md section 1):
+Parser quirks this module exists for (docs/clients.md section 1.4):
 - no whitespace inside value elements: Thunderbird rejects
   ``<socketType> SSL</socketType>`` and Android drops the whole document;
 - UTF-8 without a BOM (Android), no namespace prefixes;
