@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 from mailautoconf.config import LoadResult
 from mailautoconf.config import Path
+from mailautoconf.model import CREDENTIAL_FREE
 from mailautoconf.model import ENCRYPTED_METHODS
 from mailautoconf.model import NO_OVERRIDE
 from mailautoconf.model import NO_PASSWORD
@@ -140,7 +141,7 @@ def _autodiscover_spa(keys: Path, where: str, server: Server) -> Iterator[Findin
                 "but Outlook tries NTLM, which this server does not list",
                 frozenset({Client.OUTLOOK, Client.THUNDERBIRD}),
             )
-    elif not methods & ({"password-cleartext"} | ENCRYPTED_METHODS | (NO_PASSWORD - {"TLS-client-cert"})):
+    elif not methods & ({"password-cleartext"} | ENCRYPTED_METHODS | CREDENTIAL_FREE):
         yield Finding(
             (*keys, "authentication"),
             where,

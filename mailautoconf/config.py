@@ -29,6 +29,7 @@ from mailautoconf.model import NO_OVERRIDE
 from mailautoconf.model import OUTGOING_TYPES
 from mailautoconf.model import POP3_CHECK_MINUTES
 from mailautoconf.model import POP3_DAYS
+from mailautoconf.model import PORTS
 from mailautoconf.model import THUNDERBIRD_PLACEHOLDERS
 from mailautoconf.model import TLS_LAYOUTS
 from mailautoconf.model import USERNAME_PLACEHOLDERS
@@ -821,7 +822,7 @@ class _Checker:
             )
         hostname_text = self.string(raw, "hostname", where)
         hostname = self.hostname(hostname_text, where, "hostname", template=True) if hostname_text else None
-        port = self.integer(raw, "port", where, 1, 65535, "a port")
+        port = self.integer(raw, "port", where, *PORTS, "a port")
         if "port" not in raw:
             self.error(where, '"port" is missing')
         socket_type = self.socket_type(raw, where)

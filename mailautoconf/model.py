@@ -24,6 +24,7 @@ __all__ = [
     "OUTGOING_TYPES",
     "POP3_CHECK_MINUTES",
     "POP3_DAYS",
+    "PORTS",
     "THUNDERBIRD_PLACEHOLDERS",
     "TLS_LAYOUTS",
     "USERNAME_PLACEHOLDERS",
@@ -112,6 +113,7 @@ THUNDERBIRD_PLACEHOLDERS = {
     "{domain}": "%EMAILDOMAIN%",
 }
 # Thunderbird's <pop3> limits, as config-v1.1.xml readers take them: (lowest, highest).
+PORTS = (1, 65535)  # TCP and UDP ports a server may listen on
 POP3_DAYS = (1, 36500)  # daysToLeaveMessagesOnServer: up to a hundred years
 POP3_CHECK_MINUTES = (1, 10080)  # checkInterval minutes: up to a week
 

@@ -22,6 +22,8 @@ import ipaddress
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Literal
+from typing import get_args
 
 import dns.resolver
 
@@ -40,13 +42,15 @@ __all__ = ["QUERY_TIMEOUT", "Outcome", "check", "check_dns_command", "make_resol
 
 GIVE_UP_AFTER = 3  # timeouts in a row after which the resolver is taken to be dead
 ADDRESS = "A/AAAA"  # pseudo type: any address (the public_hostname check)
+# ok: as expected; missing: no such record; wrong: other values; error: DNS did not answer.
+Status = Literal["ok", "missing", "wrong", "error"]
 
 
 @dataclass(frozen=True)
 class Outcome:
     """What one lookup showed about one expected RRset."""
 
-    status: str  # ok, missing, wrong or error
+    status: Status
     rrset: RRset
     found: tuple[str, ...] = ()  # the values found, in zone-file form
     detail: str = ""  # why missing or error
@@ -149,11 +153,11 @@ def check_dns_command(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"check-dns: --resolver: {exc}", file=sys.stderr)
         return 1
-    counts: dict[str, int] = {}
+    counts: dict[Status, int] = {}
     for outcome in check(loaded, resolver, args.domain):
         print(outcome.line(), flush=True)
         counts[outcome.status] = counts.get(outcome.status, 0) + 1
-    summary = ", ".join(f"{counts.get(status, 0)} {status}" for status in ("ok", "missing", "wrong", "error"))
+    summary = ", ".join(f"{counts.get(status, 0)} {status}" for status in get_args(Status))
     servers = ", ".join(f"{server}" for server in resolver.nameservers)
     print(f"check-dns: {summary} (asked {servers}, port {resolver.port})", file=sys.stderr)
     return 0 if set(counts) == {"ok"} else 1

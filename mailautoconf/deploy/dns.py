@@ -40,9 +40,12 @@ from mailautoconf.deploy import load_or_report
 from mailautoconf.deploy import mx_lookup_domains
 from mailautoconf.deploy import select_domains
 from mailautoconf.deploy import server_hosts
+from mailautoconf.model import INCOMING_TYPES
+from mailautoconf.model import OUTGOING_TYPES
 from mailautoconf.model import Config
 from mailautoconf.model import Domain
 from mailautoconf.model import Provider
+from mailautoconf.model import ServerType
 from mailautoconf.model import SocketType
 from mailautoconf.names import to_unicode
 
@@ -102,7 +105,7 @@ class SrvService:
     """One RFC 6186 / RFC 8314 service label and which configured servers it announces."""
 
     label: str  # "_imaps._tcp"
-    type: str  # server type in the config: imap, pop3, smtp
+    type: ServerType  # the configured servers it announces
     implicit_tls: bool  # SocketType.SSL; the other label takes STARTTLS and plain
 
 
@@ -286,11 +289,11 @@ def _srv_plan(context: _Context, provider: Provider, hostnames: tuple[str, ...])
         return known[1]
     values, problems = _srv_values(context, provider, hostnames)
     found = []
-    for protocol in ("imap", "pop3", "smtp"):
+    for protocol in INCOMING_TYPES + OUTGOING_TYPES:
         services = [service for service in SRV_SERVICES if service.type == protocol]
         comment = [
             f"Optional: {PROTOCOL_NAMES[protocol]} servers, for clients that find them by SRV (RFC 6186);",
-            "Thunderbird, K-9 and Evolution do not look these up.",
+            "Evolution reads them (docs/clients.md section 4.1); Thunderbird and K-9 do not.",
         ]
         offered = [values[service] for service in services if values[service]]
         if len(offered) == 2:

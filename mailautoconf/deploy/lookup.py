@@ -32,6 +32,8 @@ import dns.exception
 import dns.name
 import dns.resolver
 
+from mailautoconf.model import PORTS
+
 __all__ = ["QUERY_TIMEOUT", "Result", "Unanswered", "lookup", "make_resolver", "parse_resolver"]
 
 QUERY_TIMEOUT = 2.0  # seconds for one query to one server
@@ -96,8 +98,9 @@ def parse_resolver(text: str) -> tuple[str, int]:
         raise ValueError(problem)
     if port_text is None:
         return str(address), 53
-    if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
-        raise ValueError(f'"{text}": the port is not 1-65535')
+    low, high = PORTS
+    if not port_text.isdigit() or not low <= int(port_text) <= high:
+        raise ValueError(f'"{text}": the port is not {low}-{high}')
     return str(address), int(port_text)
 
 
