@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE_CONFIG
-from test_domains import CONFIG as HOSTING_CONFIG
+from support.configs import HOSTING as HOSTING_CONFIG
+from support.paths import EXAMPLE_CONFIG
 
 from mailautoconf import android
 from mailautoconf import config

@@ -10,9 +10,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE_CONFIG
-from conftest import ROOT
-from conftest import free_port
+from support.paths import EXAMPLE_CONFIG
+from support.paths import ROOT
+from support.service import free_port
 
 DNSMASQ = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
 

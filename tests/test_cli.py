@@ -7,8 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import EXAMPLE_CONFIG
-from conftest import ROOT
+from support.paths import EXAMPLE_CONFIG
+from support.paths import ROOT
 
 EXAMPLE = EXAMPLE_CONFIG.read_text(encoding="utf-8")
 

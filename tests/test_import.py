@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from conftest import ROOT
 from defusedxml import ElementTree
+from support.paths import ROOT
 
 from mailautoconf import config
 from mailautoconf import importer

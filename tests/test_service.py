@@ -6,9 +6,9 @@ import json
 import xml.etree.ElementTree as ET
 
 import pytest
-from conftest import MOBILESYNC_SCHEMA
-from conftest import Service
-from conftest import pox_request
+from support.pox import MOBILESYNC_SCHEMA
+from support.pox import pox_request
+from support.service import Service
 
 AUTOCONFIG_PATHS = ["/mail/config-v1.1.xml", "/.well-known/autoconfig/mail/config-v1.1.xml"]
 HOSTED = ["example.net", "example.org", "example.com"]
