@@ -6,6 +6,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.app import App
+from support.app import render_app
 from support.paths import ROOT
 from support.service import Service
 
@@ -33,3 +35,9 @@ def make_service(tmp_path: Path) -> Iterator:
     yield make
     for instance in started:
         instance.stop()
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> App:
+    """The app in process on a real render of a small config (support/app.py): no process, no socket."""
+    return render_app(tmp_path / "app")
