@@ -250,8 +250,7 @@ def test_round_trip_over_the_whole_ispdb() -> None:
     assert imported == 163
     assert remaining == []
     # Each category is used by real data (the typo only occurs in servers left out for their type).
-    print(dict(allowed))
-    assert set(allowed) == set(DELIBERATE) - {"username typo"}
+    assert set(allowed) == set(DELIBERATE) - {"username typo"}, dict(allowed)
 
 
 def test_username_typo_is_fixed_and_reported() -> None:
