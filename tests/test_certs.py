@@ -10,9 +10,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE_CONFIG
-from conftest import ROOT
-from conftest import free_port
+from support.paths import EXAMPLE_CONFIG
+from support.paths import ROOT
+from support.service import free_port
 
 DNSMASQ = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
 
@@ -48,8 +48,11 @@ def test_dehydrated_and_certbot_lines() -> None:
 
 def test_format_dehydrated_is_a_domains_txt() -> None:
     result = run("certs", "--format", "dehydrated")
+    assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [SERVICE_LINE, "mail.example.net > mail-0000"]
-    certbot = run("certs", "--format", "certbot").stdout.splitlines()
+    certbot_run = run("certs", "--format", "certbot")
+    assert certbot_run.returncode == 0, certbot_run.stderr
+    certbot = certbot_run.stdout.splitlines()
     assert len(certbot) == 2 and all(line.startswith("certbot certonly --webroot") for line in certbot)
 
 
@@ -57,6 +60,7 @@ def test_well_known_adds_the_domains_own_names_and_idn_is_punycode(tmp_path: Pat
     config = tmp_path / "autoconfig.toml"
     config.write_text(EXAMPLE_CONFIG.read_text().replace('"example.com"]', '"bücher.example"]'))
     result = run("certs", "--config", str(config), "--well-known", "--format", "dehydrated")
+    assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert len(lines) == 2 and lines[0].endswith(" > autoconfig-0000"), lines
     names = lines[0].split(" > ")[0].split()

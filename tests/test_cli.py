@@ -7,8 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import EXAMPLE_CONFIG
-from conftest import ROOT
+from support.paths import EXAMPLE_CONFIG
+from support.paths import ROOT
+
+from mailautoconf import config as config_loader
+from mailautoconf import render
 
 EXAMPLE = EXAMPLE_CONFIG.read_text(encoding="utf-8")
 
@@ -96,9 +99,14 @@ def test_render_writes_a_generation(tmp_path: Path) -> None:
         "example.net",
         "example.org",
     ]
-    for domain in ("example.com", "example.net", "example.org"):
-        for document in ("mail/config-v1.1.xml", "autodiscover/autodiscover.xml", "autodiscover/autodiscover.json"):
-            assert (current / domain / document).stat().st_size > 0
+    # The files are byte for byte what the renderer makes of the same config, and nothing else.
+    expected = render.render(config_loader.load(str(EXAMPLE_CONFIG)).config)
+    for domain, documents in expected.items():
+        folder = current / domain
+        written = sorted(str(path.relative_to(folder)) for path in folder.rglob("*") if path.is_file())
+        assert written == sorted(documents), domain
+        for document, content in documents.items():
+            assert (folder / document).read_bytes() == content, f"{domain}/{document}"
 
 
 def test_render_broken_config_exits_one_and_keeps_output(tmp_path: Path) -> None:

@@ -13,9 +13,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
-from test_incremental import HEAD
-from test_incremental import provider
+from support.configs import HEAD
+from support.configs import provider
+from support.paths import ROOT
 
 from mailautoconf import clientrules
 from mailautoconf import config

@@ -14,8 +14,8 @@ import subprocess
 import sys
 
 import pytest
-from conftest import EXAMPLE_CONFIG
-from conftest import ROOT
+from support.paths import EXAMPLE_CONFIG
+from support.paths import ROOT
 
 from mailautoconf import config as config_loader
 from mailautoconf.deploy import certs

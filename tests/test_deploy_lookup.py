@@ -24,10 +24,10 @@ import dns.name
 import dns.rcode
 import dns.resolver
 import pytest
-from conftest import EXAMPLE_CONFIG
-from conftest import ROOT
-from isolation import bind_file
-from isolation import requires_isolation
+from support.isolation import bind_file
+from support.isolation import requires_isolation
+from support.paths import EXAMPLE_CONFIG
+from support.paths import ROOT
 
 from mailautoconf import config as config_loader
 from mailautoconf.deploy import checkdns

@@ -22,14 +22,14 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import EXAMPLE_CONFIG
-from conftest import ROOT
-from conftest import Service
-from isolation import bind_file
-from isolation import requires_isolation
-from pki import CA
-from test_nginx import generate_site
-from test_nginx import nginx_conf
+from support.isolation import bind_file
+from support.isolation import requires_isolation
+from support.nginx import generate_site
+from support.nginx import nginx_conf
+from support.paths import EXAMPLE_CONFIG
+from support.paths import ROOT
+from support.pki import CA
+from support.service import Service
 
 from mailautoconf import config as config_loader
 from mailautoconf.deploy import nginx as site_module

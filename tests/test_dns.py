@@ -23,9 +23,9 @@ from pathlib import Path
 import dns.exception
 import dns.resolver
 import pytest
-from conftest import EXAMPLE_CONFIG
-from conftest import ROOT
-from test_domains import CONFIG as HOSTING_CONFIG
+from support.configs import HOSTING as HOSTING_CONFIG
+from support.paths import EXAMPLE_CONFIG
+from support.paths import ROOT
 
 from mailautoconf import config as config_loader
 from mailautoconf.deploy import checkdns

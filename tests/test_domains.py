@@ -5,70 +5,19 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 import pytest
-from conftest import Service
-from conftest import pox_request
+from support.configs import HOSTING
+from support.pox import pox_request
+from support.service import Service
 
 NS = "{http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a}"
 
-CONFIG = """\
-[service]
-public_hostname = "autoconfig.provider.test"
-
-[[provider]]
-id = "provider.test"
-display_name = "Hosting Provider"
-domains = ["Bücher.Example", "shop.test", "customer.test"]
-
-[[provider.incoming]]
-type = "imap"
-hostname = "mail.{domain}"
-port = 993
-socket_type = "SSL"
-authentication = ["password-cleartext"]
-username = "{localpart}@{domain}"
-
-[[provider.outgoing]]
-type = "smtp"
-hostname = "smtp.{domain}"
-port = 465
-socket_type = "SSL"
-authentication = ["password-cleartext"]
-username = "{address}"
-
-[provider.overrides."customer.test"]
-hostname = "mx.customer-own.test"
-outgoing_hostname = "out.customer-own.test"
-display_name = "Customer's Own Mail"
-
-[[provider]]
-id = "other.test"
-display_name = "Other Provider"
-domains = ["other.test"]
-list_all_domains = true
-
-[[provider.incoming]]
-type = "imap"
-hostname = "imap.other.test"
-port = 143
-socket_type = "STARTTLS"
-authentication = ["password-encrypted", "password-cleartext"]
-username = "{address}"
-
-[[provider.outgoing]]
-type = "smtp"
-hostname = "smtp.other.test"
-port = 587
-socket_type = "STARTTLS"
-authentication = ["password-encrypted"]
-username = "{address}"
-"""
 
 IDN = "xn--bcher-kva.example"
 
 
 @pytest.fixture(scope="module")
 def hosting(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    running = Service(tmp_path_factory.mktemp("hosting"), CONFIG).start()
+    running = Service(tmp_path_factory.mktemp("hosting"), HOSTING).start()
     yield running
     running.stop()
 

@@ -37,10 +37,10 @@ from dataclasses import field
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE_CONFIG
-from conftest import Service
-from isolation import bind_file
-from isolation import requires_isolation
+from support.isolation import bind_file
+from support.isolation import requires_isolation
+from support.paths import EXAMPLE_CONFIG
+from support.service import Service
 
 from mailautoconf import config
 from mailautoconf.model import Config

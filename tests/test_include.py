@@ -6,8 +6,8 @@ import os
 from pathlib import Path
 
 import pytest
-from test_incremental import HEAD
-from test_incremental import provider
+from support.configs import HEAD
+from support.configs import provider
 
 from mailautoconf import config
 

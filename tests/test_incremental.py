@@ -8,10 +8,12 @@ switched (only the changed ones).
 from __future__ import annotations
 
 import os
-import textwrap
 import threading
 import time
 from pathlib import Path
+
+from support.configs import HEAD
+from support.configs import provider
 
 from mailautoconf.pipeline import Pipeline
 from mailautoconf.render import DOCUMENTS
@@ -24,35 +26,6 @@ from mailautoconf.store import TemplateEntry
 PATH = "/mail/config-v1.1.xml"
 
 
-def provider(provider_id: str, domains: list[str], host: str, extra: str = "") -> str:
-    listed = ", ".join(f'"{domain}"' for domain in domains)
-    return textwrap.dedent(
-        f"""
-        [[provider]]
-        id = "{provider_id}"
-        display_name = "{provider_id} mail"
-        domains = [{listed}]
-        {extra}
-        [[provider.incoming]]
-        type = "imap"
-        hostname = "{host}"
-        port = 993
-        socket_type = "SSL"
-        authentication = ["password-cleartext"]
-        username = "{{address}}"
-
-        [[provider.outgoing]]
-        type = "smtp"
-        hostname = "{host}"
-        port = 465
-        socket_type = "SSL"
-        authentication = ["password-cleartext"]
-        username = "{{address}}"
-        """
-    )
-
-
-HEAD = '[service]\npublic_hostname = "autoconfig.alpha.example"\n'
 ALPHA = ["alpha.example", "a1.example", "a2.example", "a3.example"]
 BETA = ["beta.example", "b1.example"]
 

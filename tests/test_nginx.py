@@ -20,13 +20,15 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import EXAMPLE_CONFIG
-from conftest import ROOT
-from conftest import Service
-from conftest import pox_request
-from isolation import bind_file
-from isolation import requires_isolation
-from pki import CA
+from support.isolation import bind_file
+from support.isolation import requires_isolation
+from support.nginx import generate_site
+from support.nginx import nginx_conf
+from support.paths import EXAMPLE_CONFIG
+from support.paths import ROOT
+from support.pki import CA
+from support.pox import pox_request
+from support.service import Service
 
 from mailautoconf import config
 from mailautoconf.deploy.certs import service_bundles
@@ -55,34 +57,6 @@ def make_certificates(ca: CA, config_text: str, folder: Path, *, well_known: boo
         ca.issue_files(names, folder / "certs" / alias)
     (folder / "acme").mkdir(exist_ok=True)
     (folder / "acme" / "token-123").write_text("challenge-answer\n")
-
-
-def generate_site(
-    config_path: Path, upstream: str, static_root: Path, http: int, https: int, *, well_known: bool = True
-) -> str:
-    command = [
-        sys.executable, "service.py", "nginx", "--config", str(config_path), "--upstream", upstream,
-        "--static-root", str(static_root), "--http-port", str(http), "--https-port", str(https),
-        *(["--well-known"] if well_known else []),
-    ]  # fmt: skip
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60, check=True)
-    return result.stdout
-
-
-def nginx_conf(folder: Path, site: str) -> Path:
-    """A minimal nginx.conf around the generated site; `user root` lets workers read pytest's 0700 folders."""
-    (folder / "site.conf").write_text(site)
-    (folder / "tmp").mkdir(exist_ok=True)
-    conf = folder / "nginx.conf"
-    temp = folder / "tmp"
-    conf.write_text(
-        f"user root;\nworker_processes 1;\npid {folder}/nginx.pid;\nerror_log {folder}/error.log;\n"
-        "events { worker_connections 256; }\n"
-        f"http {{\n  access_log {folder}/access.log;\n  client_body_temp_path {temp};\n  proxy_temp_path {temp};\n"
-        f"  fastcgi_temp_path {temp};\n  uwsgi_temp_path {temp};\n  scgi_temp_path {temp};\n"
-        f"  include {folder}/site.conf;\n}}\n"
-    )
-    return conf
 
 
 def test_nginx_accepts_the_generated_site(tmp_path: Path) -> None:

@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE_CONFIG
-from conftest import ROOT
+from support.paths import EXAMPLE_CONFIG
+from support.paths import ROOT
 
 from mailautoconf import publish
 from mailautoconf.pipeline import Pipeline

@@ -9,9 +9,9 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import EXAMPLE_CONFIG
-from conftest import ROOT
-from conftest import Service
+from support.paths import EXAMPLE_CONFIG
+from support.paths import ROOT
+from support.service import Service
 
 EXAMPLE = EXAMPLE_CONFIG.read_text(encoding="utf-8")
 PATH = "/mail/config-v1.1.xml"

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -143,26 +146,55 @@ def test_tree_has_every_document_of_every_domain(shipped_tree: render.Tree) -> N
         assert all(isinstance(content, bytes) and content for content in documents.values())
 
 
-def test_rendering_is_deterministic() -> None:
+# Renders the config file argv[1] and prints every document in the tree's own order.
+RENDER_AND_DUMP = """
+import base64, sys
+from mailautoconf import config, render
+tree = render.render(config.load(sys.argv[1]).config)
+for domain, documents in tree.items():
+    for path, content in documents.items():
+        print(domain, path, base64.b64encode(content).decode("ascii"))
+"""
+HASH_SEEDS = ("0", "1", "4242")
+
+
+def _render_in_subprocess(config_path: Path, seed: str) -> str:
+    env = {**os.environ, "PYTHONHASHSEED": seed}
+    command = [sys.executable, "-c", RENDER_AND_DUMP, str(config_path)]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=env, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout, "nothing rendered"
+    return result.stdout
+
+
+EVERYTHING_SET = _toml(
+    IMAP,
+    _server(type="pop3", port=995, extra="pop3 = { leave_messages_on_server = true, check_interval_minutes = 5 }"),
+    SMTP,
+    domains=("example.net", "bücher.example", "example.org", "shop.test", "zz.example"),
+    provider='list_all_domains = true\nmx = ["mx1.example.net", "mx2.example.net"]',
+    after='[provider.overrides."example.org"]\nhostname = "mail.{domain}"\ndisplay_name = "Org & Co"\n'
+    '[[provider.documentation]]\nurl = "https://example.net/help?a=1&b=2"\n'
+    'description = { en = "Help <here>", de = "Hilfe", fr = "Aide", es = "Ayuda" }\n',
+)
+
+
+@pytest.mark.parametrize("config_text", [SHIPPED.read_text(encoding="utf-8"), EVERYTHING_SET], ids=["shipped", "all"])
+def test_rendering_is_the_same_bytes_under_every_hash_seed(tmp_path: Path, config_text: str) -> None:
+    """Set and dict-of-str iteration differ between processes: renders in fresh interpreters must agree."""
+    config_path = tmp_path / "autoconfig.toml"
+    config_path.write_text(config_text, encoding="utf-8")
+    first, *others = (_render_in_subprocess(config_path, seed) for seed in HASH_SEEDS)
+    for seed, other in zip(HASH_SEEDS[1:], others, strict=True):
+        assert other == first, f"PYTHONHASHSEED={seed} rendered other bytes or order than seed {HASH_SEEDS[0]}"
+
+
+def test_rendering_does_not_depend_on_the_file_name() -> None:
     text = SHIPPED.read_text(encoding="utf-8")
     first = render.render(config.loads(text, "a.toml").config)
     second = render.render(config.loads(text, "b.toml").config)
     assert first == second
     assert render.render(config.load(str(SHIPPED)).config) == first
-
-
-def test_rendering_is_deterministic_with_everything_set() -> None:
-    text = _toml(
-        IMAP,
-        _server(type="pop3", port=995, extra="pop3 = { leave_messages_on_server = true, check_interval_minutes = 5 }"),
-        SMTP,
-        domains=("example.net", "bücher.example", "example.org"),
-        provider="list_all_domains = true",
-        after='[provider.overrides."example.org"]\nhostname = "mail.{domain}"\ndisplay_name = "Org & Co"\n'
-        '[[provider.documentation]]\nurl = "https://example.net/help?a=1&b=2"\n'
-        'description = { en = "Help <here>", de = "Hilfe" }\n',
-    )
-    assert _render(text) == _render(text)
 
 
 # -- Thunderbird config-v1.1.xml -------------------------------------------------

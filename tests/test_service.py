@@ -6,9 +6,9 @@ import json
 import xml.etree.ElementTree as ET
 
 import pytest
-from conftest import MOBILESYNC_SCHEMA
-from conftest import Service
-from conftest import pox_request
+from support.pox import MOBILESYNC_SCHEMA
+from support.pox import pox_request
+from support.service import Service
 
 AUTOCONFIG_PATHS = ["/mail/config-v1.1.xml", "/.well-known/autoconfig/mail/config-v1.1.xml"]
 HOSTED = ["example.net", "example.org", "example.com"]
@@ -246,7 +246,10 @@ def test_autodiscover_mobilesync_is_601(service: Service) -> None:
 
 def test_autodiscover_unknown_schema_is_601_and_not_echoed(service: Service) -> None:
     answer = service.post("/autodiscover/autodiscover.xml", pox_request("fred@example.org", "urn:evil:&lt;x&gt;"))
-    assert b"601" in answer.content and b"evil" not in answer.content
+    assert answer.status_code == 200  # as Exchange answers a 601
+    assert answer.headers["Content-Type"] == "text/xml; charset=utf-8"
+    assert error_code(answer) == "601"
+    assert b"evil" not in answer.content
 
 
 def test_autodiscover_unhosted_domain_is_404_error_document(service: Service) -> None:
@@ -358,9 +361,27 @@ def test_access_log_masks_addresses_and_omits_query(service: Service) -> None:
     assert any('"GET /mail/config-v1.1.xml" 200' in line for line in access)
 
 
-def test_json_answers_are_json(service: Service) -> None:
-    answer = service.get("/healthz")
-    json.loads(answer.text)
+@pytest.mark.parametrize(
+    ("path", "params", "status"),
+    [
+        ("/healthz", None, 200),
+        ("/autodiscover/autodiscover.json", {"Email": "fred@example.org", "Protocol": "AutodiscoverV1"}, 200),
+        ("/autodiscover/autodiscover.json/v1.0/fred@example.org", {"Protocol": "AutodiscoverV1"}, 200),
+        ("/Autodiscover/Autodiscover.json/v1.0/Fred@EXAMPLE.org", {"Protocol": "autodiscoverv1"}, 200),
+        ("/autodiscover/autodiscover.json", {"Email": "fred@example.org", "Protocol": 'Ews"}'}, 400),
+        ("/autodiscover/autodiscover.json", {"Email": "fred@example.org"}, 400),
+        ("/autodiscover/autodiscover.json", {"Email": 'no"body', "Protocol": "AutodiscoverV1"}, 400),
+        ("/autodiscover/autodiscover.json/v1.0/fred@other.test", {"Protocol": "AutodiscoverV1"}, 404),
+    ],
+)
+def test_json_answers_are_json(service: Service, path: str, params: dict[str, str] | None, status: int) -> None:
+    answer = service.get(path, params=params)
+    assert answer.status_code == status
+    assert answer.headers["Content-Type"] == "application/json; charset=utf-8"
+    body = json.loads(answer.content.decode("utf-8"))  # strict: no BOM, no trailing garbage
+    assert isinstance(body, dict) and body
+    if status >= 400:
+        assert set(body) == {"ErrorCode", "ErrorMessage"}
 
 
 # -- Evolution ------------------------------------------------------------------

@@ -38,9 +38,9 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import EXAMPLE_CONFIG
-from conftest import ROOT
-from conftest import free_port
+from support.paths import EXAMPLE_CONFIG
+from support.paths import ROOT
+from support.service import free_port
 
 UNIT = ROOT / "systemd" / "mailautoconf.service"
 INSTALL = "/opt/mailautoconf"  # where the unit expects this checkout

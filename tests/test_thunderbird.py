@@ -1,8 +1,8 @@
 """The real Thunderbird ends up with the account the TOML describes (issue #3).
 
-One headless Thunderbird (tests/thunderbird.py) runs its own account-setup
+One headless Thunderbird (tests/support/thunderbird.py) runs its own account-setup
 modules against the real service behind a real nginx with TLS and a real
-DNS server (tests/tlsnet.py), all on loopback inside the test namespace.
+DNS server (tests/support/tlsnet.py), all on loopback inside the test namespace.
 For every hosted domain of the shipped example config and of a hosting
 config with per-domain host names, every way Thunderbird looks for settings
 is tried alone, by switching the other ways off in nginx:
@@ -37,22 +37,22 @@ from typing import Any
 
 import pytest
 import requests
-from conftest import EXAMPLE_CONFIG
-from conftest import Service
-from isolation import requires_isolation
-from pki import CA
-from test_domains import CONFIG as DOMAINS_CONFIG
-from thunderbird import Outcome
-from thunderbird import Thunderbird
-from thunderbird import thunderbird_version
-from tlsnet import AccessLine
-from tlsnet import Dnsmasq
-from tlsnet import MxRecord
-from tlsnet import Nginx
-from tlsnet import Site
-from tlsnet import SrvRecord
-from tlsnet import loopback_names
-from tlsnet import require_programs
+from support.configs import HOSTING as DOMAINS_CONFIG
+from support.isolation import requires_isolation
+from support.paths import EXAMPLE_CONFIG
+from support.pki import CA
+from support.service import Service
+from support.thunderbird import Outcome
+from support.thunderbird import Thunderbird
+from support.thunderbird import thunderbird_version
+from support.tlsnet import AccessLine
+from support.tlsnet import Dnsmasq
+from support.tlsnet import MxRecord
+from support.tlsnet import Nginx
+from support.tlsnet import Site
+from support.tlsnet import SrvRecord
+from support.tlsnet import loopback_names
+from support.tlsnet import require_programs
 
 from mailautoconf import clientrules
 from mailautoconf.config import loads

@@ -12,7 +12,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 import pytest
-from conftest import pox_request
+from support.pox import pox_request
 
 from mailautoconf import clientrules
 from mailautoconf import config

@@ -1,0 +1,94 @@
+"""TOML configs that more than one test module runs against."""
+
+from __future__ import annotations
+
+import textwrap
+
+__all__ = ["HEAD", "HOSTING", "provider"]
+
+# A hoster's config: an internationalised domain, per-domain host names, an
+# override, and a second provider that lists all its domains.
+HOSTING = """\
+[service]
+public_hostname = "autoconfig.provider.test"
+
+[[provider]]
+id = "provider.test"
+display_name = "Hosting Provider"
+domains = ["Bücher.Example", "shop.test", "customer.test"]
+
+[[provider.incoming]]
+type = "imap"
+hostname = "mail.{domain}"
+port = 993
+socket_type = "SSL"
+authentication = ["password-cleartext"]
+username = "{localpart}@{domain}"
+
+[[provider.outgoing]]
+type = "smtp"
+hostname = "smtp.{domain}"
+port = 465
+socket_type = "SSL"
+authentication = ["password-cleartext"]
+username = "{address}"
+
+[provider.overrides."customer.test"]
+hostname = "mx.customer-own.test"
+outgoing_hostname = "out.customer-own.test"
+display_name = "Customer's Own Mail"
+
+[[provider]]
+id = "other.test"
+display_name = "Other Provider"
+domains = ["other.test"]
+list_all_domains = true
+
+[[provider.incoming]]
+type = "imap"
+hostname = "imap.other.test"
+port = 143
+socket_type = "STARTTLS"
+authentication = ["password-encrypted", "password-cleartext"]
+username = "{address}"
+
+[[provider.outgoing]]
+type = "smtp"
+hostname = "smtp.other.test"
+port = 587
+socket_type = "STARTTLS"
+authentication = ["password-encrypted"]
+username = "{address}"
+"""
+
+
+# The [service] table of the configs built from provider() below.
+HEAD = '[service]\npublic_hostname = "autoconfig.alpha.example"\n'
+
+
+def provider(provider_id: str, domains: list[str], host: str, extra: str = "") -> str:
+    listed = ", ".join(f'"{domain}"' for domain in domains)
+    return textwrap.dedent(
+        f"""
+        [[provider]]
+        id = "{provider_id}"
+        display_name = "{provider_id} mail"
+        domains = [{listed}]
+        {extra}
+        [[provider.incoming]]
+        type = "imap"
+        hostname = "{host}"
+        port = 993
+        socket_type = "SSL"
+        authentication = ["password-cleartext"]
+        username = "{{address}}"
+
+        [[provider.outgoing]]
+        type = "smtp"
+        hostname = "{host}"
+        port = 465
+        socket_type = "SSL"
+        authentication = ["password-cleartext"]
+        username = "{{address}}"
+        """
+    )

@@ -1,0 +1,39 @@
+"""The site `service.py nginx` generates, and a minimal nginx.conf to run it in."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from support.paths import ROOT
+
+__all__ = ["generate_site", "nginx_conf"]
+
+
+def generate_site(
+    config_path: Path, upstream: str, static_root: Path, http: int, https: int, *, well_known: bool = True
+) -> str:
+    command = [
+        sys.executable, "service.py", "nginx", "--config", str(config_path), "--upstream", upstream,
+        "--static-root", str(static_root), "--http-port", str(http), "--https-port", str(https),
+        *(["--well-known"] if well_known else []),
+    ]  # fmt: skip
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60, check=True)
+    return result.stdout
+
+
+def nginx_conf(folder: Path, site: str) -> Path:
+    """A minimal nginx.conf around the generated site; `user root` lets workers read pytest's 0700 folders."""
+    (folder / "site.conf").write_text(site)
+    (folder / "tmp").mkdir(exist_ok=True)
+    conf = folder / "nginx.conf"
+    temp = folder / "tmp"
+    conf.write_text(
+        f"user root;\nworker_processes 1;\npid {folder}/nginx.pid;\nerror_log {folder}/error.log;\n"
+        "events { worker_connections 256; }\n"
+        f"http {{\n  access_log {folder}/access.log;\n  client_body_temp_path {temp};\n  proxy_temp_path {temp};\n"
+        f"  fastcgi_temp_path {temp};\n  uwsgi_temp_path {temp};\n  scgi_temp_path {temp};\n"
+        f"  include {folder}/site.conf;\n}}\n"
+    )
+    return conf
