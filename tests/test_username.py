@@ -12,6 +12,8 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 import pytest
+from support.configs import HEAD
+from support.configs import provider
 from support.pox import pox_request
 
 from mailautoconf import clientrules
@@ -20,30 +22,15 @@ from mailautoconf import importer
 from mailautoconf.render import outlook
 from mailautoconf.render import thunderbird
 
-CONFIG = """\
-[service]
-public_hostname = "autoconfig.example.net"
-
-[[provider]]
-id = "example.net"
-display_name = "Example Mail"
-domains = ["example.net"]
-
-[[provider.incoming]]
-type = "imap"
-hostname = "mail.example.net"
-port = 993
-socket_type = "SSL"
-authentication = ["password-cleartext"]
-username = "{address}"
-
-[[provider.outgoing]]
-type = "smtp"
-hostname = "relay.example.net"
-port = 25
-socket_type = "STARTTLS"
-authentication = ["client-IP-address"]
-"""
+# An IMAP server with logins, and an open relay that trusts the client's address.
+CONFIG = HEAD + provider("example.net", ["example.net"], "mail.example.net").replace(
+    'port = 465\nsocket_type = "SSL"\nauthentication = ["password-cleartext"]\nusername = "{address}"',
+    'port = 25\nsocket_type = "STARTTLS"\nauthentication = ["client-IP-address"]',
+)
+LINES = CONFIG.splitlines()
+OUTGOING_LINE = LINES.index("[[provider.outgoing]]") + 1
+SOCKET_LINE = LINES.index('socket_type = "STARTTLS"') + 1
+METHODS_LINE = LINES.index('authentication = ["client-IP-address"]') + 1
 POX = "{http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a}"
 
 
@@ -59,7 +46,7 @@ def test_a_server_with_credentials_still_needs_one(methods: str) -> None:
     with pytest.raises(config.ConfigError) as caught:
         config.loads(text, "c.toml")
     assert [str(problem) for problem in caught.value.problems] == [
-        'c.toml, line 17: provider "example.net", outgoing server 1: "username" is missing'
+        f'c.toml, line {OUTGOING_LINE}: provider "example.net", outgoing server 1: "username" is missing'
     ]
 
 
@@ -112,13 +99,13 @@ def test_the_plain_warning_says_what_is_at_stake_without_a_password() -> None:
     warnings = [str(problem) for problem in clientrules.warnings(config.loads(text, "c.toml"))]
     assert warnings == [
         # What Android reads: no username, and no method it can use.
-        'c.toml, line 17: warning: provider "example.net", outgoing server 1: Thunderbird for Android rejects '
-        "the whole document: missing <username>",
-        'c.toml, line 21: warning: provider "example.net", outgoing server 1: socket_type "plain" sends no '
-        "password, but mail travels unencrypted; Thunderbird for Android refuses a plain connection at all and "
-        "rejects the whole document; Thunderbird warns the user",
-        'c.toml, line 22: warning: provider "example.net", outgoing server 1: Thunderbird for Android rejects '
-        "the whole document: no usable authentication (password-cleartext, password-encrypted or OAuth2)",
+        f'c.toml, line {OUTGOING_LINE}: warning: provider "example.net", outgoing server 1: Thunderbird for Android '
+        "rejects the whole document: missing <username>",
+        f'c.toml, line {SOCKET_LINE}: warning: provider "example.net", outgoing server 1: socket_type "plain" '
+        "sends no password, but mail travels unencrypted; Thunderbird for Android refuses a plain connection at "
+        "all and rejects the whole document; Thunderbird warns the user",
+        f'c.toml, line {METHODS_LINE}: warning: provider "example.net", outgoing server 1: Thunderbird for Android '
+        "rejects the whole document: no usable authentication (password-cleartext, password-encrypted or OAuth2)",
     ]
 
 
