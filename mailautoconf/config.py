@@ -34,6 +34,7 @@ from mailautoconf.model import THUNDERBIRD_PLACEHOLDERS
 from mailautoconf.model import TLS_LAYOUTS
 from mailautoconf.model import USERNAME_PLACEHOLDERS
 from mailautoconf.model import Config
+from mailautoconf.model import DavService
 from mailautoconf.model import Direction
 from mailautoconf.model import DnsSettings
 from mailautoconf.model import Documentation
@@ -45,6 +46,7 @@ from mailautoconf.model import Provider
 from mailautoconf.model import Server
 from mailautoconf.model import ServerType
 from mailautoconf.model import ServiceSettings
+from mailautoconf.model import SigningSettings
 from mailautoconf.model import SocketType
 from mailautoconf.model import TlsSettings
 from mailautoconf.model import auth_method
@@ -63,6 +65,8 @@ _LANGUAGE = re.compile(r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$")
 # Stands in for {domain} while a host name template is checked as a name.
 _DOMAIN_SENTINEL = "domain-placeholder.invalid"
 _URL = re.compile(r"^https?://[^\s<>\"']+$")
+# An https URL taken apart: the host (a name, maybe with {domain}) and the rest (port, path, query).
+_HTTPS_URL = re.compile(r"^https://(?P<host>[^/:?#\s<>\"']+)(?P<rest>(:\d{1,5})?([/?#][^\s<>\"']*)?)$", re.IGNORECASE)
 
 Path = tuple[str | int, ...]  # keys into the parsed TOML, e.g. ("provider", 0, "incoming", 1, "port")
 Locate = Callable[[Path], tuple[str, int | None]]
@@ -214,7 +218,7 @@ class Loader:
             return (path, lines.line_of(key_path)) if lines else (path, None)
 
         checker = _Checker(locate_top)
-        settings = checker.settings(top, has_providers=bool(placed))
+        settings = checker.settings(top, has_providers=bool(placed), folder=os.path.dirname(path))
         problems = list(checker.problems)
 
         sources = [path]
@@ -265,8 +269,10 @@ class Loader:
             error = ConfigError(problems, tuple(sources))
             error.fingerprint = fingerprint.digest()
             raise error
-        service, dns, tls, nginx = settings
-        config = Config(path, service, tuple(providers), dns, tls, nginx, tuple(sources))
+        service, dns, tls, nginx, signing = settings
+        config = Config(
+            path, service, tuple(providers), dns=dns, tls=tls, nginx=nginx, signing=signing, sources=tuple(sources)
+        )
         warnings = tuple(in_file_order(problems, tuple(sources)))
         return LoadResult(config, warnings, fingerprint.digest(), tuple(provider_places))
 
@@ -547,20 +553,40 @@ class _Checker:
     # -- the schema ------------------------------------------------------
 
     def settings(
-        self, raw: dict[str, Any], *, has_providers: bool
-    ) -> tuple[ServiceSettings, DnsSettings, TlsSettings, NginxSettings] | None:
-        """The top-level tables of the main file; None when one of them is unusable."""
+        self, raw: dict[str, Any], *, has_providers: bool, folder: str = ""
+    ) -> tuple[ServiceSettings, DnsSettings, TlsSettings, NginxSettings, SigningSettings] | None:
+        """The top-level tables of the main file; None when one of them is unusable.
+
+        ``folder``: the main file's folder, which relative paths are relative to.
+        """
         top = _Where((), "")
-        self.known_keys(raw, ("service", "dns", "tls", "nginx", "provider"), top)
+        self.known_keys(raw, ("service", "dns", "tls", "nginx", "signing", "provider"), top)
         service = self.service(raw.get("service"), top.child("service", words="[service]"))
         dns = self.dns(raw.get("dns"), top.child("dns", words="[dns]"))
         tls = self.tls(raw.get("tls"), top.child("tls", words="[tls]"))
         nginx = self.nginx(raw.get("nginx"), top.child("nginx", words="[nginx]"))
+        signing = self.signing(raw.get("signing"), top.child("signing", words="[signing]"), folder)
         if "provider" in raw:  # not an array of tables (those are taken apart before)
             self.error(top.child("provider"), "provider must be written as [[provider]] tables")
-        if service is None or dns is None or tls is None or nginx is None:
+        if service is None or dns is None or tls is None or nginx is None or signing is None:
             return None
-        return service, dns, tls, nginx
+        return service, dns, tls, nginx, signing
+
+    def signing(self, raw: Any, where: _Where, folder: str) -> SigningSettings | None:
+        if raw is None:
+            return SigningSettings()
+        table = self.table(raw, where, "[signing]")
+        if table is None:
+            return None
+        self.known_keys(table, ("certificate", "key", "chain"), where)
+        paths: dict[str, str] = {}
+        for key in ("certificate", "key", "chain"):
+            text = self.string(table, key, where, required=key != "chain")
+            if text is not None:
+                paths[key] = os.path.normpath(os.path.join(folder, text))
+        if len(paths) < 2 or self.has_errors():
+            return None
+        return SigningSettings(paths["certificate"], paths["key"], paths.get("chain", ""))
 
     def provider_table(self, raw: Any, local: int, index: int) -> Provider | None:
         """One [[provider]] table (``local``: its index in its piece, ``index``: among all)."""
@@ -677,6 +703,8 @@ class _Checker:
                 "overrides",
                 "mx",
                 "own_names",
+                "caldav",
+                "carddav",
             ),
             where,
         )
@@ -694,6 +722,8 @@ class _Checker:
         documentation = self.documentation(raw.get("documentation"), where)
         mx = self.mx_hosts(raw, where)
         own_names = self.boolean(raw, "own_names", where)
+        caldav = self.dav(raw, "caldav", where)
+        carddav = self.dav(raw, "carddav", where)
         if errors_before != self.error_count() or None in (provider_id, display_name, short_name):
             return None
         assert provider_id and display_name and short_name
@@ -709,7 +739,31 @@ class _Checker:
             mx=mx,
             own_names=True if own_names is None else own_names,
             mx_domains=tuple(dict.fromkeys(name for host in mx for name in names.mx_lookup_domains(host))),
+            caldav=caldav,
+            carddav=carddav,
         )
+
+    def dav(self, raw: dict[str, Any], key: str, where: _Where) -> DavService | None:
+        """A ``caldav``/``carddav`` table: an https URL (``{domain}`` allowed in its host) and a username."""
+        if key not in raw:
+            return None
+        here = where.child(key, words=f"{where.words}, {key}")
+        table = self.table(raw[key], here, key)
+        if table is None:
+            return None
+        self.known_keys(table, ("url", "username"), here)
+        url = self.string(table, "url", here)
+        username = self.username(table, here) if "username" in table else None
+        if url is None:
+            return None
+        match = _HTTPS_URL.match(url)
+        if match is None:
+            self.error(here, f'url "{url}" is not an https URL (calendars and contacts carry passwords)', "url")
+            return None
+        host = self.hostname(match.group("host"), here, "url", template=True)
+        if host is None:
+            return None
+        return DavService(f"https://{host}{match.group('rest')}", username)
 
     def mx_hosts(self, raw: dict[str, Any], where: _Where) -> tuple[str, ...]:
         if "mx" not in raw:
@@ -768,7 +822,16 @@ class _Checker:
                 continue
             self.known_keys(
                 entry,
-                ("hostname", "incoming_hostname", "outgoing_hostname", "display_name", "short_name", "own_names"),
+                (
+                    "hostname",
+                    "incoming_hostname",
+                    "outgoing_hostname",
+                    "display_name",
+                    "short_name",
+                    "own_names",
+                    "caldav",
+                    "carddav",
+                ),
                 here,
             )
             hosts: dict[str, str | None] = {}
@@ -787,6 +850,8 @@ class _Checker:
                 display_name=self.string(entry, "display_name", here, required=False),
                 short_name=self.string(entry, "short_name", here, required=False),
                 own_names=self.boolean(entry, "own_names", here),
+                caldav=self.dav(entry, "caldav", here),
+                carddav=self.dav(entry, "carddav", here),
             )
         return result
 

@@ -29,6 +29,7 @@ __all__ = [
     "TLS_LAYOUTS",
     "USERNAME_PLACEHOLDERS",
     "Config",
+    "DavService",
     "Direction",
     "DnsSettings",
     "Documentation",
@@ -41,6 +42,7 @@ __all__ = [
     "Server",
     "ServerType",
     "ServiceSettings",
+    "SigningSettings",
     "SocketType",
     "TlsLayout",
     "TlsSettings",
@@ -178,6 +180,21 @@ class Documentation:
 
 
 @dataclass(frozen=True)
+class DavService:
+    """A CalDAV or CardDAV service: where calendars or address books live.
+
+    ``url`` is an https URL and may contain ``{domain}`` in its host name;
+    ``username`` is a template as for mail servers (None: the user types it).
+    """
+
+    url: str
+    username: str | None = None
+
+    def url_for(self, domain: Domain) -> str:
+        return self.url.replace("{domain}", domain.name)
+
+
+@dataclass(frozen=True)
 class DomainOverride:
     """Per-domain settings that replace the provider's for that domain only."""
 
@@ -188,6 +205,8 @@ class DomainOverride:
     short_name: str | None = None
     # None: the provider's own_names decides.
     own_names: bool | None = None
+    caldav: DavService | None = None  # None: the provider's
+    carddav: DavService | None = None
 
 
 # The override of every domain that has none: one shared instance, so code
@@ -232,6 +251,9 @@ class Provider:
     # autoconfig.<x> names answered for this provider through the MX lookup:
     # the MX hosts' full and base domains (names.mx_lookup_domains), in order.
     mx_domains: tuple[str, ...] = ()
+    # Calendars and contacts (Apple profiles, the settings page; RFC 6764 later).
+    caldav: DavService | None = None
+    carddav: DavService | None = None
 
     def resolve_servers(self, domain: Domain) -> tuple[ResolvedServer, ...]:
         """Return this provider's servers, incoming first, as ``domain`` sees them."""
@@ -261,6 +283,12 @@ class Provider:
         """Whether ``domain`` gets its own autoconfig./autodiscover. names."""
         own = domain.override.own_names
         return self.own_names if own is None else own
+
+    def caldav_for(self, domain: Domain) -> DavService | None:
+        return domain.override.caldav or self.caldav
+
+    def carddav_for(self, domain: Domain) -> DavService | None:
+        return domain.override.carddav or self.carddav
 
     def display_name_for(self, domain: Domain) -> str:
         return domain.override.display_name or self.display_name
@@ -334,6 +362,27 @@ class TlsSettings:
 
 
 @dataclass(frozen=True)
+class SigningSettings:
+    """The certificate Apple profiles are signed with; empty ``certificate``: profiles go out unsigned.
+
+    Paths as written in the config (absolute, or relative to the main
+    file's folder): the service reads the files, and reads them again when
+    they change (a renewal), so the model holds no key material.
+    """
+
+    certificate: str = ""  # PEM: the signing certificate, and the chain after it (a fullchain.pem)
+    key: str = ""  # PEM private key
+    chain: str = ""  # PEM intermediates, when not in ``certificate``
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.certificate)
+
+    def files(self) -> tuple[str, ...]:
+        return tuple(path for path in (self.certificate, self.key, self.chain) if path)
+
+
+@dataclass(frozen=True)
 class NginxSettings:
     """How the generated nginx site listens."""
 
@@ -350,6 +399,7 @@ class Config:
     dns: DnsSettings = field(default_factory=DnsSettings)
     tls: TlsSettings = field(default_factory=TlsSettings)
     nginx: NginxSettings = field(default_factory=NginxSettings)
+    signing: SigningSettings = field(default_factory=SigningSettings)
     # Every file the config was read from: the main file, then the included
     # ones in the order read.
     sources: tuple[str, ...] = ()

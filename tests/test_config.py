@@ -118,9 +118,11 @@ NO_PORT = "a host name has no :port (the port has a key of its own)"
 SERVER_KEYS = "known keys: type, hostname, port, socket_type, authentication, username, pop3"
 PROVIDER_KEYS = (
     "known keys: id, display_name, short_name, domains, list_all_domains, incoming, outgoing, documentation, "
-    "overrides, mx, own_names"
+    "overrides, mx, own_names, caldav, carddav"
 )
-OVERRIDE_KEYS = "known keys: hostname, incoming_hostname, outgoing_hostname, display_name, short_name, own_names"
+OVERRIDE_KEYS = (
+    "known keys: hostname, incoming_hostname, outgoing_hostname, display_name, short_name, own_names, caldav, carddav"
+)
 POP3_KEYS = (
     "known keys: leave_messages_on_server, download_on_biff, days_to_leave_messages_on_server, check_interval_minutes"
 )
@@ -216,12 +218,16 @@ ERROR_CASES = [
     # unknown keys, with and without a hint
     pytest.param(
         _edit("[service]", 'hostnme = "x"\n\n[service]'),
-        _at(1, 'unknown key "hostnme"; known keys: service, dns, tls, nginx, provider'),
+        _at(1, 'unknown key "hostnme"; known keys: service, dns, tls, nginx, signing, provider'),
         id="unknown-key-top-level",
     ),
     pytest.param(
         _append('[[providers]]\nid = "example.com"\n'),
-        _at(25, 'unknown key "providers" (did you mean "provider"?); known keys: service, dns, tls, nginx, provider'),
+        _at(
+            25,
+            'unknown key "providers" (did you mean "provider"?); '
+            "known keys: service, dns, tls, nginx, signing, provider",
+        ),
         id="unknown-key-top-level-hint",
     ),
     pytest.param(
@@ -634,7 +640,7 @@ ERROR_CASES = [
         _edit("[service]\n", "service = 3\n[unused]\n"),
         _at(1, "[service]: [service] must be a table, not a number")
         + "\n"
-        + _at(2, 'unknown key "unused"; known keys: service, dns, tls, nginx, provider'),
+        + _at(2, 'unknown key "unused"; known keys: service, dns, tls, nginx, signing, provider'),
         id="service-not-a-table",
     ),
     # providers
@@ -811,7 +817,7 @@ def test_every_error_is_reported_sorted_by_line() -> None:
             f'{OUT1}: socket_type "TLS" is unknown ("TLS" is the old name; use "SSL" for implicit TLS or "STARTTLS"); '
             "use SSL, STARTTLS or plain",
         ),
-        _at(25, 'unknown key "extra"; known keys: service, dns, tls, nginx, provider'),
+        _at(25, 'unknown key "extra"; known keys: service, dns, tls, nginx, signing, provider'),
     ]
 
 
@@ -1006,7 +1012,8 @@ def test_line_of_table_named_only_in_a_dotted_header() -> None:
 
     text = _append('[[providers.incoming]]\ntype = "imap"\n')
     assert _errors(text) == _at(
-        25, 'unknown key "providers" (did you mean "provider"?); known keys: service, dns, tls, nginx, provider'
+        25,
+        'unknown key "providers" (did you mean "provider"?); known keys: service, dns, tls, nginx, signing, provider',
     )
 
 

@@ -28,6 +28,10 @@ PROBES = {
     "[dns]": SMALL + f"\n[dns]\n{UNKNOWN} = 1\n",
     "[tls]": SMALL + f"\n[tls]\n{UNKNOWN} = 1\n",
     "[nginx]": SMALL + f"\n[nginx]\n{UNKNOWN} = 1\n",
+    "[signing]": SMALL + f'\n[signing]\ncertificate = "c.pem"\nkey = "k.pem"\n{UNKNOWN} = 1\n',
+    "caldav": SMALL.replace(
+        'id = "example.net"\n', f'id = "example.net"\ncaldav = {{ url = "https://dav.example.net/", {UNKNOWN} = 1 }}\n'
+    ),
     "[[provider]]": SMALL.replace('id = "example.net"\n', f'id = "example.net"\n{UNKNOWN} = 1\n'),
     "[[provider.incoming]]": SMALL.replace('type = "imap"\n', f'type = "imap"\n{UNKNOWN} = 1\n'),
     "[[provider.outgoing]]": SMALL.replace('type = "smtp"\n', f'type = "smtp"\n{UNKNOWN} = 1\n'),
@@ -67,8 +71,9 @@ def documented_keys() -> dict[str, set[str]]:
         for row in rows[2:]:  # after the header and the |---| line
             names = set(re.findall(r"`([^`]+)`", row[0]))
             keys |= names
-            if names == {"pop3"}:
-                documented["pop3"] = set(re.findall(r"`([a-z_0-9]+)` \(", row[-1]))
+            if names in ({"pop3"}, {"caldav"}):  # keys of a table documented in its row's meaning
+                (name,) = names
+                documented[name] = set(re.findall(r"`([a-z_0-9]+)` \(", row[-1]))
             if any("pop3 only" in cell for cell in row[1:]):
                 # README documents incoming and outgoing in one table; pop3 settings are incoming only.
                 documented.setdefault("incoming only", set()).update(names)
