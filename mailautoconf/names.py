@@ -21,6 +21,7 @@ __all__ = [
     "mask_address",
     "mx_lookup_domains",
     "plain_hostname",
+    "profile_address",
     "to_ascii",
     "to_unicode",
 ]
@@ -147,6 +148,22 @@ def domain_of_address(address: str) -> str | None:
         return to_ascii(domain)
     except ValueError:
         return None
+
+
+def profile_address(address: str) -> str | None:
+    """``address`` if it can stand in a profile: a domain, a local part of at most 64 octets, nothing invisible.
+
+    RFC 5321 limits a local part to 64 octets and a path to 256; control
+    characters and spaces would make the profile unreadable (or mean something
+    other than what the user typed).
+    """
+    address = address.strip()
+    local = address.rpartition("@")[0]
+    if domain_of_address(address) is None or len(address) > 254 or len(local.encode("utf-8")) > 64:
+        return None
+    if not address.isprintable() or any(char.isspace() for char in address):
+        return None
+    return address
 
 
 _public_suffixes = None

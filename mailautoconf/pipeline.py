@@ -29,10 +29,12 @@ from typing import NamedTuple
 from mailautoconf import clientrules
 from mailautoconf import config
 from mailautoconf import publish
+from mailautoconf import signing
 from mailautoconf.model import NO_OVERRIDE
 from mailautoconf.model import Config
 from mailautoconf.model import Domain
 from mailautoconf.model import Provider
+from mailautoconf.problems import Problem
 from mailautoconf.render import DOCUMENTS
 from mailautoconf.render import MX_FOLDER_PREFIX
 from mailautoconf.render.templates import DOMAIN
@@ -99,6 +101,9 @@ class Pipeline:
         self.config: Config | None = None  # the last config applied
         self._lock = threading.Lock()
         self._fingerprint: bytes | None = None
+        self._signing_state: signing.FileState | None = None
+        # The last config that loaded, applied or not: the watcher watches its files.
+        self.watched: Config | None = None
         self._templates: dict[int, _Prepared] = {}  # id(provider) -> ...
         self._linked: dict[str, publish.Linked] | None = None  # what is on disk; None: not read yet
         self._hosted: set[str] = set()  # the domains of the last config applied
@@ -134,11 +139,26 @@ class Pipeline:
             log.error("config not applied; still serving %s", self._serving())
             self._report(errors, warnings)
             return Outcome(None, errors, warnings)
-        if not force and result.fingerprint == self._fingerprint:
+        self.watched = result.config
+        signing_state = signing.file_state(result.config.signing)
+        if not force and result.fingerprint == self._fingerprint and signing_state == self._signing_state:
             return Outcome(None, (), ())
-        self._fingerprint = result.fingerprint
+        self._fingerprint, self._signing_state = result.fingerprint, signing_state
         prepared, changed = self._prepare(result.config)
-        warnings = tuple(str(problem) for problem in clientrules.warnings(result, lambda p: prepared[id(p)].findings))
+        found = list(clientrules.warnings(result, lambda p: prepared[id(p)].findings))
+        try:
+            signer = self._load_signer(result.config)
+        except config.ConfigError as exc:
+            errors = tuple(str(problem) for problem in exc.problems)
+            warnings = tuple(str(problem) for problem in found)
+            for line in errors:
+                log.error("%s", line)
+            log.error("config not applied; still serving %s", self._serving())
+            self._report(errors, warnings)
+            return Outcome(None, errors, warnings)
+        if signer is not None:
+            found += signer[1]
+        warnings = tuple(str(problem) for problem in found)
         for line in warnings:
             log.warning("%s", line)
         try:
@@ -149,10 +169,18 @@ class Pipeline:
             self._linked = None  # read the disk again next time: it may hold part of this run
             self._report(errors, warnings)
             return Outcome(None, errors, warnings)
+        if self.store is not None:
+            self.store.signer = signer[0] if signer is not None else None
         self._report(None, warnings)
         if published is not None and self.on_publish is not None:
             self.on_publish(published)
         return Outcome(published, (), warnings)
+
+    def _load_signer(self, loaded: Config) -> tuple[signing.Signer, list[Problem]] | None:
+        """The profile signer the config names (None: profiles go out unsigned); raises ConfigError."""
+        if not loaded.signing.enabled:
+            return None
+        return signing.load(loaded.signing)
 
     def _prepare(self, loaded: Config) -> tuple[dict[int, _Prepared], list[Provider]]:
         """Each provider's templates and client-rule findings: made again only for providers that are new objects."""

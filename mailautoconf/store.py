@@ -28,23 +28,30 @@ from xml.sax.saxutils import escape
 
 from mailautoconf import names
 from mailautoconf import publish
+from mailautoconf.render import APPLE_PROFILE
 from mailautoconf.render import DOCUMENTS
 from mailautoconf.render import MX_FOLDER_PREFIX
 from mailautoconf.render import THUNDERBIRD
+from mailautoconf.render import apple
 from mailautoconf.render import placeholders
 from mailautoconf.render.templates import DOMAIN
 from mailautoconf.render.templates import UNICODE
 from mailautoconf.render.templates import Template
+from mailautoconf.signing import Signer
 
 __all__ = ["DiskEntry", "Entry", "Generation", "Health", "Store", "TemplateEntry", "etag", "load_generation"]
 
 
-def _address_values(address: str) -> dict[str, bytes]:
+def _address_values(address: str, path: str, domain: str) -> dict[str, bytes]:
+    """What document ``path`` of ``domain`` is filled with for ``address``, escaped for XML."""
     localpart = address.rpartition("@")[0]
-    return {
+    values = {
         placeholders.ADDRESS: escape(address).encode("utf-8"),
         placeholders.LOCALPART: escape(localpart).encode("utf-8"),
     }
+    if path == APPLE_PROFILE:
+        values |= apple.profile_values(domain, address)
+    return values
 
 
 @functools.lru_cache(maxsize=1024)
@@ -69,7 +76,7 @@ class TemplateEntry:
         """Document ``path``; with ``address`` its address placeholders filled in, escaped (Autodiscover)."""
         values = {DOMAIN: self.name, UNICODE: self.unicode}
         if address is not None:
-            values |= _address_values(address)
+            values |= _address_values(address, path, self.name.decode("ascii"))
         return self.templates[path].fill(values)
 
 
@@ -84,7 +91,7 @@ class DiskEntry:
         with open(os.path.join(self.folder, path), "rb") as handle:
             data = handle.read()
         if address is not None:
-            for token, value in _address_values(address).items():
+            for token, value in _address_values(address, path, os.path.basename(self.folder)).items():
                 data = data.replace(token.encode("ascii"), value)
         return data
 
@@ -116,6 +123,8 @@ class Store:
 
     generation: Generation | None = None
     health: Health = field(default_factory=Health)
+    # Signs Apple profiles; None: they go out unsigned (no [signing], or none applied yet).
+    signer: Signer | None = None
 
     def lookup(self, candidates: tuple[str | None, ...]) -> tuple[str, Entry] | None:
         """The first hosted domain among ``candidates`` and its entry."""

@@ -5,8 +5,9 @@ a new file and rename it over the old one, Kubernetes swaps a symlinked
 folder (``..data``), rsync renames from a temporary name. So the folders
 holding config files are watched, and created, modified, moved and deleted
 events count when they concern a config file: the main file, a file an
-``include`` pattern matches (one appearing or vanishing too), or the
-symlinked folder the main file is reached through. Everything else in those
+``include`` pattern matches (one appearing or vanishing too), the
+symlinked folder the main file is reached through, and the ``[signing]``
+certificate and key (a renewal is used without a restart). Everything else in those
 folders (a log written beside the config, a panel's other files) is
 ignored.
 
@@ -79,19 +80,25 @@ class Watcher(FileSystemEventHandler):
     def _watch(self) -> None:
         """Watch the folders of the config files the last config named; again after each reload."""
         folder = os.path.dirname(self.main)
-        loaded = self.pipeline.config
+        loaded = self.pipeline.watched or self.pipeline.config
         patterns = tuple(
             pattern if os.path.isabs(pattern) else os.path.join(folder, pattern)
             for pattern in (loaded.service.include if loaded else ())
         )
         files = {self.main} | {os.path.abspath(source) for source in (loaded.sources if loaded else ())}
+        # The signing certificate and key: a renewal replaces them (certbot and
+        # dehydrated switch a symlink in their folder), and is used at once.
+        signing_files = {os.path.abspath(path) for path in (loaded.signing.files() if loaded else ())}
+        files |= signing_files
         # Kubernetes: autoconfig.toml -> ..data/autoconfig.toml, ..data -> ..2026_12_01...
         via = set()
         if os.path.islink(self.main):
             target = os.readlink(self.main)
             if not os.path.isabs(target):
                 via.add(os.path.join(folder, target.split(os.sep)[0]))
-        folders = {folder} | {os.path.dirname(pattern) for pattern in patterns}
+        folders = (
+            {folder} | {os.path.dirname(pattern) for pattern in patterns} | {os.path.dirname(f) for f in signing_files}
+        )
         folders = {path for path in folders if os.path.isdir(path)}
         self._patterns, self._files, self._via = patterns, frozenset(files), frozenset(via)
         if folders != self._folders:

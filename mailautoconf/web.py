@@ -24,10 +24,12 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from mailautoconf import names
 from mailautoconf import wsgi
+from mailautoconf.render import APPLE_PROFILE
 from mailautoconf.render import EVOLUTION
 from mailautoconf.render import OUTLOOK_JSON
 from mailautoconf.render import OUTLOOK_POX
 from mailautoconf.render import THUNDERBIRD
+from mailautoconf.render import apple
 from mailautoconf.render import outlook
 from mailautoconf.store import Entry
 from mailautoconf.store import Store
@@ -150,6 +152,46 @@ def _conditional(entry: Entry, path: str, content_type: str) -> Response:
         return Response(status=304, headers=headers)
     headers.append(("Content-Type", content_type))
     return Response(content, 200, headers)
+
+
+# -- Apple configuration profiles ---------------------------------------------
+
+
+@bp.get("/email.mobileconfig")
+@bp.get("/mobileconfig")
+@bp.get("/apple.mobileconfig")
+def apple_profile() -> Response:
+    """A configuration profile for ``emailaddress``, signed when [signing] names a certificate.
+
+    The domain comes from the address when it is hosted, else from the Host,
+    as for autoconfig. The profile names the address, so without a valid
+    one there is no profile: 400 says why (docs/clients.md section 3).
+    """
+    store = _store()
+    if store.generation is None:
+        return _starting()
+    address = names.profile_address(request.args.get("emailaddress", ""))
+    domain = names.domain_of_address(address) if address else None
+    if address is None or domain is None:
+        _note(None)
+        return _text(400, "a profile needs ?emailaddress=<your address>, a valid mail address")
+    found = store.lookup((domain, *names.candidate_domains(request.environ.get("HTTP_HOST", ""))))
+    _note(found[0] if found else None, address)
+    if found is None:
+        return _text(404, "no mail settings for this domain")
+    content = _content(found[1], APPLE_PROFILE, address)
+    if content is None:
+        return _unavailable()
+    if not content:
+        return _text(404, "no profile for this domain: none of its servers can be described in one")
+    signer = store.signer
+    body = signer.sign(content) if signer is not None else content
+    filename = found[0] + ".mobileconfig"
+    headers = [
+        ("Content-Disposition", f'attachment; filename="{filename}"'),
+        ("Cache-Control", "no-store"),  # it names the address
+    ]
+    return Response(body, 200, headers, content_type=apple.CONTENT_TYPE)
 
 
 # -- Autodiscover POX (Outlook, Windows Mail, Thunderbird's Exchange fallback) --

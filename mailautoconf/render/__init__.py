@@ -12,11 +12,13 @@ from collections.abc import Callable
 from mailautoconf.model import Config
 from mailautoconf.model import Domain
 from mailautoconf.model import Provider
+from mailautoconf.render import apple
 from mailautoconf.render import evolution
 from mailautoconf.render import outlook
 from mailautoconf.render import thunderbird
 
 __all__ = [
+    "APPLE_PROFILE",
     "DOCUMENTS",
     "EVOLUTION",
     "MX_DOCUMENTS",
@@ -34,6 +36,7 @@ THUNDERBIRD = "mail/config-v1.1.xml"
 EVOLUTION = "mail/config-v1.1.evolution.xml"  # served to User-Agent Evolution/...
 OUTLOOK_POX = "autodiscover/autodiscover.xml"  # template: %EMAILADDRESS% etc. filled per request
 OUTLOOK_JSON = "autodiscover/autodiscover.json"
+APPLE_PROFILE = "apple/email.mobileconfig"  # template: address and identifiers filled per request
 # The folder of a provider's MX lookup documents (autoconfig.<MX domain>,
 # draft-ietf-mailmaint-autoconfig "domain hosters"): MX_FOLDER_PREFIX + the
 # MX domain, e.g. "_mx.hoster.net". The underscore keeps it apart from every
@@ -47,6 +50,7 @@ DOCUMENTS: dict[str, Renderer] = {
     EVOLUTION: evolution.render,
     OUTLOOK_POX: outlook.render_pox,
     OUTLOOK_JSON: outlook.render_json,
+    APPLE_PROFILE: apple.render,
 }
 
 # {domain name (A-label): {path inside the domain's folder: document bytes}}

@@ -11,7 +11,17 @@ from __future__ import annotations
 from mailautoconf.model import THUNDERBIRD_PLACEHOLDERS
 from mailautoconf.model import Domain
 
-__all__ = ["ADDRESS", "DOMAIN", "LOCALPART", "username"]
+__all__ = [
+    "ADDRESS",
+    "CALDAV_UUID",
+    "CARDDAV_UUID",
+    "DOMAIN",
+    "LOCALPART",
+    "MAIL_UUID",
+    "PROFILE_TOKENS",
+    "PROFILE_UUID",
+    "username",
+]
 
 ADDRESS = THUNDERBIRD_PLACEHOLDERS["{address}"]
 LOCALPART = THUNDERBIRD_PLACEHOLDERS["{localpart}"]
@@ -29,3 +39,12 @@ def username(template: str, domain: Domain) -> str:
     stores.
     """
     return template.replace("{address}", ADDRESS).replace("{localpart}", LOCALPART).replace("{domain}", domain.unicode)
+
+
+# Apple profiles: identifiers that depend on the address, filled per request
+# (render/apple.py, profile_values). Plain tokens, never in a config value.
+PROFILE_UUID = "%PROFILE-UUID%"
+MAIL_UUID = "%MAIL-UUID%"
+CALDAV_UUID = "%CALDAV-UUID%"
+CARDDAV_UUID = "%CARDDAV-UUID%"
+PROFILE_TOKENS = (PROFILE_UUID, MAIL_UUID, CALDAV_UUID, CARDDAV_UUID)

@@ -62,6 +62,7 @@ _SPLIT_AT = (
     (_NAME_STAND_IN.encode("ascii"), DOMAIN),
     (_UNICODE_STAND_IN.encode("ascii"), UNICODE),
     *((token.encode("ascii"), token) for token in ADDRESS_TOKENS),
+    *((token.encode("ascii"), token) for token in placeholders.PROFILE_TOKENS),
 )
 
 
