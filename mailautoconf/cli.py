@@ -144,6 +144,14 @@ def check(args: argparse.Namespace) -> int:
         problems.report(args.config, exc)
         return 1
     warnings = [str(warning) for warning in clientrules.warnings(result)]
+    if result.config.signing.enabled:
+        from mailautoconf import signing  # cryptography only when asked
+
+        try:
+            warnings += [str(warning) for warning in signing.load(result.config.signing)[1]]
+        except config.ConfigError as exc:
+            problems.report(args.config, exc)
+            return 1
     if result.config.dns.common_names:
         from mailautoconf.deploy.certs import common_names_cost  # dnspython only when asked
 

@@ -40,6 +40,7 @@ from mailautoconf.problems import Problem
 from mailautoconf.problems import Severity
 from mailautoconf.problems import in_file_order
 from mailautoconf.render import THUNDERBIRD
+from mailautoconf.render import apple
 from mailautoconf.render import placeholders
 from mailautoconf.render import thunderbird
 from mailautoconf.render.outlook import spa_on
@@ -64,6 +65,7 @@ class Client(enum.Enum):
     THUNDERBIRD = "Thunderbird"
     ANDROID = "Thunderbird for Android"
     OUTLOOK = "Outlook"
+    APPLE = "Apple Mail"
     AUTOCONFIG = "autoconfig clients"  # every reader of config-v1.1.xml
 
 
@@ -225,10 +227,47 @@ def _own_hosts_behind_mx(provider: Provider) -> Iterator[Finding]:
             return
 
 
+def _apple_profile(provider: Provider) -> Iterator[Finding]:
+    """A profile holds one incoming and one outgoing server, each with one authentication Apple knows.
+
+    Apple's schema has no value for GSSAPI, OAuth2, TLS client certificates
+    or SMTP-after-POP (docs/clients.md section 3.3): such servers are passed
+    over (render/apple.py, choose_servers), and without a server of a
+    direction there is no profile at all.
+    """
+    choice = apple.choose_servers(provider, provider.domains[0])
+    where = _provider_where(provider)
+    for direction, servers, chosen in (
+        ("incoming", provider.incoming, choice.incoming),
+        ("outgoing", provider.outgoing, choice.outgoing),
+    ):
+        if chosen is None:
+            yield Finding(
+                (direction,),
+                where,
+                f"no {direction} server whose authentication an Apple profile can state (password-cleartext, "
+                "password-encrypted, NTLM, none, client-IP-address): Apple devices get no profile",
+                frozenset({Client.APPLE}),
+            )
+            continue
+        preferred = [server for server in servers if server.type == chosen.type]
+        first = preferred[0]
+        if apple.apple_auth(first.authentication) is None:
+            index = servers.index(first)
+            yield Finding(
+                (direction, index, "authentication"),
+                f"{where}, {direction} server {index + 1}",
+                f'an Apple profile cannot state "{first.authentication[0]}": the profile carries the next '
+                f"{chosen.type} server instead",
+                frozenset({Client.APPLE}),
+            )
+
+
 _PROVIDER_RULES: tuple[Callable[[Provider], Iterator[Finding]], ...] = (
     _pop3_only,
     _no_way_to_find,
     _own_hosts_behind_mx,
+    _apple_profile,
 )
 
 

@@ -125,3 +125,19 @@ def test_android_verdicts_name_the_setting() -> None:
         f'c.toml, line {ntlm}: warning: provider "alpha.example", incoming server 1: Thunderbird for Android '
         "rejects the whole document: no usable authentication (password-cleartext, password-encrypted or OAuth2)"
     ]
+
+
+def test_apple_rules_say_which_server_the_profile_carries() -> None:
+    two = provider("alpha.example", ["alpha.example"], "mail.alpha.example").replace(
+        "[[provider.outgoing]]",
+        '[[provider.incoming]]\ntype = "imap"\nhostname = "imap2.alpha.example"\nport = 143\n'
+        'socket_type = "STARTTLS"\nauthentication = ["password-cleartext"]\nusername = "{address}"\n\n'
+        "[[provider.outgoing]]",
+    )
+    text = HEAD + two.replace('authentication = ["password-cleartext"]', 'authentication = ["GSSAPI"]', 1)
+    gssapi = text.splitlines().index('authentication = ["GSSAPI"]') + 1
+    apple_lines = [str(w) for w in clientrules.warnings(config.loads(text, "c.toml")) if "Apple" in str(w)]
+    assert apple_lines == [
+        f'c.toml, line {gssapi}: warning: provider "alpha.example", incoming server 1: an Apple profile cannot '
+        'state "GSSAPI": the profile carries the next imap server instead'
+    ]

@@ -1040,6 +1040,11 @@ WARNING_CASES = [
         _edit('["password-cleartext"]', '["OAuth2"]'),
         [
             _at(
+                9,
+                f"warning: {P}: no incoming server whose authentication an Apple profile can state "
+                "(password-cleartext, password-encrypted, NTLM, none, client-IP-address): Apple devices get no profile",
+            ),
+            _at(
                 14,
                 f'warning: {IN1}: Autodiscover cannot say "OAuth2": Outlook and Thunderbird set up through it send '
                 "a cleartext password (over the connection's TLS); list password-cleartext too if the server "

@@ -48,7 +48,8 @@ def assert_whole(output: Path) -> None:
     for entry in (output / "current").iterdir():
         for relative in DOCUMENTS:
             content = (entry / relative).read_bytes()
-            assert content.endswith((b"</clientConfig>\n", b"</Autodiscover>\n", b"}", b"</plist>\n")), (entry, relative)
+            endings = (b"</clientConfig>\n", b"</Autodiscover>\n", b"}", b"</plist>\n")
+            assert content.endswith(endings), (entry, relative)
 
 
 def pipeline_for(tmp_path: Path, text: str, store: Store | None = None) -> Pipeline:

@@ -51,7 +51,7 @@ class CA:
             .public_key(key.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - datetime.timedelta(hours=1))
-            .not_valid_after(now + datetime.timedelta(days=2))
+            .not_valid_after(now + datetime.timedelta(days=60))
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
             .add_extension(
                 x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
@@ -65,8 +65,13 @@ class CA:
     def pem(self) -> bytes:
         return self.certificate.public_bytes(serialization.Encoding.PEM)
 
-    def issue(self, names: list[str]) -> tuple[bytes, bytes]:
-        """A server certificate for ``names`` (host names or IP addresses): (chain PEM, key PEM)."""
+    def issue(
+        self, names: list[str], *, days: float = 1, starts: datetime.timedelta = -datetime.timedelta(hours=1)
+    ) -> tuple[bytes, bytes]:
+        """A server certificate for ``names`` (host names or IP addresses): (chain PEM, key PEM).
+
+        Valid from now + ``starts`` for ``days`` days from now.
+        """
         key = _key()
         now = datetime.datetime.now(datetime.UTC)
         alternatives: list[x509.GeneralName] = []
@@ -81,8 +86,8 @@ class CA:
             .issuer_name(self.certificate.subject)
             .public_key(key.public_key())
             .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(hours=1))
-            .not_valid_after(now + datetime.timedelta(days=1))
+            .not_valid_before(now + starts)
+            .not_valid_after(now + datetime.timedelta(days=days))
             .add_extension(x509.SubjectAlternativeName(alternatives), critical=False)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
@@ -92,10 +97,17 @@ class CA:
         chain = certificate.public_bytes(serialization.Encoding.PEM) + self.pem
         return chain, _pem_key(key)
 
-    def issue_files(self, names: list[str], folder: Path) -> tuple[Path, Path]:
+    def issue_files(
+        self,
+        names: list[str],
+        folder: Path,
+        *,
+        days: float = 1,
+        starts: datetime.timedelta = -datetime.timedelta(hours=1),
+    ) -> tuple[Path, Path]:
         """Write ``fullchain.pem`` and ``privkey.pem`` for ``names`` into ``folder`` (dehydrated's layout)."""
         folder.mkdir(parents=True, exist_ok=True)
-        chain, key = self.issue(names)
+        chain, key = self.issue(names, days=days, starts=starts)
         (folder / "fullchain.pem").write_bytes(chain)
         (folder / "privkey.pem").write_bytes(key)
         return folder / "fullchain.pem", folder / "privkey.pem"

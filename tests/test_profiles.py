@@ -1,0 +1,311 @@
+"""Apple configuration profiles, end to end: the real service, the plist Apple reads, the signature openssl checks.
+
+A profile must install (the right Content-Type, a well-formed plist with
+no empty host or port), replace itself on a second download (identifiers
+stable per address, UUIDs distinct per payload), carry no password, and,
+with [signing], verify against the CA with its plist byte for byte the
+unsigned one. A bad certificate is a config error and the last good
+state keeps serving; a renewed one is used without a restart.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import plistlib
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.configs import HEAD
+from support.configs import provider
+from support.pki import CA
+
+from mailautoconf import config
+from mailautoconf.render import apple
+
+DAV = (
+    '[provider.caldav]\nurl = "https://dav.{domain}/cal/"\nusername = "{address}"\n\n'
+    '[provider.carddav]\nurl = "https://contacts.alpha.example:8443/card/"\n'
+)
+CONFIG = (
+    HEAD
+    + provider("alpha.example", ["alpha.example", "bücher.example"], "mail.alpha.example", extra=DAV)
+    + provider("beta.example", ["beta.example"], "mail.{domain}")
+)
+PROFILE = "/email.mobileconfig?emailaddress="
+
+
+def _plist(content: bytes) -> dict[str, Any]:
+    parsed = plistlib.loads(content)
+    assert isinstance(parsed, dict)
+    return parsed
+
+
+def _payloads(profile: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {payload["PayloadType"]: payload for payload in profile["PayloadContent"]}
+
+
+@pytest.fixture
+def service(make_service):  # type: ignore[no-untyped-def]
+    return make_service(CONFIG)
+
+
+@pytest.mark.parametrize("path", ["/email.mobileconfig", "/mobileconfig", "/apple.mobileconfig"])
+def test_a_profile_for_the_address(service, path: str) -> None:  # type: ignore[no-untyped-def]
+    answer = service.get(f"{path}?emailaddress=fred@alpha.example", host="autoconfig.alpha.example")
+    assert answer.status_code == 200
+    assert answer.headers["Content-Type"] == "application/x-apple-aspen-config"
+    assert answer.headers["Content-Disposition"] == 'attachment; filename="alpha.example.mobileconfig"'
+    assert answer.headers["Cache-Control"] == "no-store"
+    profile = _plist(answer.content)
+    assert profile["PayloadType"] == "Configuration"
+    mail = _payloads(profile)["com.apple.mail.managed"]
+    loaded = config.loads(CONFIG).config.providers[0]
+    incoming, outgoing = loaded.incoming[0], loaded.outgoing[0]
+    assert mail["EmailAddress"] == "fred@alpha.example"
+    assert mail["EmailAccountType"] == "EmailTypeIMAP"
+    assert (mail["IncomingMailServerHostName"], mail["IncomingMailServerPortNumber"]) == (
+        incoming.hostname,
+        incoming.port,
+    )
+    assert (mail["OutgoingMailServerHostName"], mail["OutgoingMailServerPortNumber"]) == (
+        outgoing.hostname,
+        outgoing.port,
+    )
+    assert mail["IncomingMailServerUseSSL"] is True and mail["OutgoingMailServerUseSSL"] is True
+    assert mail["IncomingMailServerUsername"] == mail["OutgoingMailServerUsername"] == "fred@alpha.example"
+    assert mail["IncomingMailServerAuthentication"] == "EmailAuthPassword"
+    assert not [key for key in answer.text.split("<key>") if key.startswith(("IncomingPassword", "OutgoingPassword<"))]
+    assert all(value not in ("", None) for value in mail.values())
+
+
+def test_calendar_and_contacts_payloads(service) -> None:  # type: ignore[no-untyped-def]
+    answer = service.get(PROFILE + "fred@alpha.example", host="autoconfig.alpha.example")
+    payloads = _payloads(_plist(answer.content))
+    caldav, carddav = payloads["com.apple.caldav.account"], payloads["com.apple.carddav.account"]
+    assert caldav["CalDAVHostName"] == "dav.alpha.example"
+    assert caldav["CalDAVPort"] == 443
+    assert caldav["CalDAVPrincipalURL"] == "https://dav.alpha.example/cal/"
+    assert caldav["CalDAVUsername"] == "fred@alpha.example"
+    assert caldav["CalDAVUseSSL"] is True
+    assert carddav["CardDAVHostName"] == "contacts.alpha.example"
+    assert carddav["CardDAVPort"] == 8443
+    assert "CardDAVUsername" not in carddav  # none configured: the device asks
+    beta = _payloads(_plist(service.get(PROFILE + "fred@beta.example").content))
+    assert set(beta) == {"com.apple.mail.managed"}
+
+
+def _identifiers(profile: dict[str, Any]) -> tuple[str, list[str]]:
+    uuids = [profile["PayloadUUID"]] + [payload["PayloadUUID"] for payload in profile["PayloadContent"]]
+    return profile["PayloadIdentifier"], uuids
+
+
+def test_identifiers_are_stable_per_address_and_distinct_per_payload(service) -> None:  # type: ignore[no-untyped-def]
+    first = _identifiers(_plist(service.get(PROFILE + "fred@alpha.example").content))
+    again = _identifiers(_plist(service.get(PROFILE + "Fred@alpha.example", host="alpha.example").content))
+    other = _identifiers(_plist(service.get(PROFILE + "wilma@alpha.example").content))
+    identifier, uuids = first
+    assert again == first  # a second download replaces the installed profile
+    assert len(set(uuids)) == len(uuids) == 4  # profile, mail, CalDAV, CardDAV
+    assert all(str(uuid.UUID(value)).upper() == value for value in uuids)
+    assert identifier.startswith("example.alpha.mailautoconf.")  # reverse-DNS of the provider
+    assert other[0] != identifier and not set(other[1]) & set(uuids)
+
+
+def test_domain_from_the_address_else_the_host(service) -> None:  # type: ignore[no-untyped-def]
+    idn = service.get(PROFILE + "jörg@Bücher.example", host="autoconfig.beta.example")
+    assert idn.status_code == 200
+    assert idn.headers["Content-Disposition"] == 'attachment; filename="xn--bcher-kva.example.mobileconfig"'
+    assert _payloads(_plist(idn.content))["com.apple.mail.managed"]["EmailAddress"] == "jörg@Bücher.example"
+    stranger = service.get(PROFILE + "fred@elsewhere.example", host="autoconfig.beta.example")
+    assert stranger.status_code == 200
+    assert _payloads(_plist(stranger.content))["com.apple.mail.managed"]["IncomingMailServerHostName"] == (
+        "mail.beta.example"
+    )
+    nowhere = service.get(PROFILE + "fred@elsewhere.example", host="autoconfig.elsewhere.example")
+    assert nowhere.status_code == 404
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "",
+        "fred",
+        "@alpha.example",
+        "fred@",
+        "fred smith@alpha.example",
+        "fred\x07@alpha.example",
+        "a" * 65 + "@alpha.example",
+        "fred@" + "a" * 250 + ".example",
+    ],
+)
+def test_a_bad_address_gets_400_never_a_profile(service, address: str) -> None:  # type: ignore[no-untyped-def]
+    answer = service.get("/email.mobileconfig", host="autoconfig.alpha.example", params={"emailaddress": address})
+    assert answer.status_code == 400
+    assert answer.headers["Content-Type"].startswith("text/plain")
+    assert "emailaddress" in answer.text
+    assert service.get("/email.mobileconfig", host="autoconfig.alpha.example").status_code == 400
+
+
+@pytest.mark.parametrize("address", ['<script>"x"&</script>@alpha.example', "o'brien+tag@alpha.example"])
+def test_markup_in_the_address_is_escaped(service, address: str) -> None:  # type: ignore[no-untyped-def]
+    answer = service.get("/email.mobileconfig", host="alpha.example", params={"emailaddress": address})
+    assert answer.status_code == 200
+    assert b"<script>" not in answer.content
+    assert _payloads(_plist(answer.content))["com.apple.mail.managed"]["EmailAddress"] == address
+
+
+def test_no_profile_when_no_server_can_be_described(make_service) -> None:  # type: ignore[no-untyped-def]
+    text = HEAD + provider("alpha.example", ["alpha.example"], "mail.alpha.example").replace(
+        '["password-cleartext"]', '["OAuth2"]'
+    )
+    service = make_service(text)
+    answer = service.get(PROFILE + "fred@alpha.example")
+    assert answer.status_code == 404
+    assert "none of its servers" in answer.text
+
+
+# -- signing ------------------------------------------------------------------
+
+
+def _signing_config(folder: Path) -> str:
+    return CONFIG + f'\n[signing]\ncertificate = "{folder}/fullchain.pem"\nkey = "{folder}/privkey.pem"\n'
+
+
+def _verify(signed: bytes, ca: CA, tmp_path: Path) -> bytes:
+    """openssl's verdict on a signed profile: the embedded content when the signature and chain hold."""
+    (tmp_path / "profile.der").write_bytes(signed)
+    ca.write(tmp_path / "ca.pem")
+    result = subprocess.run(
+        [
+            "openssl", "cms", "-verify", "-inform", "DER", "-in", str(tmp_path / "profile.der"),
+            "-CAfile", str(tmp_path / "ca.pem"), "-purpose", "any", "-binary", "-out", str(tmp_path / "content"),
+        ],
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr.decode()
+    return (tmp_path / "content").read_bytes()
+
+
+def _signer_serial(signed: bytes) -> int:
+    """The serial number of the leaf among the certificates a signed profile carries."""
+    from cryptography.hazmat.primitives.serialization import pkcs7
+
+    (leaf,) = [
+        c for c in pkcs7.load_der_pkcs7_certificates(signed) if "autoconfig.alpha.example" in c.subject.rfc4514_string()
+    ]
+    return leaf.serial_number
+
+
+def test_signed_profile_verifies_and_embeds_the_unsigned_plist(make_service, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    ca = CA.create()
+    ca.issue_files(["autoconfig.alpha.example"], tmp_path / "certs", days=60)
+    service = make_service(_signing_config(tmp_path / "certs"))
+    signed = service.get(PROFILE + "fred@alpha.example")
+    assert signed.status_code == 200
+    assert signed.headers["Content-Type"] == "application/x-apple-aspen-config"
+    assert signed.content[:1] == b"\x30"  # DER SEQUENCE, not a plist
+    embedded = _verify(signed.content, ca, tmp_path)
+    assert b"\r\n" not in embedded  # the Binary option: no CRLF canonicalisation
+    assert service.health()["config_warnings"] == []
+    # The same config without [signing]: the very bytes that were embedded.
+    service.config_path.write_text(CONFIG, encoding="utf-8")
+    service.wait_for(lambda: service.get(PROFILE + "fred@alpha.example").content.startswith(b"<?xml"), what="unsigned")
+    assert service.get(PROFILE + "fred@alpha.example").content == embedded
+    (tmp_path / "other").mkdir()
+    with pytest.raises(AssertionError):  # a CA that did not issue the certificate: openssl refuses
+        _verify(signed.content, CA.create("another CA"), tmp_path / "other")
+
+
+def test_a_renewed_certificate_is_used_without_restart(make_service, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    ca = CA.create()
+    folder = tmp_path / "certs"
+    ca.issue_files(["autoconfig.alpha.example"], folder, days=60)
+    service = make_service(_signing_config(folder))
+    before = _signer_serial(service.get(PROFILE + "fred@alpha.example").content)
+    # Like dehydrated: the new files are written beside, then switched into place.
+    chain, key = ca.issue(["autoconfig.alpha.example"], days=90)
+    (folder / "fullchain.new").write_bytes(chain)
+    (folder / "privkey.new").write_bytes(key)
+    os.replace(folder / "privkey.new", folder / "privkey.pem")
+    os.replace(folder / "fullchain.new", folder / "fullchain.pem")
+    after = service.wait_for(
+        lambda: (lambda s: s if s != before else None)(
+            _signer_serial(service.get(PROFILE + "fred@alpha.example").content)
+        ),
+        what="the renewed certificate",
+    )
+    assert after != before
+    _verify(service.get(PROFILE + "fred@alpha.example").content, ca, tmp_path)
+
+
+def _broken(folder: Path, ca: CA, how: str) -> None:
+    if how == "expired":
+        ca.issue_files(["a.example"], folder, days=-1, starts=-datetime.timedelta(days=30))
+    elif how == "not yet valid":
+        ca.issue_files(["a.example"], folder, days=60, starts=datetime.timedelta(days=2))
+    elif how == "wrong key":
+        ca.issue_files(["a.example"], folder, days=60)
+        _, other_key = ca.issue(["b.example"], days=60)
+        (folder / "privkey.pem").write_bytes(other_key)
+    elif how == "unreadable":
+        ca.issue_files(["a.example"], folder, days=60)
+        (folder / "fullchain.pem").unlink()
+    elif how == "not a certificate":
+        ca.issue_files(["a.example"], folder, days=60)
+        (folder / "fullchain.pem").write_text("hello\n")
+
+
+@pytest.mark.parametrize(
+    ("how", "message"),
+    [
+        ("expired", "the certificate (CN=a.example) expired on"),
+        ("not yet valid", "the certificate (CN=a.example) is valid only from"),
+        ("wrong key", "privkey.pem: [signing]: does not belong to the certificate in"),
+        ("unreadable", "fullchain.pem: [signing]: cannot read the certificate: No such file or directory"),
+        ("not a certificate", "fullchain.pem: [signing]: holds no PEM certificate"),
+    ],
+)
+def test_a_bad_certificate_is_a_config_error_and_the_last_good_state_serves(
+    make_service, tmp_path: Path, how: str, message: str
+) -> None:  # type: ignore[no-untyped-def]
+    service = make_service(CONFIG)
+    unsigned = service.get(PROFILE + "fred@alpha.example").content
+    folder = tmp_path / "certs"
+    _broken(folder, CA.create(), how)
+    service.config_path.write_text(_signing_config(folder), encoding="utf-8")
+    errors = service.wait_for(lambda: service.health()["config_error"], what="the certificate error")
+    assert len(errors) == 1 and message in errors[0], errors
+    assert errors[0].startswith(str(folder))
+    assert service.get(PROFILE + "fred@alpha.example").content == unsigned
+    check = subprocess.run(
+        [sys.executable, "service.py", "check", "--config", str(service.config_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    assert check.returncode == 1 and message in check.stderr
+
+
+def test_a_certificate_close_to_expiry_is_a_warning(make_service, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    ca = CA.create()
+    ca.issue_files(["autoconfig.alpha.example"], tmp_path / "certs", days=5)
+    service = make_service(_signing_config(tmp_path / "certs"))
+    warnings = service.health()["config_warnings"]
+    assert len(warnings) == 1 and "expires in 4 day(s)" in warnings[0], warnings
+    assert _verify(service.get(PROFILE + "fred@alpha.example").content, ca, tmp_path)
+
+
+def test_profile_values_are_uuid5_of_domain_address_and_payload() -> None:
+    values = apple.profile_values("alpha.example", "Fred@Alpha.example")
+    assert values == apple.profile_values("alpha.example", "fred@alpha.example")
+    assert len(set(values.values())) == 4
+    assert all(uuid.UUID(value.decode()).version == 5 for value in values.values())
