@@ -7,9 +7,9 @@ For that to hold, waitress must be configured exactly as ``service.py
 serve`` configures it: both read ``mailautoconf.cli.WAITRESS_SETTINGS``
 (see :func:`service_waitress_settings`), so they cannot drift apart.
 
-Run by throughput.py as::
+Run by throughput.py and profiles.py as::
 
-    python bench/baseline_app.py --port PORT --get-bytes N --post-bytes M
+    python bench/baseline_app.py --port PORT --get-bytes N --post-bytes M [--content-type TYPE]
 """
 
 from __future__ import annotations
@@ -19,6 +19,9 @@ import sys
 from typing import Any
 
 from harness import ROOT
+
+# What the service sends its XML documents as; profiles.py passes the Apple profile type, so the headers match.
+DEFAULT_CONTENT_TYPE = "application/xml; charset=utf-8"
 
 
 def _repo_on_path() -> None:
@@ -40,8 +43,8 @@ def service_waitress_settings() -> dict[str, Any]:
     return dict(cli.WAITRESS_SETTINGS)
 
 
-def create_app(get_body: bytes, post_body: bytes) -> Any:
-    """A Flask app answering any path: ``get_body`` to GET, ``post_body`` to POST.
+def create_app(get_body: bytes, post_body: bytes, content_type: str = DEFAULT_CONTENT_TYPE) -> Any:
+    """A Flask app answering any path: ``get_body`` to GET, ``post_body`` to POST, as ``content_type``.
 
     The POST body is not read by the app: waitress has already read it, as it
     does for the service, and parsing it is the service's own work.
@@ -56,7 +59,7 @@ def create_app(get_body: bytes, post_body: bytes) -> Any:
     @app.route("/<path:path>", methods=["GET", "POST"])
     def constant(path: str) -> Response:
         body = post_body if request.method == "POST" else get_body
-        return Response(body, 200, content_type="application/xml; charset=utf-8")
+        return Response(body, 200, content_type=content_type)
 
     return app
 
@@ -72,6 +75,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, required=True, help="port on 127.0.0.1 to listen on")
     parser.add_argument("--get-bytes", type=int, default=2048, help="size of the GET answer (default 2048)")
     parser.add_argument("--post-bytes", type=int, default=2048, help="size of the POST answer (default 2048)")
+    parser.add_argument(
+        "--content-type",
+        default=DEFAULT_CONTENT_TYPE,
+        help=f"Content-Type of both answers (default {DEFAULT_CONTENT_TYPE})",
+    )
     parser.add_argument("--print-settings", action="store_true", help="print the waitress settings and exit")
     args = parser.parse_args(argv)
     settings = service_waitress_settings()
@@ -80,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     import waitress
 
-    app = create_app(filler(args.get_bytes), filler(args.post_bytes))
+    app = create_app(filler(args.get_bytes), filler(args.post_bytes), args.content_type)
     server = waitress.create_server(app, listen=f"127.0.0.1:{args.port}", **settings)
     server.run()
     return 0

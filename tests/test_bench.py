@@ -35,6 +35,23 @@ def test_bench_quick_run_prints_every_section() -> None:
     assert " 0 non-2xx/3xx + 0 socket" in result.stdout  # the service answered every request
 
 
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (apt-get install wrk)")
+def test_profiles_bench_quick_run_prints_each_answer_beside_its_baseline() -> None:
+    result = subprocess.run(
+        [sys.executable, "bench/profiles.py", "--quick"], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "pre-check: every target answers 200 application/x-apple-aspen-config" in result.stdout
+    header, rows = _table(result.stdout, "== Profiles", "answer")
+    assert header[:5] == ["answer", "bytes", "service req/s", "baseline req/s", "ratio"] and header[-1] == "errors"
+    assert [row[0] for row in rows] == ["unsigned", "signed RSA-2048", "signed EC P-256"]
+    for row in rows:
+        assert row[-1] == "0", row  # every request of service and baseline answered 2xx
+    assert int(rows[0][1]) < int(rows[2][1]) < int(rows[1][1])  # a signature, with its chain, makes answers larger
+    for label in ("signed RSA-2048", "signed EC P-256"):
+        assert any(line.startswith(f"{label}: signed/unsigned req/s ") for line in result.stdout.splitlines())
+
+
 SCALE_COLUMNS = (
     "domains",
     "config",
