@@ -142,7 +142,13 @@ def shipped_tree() -> render.Tree:
 def test_tree_has_every_document_of_every_domain(shipped_tree: render.Tree) -> None:
     assert list(shipped_tree) == SHIPPED_DOMAINS
     for documents in shipped_tree.values():
-        assert set(documents) == {render.THUNDERBIRD, render.EVOLUTION, render.OUTLOOK_POX, render.OUTLOOK_JSON}
+        assert set(documents) == {
+            render.THUNDERBIRD,
+            render.EVOLUTION,
+            render.OUTLOOK_POX,
+            render.OUTLOOK_JSON,
+            *render.PAGES.values(),
+        }
         assert all(isinstance(content, bytes) and content for content in documents.values())
 
 

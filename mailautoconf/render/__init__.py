@@ -14,6 +14,7 @@ from mailautoconf.model import Domain
 from mailautoconf.model import Provider
 from mailautoconf.render import evolution
 from mailautoconf.render import outlook
+from mailautoconf.render import page
 from mailautoconf.render import thunderbird
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "MX_FOLDER_PREFIX",
     "OUTLOOK_JSON",
     "OUTLOOK_POX",
+    "PAGES",
     "THUNDERBIRD",
     "Tree",
     "render",
@@ -40,6 +42,8 @@ OUTLOOK_JSON = "autodiscover/autodiscover.json"
 # mail domain's folder. It holds THUNDERBIRD and EVOLUTION only.
 MX_FOLDER_PREFIX = "_mx."
 MX_DOCUMENTS = (THUNDERBIRD, EVOLUTION)
+# The settings page for people, one per language (render/page.py, served by webpage.py).
+PAGES = {language: f"page/{language}.html" for language in page.LANGUAGES}
 
 Renderer = Callable[[Provider, Domain], bytes]
 DOCUMENTS: dict[str, Renderer] = {
@@ -47,6 +51,7 @@ DOCUMENTS: dict[str, Renderer] = {
     EVOLUTION: evolution.render,
     OUTLOOK_POX: outlook.render_pox,
     OUTLOOK_JSON: outlook.render_json,
+    **{path: page.renderer(language) for language, path in PAGES.items()},
 }
 
 # {domain name (A-label): {path inside the domain's folder: document bytes}}
