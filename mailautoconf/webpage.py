@@ -89,8 +89,15 @@ def _language() -> str:
     asked = request.args.get("lang", "")
     if asked in page.LANGUAGES:
         return asked
-    best = request.accept_languages.best_match(page.LANGUAGES)
-    return best or page.DEFAULT_LANGUAGE
+    # By quality, highest first (werkzeug sorts; q=0 is dropped), comparing primary tags:
+    # "de-AT, en;q=0.5" is German, which werkzeug's best_match would answer in English.
+    for tag, _quality in request.accept_languages:
+        primary = tag.split("-", 1)[0].split("_", 1)[0].lower()
+        if primary in page.LANGUAGES:
+            return primary
+        if primary == "*":
+            break
+    return page.DEFAULT_LANGUAGE
 
 
 def _note(domain: str | None, address: str) -> None:
