@@ -23,6 +23,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from mailautoconf import names
+from mailautoconf import webpage
 from mailautoconf import wsgi
 from mailautoconf.render import APPLE_PROFILE
 from mailautoconf.render import EVOLUTION
@@ -54,6 +55,7 @@ def create_app(store: Store) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = MAX_AUTODISCOVER_BODY
     app.extensions["mailautoconf.store"] = store
     app.register_blueprint(bp)
+    app.register_blueprint(webpage.bp)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
     app.wsgi_app = wsgi.AccessLog(wsgi.CaseInsensitiveAutodiscover(app.wsgi_app))  # type: ignore[method-assign]

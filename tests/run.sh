@@ -16,10 +16,11 @@ fi
 # namespace; the real clients (thunderbird, evolution) and what their tests
 # run beside them (nginx with TLS, dnsmasq as DNS server, certutil, D-Bus,
 # a C compiler for the Evolution probe), named-checkzone (bind9-utils) and
-# systemd-analyze (systemd) for the deployment generators' tests.
+# systemd-analyze (systemd) for the deployment generators' tests; headless Chromium
+# (chromium, chromium-driver) and zbarimg (zbar-tools) for the settings page's.
 packages=(wrk iproute2 thunderbird libnss3-tools nginx-light dnsmasq-base
           evolution-dev libebook1.2-dev evolution-data-server dbus gcc libc6-dev pkg-config
-          bind9-utils systemd)
+          bind9-utils systemd chromium chromium-driver zbar-tools)
 missing=()
 for package in "${packages[@]}"; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

@@ -442,3 +442,39 @@ def test_certificates_not_issued_yet_leave_their_servers_out(tmp_path: Path) -> 
     assert f"# {missing} certificate(s) did not exist when this was generated" in result.stdout
     checked = nginx_test(nginx_conf(tmp_path, result.stdout))
     assert checked.returncode == 0 and "[warn]" not in checked.stderr, checked.stderr
+
+
+def test_people_paths_reach_the_service_on_every_name() -> None:
+    """The settings page and the Apple profile: proxied on the own names too, exactly these paths."""
+    loaded = config_loader.loads(EXAMPLE).config
+    generated = site(loaded, SiteOptions(upstream="127.0.0.1:8080", static_root="/srv", well_known=True))
+    people = (
+        r"    location ~ ^(?:/|/\.well-known/autoconfig/|/email\.mobileconfig|/mobileconfig|/apple\.mobileconfig)$"
+        " { proxy_pass http://mailautoconf; }\n"
+    )
+    blocks = server_blocks(generated)
+    own_http = [block for block in blocks if "ssl_certificate " not in block and "example.org" in server_names(block)]
+    https = [block for block in blocks if "ssl_certificate " in block]
+    assert len(own_http) == 1 and https
+    for block in [*own_http, *https]:
+        assert people in block
+        # Before the catch-all that refuses the own names everything else.
+        assert block.index(people) < block.index("    location / {")
+    # Without --well-known every name of a server is autoconfig./autodiscover.: `location /` proxies all.
+    plain = site(loaded, SiteOptions(upstream="127.0.0.1:8080", static_root="/srv"))
+    assert people not in plain
+    assert all("    location / { proxy_pass http://mailautoconf; }" in block for block in server_blocks(plain))
+    for path in site_module.PEOPLE_PATHS:
+        assert re.fullmatch(site_module._people_regex(), path)
+    for path in ("/index.html", "/.well-known/autoconfig/mail/", "/email.mobileconfigx", "/emailxmobileconfig"):
+        assert not re.fullmatch(site_module._people_regex(), path)
+
+
+@requires_isolation
+def test_the_settings_page_through_nginx(hoster: Hoster) -> None:
+    for url in (f"https://autoconfig.kunde-a.test:{HTTPS}/", f"http://autodiscover.kunde-a.test:{HTTP}/"):
+        answer = hoster.get(url, headers={"Accept-Language": "de"})
+        assert answer.status_code == 200, url
+        assert answer.headers["Content-Type"] == "text/html; charset=utf-8"
+        assert "E-Mail einrichten für kunde-a.test" in answer.text
+        assert answer.headers["Content-Security-Policy"].startswith("default-src 'none'")

@@ -254,3 +254,33 @@ def test_only_the_test_ca_is_trusted(deployment: Deployment) -> None:
     with pytest.raises(requests.exceptions.SSLError):
         deployment.http.get(f"https://autoconfig.example.org:{HTTPS}/mail/config-v1.1.xml", timeout=10)  # system CAs
     assert deployment.get(f"https://autoconfig.example.org:{HTTPS}/mail/config-v1.1.xml").status_code == 200
+
+
+def reached_the_service(answer: requests.Response) -> bool:
+    """Whether the service answered (nginx's own 404 is an HTML page naming nginx)."""
+    return b"<center>nginx" not in answer.content
+
+
+@requires_isolation
+@pytest.mark.parametrize("scheme", ["https", "http"])
+def test_settings_page_and_profile_paths_through_nginx(deployment: Deployment, scheme: str) -> None:
+    """People's paths reach the service on autoconfig.<d>, autodiscover.<d> and (--well-known) <d>."""
+    port = PORTS[scheme]
+    pages = [
+        f"{scheme}://autoconfig.example.org:{port}/",
+        f"{scheme}://autodiscover.example.org:{port}/?emailaddress=fred%40example.org",
+        f"{scheme}://example.org:{port}/.well-known/autoconfig/?lang=de",
+    ]
+    for url in pages:
+        answer = deployment.get(url)
+        assert answer.status_code == 200, url
+        assert answer.headers["Content-Type"] == "text/html; charset=utf-8", url
+        assert "example.org" in answer.text and "example.com" not in answer.text
+    assert "/email.mobileconfig?emailaddress=fred@example.org" in deployment.get(pages[1]).text
+    for host in ("autoconfig.example.org", "autodiscover.example.org", "example.org"):
+        for path in ("/email.mobileconfig", "/mobileconfig", "/apple.mobileconfig"):
+            answer = deployment.get(f"{scheme}://{host}:{port}{path}?emailaddress=fred%40example.org")
+            assert reached_the_service(answer), (host, path)
+    # Anything else on a domain's own name is not the service's: nginx refuses it.
+    refused = deployment.get(f"{scheme}://example.org:{port}/index.html")
+    assert refused.status_code == 404 and not reached_the_service(refused)

@@ -48,7 +48,7 @@ def assert_whole(output: Path) -> None:
     for entry in (output / "current").iterdir():
         for relative in DOCUMENTS:
             content = (entry / relative).read_bytes()
-            endings = (b"</clientConfig>\n", b"</Autodiscover>\n", b"}", b"</plist>\n")
+            endings = (b"</clientConfig>\n", b"</Autodiscover>\n", b"}", b"</plist>\n", b"</html>\n")
             assert content.endswith(endings), (entry, relative)
 
 

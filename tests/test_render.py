@@ -148,6 +148,7 @@ def test_tree_has_every_document_of_every_domain(shipped_tree: render.Tree) -> N
             render.OUTLOOK_POX,
             render.OUTLOOK_JSON,
             render.APPLE_PROFILE,
+            *render.PAGES.values(),
         }
         assert all(isinstance(content, bytes) and content for content in documents.values())
 

@@ -342,7 +342,7 @@ def test_healthz(service: Service) -> None:
 
 
 @pytest.mark.parametrize(
-    "path", ["/", "/static_xml/current/example.org/mail/config-v1.1.xml", "/mail/../manifest.json", "/x" * 300]
+    "path", ["/static_xml/current/example.org/mail/config-v1.1.xml", "/mail/../manifest.json", "/x" * 300]
 )
 def test_unknown_paths_are_404(service: Service, path: str) -> None:
     answer = service.get(path, host="autoconfig.example.org")

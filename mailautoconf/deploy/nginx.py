@@ -6,7 +6,8 @@ What it does, and why:
   ``autoconfig.<d>`` and ``autodiscover.<d>`` of every domain with own names,
   ``autoconfig.<mx domain>`` of the MX lookup domains that are not hosted,
   the public host name, and with ``--well-known`` the hosted domains' own
-  names (for ``/.well-known/autoconfig/`` and ``/autodiscover/`` only); TLS
+  names (for ``/.well-known/autoconfig/``, ``/autodiscover/``, the settings
+  page and the Apple profile only, :data:`PEOPLE_PATHS`); TLS
   1.2 and 1.3, HTTP/2, a shared TLS session cache, HSTS;
 - on 80 every ``autoconfig.*`` and ``autodiscover.*`` name: autoconfig is
   answered directly (KMail before 24.08 asks over plain http only,
@@ -80,6 +81,9 @@ __all__ = ["SiteOptions", "hash_sizes", "nginx_command", "nginx_version", "site"
 HSTS = 'add_header Strict-Transport-Security "max-age=31536000" always;'
 # Both paths Thunderbird-style clients ask (docs/clients.md section 1.2).
 AUTOCONFIG_PATHS = ("/mail/config-v1.1.xml", "/.well-known/autoconfig/mail/config-v1.1.xml")
+# What people open (the settings page, webpage.py) and the Apple profile they download:
+# the service answers them on every name, the hosted domains' own names included.
+PEOPLE_PATHS = ("/", "/.well-known/autoconfig/", "/email.mobileconfig", "/mobileconfig", "/apple.mobileconfig")
 DYNAMIC = "/.mailautoconf-dynamic"  # a path that never exists: try_files falls back to the service
 SERVER_NAMES_PER_LINE = 8
 # nginx 1.25.1 replaced "listen ... http2" (deprecated there, with a warning) by "http2 on".
@@ -305,6 +309,10 @@ def _server(
             "    # Autodiscover, any letter case, also on the domains' own names.",
             "    location ~* ^/autodiscover/ { proxy_pass http://mailautoconf; }",
         ]
+    if only_service_paths or (https and options.well_known):
+        # The own names answer only the service's paths; these are among them. One regular
+        # expression, anchored: one location more per server, not five (memory at scale).
+        lines.append(f"    location ~ {_people_regex()} {{ proxy_pass http://mailautoconf; }}")
     if only_service_paths:
         lines.append("    location / { return 404; }")
     else:
@@ -327,6 +335,12 @@ def _server(
         "",
     ]
     return lines
+
+
+def _people_regex() -> str:
+    """PEOPLE_PATHS as one anchored regular expression: exactly these paths, nothing below them."""
+    alternatives = "|".join(path.replace(".", "\\.") for path in PEOPLE_PATHS)  # no other metacharacter
+    return f"^(?:{alternatives})$"
 
 
 # -- nginx's hash tables ---------------------------------------------------------------------------

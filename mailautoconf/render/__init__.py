@@ -15,6 +15,7 @@ from mailautoconf.model import Provider
 from mailautoconf.render import apple
 from mailautoconf.render import evolution
 from mailautoconf.render import outlook
+from mailautoconf.render import page
 from mailautoconf.render import thunderbird
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "MX_FOLDER_PREFIX",
     "OUTLOOK_JSON",
     "OUTLOOK_POX",
+    "PAGES",
     "THUNDERBIRD",
     "Tree",
     "render",
@@ -43,6 +45,8 @@ APPLE_PROFILE = "apple/email.mobileconfig"  # template: address and identifiers 
 # mail domain's folder. It holds THUNDERBIRD and EVOLUTION only.
 MX_FOLDER_PREFIX = "_mx."
 MX_DOCUMENTS = (THUNDERBIRD, EVOLUTION)
+# The settings page for people, one per language (render/page.py, served by webpage.py).
+PAGES = {language: f"page/{language}.html" for language in page.LANGUAGES}
 
 Renderer = Callable[[Provider, Domain], bytes]
 DOCUMENTS: dict[str, Renderer] = {
@@ -51,6 +55,7 @@ DOCUMENTS: dict[str, Renderer] = {
     OUTLOOK_POX: outlook.render_pox,
     OUTLOOK_JSON: outlook.render_json,
     APPLE_PROFILE: apple.render,
+    **{path: page.renderer(language) for language, path in PAGES.items()},
 }
 
 # {domain name (A-label): {path inside the domain's folder: document bytes}}

@@ -74,7 +74,9 @@ def _code_fingerprint() -> str:
     """
     digest = hashlib.sha256()
     package = Path(__file__).resolve().parent
-    for path in sorted([*package.glob("*.py"), package.parent / "model.py"]):
+    # The Jinja templates of the settings page (render/page.py) shape bytes too.
+    pages = package.parent / "templates"
+    for path in sorted([*package.glob("*.py"), package.parent / "model.py", *pages.glob("*.*")]):
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:16]
 
