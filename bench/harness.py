@@ -51,6 +51,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import IO
+from typing import Any
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -576,6 +577,23 @@ def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
 def exit_on_sigterm() -> None:
     """Turn SIGTERM into SystemExit, so ``finally`` blocks and context managers clean up as on any exit."""
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
+
+
+def run_bench(name: str, run: Callable[[Any], None], args: Any, *, needs_wrk: bool = True) -> int:
+    """Run a bench the way every one exits: 2 when wrk is missing, 1 when it could not run, else 0.
+
+    The figures are reported, never enforced: a bench that ran exits 0.
+    """
+    if needs_wrk and not have_wrk():
+        print(f"{name}: wrk is not installed; on Debian/Ubuntu: apt-get install -y wrk", file=sys.stderr)
+        return 2
+    exit_on_sigterm()
+    try:
+        run(args)
+    except BenchError as exc:
+        print(f"{name}: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 @contextlib.contextmanager

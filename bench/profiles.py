@@ -56,10 +56,9 @@ from harness import ROOT
 from harness import SHIPPED_CONFIG
 from harness import BenchError
 from harness import Server
-from harness import exit_on_sigterm
-from harness import have_wrk
 from harness import machine
 from harness import make_progress
+from harness import run_bench
 from harness import run_wrk
 from harness import serve_command
 from harness import start_server
@@ -460,17 +459,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    if not have_wrk():
-        print("bench: wrk is not installed; on Debian/Ubuntu: apt-get install -y wrk", file=sys.stderr)
-        return 2
-    exit_on_sigterm()
-    try:
-        run(args)
-    except BenchError as exc:
-        print(f"bench: error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return run_bench("bench", run, parse_args(argv))
 
 
 if __name__ == "__main__":

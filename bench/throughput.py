@@ -42,15 +42,14 @@ from harness import Server
 from harness import WrkResult
 from harness import atomic_write
 from harness import body_contains
-from harness import exit_on_sigterm
 from harness import generate_config
 from harness import generated_domain
-from harness import have_wrk
 from harness import healthz_fields
 from harness import http_request
 from harness import machine
 from harness import measure_rss
 from harness import process_memory_kib
+from harness import run_bench
 from harness import run_wrk
 from harness import serve_command
 from harness import service_command
@@ -361,17 +360,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    if not have_wrk():
-        print("bench: wrk is not installed; on Debian/Ubuntu: apt-get install -y wrk", file=sys.stderr)
-        return 2
-    exit_on_sigterm()
-    try:
-        run(args)
-    except BenchError as exc:
-        print(f"bench: error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return run_bench("bench", run, parse_args(argv))
 
 
 if __name__ == "__main__":
