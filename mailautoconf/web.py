@@ -9,7 +9,6 @@ the middleware of :mod:`mailautoconf.wsgi`, which never logs more.
 
 from __future__ import annotations
 
-import json
 import secrets
 from datetime import UTC
 from datetime import datetime
@@ -310,7 +309,8 @@ def healthz() -> Response:
     if generation is None:
         body["status"] = "starting"
     status = 200 if generation is not None else 503
-    return Response(json.dumps(body, indent=2) + "\n", status, content_type=_JSON_TYPE)
+    # Config errors quote the config file, which may hold markup: escaped like every JSON answer.
+    return Response(outlook.json_bytes(body, indent=2) + b"\n", status, content_type=_JSON_TYPE)
 
 
 # -- errors ------------------------------------------------

@@ -36,6 +36,7 @@ __all__ = [
     "REQUEST_SCHEMA",
     "RESPONSE_SCHEMAS",
     "error_document",
+    "json_bytes",
     "json_error",
     "parse_request",
     "render_json",
@@ -119,7 +120,7 @@ def render_pox(provider: Provider, domain: Domain) -> bytes:
 def render_json(provider: Provider, domain: Domain) -> bytes:
     """Render the Autodiscover v2 answer: where this domain's POX endpoint is."""
     url = f"https://autodiscover.{domain.name}/autodiscover/autodiscover.xml"
-    return json.dumps({"Protocol": AUTODISCOVER_V1, "Url": url}, separators=(",", ":")).encode("ascii")
+    return json_bytes({"Protocol": AUTODISCOVER_V1, "Url": url})
 
 
 def error_document(code: int, message: str, time: str, error_id: int, response_schema: str | None = None) -> bytes:
@@ -144,9 +145,27 @@ def error_document(code: int, message: str, time: str, error_id: int, response_s
     ).encode()
 
 
+# What json.dumps leaves raw but an HTML or XML reader would take for markup.
+_MARKUP_ESCAPES = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
+
+
+def json_bytes(value: Any, indent: int | None = None) -> bytes:
+    """``value`` as ASCII JSON in which no byte is markup.
+
+    JSON strings may spell any character as ``\\uXXXX`` (RFC 8259 section 7),
+    and ``<``, ``>``, ``&`` are spelled so: a body that echoes request input
+    then cannot close a ``<script>`` or start a tag in a browser that sniffs
+    it as HTML, or is shown one inside a page. Non-ASCII (U+2028 and U+2029
+    among them, line ends to JavaScript) is escaped by ``ensure_ascii``.
+    """
+    separators = (",", ": ") if indent is not None else (",", ":")
+    text = json.dumps(value, indent=indent, separators=separators, ensure_ascii=True)
+    return text.translate(_MARKUP_ESCAPES).encode("ascii")
+
+
 def json_error(code: str, message: str) -> bytes:
-    """Render an Autodiscover v2 error body."""
-    return json.dumps({"ErrorCode": code, "ErrorMessage": message}, separators=(",", ":")).encode("utf-8")
+    """Render an Autodiscover v2 error body; ``message`` may quote the request (see :func:`json_bytes`)."""
+    return json_bytes({"ErrorCode": code, "ErrorMessage": message})
 
 
 def _local_name(tag: str) -> str:
