@@ -10,7 +10,8 @@ autoconfig view finds it (web.py): the address's, when it names a hosted
 domain, else the Host's.
 
 No script, one inline style allowed by its hash: the Content-Security-Policy
-allows nothing else.
+allows nothing else. ``X-Content-Type-Options`` is set for every answer by
+web.py's create_app.
 """
 
 from __future__ import annotations
@@ -191,7 +192,6 @@ def _answer(body: bytes, status: int, personal: bool) -> Response:
     policy = _policy(style.group(1) if style else b"")
     headers = {
         "Content-Security-Policy": policy,
-        "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "no-referrer",  # the address is in the URL
         "Vary": "Accept-Language",
         "Cache-Control": _ADDRESS_CACHE if personal else _FORM_CACHE,
