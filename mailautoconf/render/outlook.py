@@ -178,10 +178,19 @@ def parse_request(body: bytes) -> tuple[str, str] | None:
     The body is untrusted: defusedxml refuses DTDs and entities (XML bombs).
     Elements are matched by local name: clients disagree on the request
     namespace, and some send none.
+
+    The XML declaration's encoding is the client's word too. expat reads
+    UTF-8, UTF-16 and ASCII itself and asks Python for any other name:
+    an unknown one (``x-nonsense``, ``mbcs`` off Windows) or a codec that is
+    no text encoding (``rot13``) raises LookupError, a multi-byte one
+    (Shift_JIS) ValueError, and a BOM that contradicts the declaration is a
+    ParseError. All are requests that cannot be read: None, so the client
+    gets the protocol's 600, not a 500.
     """
     try:
         root: Any = SafeElementTree.fromstring(body, forbid_dtd=True)
-    except (SafeElementTree.ParseError, DefusedXmlException, ValueError, UnicodeError):
+    except (SafeElementTree.ParseError, DefusedXmlException, ValueError, LookupError):
+        # UnicodeError is a ValueError.
         return None
     if _local_name(root.tag) != "Autodiscover":
         return None
