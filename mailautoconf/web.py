@@ -15,11 +15,14 @@ from datetime import datetime
 
 from flask import Blueprint
 from flask import Flask
+from flask import Request
 from flask import Response
 from flask import current_app
 from flask import request
+from werkzeug.exceptions import BadHost
 from werkzeug.exceptions import HTTPException
 from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.routing import MapAdapter
 
 from mailautoconf import names
 from mailautoconf import webpage
@@ -48,9 +51,33 @@ _TEXT_TYPE = "text/plain; charset=utf-8"
 bp = Blueprint("clients", __name__)
 
 
+class _AnyHostFlask(Flask):
+    """Flask that routes a request whatever its Host says.
+
+    werkzeug IDNA-encodes the Host to bind its URL map, and a name with an
+    empty label (``autoconfig..example.org``, ``.``) or a label over 63
+    octets fails that: its BadHost became a bare 400 before any view ran.
+    No route here depends on the Host (no host or subdomain matching); the
+    views read the raw header through names.candidate_domains, which
+    finds no domain in such a name, so the request is answered from the
+    address it carries, as for any other odd Host, or gets the view's
+    own 404 or protocol error.
+    """
+
+    def create_url_adapter(self, request: Request | None) -> MapAdapter | None:
+        try:
+            return super().create_url_adapter(request)
+        except BadHost:
+            if request is None:
+                raise
+            # "invalid" is reserved never to resolve (RFC 6761 section 6.4): only URLs built
+            # for this request could show it, and no view builds one.
+            return self.url_map.bind_to_environ(request.environ, server_name="invalid", subdomain="")
+
+
 def create_app(store: Store) -> Flask:
     """Build the WSGI app serving ``store``'s current generation."""
-    app = Flask(__name__)
+    app = _AnyHostFlask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_AUTODISCOVER_BODY
     app.extensions["mailautoconf.store"] = store
     app.register_blueprint(bp)

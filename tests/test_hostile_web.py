@@ -177,11 +177,18 @@ def test_odd_host_is_answered_from_the_address(app: App, host: str) -> None:
     assert b"<domain>example.org</domain>" in answer.data
 
 
-@pytest.mark.parametrize("host", ODD_HOSTS)
+@pytest.mark.parametrize("host", [host for host in ODD_HOSTS if host != "autoconfig.example.org.."])
 def test_odd_host_without_address_is_the_normal_404(app: App, host: str) -> None:
     answer = app.get(PATH, host=host)
     assert answer.status_code == 404
     assert answer.text == "no mail settings for this domain\n"
+
+
+def test_trailing_dots_still_name_the_domain(app: App) -> None:
+    # names.candidate_domains drops the root label's dots, so werkzeug's BadHost hid a hosted domain.
+    answer = app.get(PATH, host="autoconfig.example.org..")
+    assert answer.status_code == 200
+    assert b"<domain>example.org</domain>" in answer.data
 
 
 @pytest.mark.parametrize("host", ODD_HOSTS)
