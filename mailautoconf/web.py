@@ -76,9 +76,19 @@ class _AnyHostFlask(Flask):
 
 
 def create_app(store: Store) -> Flask:
-    """Build the WSGI app serving ``store``'s current generation."""
+    """Build the WSGI app serving ``store``'s current generation.
+
+    OPTIONS gets 405 with Allow on every route, for every Host, as nginx
+    answers it for static files: no client of these documents sends it,
+    there is no CORS to negotiate (no browser script reads them, and the
+    settings page uses plain forms), and Flask's automatic 200 answered it
+    for any Host, also for domains not hosted. Allow still says what the
+    resource takes (RFC 9110 section 15.5.6); ``OPTIONS *`` is a 404.
+    """
     app = _AnyHostFlask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_AUTODISCOVER_BODY
+    # Read when each rule is added, so before the blueprints are registered.
+    app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
     app.extensions["mailautoconf.store"] = store
     app.register_blueprint(bp)
     app.register_blueprint(webpage.bp)
@@ -360,8 +370,11 @@ def healthz() -> Response:
 def _http_error(error: HTTPException) -> Response:
     """Short plain-text answers; Autodiscover POX paths get the protocol's document."""
     status = error.code or 500
-    if request.path == "/autodiscover/autodiscover.xml" and status == 413:
-        return _pox_error(413, 600, "Invalid Request")
+    if request.path == "/autodiscover/autodiscover.xml":
+        if status == 413:
+            return _pox_error(413, 600, "Invalid Request")
+        if status == 405:  # OPTIONS, PUT...: say what the GET answer says
+            return _text(405, "Autodiscover takes POST", Allow="POST")
     headers = dict(error.get_headers())
     headers.pop("Content-Type", None)
     return _text(status, f"{status} {error.name}", **headers)
