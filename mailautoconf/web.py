@@ -197,13 +197,26 @@ def _conditional(entry: Entry, path: str, content_type: str) -> Response:
     ]
     if_none_match = request.environ.get("HTTP_IF_NONE_MATCH")
     if if_none_match is not None:
-        fresh = if_none_match.strip() == "*" or tag in (candidate.strip() for candidate in if_none_match.split(","))
+        fresh = if_none_match.strip() == "*" or any(
+            _weakly_equal(candidate, tag) for candidate in if_none_match.split(",")
+        )
     else:
         fresh = request.environ.get("HTTP_IF_MODIFIED_SINCE") == last_modified
     if fresh:
         return Response(status=304, headers=headers)
     headers.append(("Content-Type", content_type))
     return Response(content, 200, headers)
+
+
+def _weakly_equal(candidate: str, tag: str) -> bool:
+    """Whether an If-None-Match entry matches ``tag`` by the weak comparison.
+
+    If-None-Match compares weakly (RFC 9110 section 13.1.2): ``W/"x"``
+    matches ``"x"``, the weak prefix being case-sensitive (section 8.8.3).
+    Only the quoted form counts: a bare ``x`` is no entity tag.
+    """
+    candidate = candidate.strip()
+    return candidate.removeprefix("W/") == tag
 
 
 # -- Apple configuration profiles ---------------------------------------------

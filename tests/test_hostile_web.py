@@ -150,9 +150,8 @@ def test_unreadable_encodings_are_600(app: App, body: bytes) -> None:
 def test_readable_encodings_get_the_settings(app: App, body: bytes) -> None:
     answer = post_pox(app, body)
     assert answer.status_code == 200
-    assert [element.text for element in ET.fromstring(answer.data).iter(f"{OUTLOOK}LoginName")][0] == (
-        "fred@example.org"
-    )
+    names = [element.text for element in ET.fromstring(answer.data).iter(f"{OUTLOOK}LoginName")]
+    assert names[0] == "fred@example.org"
 
 
 def test_an_unknown_encoding_is_600_without_traceback_end_to_end(make_service) -> None:  # type: ignore[no-untyped-def]
@@ -257,3 +256,15 @@ def test_options_end_to_end(make_service) -> None:  # type: ignore[no-untyped-de
         assert answer.status_code == 405 and "GET" in answer.headers["Allow"]
     star = raw_request(service.port, b"OPTIONS * HTTP/1.1\r\nHost: evil.test\r\nConnection: close\r\n\r\n")
     assert not star.startswith(b"HTTP/1.1 2"), star[:200]
+
+
+# -- 6. If-None-Match compares weakly ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("spelling", "status"), [("W/{tag}", 304), (" W/{tag} ", 304), ("w/{tag}", 200), ("W/W/{tag}", 200)]
+)
+def test_weak_prefix_is_case_sensitive_and_single(app: App, spelling: str, status: int) -> None:
+    # RFC 9110 section 8.8.3: weak = %s"W/", case-sensitive, once.
+    tag = app.get(PATH).headers["ETag"]
+    assert app.get(PATH, **{"If-None-Match": spelling.format(tag=tag)}).status_code == status
