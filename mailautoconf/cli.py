@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import resource
 import signal
 import sys
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from mailautoconf import config
 from mailautoconf import problems
 from mailautoconf import publish
 from mailautoconf import sdnotify
+from mailautoconf import slowclients
 from mailautoconf.logs import setup_logging
 from mailautoconf.pipeline import Pipeline
 from mailautoconf.store import Store
@@ -38,12 +40,33 @@ DEFAULT_LISTEN = "127.0.0.1:8080"
 DEFAULT_STATIC_ROOT = "/var/lib/mailautoconf/static_xml"
 # How the service runs under waitress; bench/ serves its baseline app with the
 # same settings, so the two are compared like for like.
+# The connection settings are sized for mail clients, which send one small
+# request at once and give up after a few seconds (README, "Limits").
 WAITRESS_SETTINGS: dict[str, Any] = {
     "threads": 8,  # requests are short, memory-only lookups
     "ident": "mailautoconf",
     # Bodies past the Autodiscover cap are refused by the app with 413; this
     # stops anything far larger before it is read at all.
     "max_request_body_size": 1024 * 1024,
+    # waitress stops accepting once this many connections are open (default
+    # 100): 150 clients that send half a request and wait locked everyone out.
+    # Each connection is one descriptor (two or three while a body over
+    # inbuf_overflow or a large answer is buffered in a temporary file);
+    # serve() raises the soft open-files limit to fit (_raise_open_files).
+    "connection_limit": 1000,
+    # select() cannot watch descriptors numbered 1024 or more (FD_SETSIZE),
+    # which 1000 connections reach; poll() has no such limit.
+    "asyncore_use_poll": True,
+    # Close a connection that has received and sent nothing for this long
+    # (default 120 s): a client that connected and sent nothing, or half a
+    # request, and keep-alive connections nobody reuses. Mail clients have
+    # long given up by then. Trickled requests reset this timer with every
+    # byte; slowclients.REQUEST_SECONDS cuts those off.
+    "channel_timeout": 10,
+    # How often waitress looks for channels past channel_timeout (default
+    # 30 s, which would let an idle connection live up to 40 s): a pass over
+    # the open channels is cheap, so a connection is closed at most 2 s late.
+    "cleanup_interval": 2,
     # Behind the nginx site (`service.py nginx`) the client's address comes in
     # X-Forwarded-For; trusted from the local proxy only, for the access log.
     "trusted_proxy": "127.0.0.1",
@@ -86,13 +109,34 @@ def build_service(config_path: str, output_dir: str) -> Running:
     return Running(create_app(store), watcher, store, pipeline)
 
 
+def _raise_open_files(connections: int) -> None:
+    """Lift the soft open-files limit so ``connections`` fit, as far as the hard limit allows.
+
+    systemd starts services with a soft limit of 1024 (and a hard limit far
+    above), expecting programs that need more, and do not use select(), to
+    raise it themselves. Two descriptors per connection leave room for the
+    temporary files waitress buffers large bodies in, plus the service's own.
+    """
+    wanted = 2 * connections + 256
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= wanted:
+        return
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if target > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    if target < connections + 256:
+        log.warning("open-files limit %d is low for %d connections; raise LimitNOFILE", target, connections)
+
+
 def serve(args: argparse.Namespace) -> int:
     from waitress.server import create_server
 
     running = build_service(args.config, args.output)
     watcher = running.watcher
     try:
+        _raise_open_files(WAITRESS_SETTINGS["connection_limit"])
         server = create_server(running.app, listen=args.listen, **WAITRESS_SETTINGS)
+        slowclients.install(server)
     except (OSError, ValueError) as exc:
         log.error("cannot listen on %s: %s", args.listen, exc)
         watcher.stop()

@@ -195,6 +195,9 @@ def mask_address(address: str) -> str:
     local, sep, domain = address.rpartition("@")
     if not sep:
         return "***"
-    masked_domain = domain if len(domain) <= 253 and domain.isprintable() else "***"
+    # Only what a domain name can hold: the v2 path form and the query
+    # string give this any text, and quotes or spaces would forge log fields.
+    plausible = len(domain) <= 253 and all(char.isalnum() or char in "-._" for char in domain)
+    masked_domain = domain if plausible else "***"
     first = local[:1] if local[:1].isalnum() else ""
     return f"{first}***@{masked_domain}"

@@ -12,7 +12,9 @@ and only masked addresses.
 
 from __future__ import annotations
 
+import ipaddress
 import time
+import urllib.parse
 from collections.abc import Callable
 from collections.abc import Iterable
 from typing import Any
@@ -33,16 +35,24 @@ class CaseInsensitiveAutodiscover:
     """Route /Autodiscover/Autodiscover.xml and other spellings to one view.
 
     Microsoft's connectivity analyzer asks /Autodiscover/Autodiscover.xml,
-    Windows 10 Mail /AutoDiscover/AutoDiscover.xml (docs/clients.md section 2.3).
+    Windows 10 Mail /AutoDiscover/AutoDiscover.xml (docs/clients.md section 2.3);
+    README promises any letter case, the extension's included. In the v2 path
+    form only the fixed part is folded: the address after it is the client's.
     """
+
+    _V2_PREFIX = "/autodiscover/autodiscover.json/v1.0/"
 
     def __init__(self, app: WSGIApp) -> None:
         self.app = app
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
-        if path[:14].lower() == "/autodiscover/" and not path.startswith("/autodiscover/autodiscover."):
-            environ["PATH_INFO"] = path.lower()
+        if path[:14].lower() == "/autodiscover/":
+            prefix = len(self._V2_PREFIX)
+            if path[:prefix].lower() == self._V2_PREFIX:
+                environ["PATH_INFO"] = self._V2_PREFIX + path[prefix:]
+            else:
+                environ["PATH_INFO"] = path.lower()
         return self.app(environ, start_response)
 
 
@@ -50,7 +60,11 @@ class AccessLog:
     """One line per request: method, path, status, size, time, domain, masked address.
 
     Never the query string (it carries addresses), never a header (it
-    carries passwords), never a body.
+    carries passwords), never a body. Every field a client chooses is
+    checked or escaped, so it cannot forge fields or lines: the path is
+    percent-encoded past a safe set, the client address (which may come
+    from X-Forwarded-For) must be an IP address or is written as "-".
+    logs.py escapes line breaks and controls in every line besides.
     """
 
     def __init__(self, app: WSGIApp) -> None:
@@ -66,18 +80,12 @@ class AccessLog:
             return start_response(status, headers, *args)
 
         result = self.app(environ, logging_start_response)
-        path = environ.get("PATH_INFO", "")
-        if len(path) > 200 or not path.isprintable():
-            path = repr(path[:200])
-        if "@" in path:  # the v2 path form carries the address
-            head, _, tail = path.rpartition("/")
-            path = f"{head}/{names.mask_address(tail)}"
         logs.access(
             (
                 time.time(),
-                environ.get("REMOTE_ADDR", "-"),
-                environ.get("REQUEST_METHOD", "-")[:10],
-                path,
+                _client_address(environ.get("REMOTE_ADDR", "")),
+                urllib.parse.quote(environ.get("REQUEST_METHOD", "-")[:10], safe=_TOKEN),
+                _log_path(environ.get("PATH_INFO", "")),
                 seen.get("status", "-"),
                 seen.get("size", "-"),
                 (time.perf_counter() - started) * 1000,
@@ -85,3 +93,29 @@ class AccessLog:
             )
         )
         return result
+
+
+# What stays as it is in a logged path: RFC 3986 pchar without the quote,
+# space and backslash that could pass for the line's own delimiters.
+_PATH_SAFE = "/-._~!$&'()*+,;=:@%"
+_TOKEN = "!#$&'*+-.^_`|~"  # RFC 9110 tchar, the letters and digits aside
+
+
+def _log_path(path: str) -> str:
+    """The path as the access log may show it: at most 200 characters, the address masked, nothing raw."""
+    path = path[:200]
+    if "@" in path:  # the v2 path form carries the address
+        head, _, tail = path.rpartition("/")
+        path = f"{head}/{names.mask_address(tail)}"
+    # PATH_INFO holds the request's bytes decoded as latin-1 (PEP 3333):
+    # encoded back, the log shows the percent-encoding the client sent.
+    return urllib.parse.quote(path.encode("latin-1", "replace"), safe=_PATH_SAFE)
+
+
+def _client_address(value: str) -> str:
+    """REMOTE_ADDR if it is an IP address: through X-Forwarded-For it is whatever the header said."""
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return "-"
+    return value
