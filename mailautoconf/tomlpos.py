@@ -18,6 +18,11 @@ __all__ = ["KeyLines"]
 
 Path = tuple[str | int, ...]
 _QUOTES = ('"""', "'''", '"', "'")
+# Paths are recorded up to this many elements. Recording every prefix of a
+# path costs memory quadratic in its length: one header of 30,000 dotted parts
+# (130 KB of text) took 1.6 GB. The schema is about 6 keys deep, so deeper
+# keys only ever need the line of their prefix at this depth.
+MAX_DEPTH = 32
 
 
 def _statements(text: str) -> Iterator[tuple[int, str]]:
@@ -153,7 +158,7 @@ class KeyLines:
 
     def line_of(self, path: Path) -> int | None:
         """The line of ``path``, or of its nearest ancestor that has one."""
-        path = tuple(path)
+        path = tuple(path)[:MAX_DEPTH]  # deeper paths were recorded by this prefix
         while path:
             if path in self._lines:
                 return self._lines[path]
@@ -161,8 +166,8 @@ class KeyLines:
         return None
 
     def _record(self, path: Path, line: int) -> None:
-        """Note ``path`` and every prefix not seen before at ``line``."""
-        for end in range(1, len(path) + 1):
+        """Note ``path`` and every prefix not seen before at ``line`` (up to MAX_DEPTH elements)."""
+        for end in range(1, min(len(path), MAX_DEPTH) + 1):
             self._lines.setdefault(path[:end], line)
 
     def _scan(self, text: str) -> None:
@@ -170,22 +175,25 @@ class KeyLines:
         array_counts: dict[Path, int] = {}  # concrete array-of-tables path → entries so far
         for line, statement in _statements(text):
             if statement.startswith("[["):
-                keys = _split_key(statement[2 : statement.rindex("]]")])
+                keys = _split_key(statement[2 : statement.rindex("]]")])[:MAX_DEPTH]
                 array_path = (*self._concrete(keys[:-1], array_counts), keys[-1])
                 array_counts[array_path] = array_counts.get(array_path, 0) + 1
                 table = (*array_path, array_counts[array_path] - 1)
                 self._record(table, line)
             elif statement.startswith("["):
-                table = self._concrete(_split_key(statement[1 : statement.rindex("]")]), array_counts)
+                table = self._concrete(_split_key(statement[1 : statement.rindex("]")])[:MAX_DEPTH], array_counts)
                 self._record(table, line)
             else:
                 key = _key_part(statement)
                 if key is not None:
-                    self._record(table + tuple(_split_key(key)), line)
+                    self._record((table + tuple(_split_key(key)[:MAX_DEPTH]))[:MAX_DEPTH], line)
 
     @staticmethod
     def _concrete(keys: list[str], array_counts: dict[Path, int]) -> Path:
-        """Turn header keys into a path, indexing arrays of tables at their last entry."""
+        """Turn header keys into a path, indexing arrays of tables at their last entry.
+
+        Callers pass at most MAX_DEPTH keys: each step copies the path so far.
+        """
         path: Path = ()
         for key in keys:
             path = (*path, key)
