@@ -12,9 +12,10 @@ inside inline tables and arrays map to their key's line.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
-__all__ = ["KeyLines"]
+__all__ = ["KeyLines", "long_number"]
 
 Path = tuple[str | int, ...]
 _QUOTES = ('"""', "'''", '"', "'")
@@ -23,6 +24,7 @@ _QUOTES = ('"""', "'''", '"', "'")
 # (130 KB of text) took 1.6 GB. The schema is about 6 keys deep, so deeper
 # keys only ever need the line of their prefix at this depth.
 MAX_DEPTH = 32
+_DIGITS = re.compile(r"[0-9_]+")
 
 
 def _statements(text: str) -> Iterator[tuple[int, str]]:
@@ -72,6 +74,48 @@ def _statements(text: str) -> Iterator[tuple[int, str]]:
     statement = "".join(parts).strip()
     if statement:
         yield start, statement
+
+
+def long_number(text: str, limit: int) -> tuple[int, int] | None:
+    """The line and column of the first number outside strings and comments with more than ``limit`` digits.
+
+    tomllib turns integers into ints with int(), which refuses more than
+    sys.get_int_max_str_digits() digits with a bare ValueError that names no
+    place; this finds the place. Underscores do not count, as for int().
+    """
+    line = 1
+    line_start = 0
+    index = 0
+    length = len(text)
+    while index < length:
+        char = text[index]
+        if char == "\n":
+            line += 1
+            line_start = index + 1
+            index += 1
+            continue
+        if char == "#":
+            end = text.find("\n", index)
+            index = length if end < 0 else end
+            continue
+        quote = next((q for q in _QUOTES if text.startswith(q, index)), None)
+        if quote is not None:
+            end, newlines = _string_end(text, index, quote)
+            if newlines:
+                line += newlines
+                line_start = text.rfind("\n", index, end) + 1
+            index = end
+            continue
+        if "0" <= char <= "9":
+            match = _DIGITS.match(text, index)
+            assert match is not None
+            run = match.group()
+            if len(run) - run.count("_") > limit:
+                return line, index - line_start + 1
+            index = match.end()
+            continue
+        index += 1
+    return None
 
 
 def _string_end(text: str, index: int, quote: str) -> tuple[int, int]:

@@ -87,3 +87,66 @@ def test_deep_paths_fall_back_to_the_line_of_their_prefix() -> None:
     assert lines.line_of(("b",) * 5) == 2
     assert lines.line_of(("b",) * 100 + ("key",)) == 2  # deeper than recorded: the prefix's line
     assert lines.line_of(("nowhere",)) is None
+
+
+# -- integers beyond int()'s digit limit -----------------------------------
+
+HUGE = "1" + "0" * 5000
+HUGE_PORT = EXAMPLE.replace("port = 993", f"port = {HUGE}", 1)
+HUGE_LINE = HUGE_PORT.splitlines().index(f"port = {HUGE}") + 1
+
+
+def test_check_reports_a_huge_integer_with_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "autoconfig.toml"
+    path.write_text(HUGE_PORT, encoding="utf-8")
+    result = check(path)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert f"{path}, line {HUGE_LINE}: TOML syntax error: a number with more than 4300 digits (column 8)" in (
+        result.stderr
+    )
+
+
+def test_huge_integer_in_a_string_or_comment_is_not_the_one_named() -> None:
+    digits = "9" * 5000
+    text = BASE.replace("[service]", f'# {digits}\n[service]\nx = "{digits}"\ny = """\n{digits}"""\nz = {HUGE}', 1)
+    assert messages(text) == ["c.toml, line 6: TOML syntax error: a number with more than 4300 digits (column 5)"]
+
+
+def test_huge_integer_in_an_included_file(tmp_path: Path) -> None:
+    main = tmp_path / "autoconfig.toml"
+    main.write_text(BASE.replace("[service]\n", '[service]\ninclude = ["more/*.toml"]\n'), encoding="utf-8")
+    (tmp_path / "more").mkdir()
+    included = tmp_path / "more" / "b.toml"
+    provider = BASE[BASE.index("[[provider]]") :].replace("example.net", "example.com").replace("example.org", "b.org")
+    included.write_text(provider.replace("port = 465", f"port = {HUGE}"), encoding="utf-8")
+    line = provider.splitlines().index("port = 465") + 1
+    result = check(main)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert f"b.toml, line {line}: TOML syntax error: a number with more than 4300 digits" in result.stderr
+
+
+def test_running_service_keeps_serving_after_a_huge_integer(make_service) -> None:  # type: ignore[no-untyped-def]
+    service = make_service()
+    before = service.get("/mail/config-v1.1.xml", host="autoconfig.example.org").content
+    temporary = service.config_path.with_name("new.toml")
+    temporary.write_text(HUGE_PORT, encoding="utf-8")
+    temporary.replace(service.config_path)
+    health = service.wait_for(lambda: (h := service.health())["config_error"] and h, what="error in /healthz")
+    assert health["config_error"] == [
+        f"{service.config_path}, line {HUGE_LINE}: TOML syntax error: a number with more than 4300 digits (column 8)"
+    ]
+    assert service.get("/mail/config-v1.1.xml", host="autoconfig.example.org").content == before
+    assert "Traceback" not in service.log()
+
+
+def test_service_started_with_a_huge_integer_serves_the_last_good_tree(make_service) -> None:  # type: ignore[no-untyped-def]
+    service = make_service()
+    before = service.get("/mail/config-v1.1.xml", host="autoconfig.example.org").content
+    assert service.stop() == 0
+    service.config_path.write_text(HUGE_PORT, encoding="utf-8")
+    service.start()
+    health = service.health()
+    assert health["config_error"] and "a number with more than 4300 digits" in health["config_error"][0]
+    assert service.get("/mail/config-v1.1.xml", host="autoconfig.example.org").content == before
