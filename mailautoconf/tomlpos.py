@@ -154,8 +154,8 @@ def _split_key(text: str) -> list[str]:
         char = text[index]
         if quote:
             if quote == '"' and char == "\\" and index + 1 < len(text):
-                current += text[index + 1]
-                index += 2
+                decoded, index = _escape(text, index)
+                current += decoded
                 continue
             if char == quote:
                 quote = ""
@@ -164,13 +164,33 @@ def _split_key(text: str) -> list[str]:
         elif char in "\"'":
             quote = char
         elif char == ".":
-            parts.append(current.strip())
+            parts.append(current)
             current = ""
-        else:
+        elif not char.isspace():  # blanks outside quotes only surround the dots; inside they are the key's
             current += char
         index += 1
-    parts.append(current.strip())
+    parts.append(current)
     return parts
+
+
+_ESCAPES = {"b": "\b", "t": "\t", "n": "\n", "f": "\f", "r": "\r", '"': '"', "\\": "\\"}
+
+
+def _escape(text: str, index: int) -> tuple[str, int]:
+    """Decode the escape at ``text[index]`` (a backslash) in a basic-string key; return it and the index after.
+
+    Keys must match the parsed data: ``"\\u001b[31m" = 1`` is the key ESC[31m,
+    and its message belongs on its own line, not on its table's.
+    """
+    kind = text[index + 1]
+    width = {"u": 4, "U": 8}.get(kind)
+    if width is not None:
+        digits = text[index + 2 : index + 2 + width]
+        try:
+            return chr(int(digits, 16)), index + 2 + width
+        except ValueError:  # not a valid escape: tomllib refused the file already
+            return kind, index + 2
+    return _ESCAPES.get(kind, kind), index + 2
 
 
 def _key_part(statement: str) -> str | None:
