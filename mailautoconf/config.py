@@ -55,6 +55,7 @@ from mailautoconf.problems import ConfigError
 from mailautoconf.problems import Problem
 from mailautoconf.problems import Severity
 from mailautoconf.problems import in_file_order
+from mailautoconf.problems import shown
 from mailautoconf.tomlpos import KeyLines
 
 __all__ = ["ConfigError", "LoadResult", "Loader", "Problem", "check_documentation", "check_server", "load", "loads"]
@@ -435,13 +436,15 @@ class _Checker:
     # -- reporting -------------------------------------------------------
 
     def _add(self, where: _Where, message: str, keys: tuple[str | int, ...], severity: Severity) -> None:
+        # Recorded messages reach the importer's output without a Problem: escape them here too.
+        message, words = shown(message), shown(where.words)
         if self.record is not None:
-            self.record.append((where.path + keys, where.words, message, severity))
+            self.record.append((where.path + keys, words, message, severity))
             if severity is Severity.ERROR:
                 self._errors += 1
             return
         file, line = self.locate(where.path + keys)
-        self.problems.append(Problem(file, line, where.words, message, severity))
+        self.problems.append(Problem(file, line, words, message, severity))
 
     _errors = 0
 

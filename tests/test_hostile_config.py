@@ -150,3 +150,56 @@ def test_service_started_with_a_huge_integer_serves_the_last_good_tree(make_serv
     health = service.health()
     assert health["config_error"] and "a number with more than 4300 digits" in health["config_error"][0]
     assert service.get("/mail/config-v1.1.xml", host="autoconfig.example.org").content == before
+
+
+# -- echoed values are shown escaped ---------------------------------------
+
+
+def test_unknown_key_with_a_terminal_escape_is_shown_escaped(tmp_path: Path) -> None:
+    path = tmp_path / "autoconfig.toml"
+    path.write_text(BASE.replace("[service]\n", '[service]\n"\\u001b[31mred" = 1\n'), encoding="utf-8")
+    result = check(path)
+    assert result.returncode == 1
+    assert "\x1b" not in result.stderr
+    assert f'{path}, line 2: [service]: unknown key "\\x1b[31mred"; known keys: public_hostname, include\n' in (
+        result.stderr
+    )
+
+
+def test_provider_id_with_a_newline_is_shown_escaped() -> None:
+    found = messages(BASE.replace('id = "example.net"', 'id = "a\\nb.example"'))
+    assert found
+    assert all("\n" not in message for message in found)
+    assert found[0] == 'c.toml, line 5: provider "a\\nb.example": "id" contains a control character'
+
+
+@pytest.mark.parametrize(
+    ("written", "shown"),
+    [
+        ('"\\u0007bell\\r"', "\\x07bell\\r"),
+        ('"line\\u2028sep"', "line\\u2028sep"),
+        ('"tab\\there "', "tab\\there "),
+        ('"\\U000e0041tag"', "\\U000e0041tag"),
+    ],
+)
+def test_every_control_character_in_a_key_is_escaped(written: str, shown: str) -> None:
+    found = messages(BASE.replace("[service]\n", f"[service]\n{written} = 1\n"))
+    assert found[0] == f'c.toml, line 2: [service]: unknown key "{shown}"; known keys: public_hostname, include'
+
+
+def test_messages_recorded_for_the_importer_are_escaped() -> None:
+    table = {
+        "type": "imap",
+        "hostname": "mail.example.net",
+        "port": 993,
+        "socket_type": "SSL\n\x1b[2J",
+        "authentication": ["password-cleartext"],
+        "username": "{address}",
+    }
+    server, found = config.check_server(table, "incoming")
+    assert server is None
+    assert [message for _, message, _ in found] == ['"socket_type" contains a control character']
+    table["socket_type"] = "SSL"
+    table["unknown\x1b"] = 1
+    _, found = config.check_server(table, "incoming")
+    assert found[0][1].startswith('unknown key "unknown\\x1b"')
