@@ -818,6 +818,7 @@ class _Checker:
         if table is None:
             return {}
         result: dict[str, DomainOverride] = {}
+        written: dict[str, str] = {}  # A-label → the key it was written as
         for domain, value in table.items():
             here = where.child(domain, words=f'{where.words}, overrides for "{domain}"')
             entry = self.table(value, here, f'overrides."{domain}"')
@@ -846,6 +847,11 @@ class _Checker:
             except ValueError as exc:
                 self.error(here, f'"{domain}" is not a valid domain name ({exc})')
                 continue
+            if ascii_name in written:
+                # "Example.org" and "example.org" are one domain: one of the two would be dropped unseen.
+                self.error(here, f'overrides for "{domain}" repeat those for "{written[ascii_name]}" (the same domain)')
+                continue
+            written[ascii_name] = domain
             result[ascii_name] = DomainOverride(
                 hostname=hosts["hostname"],
                 incoming_hostname=hosts["incoming_hostname"],
