@@ -62,12 +62,13 @@ __all__ = ["ConfigError", "LoadResult", "Loader", "Problem", "check_documentatio
 
 # Thunderbird's spelling, which admins coming from hand-written XML will try.
 _LEGACY_PLACEHOLDERS = {legacy: placeholder for placeholder, legacy in THUNDERBIRD_PLACEHOLDERS.items()}
-_LANGUAGE = re.compile(r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$")
+# Used with fullmatch: "$" also matches before a trailing newline ("en\n" passed).
+_LANGUAGE = re.compile(r"[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*")
 # Stands in for {domain} while a host name template is checked as a name.
 _DOMAIN_SENTINEL = "domain-placeholder.invalid"
-_URL = re.compile(r"^https?://[^\s<>\"']+$")
+_URL = re.compile(r"https?://[^\s<>\"']+")
 # An https URL taken apart: the host (a name, maybe with {domain}) and the rest (port, path, query).
-_HTTPS_URL = re.compile(r"^https://(?P<host>[^/:?#\s<>\"']+)(?P<rest>(:\d{1,5})?([/?#][^\s<>\"']*)?)$", re.IGNORECASE)
+_HTTPS_URL = re.compile(r"https://(?P<host>[^/:?#\s<>\"']+)(?P<rest>(:\d{1,5})?([/?#][^\s<>\"']*)?)", re.IGNORECASE)
 
 Path = tuple[str | int, ...]  # keys into the parsed TOML, e.g. ("provider", 0, "incoming", 1, "port")
 Locate = Callable[[Path], tuple[str, int | None]]
@@ -759,7 +760,7 @@ class _Checker:
         username = self.username(table, here) if "username" in table else None
         if url is None:
             return None
-        match = _HTTPS_URL.match(url)
+        match = _HTTPS_URL.fullmatch(url)
         if match is None:
             self.error(here, f'url "{url}" is not an https URL (calendars and contacts carry passwords)', "url")
             return None
@@ -1009,7 +1010,7 @@ class _Checker:
             here = where.child("documentation", index, words=f"{where.words}, documentation {index + 1}")
             self.known_keys(entry, ("url", "description"), here)
             url = self.string(entry, "url", here)
-            if url is not None and not _URL.match(url):
+            if url is not None and not _URL.fullmatch(url):
                 self.error(here, f'url "{url}" is not an http or https URL', "url")
                 url = None
             descriptions = self.descriptions(entry.get("description"), here.child("description"))
@@ -1028,7 +1029,7 @@ class _Checker:
             return None
         result = []
         for language in table:
-            if not _LANGUAGE.match(language):
+            if not _LANGUAGE.fullmatch(language):
                 self.error(where, f'"{language}" is not a language code like "en" or "pt-BR"', language)
                 continue
             text = self.string(table, language, where)

@@ -203,3 +203,39 @@ def test_messages_recorded_for_the_importer_are_escaped() -> None:
     table["unknown\x1b"] = 1
     _, found = config.check_server(table, "incoming")
     assert found[0][1].startswith('unknown key "unknown\\x1b"')
+
+
+# -- one domain, one override; whole-string patterns -----------------------
+
+
+def test_overrides_for_one_domain_in_two_letter_cases_are_an_error() -> None:
+    text = BASE + '\n[provider.overrides."Example.org"]\nhostname = "a.example.net"\n'
+    text += '\n[provider.overrides."example.org"]\nhostname = "b.example.net"\n'
+    assert messages(text) == [
+        'c.toml, line 28: provider "example.net", overrides for "example.org": overrides for "example.org" '
+        'repeat those for "Example.org" (the same domain)'
+    ]
+
+
+def test_description_language_with_a_trailing_newline_is_refused() -> None:
+    text = BASE + '\n[[provider.documentation]]\nurl = "https://example.net/help"\ndescription = { "en\\n" = "x" }\n'
+    found = messages(text)
+    assert found[0] == (
+        'c.toml, line 27: provider "example.net", documentation 1: "en\\n" is not a language code like "en" or "pt-BR"'
+    )
+
+
+@pytest.mark.parametrize("url", ["https://example.net/help\\n", "https://example.net\\n"])
+def test_urls_with_a_trailing_newline_are_refused(url: str) -> None:
+    documentation = BASE + f'\n[[provider.documentation]]\nurl = "{url}"\ndescription = "x"\n'
+    dav = BASE.replace('domains = ["example.net", "example.org"]', f'domains = ["example.net"]\ncaldav = {{ url = "{url}" }}')
+    for text in (documentation, dav):
+        assert messages(text)
+
+
+def test_host_name_labels_must_match_whole() -> None:
+    from mailautoconf import clientrules
+    from mailautoconf import names
+
+    assert names.hostname_problem("ab\n.example.org") is not None
+    assert not clientrules._valid_host("ab\n.example.org")
