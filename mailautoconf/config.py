@@ -516,7 +516,9 @@ class _Checker:
             self.error(where, f'"{key}" must be a whole number, not {_kind(value)}', key)
             return None
         if not low <= value <= high:
-            self.error(where, f"{key} {value} is not {what} ({low}-{high})", key)
+            # A hexadecimal 0xfff... parses to an int too long for str() (a ValueError, not a message).
+            written = str(value) if abs(value) < 10**20 else "with more than 20 digits"
+            self.error(where, f"{key} {written} is not {what} ({low}-{high})", key)
             return None
         return value
 

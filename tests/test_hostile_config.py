@@ -239,3 +239,48 @@ def test_host_name_labels_must_match_whole() -> None:
 
     assert names.hostname_problem("ab\n.example.org") is not None
     assert not clientrules._valid_host("ab\n.example.org")
+
+
+# -- hostile values tried by hand: the ones that gave a traceback ----------
+
+
+@pytest.mark.parametrize("number", ["0x" + "f" * 10000, "0o" + "7" * 15000, "-" + "9" * 4000])
+def test_integers_too_long_to_print_are_described(tmp_path: Path, number: str) -> None:
+    """Hexadecimal and octal numbers have no digit limit in int(), but str() of the result does."""
+    path = tmp_path / "autoconfig.toml"
+    path.write_text(BASE.replace("port = 993", f"port = {number}"), encoding="utf-8")
+    result = check(path)
+    assert "Traceback" not in result.stderr
+    assert result.returncode == 1
+    assert f"{path}, line 12: provider " in result.stderr
+    assert "incoming server 1: port with more than 20 digits is not a port (1-65535)" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        BASE.replace('display_name = "Example Mail"', 'display_name = "a\\u0000b\\u001b[2J"'),
+        BASE.replace('display_name = "Example Mail"', 'display_name = "\\udc80"'),
+        BASE.replace("[service]\n", '[service]\n"\\udc80" = 1\n'),
+        BASE.replace("[service]\n", "[service]\nx = " + "{a=" * 5000 + "1" + "}" * 5000 + "\n"),
+        BASE.replace("[service]\n", "[service]\nx = " + "[" * 50000 + "]" * 50000 + "\n"),
+        BASE.replace("[service]\n", "[service]\n" + ".".join(["a"] * 30000) + " = 1\n"),
+        BASE.replace("[service]\n", '[service]\n"' + "k" * 1_000_000 + '" = 1\n'),
+        BASE.replace('"example.org"', '"ex\\u001bample.org"'),
+        BASE + '\n[provider.overrides."a\\nb"]\nhostname = "x.example"\n',
+    ],
+    ids=["controls", "surrogate", "surrogate-key", "deep-inline", "deep-array", "dotted-key", "mega-key", "domain", "override"],
+)
+def test_hostile_values_give_messages_not_tracebacks(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "autoconfig.toml"
+    path.write_text(text, encoding="utf-8")
+    result = check(path)
+    assert "Traceback" not in result.stderr
+    assert result.returncode == 1
+    assert result.stderr.startswith(str(path))
+    assert not any(char in result.stderr for char in "\x00\x1b")
+
+
+def test_markup_like_values_are_plain_text_to_the_config() -> None:
+    loaded = config.loads(BASE.replace('display_name = "Example Mail"', 'display_name = "]]><x>--<!-- &amp;"'))
+    assert loaded.config.providers[0].display_name == "]]><x>--<!-- &amp;"
