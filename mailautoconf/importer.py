@@ -415,7 +415,7 @@ def _whole_number(text: str) -> int | None:
     """``text`` as a number if it is ASCII digits only, else None.
 
     str.isdigit() is also true for "²" (int() fails: a traceback) and for
-    "９９３" (int() reads 993: a port the document did not plainly say).
+    fullwidth "\\uff19\\uff19\\uff13" (int() reads 993: a port the document did not plainly say).
     Clients read ASCII digits; so does the import. The length bound keeps
     int() below its digit limit and is far above any valid value.
     """

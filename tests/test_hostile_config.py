@@ -13,12 +13,12 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
+from support.paths import EXAMPLE_CONFIG
+from support.paths import ROOT
 
 from mailautoconf import config
 from mailautoconf.config import ConfigError
 from mailautoconf.tomlpos import KeyLines
-from support.paths import EXAMPLE_CONFIG
-from support.paths import ROOT
 
 EXAMPLE = EXAMPLE_CONFIG.read_text(encoding="utf-8")
 BASE = """\
@@ -78,7 +78,7 @@ def test_deeply_dotted_header_loads_in_little_memory() -> None:
     finally:
         tracemalloc.stop()
     assert peak < 100 * 2**20
-    assert [str(p) for p in caught.value.problems][0].startswith('c.toml, line 25: unknown key "a"')
+    assert str(caught.value.problems[0]).startswith('c.toml, line 25: unknown key "a"')
 
 
 def test_deep_paths_fall_back_to_the_line_of_their_prefix() -> None:
@@ -228,7 +228,9 @@ def test_description_language_with_a_trailing_newline_is_refused() -> None:
 @pytest.mark.parametrize("url", ["https://example.net/help\\n", "https://example.net\\n"])
 def test_urls_with_a_trailing_newline_are_refused(url: str) -> None:
     documentation = BASE + f'\n[[provider.documentation]]\nurl = "{url}"\ndescription = "x"\n'
-    dav = BASE.replace('domains = ["example.net", "example.org"]', f'domains = ["example.net"]\ncaldav = {{ url = "{url}" }}')
+    dav = BASE.replace(
+        'domains = ["example.net", "example.org"]', f'domains = ["example.net"]\ncaldav = {{ url = "{url}" }}'
+    )
     for text in (documentation, dav):
         assert messages(text)
 
@@ -269,7 +271,17 @@ def test_integers_too_long_to_print_are_described(tmp_path: Path, number: str) -
         BASE.replace('"example.org"', '"ex\\u001bample.org"'),
         BASE + '\n[provider.overrides."a\\nb"]\nhostname = "x.example"\n',
     ],
-    ids=["controls", "surrogate", "surrogate-key", "deep-inline", "deep-array", "dotted-key", "mega-key", "domain", "override"],
+    ids=[
+        "controls",
+        "surrogate",
+        "surrogate-key",
+        "deep-inline",
+        "deep-array",
+        "dotted-key",
+        "mega-key",
+        "domain",
+        "override",
+    ],
 )
 def test_hostile_values_give_messages_not_tracebacks(tmp_path: Path, text: str) -> None:
     path = tmp_path / "autoconfig.toml"
