@@ -16,6 +16,7 @@ import hashlib
 import ipaddress
 import os
 import re
+import sys
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -516,8 +517,10 @@ class _Checker:
             self.error(where, f'"{key}" must be a whole number, not {_kind(value)}', key)
             return None
         if not low <= value <= high:
-            # A hexadecimal 0xfff... parses to an int too long for str() (a ValueError, not a message).
-            written = str(value) if abs(value) < 10**20 else "with more than 20 digits"
+            try:
+                written = str(value)
+            except ValueError:  # a hexadecimal 0xfff... parses to an int too long for str()
+                written = f"with more than {sys.get_int_max_str_digits()} digits"
             self.error(where, f"{key} {written} is not {what} ({low}-{high})", key)
             return None
         return value
