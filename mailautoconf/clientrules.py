@@ -385,12 +385,13 @@ def _substitute(text: str, address: str) -> str:
 # HostNameUtils.isLegalHostName: RFC 1123 labels, single labels allowed, an
 # optional final dot; the text is trimmed first (cleanUpHostName).
 _LDH_LABEL = r"([a-z0-9]|[a-z0-9][a-z0-9\-]{0,61}[a-z0-9])"
-_HOST = re.compile(rf"^({_LDH_LABEL}\.)*{_LDH_LABEL}\.?$", re.IGNORECASE)
+# fullmatch: JavaScript's "$" does not match before a final newline, Python's does.
+_HOST = re.compile(rf"({_LDH_LABEL}\.)*{_LDH_LABEL}\.?", re.IGNORECASE)
 
 
 def _valid_host(text: str) -> bool:
     text = text.strip()
-    if len(text) <= 255 and _HOST.match(text):
+    if len(text) <= 255 and _HOST.fullmatch(text):
         return True
     try:
         ipaddress.ip_address(text)

@@ -16,6 +16,7 @@ import hashlib
 import ipaddress
 import os
 import re
+import sys
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -55,18 +56,20 @@ from mailautoconf.problems import ConfigError
 from mailautoconf.problems import Problem
 from mailautoconf.problems import Severity
 from mailautoconf.problems import in_file_order
+from mailautoconf.problems import shown
 from mailautoconf.tomlpos import KeyLines
 
 __all__ = ["ConfigError", "LoadResult", "Loader", "Problem", "check_documentation", "check_server", "load", "loads"]
 
 # Thunderbird's spelling, which admins coming from hand-written XML will try.
 _LEGACY_PLACEHOLDERS = {legacy: placeholder for placeholder, legacy in THUNDERBIRD_PLACEHOLDERS.items()}
-_LANGUAGE = re.compile(r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$")
+# Used with fullmatch: "$" also matches before a trailing newline ("en\n" passed).
+_LANGUAGE = re.compile(r"[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*")
 # Stands in for {domain} while a host name template is checked as a name.
 _DOMAIN_SENTINEL = "domain-placeholder.invalid"
-_URL = re.compile(r"^https?://[^\s<>\"']+$")
+_URL = re.compile(r"https?://[^\s<>\"']+")
 # An https URL taken apart: the host (a name, maybe with {domain}) and the rest (port, path, query).
-_HTTPS_URL = re.compile(r"^https://(?P<host>[^/:?#\s<>\"']+)(?P<rest>(:\d{1,5})?([/?#][^\s<>\"']*)?)$", re.IGNORECASE)
+_HTTPS_URL = re.compile(r"https://(?P<host>[^/:?#\s<>\"']+)(?P<rest>(:\d{1,5})?([/?#][^\s<>\"']*)?)", re.IGNORECASE)
 
 Path = tuple[str | int, ...]  # keys into the parsed TOML, e.g. ("provider", 0, "incoming", 1, "port")
 Locate = Callable[[Path], tuple[str, int | None]]
@@ -435,13 +438,15 @@ class _Checker:
     # -- reporting -------------------------------------------------------
 
     def _add(self, where: _Where, message: str, keys: tuple[str | int, ...], severity: Severity) -> None:
+        # Recorded messages reach the importer's output without a Problem: escape them here too.
+        message, words = shown(message), shown(where.words)
         if self.record is not None:
-            self.record.append((where.path + keys, where.words, message, severity))
+            self.record.append((where.path + keys, words, message, severity))
             if severity is Severity.ERROR:
                 self._errors += 1
             return
         file, line = self.locate(where.path + keys)
-        self.problems.append(Problem(file, line, where.words, message, severity))
+        self.problems.append(Problem(file, line, words, message, severity))
 
     _errors = 0
 
@@ -512,7 +517,11 @@ class _Checker:
             self.error(where, f'"{key}" must be a whole number, not {_kind(value)}', key)
             return None
         if not low <= value <= high:
-            self.error(where, f"{key} {value} is not {what} ({low}-{high})", key)
+            try:
+                written = str(value)
+            except ValueError:  # a hexadecimal 0xfff... parses to an int too long for str()
+                written = f"with more than {sys.get_int_max_str_digits()} digits"
+            self.error(where, f"{key} {written} is not {what} ({low}-{high})", key)
             return None
         return value
 
@@ -756,7 +765,7 @@ class _Checker:
         username = self.username(table, here) if "username" in table else None
         if url is None:
             return None
-        match = _HTTPS_URL.match(url)
+        match = _HTTPS_URL.fullmatch(url)
         if match is None:
             self.error(here, f'url "{url}" is not an https URL (calendars and contacts carry passwords)', "url")
             return None
@@ -815,6 +824,7 @@ class _Checker:
         if table is None:
             return {}
         result: dict[str, DomainOverride] = {}
+        written: dict[str, str] = {}  # A-label → the key it was written as
         for domain, value in table.items():
             here = where.child(domain, words=f'{where.words}, overrides for "{domain}"')
             entry = self.table(value, here, f'overrides."{domain}"')
@@ -843,6 +853,11 @@ class _Checker:
             except ValueError as exc:
                 self.error(here, f'"{domain}" is not a valid domain name ({exc})')
                 continue
+            if ascii_name in written:
+                # "Example.org" and "example.org" are one domain: one of the two would be dropped unseen.
+                self.error(here, f'overrides for "{domain}" repeat those for "{written[ascii_name]}" (the same domain)')
+                continue
+            written[ascii_name] = domain
             result[ascii_name] = DomainOverride(
                 hostname=hosts["hostname"],
                 incoming_hostname=hosts["incoming_hostname"],
@@ -1000,7 +1015,7 @@ class _Checker:
             here = where.child("documentation", index, words=f"{where.words}, documentation {index + 1}")
             self.known_keys(entry, ("url", "description"), here)
             url = self.string(entry, "url", here)
-            if url is not None and not _URL.match(url):
+            if url is not None and not _URL.fullmatch(url):
                 self.error(here, f'url "{url}" is not an http or https URL', "url")
                 url = None
             descriptions = self.descriptions(entry.get("description"), here.child("description"))
@@ -1019,7 +1034,7 @@ class _Checker:
             return None
         result = []
         for language in table:
-            if not _LANGUAGE.match(language):
+            if not _LANGUAGE.fullmatch(language):
                 self.error(where, f'"{language}" is not a language code like "en" or "pt-BR"', language)
                 continue
             text = self.string(table, language, where)

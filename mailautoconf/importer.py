@@ -15,6 +15,7 @@ anything is written: an import never leaves a config ``check`` refuses.
 from __future__ import annotations
 
 import argparse
+import codecs
 import os
 import re
 import sys
@@ -31,6 +32,7 @@ from defusedxml import ElementTree as SafeElementTree
 from mailautoconf import config
 from mailautoconf import configfile
 from mailautoconf import names
+from mailautoconf import tomlsegments
 from mailautoconf.model import AUTH_METHODS
 from mailautoconf.model import INCOMING_TYPES
 from mailautoconf.model import OUTGOING_TYPES
@@ -41,6 +43,7 @@ from mailautoconf.model import Server
 from mailautoconf.model import auth_method
 from mailautoconf.model import needs_username
 from mailautoconf.problems import Severity
+from mailautoconf.problems import shown
 
 __all__ = [
     "ImportFailure",
@@ -218,7 +221,12 @@ class _Reader:
         table: dict[str, Any] = {"type": kind}
         hostname = self.placeholders(_text(values["hostname"][0][1]), paths["hostname"], ("{domain}",))
         port = _text(values["port"][0][1])
-        table["port"] = int(port) if port.isdigit() else port
+        number = _whole_number(port)
+        if number is None:
+            self.note(paths["port"], f'not imported (port "{port}" is not a port: ASCII digits only)')
+            self.note(path, "not imported (see the messages above)")
+            return
+        table["port"] = number
         table["socket_type"] = _text(values["socketType"][0][1])
         table["authentication"] = self.authentication(values.get("authentication", []), direction)
         username = ""  # an empty <username> is taken as none
@@ -326,10 +334,10 @@ class _Reader:
             text = _text(child)
             if child.tag in booleans and text in ("true", "false"):
                 options[booleans[child.tag]] = text == "true"
-            elif child.tag == "daysToLeaveMessagesOnServer" and text.isdigit():
-                options["days_to_leave_messages_on_server"] = int(text)
-            elif child.tag == "checkInterval" and (child.get("minutes") or "").isdigit():
-                options["check_interval_minutes"] = int(child.get("minutes") or "0")
+            elif child.tag == "daysToLeaveMessagesOnServer" and _whole_number(text) is not None:
+                options["days_to_leave_messages_on_server"] = _whole_number(text)
+            elif child.tag == "checkInterval" and _whole_number(child.get("minutes") or "") is not None:
+                options["check_interval_minutes"] = _whole_number(child.get("minutes") or "")
             elif child.tag in (*booleans, "daysToLeaveMessagesOnServer", "checkInterval"):
                 self.note(here, f'not imported (the value "{text or child.attrib}" is not valid here)')
             else:
@@ -403,12 +411,64 @@ def _children(element: ElementTree.Element, path: str) -> list[tuple[str, Elemen
     return result
 
 
+def _whole_number(text: str) -> int | None:
+    """``text`` as a number if it is ASCII digits only, else None.
+
+    str.isdigit() is also true for "²" (int() fails: a traceback) and for
+    fullwidth "\\uff19\\uff19\\uff13" (int() reads 993: a port the document did not plainly say).
+    Clients read ASCII digits; so does the import. The length bound keeps
+    int() below its digit limit and is far above any valid value.
+    """
+    if text.isascii() and text.isdigit() and len(text) <= 20:
+        return int(text)
+    return None
+
+
+# The encoding pseudo-attribute of an XML declaration written in ASCII-compatible bytes.
+_DECLARED_ENCODING = re.compile(rb"""\A(\xef\xbb\xbf)?(<\?xml[^>]*?)(\s+encoding\s*=\s*(["'])([A-Za-z0-9._:-]*)\4)""")
+# What expat reads itself; every other encoding is decoded here.
+_EXPAT_ENCODINGS = ("utf-8", "utf-16", "utf-16-le", "utf-16-be", "iso8859-1", "ascii")
+
+
+def _as_utf8(data: bytes, source: str) -> bytes:
+    """The document re-encoded as UTF-8 when it declares an encoding expat cannot read.
+
+    Japanese and Chinese providers publish Shift_JIS and Big5 files; expat
+    (through defusedxml) refuses multi-byte encodings with a bare ValueError.
+    Python's codec of the declared name decodes them; the declaration's
+    encoding is dropped (lines and other columns stay) so expat reads UTF-8.
+    """
+    match = _DECLARED_ENCODING.match(data)
+    if match is None:
+        return data
+    name = match.group(5).decode("ascii")
+    try:
+        codec = codecs.lookup(name)
+    except LookupError:
+        raise ImportFailure([f'{source}, line 1: the declared encoding "{name}" is not known']) from None
+    if not getattr(codec, "_is_text_encoding", True):
+        raise ImportFailure([f'{source}, line 1: "{name}" is not a text encoding']) from None
+    if codec.name in _EXPAT_ENCODINGS:
+        return data
+    body = data[match.end() :]
+    try:
+        text = body.decode(codec.name)
+    except UnicodeDecodeError as exc:
+        before = data[: match.end() + exc.start]
+        line = before.count(b"\n") + 1
+        raise ImportFailure(
+            [f"{source}, line {line}: not {name} text as declared (byte 0x{body[exc.start]:02x})"]
+        ) from None
+    return match.group(2) + text.encode("utf-8")
+
+
 def _text(element: ElementTree.Element) -> str:
     return (element.text or "").strip()
 
 
 def parse_document(data: bytes, source: str) -> Imported:
     """Read one config-v1.1.xml; raise ImportFailure naming the file (and line) if unusable."""
+    data = _as_utf8(data, source)
     try:
         root = SafeElementTree.fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except ElementTree.ParseError as exc:
@@ -446,9 +506,11 @@ def build_document(imported: list[Imported], public_hostname: str | None) -> str
 def merge_text(existing_text: str, existing_source: str, imported: list[Imported]) -> str:
     """The existing config with the new providers appended, its text (comments, tables) unchanged."""
     try:
-        existing = tomllib.loads(existing_text)
+        existing = tomlsegments.loads(existing_text)  # a number too long for int() is a TOMLDecodeError there
     except tomllib.TOMLDecodeError as exc:
         raise ImportFailure([f"{existing_source}: cannot merge into it: {exc}"]) from None
+    except RecursionError:  # Python 3.11's tomllib has no nesting limit
+        raise ImportFailure([f"{existing_source}: cannot merge into it: values are nested too deeply"]) from None
     old = existing.get("provider", [])
     _unique_ids(imported, {str(p.get("id")) for p in old if isinstance(p, dict)} if isinstance(old, list) else set())
     addition = tomli_w.dumps({"provider": [item.provider for item in imported]})
@@ -493,14 +555,14 @@ def import_command(args: argparse.Namespace) -> int:
         target = args.output or (args.merge if args.merge else None)
         for item in imported:
             for message in item.notes:
-                print(message, file=sys.stderr)
+                print(shown(message), file=sys.stderr)  # notes echo the document's text
         try:
             warnings = configfile.validate(text, target or "<output>")
         except config.ConfigError as exc:
             raise ImportFailure(["the imported config is not valid:"] + [str(p) for p in exc.problems]) from None
     except ImportFailure as exc:
         for message in exc.messages:
-            print(message, file=sys.stderr)
+            print(shown(message), file=sys.stderr)
         print("nothing written", file=sys.stderr)
         return 1
     for warning in warnings:

@@ -26,7 +26,7 @@ __all__ = [
     "to_unicode",
 ]
 
-_LDH_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_LDH_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")  # fullmatch: "$" would pass "label\n"
 # The common case in one match: lower-case LDH labels, at least two, no
 # punycode label (those are decoded to be checked), a last label that is not
 # a number, at most 253 characters. A name that does not match is not
@@ -91,7 +91,7 @@ def hostname_problem(name: str) -> str | None:
             return "a host name has no empty labels (two dots in a row, or a leading dot)"
         if len(label) > 63:
             return "a label is longer than 63 characters"
-        if not _LDH_LABEL.match(label):
+        if not _LDH_LABEL.fullmatch(label):
             return f'the label "{label}" may only hold letters, digits and inner hyphens'
         if label.startswith("xn--"):
             try:

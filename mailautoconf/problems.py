@@ -15,7 +15,22 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TextIO
 
-__all__ = ["ConfigError", "Problem", "Severity", "in_file_order", "report"]
+__all__ = ["ConfigError", "Problem", "Severity", "in_file_order", "report", "shown"]
+
+
+def shown(text: str) -> str:
+    """``text`` with every character that is not printable escaped the way repr() does (``\\x1b``, ``\\n``).
+
+    Messages echo what the file says (keys, ids, values, file names) to a
+    terminal, a log and /healthz. A key holding an escape sequence could
+    recolour or rewrite the admin's terminal, a newline could forge a log
+    line, a lone surrogate could make printing fail. The wording of every
+    message is printable, so escaping the whole message escapes exactly
+    the echoed values, wherever a message is made.
+    """
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
 
 
 class Severity(enum.Enum):
@@ -32,6 +47,13 @@ class Problem:
     where: str  # the place in words, e.g. 'provider "example.net", incoming server 3'
     message: str
     severity: Severity = Severity.ERROR
+
+    def __post_init__(self) -> None:
+        # Every problem is shown safely, whoever made it (see shown()).
+        for name in ("file", "where", "message"):
+            value = getattr(self, name)
+            if not value.isprintable():
+                object.__setattr__(self, name, shown(value))
 
     def __str__(self) -> str:
         location = f"{self.file}, line {self.line}" if self.line else self.file

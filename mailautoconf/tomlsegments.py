@@ -22,11 +22,14 @@ from __future__ import annotations
 
 import hashlib
 import re
+import sys
 import tomllib
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Segment", "parse"]
+from mailautoconf.tomlpos import long_number
+
+__all__ = ["Segment", "loads", "parse"]
 
 _PROVIDER_HEADER = re.compile(r"^[ \t]*\[\[[ \t]*provider[ \t]*\]\][ \t]*(?:#[^\n]*)?$", re.MULTILINE)
 
@@ -73,7 +76,7 @@ def parse(text: str, before: dict[bytes, dict[str, Any]], now: dict[bytes, dict[
             digest = hashlib.sha256(piece.encode("utf-8", "surrogatepass")).digest()
             data = now.get(digest) or before.get(digest)
             if data is None:
-                data = tomllib.loads(piece)
+                data = loads(piece)
             now[digest] = data
             if _PROVIDER_HEADER.match(piece) is not None:
                 if not isinstance(data.get("provider"), list):
@@ -88,10 +91,34 @@ def parse(text: str, before: dict[bytes, dict[str, Any]], now: dict[bytes, dict[
     except (tomllib.TOMLDecodeError, _Whole):
         if len(pieces) == 1:
             raise
-        data = tomllib.loads(text)  # the real error, with the file's own line numbers
+        data = loads(text)  # the real error, with the file's own line numbers
         digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
         return [Segment(1, text, digest, data)]
     return segments
+
+
+def loads(text: str) -> dict[str, Any]:
+    """tomllib.loads, with integers too long for int() reported as the syntax errors they are.
+
+    tomllib lets int()'s ValueError out (beyond sys.get_int_max_str_digits()
+    digits, 4300 by default) without a place; it became a traceback in
+    ``check`` and a dead reload in ``serve``. Raising TOMLDecodeError with
+    tomllib's own "(at line N, column M)" lets every caller report it like
+    any other syntax error.
+    """
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        raise
+    except ValueError:
+        limit = sys.get_int_max_str_digits()
+        place = long_number(text, limit) if limit else None
+        if place is None:
+            raise
+        line, column = place
+        raise tomllib.TOMLDecodeError(
+            f"a number with more than {limit} digits (at line {line}, column {column})"
+        ) from None
 
 
 class _Whole(Exception):
