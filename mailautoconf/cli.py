@@ -163,15 +163,24 @@ def serve(args: argparse.Namespace) -> int:
     running.pipeline.on_publish = published
     if running.store.generation is not None:
         sdnotify.notify(f"READY=1\nSTATUS=serving {running.store.generation.name}")
+    # WatchdogSec=: ping systemd only while the first listening socket answers /healthz.
+    host, port = _sockets(server)[0]
+    watchdog = sdnotify.start_watchdog(str(host), int(port))
     server.run()
+    if watchdog is not None:
+        watchdog.stop()
     watcher.stop()
     log.info("stopped")
     return 0
 
 
+def _sockets(server: Any) -> list[tuple[Any, Any]]:
+    """(host, port) of every socket waitress listens on (one, or several for a multi-socket server)."""
+    return list(getattr(server, "effective_listen", None) or [(server.effective_host, server.effective_port)])
+
+
 def _listening(server: Any) -> list[str]:
-    servers = getattr(server, "effective_listen", None) or [(server.effective_host, server.effective_port)]
-    return [f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}" for host, port in servers]
+    return [f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}" for host, port in _sockets(server)]
 
 
 def render(args: argparse.Namespace) -> int:

@@ -99,6 +99,7 @@ def test_unit_runs_the_service_as_documented() -> None:
     assert setting("NotifyAccess") == "main"
     assert setting("ExecReload") == "/bin/kill -HUP $MAINPID"
     assert setting("Restart") == "on-failure"
+    assert setting("WatchdogSec") == "30s"
     command = shlex.split(setting("ExecStart"))
     assert command == [
         f"{INSTALL}/.venv/bin/python", f"{INSTALL}/service.py", "serve",
@@ -523,8 +524,9 @@ def _systemd_unavailable() -> str | None:
 class Machine:
     """The installed systemd as PID 1 of its own namespaces, with the shipped unit in its unit path."""
 
-    def __init__(self, work: Path) -> None:
+    def __init__(self, work: Path, unit_text: str | None = None) -> None:
         self.work = work
+        self.unit_text = unit_text  # None: the unit as shipped
         self.cgroup = _cgroup2() / f"mailautoconf-test-{os.getpid()}"  # type: ignore[operator]
         self.pid = 0  # systemd, as the host sees it
         self.process: subprocess.Popen[bytes] | None = None
@@ -532,7 +534,10 @@ class Machine:
     def boot(self) -> None:
         units = self.work / "units"
         units.mkdir()
-        shutil.copy(UNIT, units / UNIT.name)  # as shipped
+        if self.unit_text is None:
+            shutil.copy(UNIT, units / UNIT.name)  # as shipped
+        else:
+            (units / UNIT.name).write_text(self.unit_text, encoding="utf-8")
         for name in JOURNALD_UNITS:
             shutil.copy(Path("/lib/systemd/system") / name, units / name)
         for target in ("sysinit", "basic", "sockets", "network", "multi-user", "shutdown"):
@@ -649,11 +654,12 @@ class Machine:
 
 
 @pytest.fixture
-def machine(tmp_path: Path) -> Iterator[Machine]:
+def machine(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Machine]:
+    """The machine; ``@pytest.mark.parametrize("machine", [text], indirect=True)`` boots another unit text."""
     reason = _systemd_unavailable()
     if reason:
         pytest.skip(reason)
-    instance = Machine(tmp_path)
+    instance = Machine(tmp_path, getattr(request, "param", None))
     try:
         instance.boot()
         yield instance
@@ -717,3 +723,47 @@ def test_unit_under_real_systemd(machine: Machine) -> None:
     errors = m.journal("-p", "err", "-o", "cat")
     assert "TOML syntax error" in errors and "published" not in errors, errors
     assert "Traceback" not in journal, journal
+
+
+# The shipped unit with a short watchdog (and abort timeout), so a hang is noticed in seconds.
+FAST_WATCHDOG = (
+    UNIT.read_text(encoding="utf-8")
+    .replace("WatchdogSec=30s", "WatchdogSec=3s\nTimeoutAbortSec=2s")
+    .replace("RestartSec=5s", "RestartSec=1s")
+)
+
+
+@pytest.mark.parametrize("machine", [FAST_WATCHDOG], indirect=True)
+def test_hung_process_is_killed_and_restarted_by_the_watchdog(machine: Machine) -> None:
+    """WATCHDOG=1 only while /healthz answers: a stopped process is killed and started again."""
+    m = machine
+    assert "WatchdogSec=3s" in FAST_WATCHDOG and "RestartSec=1s" in FAST_WATCHDOG
+    m.inside("systemctl", "start", "mailautoconf")
+    shown = m.show("ActiveState", "MainPID", "WatchdogUSec", "WatchdogTimestampMonotonic", "NRestarts")
+    assert shown["ActiveState"] == "active" and shown["WatchdogUSec"] == "3s", shown
+    first_pid = shown["MainPID"]
+    # Pings keep coming while it answers: past two watchdog periods it is still the same process.
+    first_ping = shown["WatchdogTimestampMonotonic"]
+    time.sleep(7)
+    later = m.show("ActiveState", "MainPID", "WatchdogTimestampMonotonic", "NRestarts")
+    assert later["MainPID"] == first_pid and later["NRestarts"] == "0", later
+    assert later["WatchdogTimestampMonotonic"] != first_ping, later
+    assert m.get("/healthz")[0] == 200
+
+    # Hung: no thread runs, no ping comes. systemd aborts it, Restart=on-failure starts another.
+    m.inside("kill", "-STOP", first_pid)
+    m.wait_for(
+        lambda: (
+            m.show("MainPID", "ActiveState")["MainPID"] not in (first_pid, "0")
+            and m.show("ActiveState")["ActiveState"] == "active"
+        ),
+        "the watchdog to restart the service",
+        timeout=40,
+    )
+    assert m.show("NRestarts")["NRestarts"] == "1"
+    assert m.wait_for(lambda: m.get("/healthz")[0] == 200, "the new process to answer")
+    journal = m.journal("-o", "cat")
+    assert journal.count("watchdog: checking /healthz every 1.0s") == 2, journal  # both processes
+    assert "Traceback" not in journal, journal
+    m.inside("systemctl", "stop", "mailautoconf")
+    assert m.show("Result")["Result"] == "success"
