@@ -167,6 +167,9 @@ class Pipeline:
             errors = (f"{self.output_dir}: cannot publish the rendered documents: {exc}",)
             log.error("%s; still serving %s", errors[0], self._serving())
             self._linked = None  # read the disk again next time: it may hold part of this run
+            # Not applied: the same config, saved again once the disk has room, must be tried
+            # again rather than skipped as "unchanged".
+            self._fingerprint = self._signing_state = None
             self._report(errors, warnings)
             return Outcome(None, errors, warnings)
         if self.store is not None:

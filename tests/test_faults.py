@@ -1,0 +1,123 @@
+"""Faults of the disk under the real service: the output folder full or read-only during a publish.
+
+The rendered tree lives on a small tmpfs mounted in the test's own mount
+namespace (tests/run.sh runs everything under ``unshare --net --mount``; the
+mounts here need root and are skipped without it). In both cases the error
+is logged and reported by /healthz, clients keep getting the documents of
+the last good generation byte for byte, and once the disk is usable again
+touching the config publishes it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from support.configs import HEAD
+from support.configs import provider
+
+OLD = HEAD + provider("alpha.example", ["alpha.example", "beta.example"], "mail.alpha.example")
+# The edit: a new host name, and many more domains than the nearly full disk holds.
+MANY = [f"d{index:04d}.example" for index in range(100)]
+NEW = HEAD + provider("alpha.example", ["alpha.example", "beta.example", *MANY], "mail2.alpha.example")
+DOCUMENT = "/mail/config-v1.1.xml?emailaddress=fred%40{domain}"
+
+
+def _mount(*arguments: str) -> None:
+    subprocess.run(["mount", *arguments], check=True, capture_output=True, timeout=30)
+
+
+@pytest.fixture
+def disk(tmp_path: Path) -> Iterator[Path]:
+    """An 8 MiB tmpfs of this test's own, unmounted afterwards."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to mount a tmpfs (bash tests/run.sh runs as root)")
+    folder = tmp_path / "disk"
+    folder.mkdir()
+    try:
+        _mount("-t", "tmpfs", "-o", "size=8m,mode=0755", "tmpfs", str(folder))
+    except subprocess.CalledProcessError as exc:
+        pytest.skip(f"cannot mount a tmpfs here: {exc.stderr.decode(errors='replace').strip()}")
+    yield folder
+    subprocess.run(["umount", "-l", str(folder)], check=False, timeout=30)
+
+
+def _start_on(make_service, disk: Path):  # type: ignore[no-untyped-def]
+    service = make_service(OLD, start=False)
+    service.output = disk / "static_xml"
+    service.start()
+    return service
+
+
+def _documents(service, domains: list[str]) -> dict[str, bytes]:  # type: ignore[no-untyped-def]
+    answers = {domain: service.get(DOCUMENT.format(domain=domain)) for domain in domains}
+    assert {domain: answer.status_code for domain, answer in answers.items()} == dict.fromkeys(domains, 200)
+    return {domain: answer.content for domain, answer in answers.items()}
+
+
+def _edit(service, text: str) -> None:  # type: ignore[no-untyped-def]
+    temporary = service.config_path.with_name("autoconfig.toml.new")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, service.config_path)
+
+
+def _fails_keeps_serving(service, old: dict[str, bytes], reason: str) -> dict:  # type: ignore[no-untyped-def]
+    """The edit was not applied: /healthz says why, the old documents are served unchanged."""
+    generation = service.health()["generation"]
+    _edit(service, NEW)
+    health = service.wait_for(
+        lambda: (h := service.health())["config_error"] and h, what=f"/healthz to report {reason}", timeout=20
+    )
+    assert health["status"] == "config error" and health["generation"] == generation, health
+    assert any(reason in error and "cannot publish" in error for error in health["config_error"]), health
+    assert service.get("/healthz").status_code == 200  # still serving
+    assert _documents(service, list(old)) == old
+    assert service.get(DOCUMENT.format(domain=MANY[0])).status_code != 200  # not half of the new one
+    log = service.log()
+    assert reason in log and "Traceback" not in log, log
+    return health
+
+
+def _recovers(service, old_generation: str) -> None:  # type: ignore[no-untyped-def]
+    """Touching the config once the disk is usable publishes it."""
+    _edit(service, NEW)
+    service.wait_for(
+        lambda: (h := service.health())["config_error"] is None and h["generation"] != old_generation,
+        what="the new config to be published",
+        timeout=20,
+    )
+    new = _documents(service, ["alpha.example", MANY[0], MANY[-1]])
+    assert all(b"mail2.alpha.example" in body for body in new.values()), new
+    assert "Traceback" not in service.log()
+
+
+def test_full_disk_keeps_the_old_documents_and_recovers(make_service, disk: Path) -> None:  # type: ignore[no-untyped-def]
+    service = _start_on(make_service, disk)
+    old = _documents(service, ["alpha.example", "beta.example"])
+    assert all(b"mail.alpha.example" in body for body in old.values())
+    generation = service.health()["generation"]
+    # Nearly full: 32 KiB left, far less than 100 domain folders need.
+    statvfs = os.statvfs(disk)
+    filler = disk / "filler"
+    filler.write_bytes(b"\0" * (statvfs.f_bavail * statvfs.f_frsize - 32 * 1024))
+
+    _fails_keeps_serving(service, old, "No space left on device")
+
+    filler.unlink()
+    _recovers(service, generation)
+
+
+def test_read_only_output_keeps_the_old_documents_and_recovers(make_service, disk: Path) -> None:  # type: ignore[no-untyped-def]
+    # Root ignores permission bits (chmod 0555 would not stop it): a read-only mount does.
+    service = _start_on(make_service, disk)
+    old = _documents(service, ["alpha.example", "beta.example"])
+    generation = service.health()["generation"]
+    _mount("-o", "remount,ro", str(disk))
+
+    _fails_keeps_serving(service, old, "Read-only file system")
+
+    _mount("-o", "remount,rw", str(disk))
+    _recovers(service, generation)
