@@ -274,7 +274,9 @@ class Tally:
         self.variants |= other.variants
 
 
-def _request(port: int, request: tuple[str, str, str, bytes | None], connection: list[http.client.HTTPConnection]):
+def _request(
+    port: int, request: tuple[str, str, str, bytes | None], connection: list[http.client.HTTPConnection]
+) -> tuple[int, bytes]:
     method, path, host, body = request
     if not connection:
         connection.append(http.client.HTTPConnection(LOOPBACK, port, timeout=30))
@@ -288,6 +290,16 @@ def _request(port: int, request: tuple[str, str, str, bytes | None], connection:
     except (OSError, http.client.HTTPException):
         connection.pop().close()
         raise
+
+
+def _one_request(port: int, request: tuple[str, str, str, bytes | None]) -> tuple[int, bytes]:
+    """One request on its own connection, closed afterwards."""
+    connection: list[http.client.HTTPConnection] = []
+    try:
+        return _request(port, request, connection)
+    finally:
+        for open_connection in connection:
+            open_connection.close()
 
 
 def validate(domain: str, kind: str, status: int, body: bytes, valid: set[int], tally: Tally) -> None:
@@ -362,10 +374,9 @@ def serves_variant(port: int, n: int, timeout: float = SETTLE_TIMEOUT) -> bool:
             for domain in DOMAINS:
                 try:
                     status, body = client.get(f"{GET_PATH}?emailaddress=fred%40{domain}", f"autoconfig.{domain}")
-                    post = _request(
+                    post = _one_request(
                         port,
                         ("POST", POST_PATH, f"autodiscover.{domain}", POST_BODY.format(domain=domain).encode()),
-                        [],
                     )
                     ok = status == 200 and parse_autoconfig(body) == expected(domain, n)
                     ok = ok and post[0] == 200 and parse_autodiscover(post[1]) == expected(domain, n, "POST")
@@ -457,7 +468,7 @@ def run_storm(
         tally.merge(one)
     progress(f"storm over; waiting for variant {storm.last_valid} to be served")
     settled = serves_variant(port, storm.last_valid)
-    status, body = _request(port, ("GET", "/healthz", LOOPBACK, None), [])
+    status, body = _one_request(port, ("GET", "/healthz", LOOPBACK, None))
     return StormResult(
         seconds,
         tally,
