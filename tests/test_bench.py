@@ -130,3 +130,17 @@ def test_layouts_bench_quick_run_prints_its_table() -> None:
     assert tuple(header[:3]) == LAYOUT_COLUMNS[:3] and header[3].endswith(LAYOUT_COLUMNS[3])
     assert tuple(header[4:]) == LAYOUT_COLUMNS[4:]
     assert [row[0] for row in rows] == ["full", "hardlink", "versions", "versions1s", "in-place"]
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (apt-get install wrk)")
+def test_storm_bench_quick_run_counts_requests_and_reloads() -> None:
+    result = subprocess.run(
+        [sys.executable, "bench/storm.py", "--quick"], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "== Storm: 5 s ==" in result.stdout
+    lines = result.stdout.splitlines()
+    for start in ("requests served: ", "reloads applied: ", "wrk GET: ", "wrk POST: ", "validated answers: "):
+        assert any(line.startswith(start) for line in lines), start
+    assert "validated answers not a whole valid variant: 0" in lines
+    assert any(line.startswith("last valid variant ") and " served afterwards: True " in line for line in lines)
