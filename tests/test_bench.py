@@ -130,3 +130,16 @@ def test_layouts_bench_quick_run_prints_its_table() -> None:
     assert tuple(header[:3]) == LAYOUT_COLUMNS[:3] and header[3].endswith(LAYOUT_COLUMNS[3])
     assert tuple(header[4:]) == LAYOUT_COLUMNS[4:]
     assert [row[0] for row in rows] == ["full", "hardlink", "versions", "versions1s", "in-place"]
+
+
+def test_fuzz_bench_quick_run_answers_no_5xx() -> None:
+    result = subprocess.run(
+        [sys.executable, "bench/fuzz.py", "--quick"], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert "requests sent: 1000 " in result.stdout
+    assert "5xx (goal 0): 0" in lines
+    assert "answers with a traceback: 0; with a reflected marker or injected header: 0" in lines
+    assert "alive after: yes" in lines
+    assert any(line.startswith("RSS before: ") for line in lines)
