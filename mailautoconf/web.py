@@ -95,7 +95,7 @@ def create_app(store: Store) -> Flask:
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
     app.after_request(_no_sniffing)
-    app.wsgi_app = wsgi.AccessLog(wsgi.CaseInsensitiveAutodiscover(app.wsgi_app))  # type: ignore[method-assign]
+    app.wsgi_app = wsgi.AccessLog(wsgi.AsciiQueryString(wsgi.CaseInsensitiveAutodiscover(app.wsgi_app)))  # type: ignore[method-assign]
     return app
 
 

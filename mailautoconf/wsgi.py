@@ -13,6 +13,7 @@ and only masked addresses.
 from __future__ import annotations
 
 import ipaddress
+import re
 import time
 import urllib.parse
 from collections.abc import Callable
@@ -22,7 +23,7 @@ from typing import Any
 from mailautoconf import logs
 from mailautoconf import names
 
-__all__ = ["LOG_KEY", "AccessLog", "CaseInsensitiveAutodiscover"]
+__all__ = ["LOG_KEY", "AccessLog", "AsciiQueryString", "CaseInsensitiveAutodiscover"]
 
 # The environ key where views leave what the access log may say (domain, masked address).
 LOG_KEY = "mailautoconf.log"
@@ -54,6 +55,35 @@ class CaseInsensitiveAutodiscover:
             else:
                 environ["PATH_INFO"] = path.lower()
         return self.app(environ, start_response)
+
+
+class AsciiQueryString:
+    """Percent-encode the raw non-ASCII bytes of the query string before Flask reads it.
+
+    A client may send bytes past ASCII in the query unencoded
+    (``GET /?\\x80``); the server passes them on as latin-1 (PEP 3333), and
+    werkzeug decodes the query string as strict UTF-8 before it unquotes it:
+    ``request.args`` raised UnicodeDecodeError, a 500 on every view that
+    reads the query (found by tests/test_fuzz.py). Spelled ``%80``, the same
+    byte is decoded as any percent-encoded one, invalid UTF-8 becoming
+    U+FFFD; valid UTF-8 sent raw reads as it did.
+    """
+
+    _RAW = re.compile("[\x80-\U0010ffff]")
+
+    def __init__(self, app: WSGIApp) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        query = environ.get("QUERY_STRING", "")
+        if not query.isascii():
+            environ["QUERY_STRING"] = self._RAW.sub(_percent_encode, query)
+        return self.app(environ, start_response)
+
+
+def _percent_encode(match: re.Match[str]) -> str:
+    # latin-1 holds one byte a character; "replace" stands for anything past it, which no server sends.
+    return "".join(f"%{byte:02X}" for byte in match.group().encode("latin-1", "replace"))
 
 
 class AccessLog:

@@ -144,3 +144,16 @@ def test_storm_bench_quick_run_counts_requests_and_reloads() -> None:
         assert any(line.startswith(start) for line in lines), start
     assert "validated answers not a whole valid variant: 0" in lines
     assert any(line.startswith("last valid variant ") and " served afterwards: True " in line for line in lines)
+
+
+def test_fuzz_bench_quick_run_answers_no_5xx() -> None:
+    result = subprocess.run(
+        [sys.executable, "bench/fuzz.py", "--quick"], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert "requests sent: 1000 " in result.stdout
+    assert "5xx (goal 0): 0" in lines
+    assert "answers with a traceback: 0; with a reflected marker or injected header: 0" in lines
+    assert "alive after: yes" in lines
+    assert any(line.startswith("RSS before: ") for line in lines)
