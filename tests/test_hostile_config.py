@@ -13,6 +13,7 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
+from support.configs import SMALL
 from support.paths import EXAMPLE_CONFIG
 from support.paths import ROOT
 
@@ -21,31 +22,7 @@ from mailautoconf.config import ConfigError
 from mailautoconf.tomlpos import KeyLines
 
 EXAMPLE = EXAMPLE_CONFIG.read_text(encoding="utf-8")
-BASE = """\
-[service]
-public_hostname = "autoconfig.example.net"
-
-[[provider]]
-id = "example.net"
-display_name = "Example Mail"
-domains = ["example.net", "example.org"]
-
-[[provider.incoming]]
-type = "imap"
-hostname = "mail.example.net"
-port = 993
-socket_type = "SSL"
-authentication = ["password-cleartext"]
-username = "{address}"
-
-[[provider.outgoing]]
-type = "smtp"
-hostname = "mail.example.net"
-port = 465
-socket_type = "SSL"
-authentication = ["password-cleartext"]
-username = "{address}"
-"""
+BASE = SMALL
 
 
 def check(path: Path) -> subprocess.CompletedProcess[str]:

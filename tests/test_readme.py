@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from support.app import SMALL
+from support.configs import SMALL
 from support.paths import ROOT
 
 from mailautoconf import config

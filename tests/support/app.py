@@ -17,35 +17,9 @@ from werkzeug.test import TestResponse
 from mailautoconf.pipeline import Pipeline
 from mailautoconf.store import Store
 from mailautoconf.web import create_app
+from support.configs import SMALL
 
-__all__ = ["SMALL", "App", "render_app"]
-
-# Two domains of one provider: enough for "another domain's document".
-SMALL = """\
-[service]
-public_hostname = "autoconfig.example.net"
-
-[[provider]]
-id = "example.net"
-display_name = "Example Mail"
-domains = ["example.net", "example.org"]
-
-[[provider.incoming]]
-type = "imap"
-hostname = "mail.example.net"
-port = 993
-socket_type = "SSL"
-authentication = ["password-cleartext"]
-username = "{address}"
-
-[[provider.outgoing]]
-type = "smtp"
-hostname = "mail.example.net"
-port = 465
-socket_type = "SSL"
-authentication = ["password-cleartext"]
-username = "{address}"
-"""
+__all__ = ["App", "render_app"]
 
 
 @dataclass

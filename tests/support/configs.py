@@ -4,7 +4,35 @@ from __future__ import annotations
 
 import textwrap
 
-__all__ = ["HEAD", "HOSTING", "provider"]
+__all__ = ["HEAD", "HOSTING", "SMALL", "provider"]
+
+# Two domains of one provider: enough for "another domain's document".
+SMALL = """\
+[service]
+public_hostname = "autoconfig.example.net"
+
+[[provider]]
+id = "example.net"
+display_name = "Example Mail"
+domains = ["example.net", "example.org"]
+
+[[provider.incoming]]
+type = "imap"
+hostname = "mail.example.net"
+port = 993
+socket_type = "SSL"
+authentication = ["password-cleartext"]
+username = "{address}"
+
+[[provider.outgoing]]
+type = "smtp"
+hostname = "mail.example.net"
+port = 465
+socket_type = "SSL"
+authentication = ["password-cleartext"]
+username = "{address}"
+"""
+
 
 # A hoster's config: an internationalised domain, per-domain host names, an
 # override, and a second provider that lists all its domains.
