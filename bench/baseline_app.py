@@ -4,8 +4,9 @@ throughput.py runs this beside the real service and divides the service's
 requests/s by this one's, so the figure says how much the service's own
 work (lookup, XML parsing, access log) costs, not how fast this machine is.
 For that to hold, waitress must be configured exactly as ``service.py
-serve`` configures it: both read ``mailautoconf.cli.WAITRESS_SETTINGS``
-(see :func:`service_waitress_settings`), so they cannot drift apart.
+serve`` configures it: both build their server with
+``mailautoconf.cli.waitress_server`` (WAITRESS_SETTINGS and the service's
+channel class, mailautoconf/channel.py), so they cannot drift apart.
 
 Run by throughput.py and profiles.py as::
 
@@ -31,12 +32,7 @@ def _repo_on_path() -> None:
 
 
 def service_waitress_settings() -> dict[str, Any]:
-    """The keyword arguments ``service.py serve`` passes to ``waitress.create_server``.
-
-    ``cli.serve`` passes ``cli.WAITRESS_SETTINGS`` plus its listen address;
-    reading the same constant keeps the baseline's waitress identical to the
-    service's whenever the service is retuned.
-    """
+    """The keyword arguments ``cli.waitress_server`` passes to ``waitress.create_server``, for printing."""
     _repo_on_path()
     from mailautoconf import cli
 
@@ -86,10 +82,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.print_settings:
         print(settings)
         return 0
-    import waitress
+    from mailautoconf import cli
 
     app = create_app(filler(args.get_bytes), filler(args.post_bytes), args.content_type)
-    server = waitress.create_server(app, listen=f"127.0.0.1:{args.port}", **settings)
+    server = cli.waitress_server(app, f"127.0.0.1:{args.port}")
     server.run()
     return 0
 

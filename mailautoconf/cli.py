@@ -18,12 +18,12 @@ from typing import Any
 
 from flask import Flask
 
+from mailautoconf import channel
 from mailautoconf import clientrules
 from mailautoconf import config
 from mailautoconf import problems
 from mailautoconf import publish
 from mailautoconf import sdnotify
-from mailautoconf import slowclients
 from mailautoconf.logs import setup_logging
 from mailautoconf.pipeline import Pipeline
 from mailautoconf.store import Store
@@ -31,7 +31,15 @@ from mailautoconf.store import load_generation
 from mailautoconf.watch import Watcher
 from mailautoconf.web import create_app
 
-__all__ = ["DEFAULT_CONFIG", "DEFAULT_LISTEN", "DEFAULT_OUTPUT", "WAITRESS_SETTINGS", "build_service", "main"]
+__all__ = [
+    "DEFAULT_CONFIG",
+    "DEFAULT_LISTEN",
+    "DEFAULT_OUTPUT",
+    "WAITRESS_SETTINGS",
+    "build_service",
+    "main",
+    "waitress_server",
+]
 
 DEFAULT_CONFIG = "config/autoconfig.toml"
 DEFAULT_OUTPUT = "static_xml"
@@ -61,7 +69,7 @@ WAITRESS_SETTINGS: dict[str, Any] = {
     # (default 120 s): a client that connected and sent nothing, or half a
     # request, and keep-alive connections nobody reuses. Mail clients have
     # long given up by then. Trickled requests reset this timer with every
-    # byte; slowclients.REQUEST_SECONDS cuts those off.
+    # byte; channel.REQUEST_SECONDS cuts those off.
     "channel_timeout": 10,
     # How often waitress looks for channels past channel_timeout (default
     # 30 s, which would let an idle connection live up to 40 s): a pass over
@@ -128,15 +136,25 @@ def _raise_open_files(connections: int) -> None:
         log.warning("open-files limit %d is low for %d connections; raise LimitNOFILE", target, connections)
 
 
-def serve(args: argparse.Namespace) -> int:
+def waitress_server(app: Any, listen: str) -> Any:
+    """The waitress server serve runs ``app`` under: WAITRESS_SETTINGS and the service's channel.
+
+    bench/baseline_app.py builds its server here too, so the throughput
+    bench compares the app's own cost and nothing else.
+    """
     from waitress.server import create_server
 
+    server = create_server(app, listen=listen, **WAITRESS_SETTINGS)
+    channel.install(server)
+    return server
+
+
+def serve(args: argparse.Namespace) -> int:
     running = build_service(args.config, args.output)
     watcher = running.watcher
     try:
         _raise_open_files(WAITRESS_SETTINGS["connection_limit"])
-        server = create_server(running.app, listen=args.listen, **WAITRESS_SETTINGS)
-        slowclients.install(server)
+        server = waitress_server(running.app, args.listen)
     except (OSError, ValueError) as exc:
         log.error("cannot listen on %s: %s", args.listen, exc)
         watcher.stop()

@@ -19,8 +19,8 @@ from collections.abc import Iterator
 import pytest
 import requests
 
+from mailautoconf import channel
 from mailautoconf import cli
-from mailautoconf import slowclients
 
 SLOW_CONNECTIONS = 300
 CUT_OFF_SECONDS = 10  # what the settings promise (README, Limits): no connection waits longer for a request
@@ -69,7 +69,7 @@ def test_settings_fit_mail_clients() -> None:
     settings = cli.WAITRESS_SETTINGS
     assert settings["connection_limit"] >= 1000
     assert settings["channel_timeout"] <= CUT_OFF_SECONDS
-    assert slowclients.REQUEST_SECONDS <= CUT_OFF_SECONDS
+    assert channel.REQUEST_SECONDS <= CUT_OFF_SECONDS
     assert settings["cleanup_interval"] <= settings["channel_timeout"]
     assert settings["asyncore_use_poll"] is True  # select() cannot watch descriptors past 1023
     assert settings["max_request_body_size"] == 1024 * 1024
