@@ -117,6 +117,7 @@ def host_without_port(host: str) -> str:
     return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
+@functools.lru_cache(maxsize=4096)  # per request; clients ask by a few names each
 def candidate_domains(host: str) -> tuple[str, ...]:
     """Domains a Host header may stand for, most specific first.
 
@@ -190,6 +191,10 @@ def mx_lookup_domains(mx_host: str) -> tuple[str, ...]:
     return (full, base) if len(full) > len(base) else (base,)
 
 
+# Letters and digits of any script, "-", "." and "_": what a domain name, or its U-label spelling, holds.
+_PLAUSIBLE_DOMAIN = re.compile(r"[\w.-]{0,253}")
+
+
 def mask_address(address: str) -> str:
     """Mask a mail address for logs: ``fred@example.org`` → ``f***@example.org``."""
     local, sep, domain = address.rpartition("@")
@@ -197,7 +202,6 @@ def mask_address(address: str) -> str:
         return "***"
     # Only what a domain name can hold: the v2 path form and the query
     # string give this any text, and quotes or spaces would forge log fields.
-    plausible = len(domain) <= 253 and all(char.isalnum() or char in "-._" for char in domain)
-    masked_domain = domain if plausible else "***"
+    masked_domain = domain if _PLAUSIBLE_DOMAIN.fullmatch(domain) else "***"
     first = local[:1] if local[:1].isalnum() else ""
     return f"{first}***@{masked_domain}"

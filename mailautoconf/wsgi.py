@@ -12,6 +12,7 @@ and only masked addresses.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 import time
@@ -114,7 +115,7 @@ class AccessLog:
             (
                 time.time(),
                 _client_address(environ.get("REMOTE_ADDR", "")),
-                urllib.parse.quote(environ.get("REQUEST_METHOD", "-")[:10], safe=_TOKEN),
+                _log_method(environ.get("REQUEST_METHOD", "-")),
                 _log_path(environ.get("PATH_INFO", "")),
                 seen.get("status", "-"),
                 seen.get("size", "-"),
@@ -131,6 +132,14 @@ _PATH_SAFE = "/-._~!$&'()*+,;=:@%"
 _TOKEN = "!#$&'*+-.^_`|~"  # RFC 9110 tchar, the letters and digits aside
 
 
+def _log_method(method: str) -> str:
+    return method if method in _COMMON_METHODS else urllib.parse.quote(method[:10], safe=_TOKEN)
+
+
+_COMMON_METHODS = frozenset(("GET", "POST", "HEAD"))
+
+
+@functools.lru_cache(maxsize=1024)
 def _log_path(path: str) -> str:
     """The path as the access log may show it: at most 200 characters, the address masked, nothing raw."""
     path = path[:200]
@@ -142,6 +151,7 @@ def _log_path(path: str) -> str:
     return urllib.parse.quote(path.encode("latin-1", "replace"), safe=_PATH_SAFE)
 
 
+@functools.lru_cache(maxsize=1024)
 def _client_address(value: str) -> str:
     """REMOTE_ADDR if it is an IP address: through X-Forwarded-For it is whatever the header said."""
     try:

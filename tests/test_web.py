@@ -11,16 +11,23 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import settings
+from hypothesis import strategies as st
 from support.app import App
 from support.pox import MOBILESYNC_SCHEMA
 from support.pox import pox_request
+from werkzeug.wrappers import Request
 
 from mailautoconf.render import OUTLOOK_POX
 from mailautoconf.render import THUNDERBIRD
+from mailautoconf.render.templates import Template
 from mailautoconf.store import Store
+from mailautoconf.store import TemplateEntry
 from mailautoconf.store import http_date
 from mailautoconf.store import load_generation
 from mailautoconf.web import create_app
+from mailautoconf.web import query_argument
 
 PATH = "/mail/config-v1.1.xml"
 POX_PATH = "/autodiscover/autodiscover.xml"
@@ -284,3 +291,52 @@ def test_unknown_method_is_a_plain_405(app: App) -> None:
     assert answer.status_code == 405
     assert answer.text == "405 Method Not Allowed\n"
     assert "GET" in answer.headers["Allow"]
+
+
+# -- the query string, read without request.args -------------------------------------
+
+_QUERY_PIECES = st.sampled_from(
+    [
+        "emailaddress",
+        "EmailAddress",
+        "email%61ddress",
+        "=",
+        "&",
+        "+",
+        ";",
+        "%",
+        "%2",
+        "%zz",
+        "%40",
+        "%C3%A9",
+        "%ff",
+        *"fred@example.org x",
+    ]
+)
+
+
+@settings(max_examples=2000, derandomize=True, deadline=None)
+@given(st.lists(_QUERY_PIECES, max_size=24).map("".join))
+def test_query_argument_reads_the_query_as_request_args_does(query: str) -> None:
+    """web.query_argument replaces request.args on the hot path: it must find the same first value."""
+    environ = {"QUERY_STRING": query, "REQUEST_METHOD": "GET", "SERVER_NAME": "x", "SERVER_PORT": "80"}
+    environ |= {"wsgi.url_scheme": "http"}
+    assert query_argument(query, "emailaddress") == Request(environ).args.get("emailaddress", "")
+
+
+def test_template_etags_follow_the_filled_bytes() -> None:
+    """A TemplateEntry's ETag comes from the template's digest and the names: equal bytes, equal tags."""
+    template = Template.split(b"<d>domain-stand-in.mailautoconf.invalid</d>")
+    edited = Template.split(b"<d>domain-stand-in.mailautoconf.invalid </d>")
+    entry = TemplateEntry({PATH: template}, b"example.org", b"example.org", 0)
+    content, tag = entry.document(PATH)
+    assert content == b"<d>example.org</d>"
+    assert TemplateEntry({PATH: Template(template.parts)}, b"example.org", b"example.org", 1).document(PATH)[1] == tag
+    others = [
+        TemplateEntry({PATH: edited}, b"example.org", b"example.org", 0),
+        TemplateEntry({PATH: template}, b"example.net", b"example.net", 0),
+        TemplateEntry({PATH: template}, b"example.or", b"gexample.org", 0),
+    ]
+    tags = {other.document(PATH)[1] for other in others}
+    assert len(tags) == 3 and tag not in tags
+    assert tag.startswith('"') and tag.endswith('"')

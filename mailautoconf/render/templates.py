@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from dataclasses import field
 from dataclasses import replace
 from pathlib import Path
 from xml.sax.saxutils import escape
@@ -86,9 +87,30 @@ CODE_FINGERPRINT = _code_fingerprint()
 
 @dataclass(frozen=True, slots=True)
 class Template:
-    """A document as literal byte runs and tokens (str) to fill in."""
+    """A document as literal byte runs and tokens (str) to fill in.
+
+    What filling needs is worked out once, since it runs per request: the
+    runs with each token as its own text, the positions of the tokens, and
+    a digest of the whole, from which the service derives a filled
+    document's ETag without hashing the filled bytes.
+    """
 
     parts: tuple[bytes | str, ...]
+    _literal: tuple[bytes, ...] = field(init=False, repr=False, compare=False)
+    _slots: tuple[tuple[int, str], ...] = field(init=False, repr=False, compare=False)
+    digest: bytes = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        literal = tuple(part if isinstance(part, bytes) else part.encode("ascii") for part in self.parts)
+        slots = tuple((index, part) for index, part in enumerate(self.parts) if isinstance(part, str))
+        digest = hashlib.sha256()
+        for part in self.parts:
+            # Kind and length before each part: no two templates share a digest.
+            raw = part if isinstance(part, bytes) else part.encode("ascii")
+            digest.update(b"%c%d:" % (98 if isinstance(part, bytes) else 116, len(raw)) + raw)
+        object.__setattr__(self, "_literal", literal)
+        object.__setattr__(self, "_slots", slots)
+        object.__setattr__(self, "digest", digest.digest())
 
     @classmethod
     def split(cls, content: bytes) -> Template:
@@ -114,9 +136,12 @@ class Template:
         Address tokens are left for the client (Thunderbird replaces
         ``%EMAILADDRESS%`` itself) unless ``values`` has them (Autodiscover).
         """
-        return b"".join(
-            part if isinstance(part, bytes) else values.get(part) or part.encode("ascii") for part in self.parts
-        )
+        filled = list(self._literal)
+        for index, token in self._slots:
+            value = values.get(token)
+            if value:
+                filled[index] = value
+        return b"".join(filled)
 
 
 def domain_values(domain: Domain) -> dict[str, bytes]:
