@@ -19,6 +19,7 @@ import hashlib
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -59,6 +60,8 @@ class Outcome:
     published: publish.Published | None  # None: nothing new was published
     errors: tuple[str, ...]
     warnings: tuple[str, ...]
+    # How the run ended, one of store.RELOAD_OUTCOMES: counted for /metrics.
+    stage: str = "applied"
 
     @property
     def ok(self) -> bool:
@@ -120,7 +123,21 @@ class Pipeline:
         the disk.
         """
         with self._lock:
-            return self._run(force)
+            started = time.perf_counter()
+            try:
+                outcome = self._run(force)
+            except Exception as exc:
+                # A bug, not a config problem: still reported like any failed reload.
+                message = f"{self.config_path}: reload failed: {type(exc).__name__}: {exc}"
+                self._report((message,), ())
+                self._record("error", started, rendered=False)
+                raise
+            self._record(outcome.stage, started, rendered=outcome.stage in ("applied", "publish_error"))
+            return outcome
+
+    def _record(self, stage: str, started: float, *, rendered: bool) -> None:
+        if self.store is not None:
+            self.store.reloads.record(stage, time.perf_counter() - started, rendered=rendered)
 
     def _run(self, force: bool) -> Outcome:
         if force:  # SIGHUP, and the first run: trust no cache, compare with the disk
@@ -130,7 +147,7 @@ class Pipeline:
             result = self.loader.load(self.config_path)
         except config.ConfigError as exc:
             if not force and exc.fingerprint and exc.fingerprint == self._fingerprint:
-                return Outcome(None, (), ())
+                return Outcome(None, (), (), "unchanged")
             self._fingerprint = exc.fingerprint or None
             errors = tuple(str(problem) for problem in exc.problems)
             warnings = tuple(str(problem) for problem in exc.warnings)
@@ -138,11 +155,11 @@ class Pipeline:
                 log.error("%s", line)
             log.error("config not applied; still serving %s", self._serving())
             self._report(errors, warnings)
-            return Outcome(None, errors, warnings)
+            return Outcome(None, errors, warnings, "config_error")
         self.watched = result.config
         signing_state = signing.file_state(result.config.signing)
         if not force and result.fingerprint == self._fingerprint and signing_state == self._signing_state:
-            return Outcome(None, (), ())
+            return Outcome(None, (), (), "unchanged")
         self._fingerprint, self._signing_state = result.fingerprint, signing_state
         prepared, changed = self._prepare(result.config)
         found = list(clientrules.warnings(result, lambda p: prepared[id(p)].findings))
@@ -155,7 +172,7 @@ class Pipeline:
                 log.error("%s", line)
             log.error("config not applied; still serving %s", self._serving())
             self._report(errors, warnings)
-            return Outcome(None, errors, warnings)
+            return Outcome(None, errors, warnings, "config_error")
         if signer is not None:
             found += signer[1]
         warnings = tuple(str(problem) for problem in found)
@@ -171,7 +188,7 @@ class Pipeline:
             # again rather than skipped as "unchanged".
             self._fingerprint = self._signing_state = None
             self._report(errors, warnings)
-            return Outcome(None, errors, warnings)
+            return Outcome(None, errors, warnings, "publish_error")
         if self.store is not None:
             self.store.signer = signer[0] if signer is not None else None
         self._report(None, warnings)

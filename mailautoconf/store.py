@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field
@@ -39,7 +40,19 @@ from mailautoconf.render.templates import UNICODE
 from mailautoconf.render.templates import Template
 from mailautoconf.signing import Signer
 
-__all__ = ["DiskEntry", "Entry", "Generation", "Health", "Store", "TemplateEntry", "etag", "load_generation"]
+__all__ = [
+    "RELOAD_OUTCOMES",
+    "RENDER_BUCKETS",
+    "DiskEntry",
+    "Entry",
+    "Generation",
+    "Health",
+    "ReloadStats",
+    "Store",
+    "TemplateEntry",
+    "etag",
+    "load_generation",
+]
 
 
 def _address_values(address: str, path: str, domain: str) -> dict[str, bytes]:
@@ -61,6 +74,14 @@ def http_date(mtime: int) -> str:
 
 def etag(content: bytes) -> str:
     return '"' + hashlib.sha256(content).hexdigest()[:32] + '"'
+
+
+# The documents most asked for, filled and tagged: a few popular domains get
+# most requests. The key is what the bytes are made of, so an entry can never
+# be stale; at most ~1024 documents of ~2 KiB are held, at any number of domains.
+@functools.lru_cache(maxsize=1024)
+def _filled(template: Template, name: bytes, unicode: bytes) -> tuple[bytes, str]:
+    return template.fill({DOMAIN: name, UNICODE: unicode}), _template_etag(template, name, unicode)
 
 
 def _template_etag(template: Template, name: bytes, unicode: bytes) -> str:
@@ -94,10 +115,7 @@ class TemplateEntry:
 
     def document(self, path: str) -> tuple[bytes, str]:
         """Document ``path`` as it is (no address) and its ETag."""
-        template = self.templates[path]
-        return template.fill({DOMAIN: self.name, UNICODE: self.unicode}), _template_etag(
-            template, self.name, self.unicode
-        )
+        return _filled(self.templates[path], self.name, self.unicode)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,12 +160,52 @@ class Health:
     checked_at: str | None = None
 
 
+# Upper bounds, in seconds, of the render-duration histogram: a few domains
+# take milliseconds, a hoster's 100,000 a minute or more (README, "Hosting many domains").
+RENDER_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0)
+# How a pipeline run ended (pipeline.Outcome.stage).
+RELOAD_OUTCOMES = ("applied", "unchanged", "config_error", "publish_error", "error")
+
+
+@dataclass
+class ReloadStats:
+    """What the pipeline did since the process started, for /metrics.
+
+    Counts of runs by outcome, and the duration of the runs that rendered
+    (applied, or failed while publishing) as histogram buckets. The
+    pipeline records one run at a time; the lock keeps a scrape from
+    reading a run half recorded.
+    """
+
+    outcomes: dict[str, int] = field(default_factory=lambda: dict.fromkeys(RELOAD_OUTCOMES, 0))
+    render_buckets: list[int] = field(default_factory=lambda: [0] * len(RENDER_BUCKETS))
+    render_count: int = 0
+    render_seconds: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def record(self, outcome: str, seconds: float, *, rendered: bool) -> None:
+        with self._lock:
+            self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+            if rendered:
+                self.render_count += 1
+                self.render_seconds += seconds
+                for index, bound in enumerate(RENDER_BUCKETS):
+                    if seconds <= bound:
+                        self.render_buckets[index] += 1
+
+    def snapshot(self) -> tuple[dict[str, int], list[int], int, float]:
+        """Outcome counts, cumulative bucket counts, render count and total seconds, read together."""
+        with self._lock:
+            return dict(self.outcomes), list(self.render_buckets), self.render_count, self.render_seconds
+
+
 @dataclass
 class Store:
-    """The generation being served and the health of the last reload."""
+    """The generation being served, the health of the last reload, and what reloads did so far."""
 
     generation: Generation | None = None
     health: Health = field(default_factory=Health)
+    reloads: ReloadStats = field(default_factory=ReloadStats)
     # Signs Apple profiles; None: they go out unsigned (no [signing], or none applied yet).
     signer: Signer | None = None
 

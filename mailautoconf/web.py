@@ -25,6 +25,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.routing import MapAdapter
 
+from mailautoconf import metrics
 from mailautoconf import names
 from mailautoconf import webpage
 from mailautoconf import wsgi
@@ -90,12 +91,16 @@ def create_app(store: Store) -> Flask:
     # Read when each rule is added, so before the blueprints are registered.
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
     app.extensions["mailautoconf.store"] = store
+    requests = metrics.RequestCounts()
+    app.extensions["mailautoconf.metrics"] = metrics.registry(store, requests)
     app.register_blueprint(bp)
     app.register_blueprint(webpage.bp)
+    app.register_blueprint(metrics.bp)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
     app.after_request(_no_sniffing)
-    app.wsgi_app = wsgi.AccessLog(wsgi.AsciiQueryString(wsgi.CaseInsensitiveAutodiscover(app.wsgi_app)))  # type: ignore[method-assign]
+    routed = wsgi.AsciiQueryString(wsgi.CaseInsensitiveAutodiscover(app.wsgi_app))
+    app.wsgi_app = wsgi.AccessLog(routed, count=requests.count)  # type: ignore[method-assign]
     return app
 
 
@@ -147,9 +152,10 @@ def autoconfig() -> Response:
     store = _store()
     if store.generation is None:
         return _starting()
-    address = query_argument(request.environ.get("QUERY_STRING", ""), "emailaddress")
+    environ = request.environ
+    address = query_argument(environ.get("QUERY_STRING", ""), "emailaddress")
     found = store.lookup((names.domain_of_address(address),)) if address else None
-    host_names = names.candidate_domains(request.environ.get("HTTP_HOST", ""))
+    host_names = names.candidate_domains(environ.get("HTTP_HOST", ""))
     if found is None:
         found = store.lookup(host_names)
     if found is None:
@@ -162,7 +168,7 @@ def autoconfig() -> Response:
         return _text(404, "no mail settings for this domain")
     # Evolution keeps the last server of each type it reads: it gets a
     # document listing only the first (render/evolution.py).
-    is_evolution = request.environ.get("HTTP_USER_AGENT", "").startswith("Evolution/")
+    is_evolution = environ.get("HTTP_USER_AGENT", "").startswith("Evolution/")
     return _conditional(found[1], EVOLUTION if is_evolution else THUNDERBIRD, _XML_TYPE)
 
 
@@ -223,13 +229,14 @@ def _conditional(entry: Entry, path: str, content_type: str) -> Response:
         ("Cache-Control", "no-cache"),
         ("Vary", "User-Agent"),  # Evolution gets its own document
     ]
-    if_none_match = request.environ.get("HTTP_IF_NONE_MATCH")
+    environ = request.environ
+    if_none_match = environ.get("HTTP_IF_NONE_MATCH")
     if if_none_match is not None:
         fresh = if_none_match.strip() == "*" or any(
             _weakly_equal(candidate, tag) for candidate in if_none_match.split(",")
         )
     else:
-        fresh = request.environ.get("HTTP_IF_MODIFIED_SINCE") == last_modified
+        fresh = environ.get("HTTP_IF_MODIFIED_SINCE") == last_modified
     if fresh:
         return Response(status=304, headers=headers)
     headers.append(("Content-Type", content_type))

@@ -98,8 +98,11 @@ class AccessLog:
     logs.py escapes line breaks and controls in every line besides.
     """
 
-    def __init__(self, app: WSGIApp) -> None:
+    def __init__(self, app: WSGIApp, count: Callable[[dict[str, Any], str], None] | None = None) -> None:
         self.app = app
+        # Told (environ, status) of every request too: the metrics (metrics.RequestCounts) ride on
+        # this wrapper rather than add their own around every request.
+        self.count = count
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         started = time.perf_counter()
@@ -107,10 +110,15 @@ class AccessLog:
 
         def logging_start_response(status: str, headers: list[tuple[str, str]], *args: Any) -> Any:
             seen["status"] = status.split(" ", 1)[0]
-            seen["size"] = next((value for key, value in headers if key.lower() == "content-length"), "-")
+            for key, value in headers:
+                if len(key) == 14 and key.lower() == "content-length":
+                    seen["size"] = value
+                    break
             return start_response(status, headers, *args)
 
         result = self.app(environ, logging_start_response)
+        if self.count is not None:
+            self.count(environ, seen.get("status", "-"))
         logs.access(
             (
                 time.time(),

@@ -74,6 +74,11 @@ def _fails_keeps_serving(service, old: dict[str, bytes], reason: str) -> dict:  
     assert health["status"] == "config error" and health["generation"] == generation, health
     assert any(reason in error and "cannot publish" in error for error in health["config_error"]), health
     assert service.get("/healthz").status_code == 200  # still serving
+    # ... and in the metrics: a failed render, the config state flagged, the old generation served.
+    scraped = service.metrics()
+    assert scraped[("mailautoconf_reloads_total", (("outcome", "publish_error"),))] >= 1
+    assert scraped[("mailautoconf_config_error", ())] == 1
+    assert scraped[("mailautoconf_generation_info", (("generation", generation),))] == 1
     assert _documents(service, list(old)) == old
     assert service.get(DOCUMENT.format(domain=MANY[0])).status_code != 200  # not half of the new one
 

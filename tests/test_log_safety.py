@@ -150,10 +150,13 @@ def test_the_queue_stays_bounded_when_stderr_stalls() -> None:
         stream.release.set()
         lines = flushed(stream)
     dropped = [line for line in lines if "log lines dropped" in line]
-    assert len(dropped) == 1, dropped[:3]
-    assert "WARNING mailautoconf.logs:" in dropped[0]
-    written = len(lines) - 1
-    assert written + int(dropped[0].split("WARNING mailautoconf.logs: ")[1].split()[0]) == 5 * logs.MAX_QUEUED
+    # Usually one report; two when the writer took its first batch (and the count so far)
+    # before it blocked, which a loaded machine makes likely.
+    assert 1 <= len(dropped) <= 2, dropped[:3]
+    assert all("WARNING mailautoconf.logs:" in line for line in dropped)
+    written = len(lines) - len(dropped)
+    counted = sum(int(line.split("WARNING mailautoconf.logs: ")[1].split()[0]) for line in dropped)
+    assert written + counted == 5 * logs.MAX_QUEUED
     assert any("still here" in line for line in lines)  # warnings had room beyond the access lines
 
 

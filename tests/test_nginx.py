@@ -7,6 +7,7 @@ service; clients trust only that CA.
 
 from __future__ import annotations
 
+import http.client
 import os
 import shutil
 import signal
@@ -247,6 +248,28 @@ def test_unhosted_acme_and_health(deployment: Deployment) -> None:
     with bind_file("/etc/hosts", "127.0.0.1 autoconfig.other.test\n"):
         answer = deployment.get(f"http://autoconfig.other.test:{HTTP}/mail/config-v1.1.xml")
     assert answer.status_code == 404
+
+
+def _status_from(source: str, path: str, host: str) -> tuple[int, bytes]:
+    """GET over plain http from the local address ``source`` (lo holds all of 127/8) to nginx on 127.0.0.1."""
+    connection = http.client.HTTPConnection("127.0.0.1", HTTP, timeout=5, source_address=(source, 0))
+    try:
+        connection.request("GET", path, headers={"Host": host})
+        answer = connection.getresponse()
+        return answer.status, answer.read()
+    finally:
+        connection.close()
+
+
+@requires_isolation
+@pytest.mark.parametrize("path", ["/healthz", "/metrics"])
+def test_health_and_metrics_only_from_this_machine(deployment: Deployment, path: str) -> None:
+    """The site lets 127.0.0.1 read /healthz and /metrics, and no other client address."""
+    status, body = _status_from("127.0.0.1", path, "autoconfig.example.org")
+    assert status == 200
+    assert (b"mailautoconf_domains 3.0" in body) if path == "/metrics" else (b'"domains": 3' in body)
+    status, body = _status_from("127.0.0.2", path, "autoconfig.example.org")
+    assert status == 403 and b"mailautoconf" not in body
 
 
 @requires_isolation

@@ -26,7 +26,8 @@ What it does, and why:
   for) goes to the service, which decides as it always does. So the common
   lookup never reaches Python; everything else is proxied with the
   client's address and Host passed on;
-- ``/healthz`` only from the machine itself: its config errors name domains.
+- ``/healthz`` and ``/metrics`` only from the machine itself: config errors name domains,
+  and the metrics say what clients ask.
 
 The hot path is short: ``emailaddress`` → its domain (one regular
 expression), that domain → its folder (one exact-key hash look-up), the
@@ -317,8 +318,9 @@ def _server(
         lines.append("    location / { return 404; }")
     else:
         lines += [
-            "    # Its config errors name domains: from this machine only.",
+            "    # Its config errors name domains, the metrics what clients ask: from this machine only.",
             "    location = /healthz { allow 127.0.0.1; allow ::1; deny all; proxy_pass http://mailautoconf; }",
+            "    location = /metrics { allow 127.0.0.1; allow ::1; deny all; proxy_pass http://mailautoconf; }",
         ]
         if https and options.well_known:
             lines.append(

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import requests
+from prometheus_client.parser import text_string_to_metric_families
 
 from support.paths import EXAMPLE_CONFIG
 from support.paths import ROOT
@@ -108,6 +109,17 @@ class Service:
 
     def health(self) -> dict:
         return self.get("/healthz").json()
+
+    def metrics(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        """GET /metrics, parsed by prometheus_client's own parser: (sample name, sorted labels) -> value."""
+        answer = self.get("/metrics")
+        assert answer.status_code == 200, answer.text
+        assert answer.headers["Content-Type"].startswith("text/plain; version="), answer.headers
+        return {
+            (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(answer.text)
+            for sample in family.samples
+        }
 
     def wait_for(self, predicate, timeout: float = 10.0, what: str = "condition"):  # type: ignore[no-untyped-def]
         """Poll ``predicate`` until it returns a truthy value; the watcher needs a moment."""

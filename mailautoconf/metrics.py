@@ -1,0 +1,253 @@
+"""``GET /metrics``: what the service is doing, in the Prometheus text format (prometheus_client).
+
+Three kinds of figures, each gathered where it costs least:
+
+* **Requests**, by endpoint, client family and status. Counted on every
+  request, so the hot path must stay cheap: each worker thread adds to its
+  own plain dict (no lock, no shared counter), and a scrape sums them.
+  The labels have a fixed, small set of values whatever clients send
+  (endpoints and families below; statuses are the few codes the app and
+  werkzeug answer), so hostile requests cannot grow the series.
+* **Reloads**, by outcome, and how long the renders took: the pipeline's
+  own :class:`~mailautoconf.store.ReloadStats`, read when scraped.
+* **What is served**: the generation, its domains, and whether the config
+  last seen was rejected, read from the store when scraped.
+
+Beside them prometheus_client's own process and Python collectors (memory,
+CPU, open descriptors, GC). Each app has its own registry: tests and
+benches build several apps in one process.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Iterator
+from datetime import UTC
+from datetime import datetime
+from typing import Any
+
+from flask import Blueprint
+from flask import Response
+from flask import current_app
+from prometheus_client import CONTENT_TYPE_LATEST
+from prometheus_client import GCCollector
+from prometheus_client import PlatformCollector
+from prometheus_client import ProcessCollector
+from prometheus_client import generate_latest
+from prometheus_client.core import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import HistogramMetricFamily
+from prometheus_client.registry import Collector
+
+from mailautoconf.render import page
+from mailautoconf.store import RELOAD_OUTCOMES
+from mailautoconf.store import RENDER_BUCKETS
+from mailautoconf.store import Store
+
+__all__ = ["CLIENT_FAMILIES", "ENDPOINTS", "RequestCounts", "bp", "client_family", "endpoint", "registry"]
+
+bp = Blueprint("metrics", __name__)
+
+# Path (as routed: Autodiscover paths already folded to lower case) -> endpoint label.
+_PATHS = {
+    "/mail/config-v1.1.xml": "autoconfig",
+    "/.well-known/autoconfig/mail/config-v1.1.xml": "autoconfig",
+    "/autodiscover/autodiscover.xml": "autodiscover_pox",
+    "/autodiscover/autodiscover.json": "autodiscover_json",
+    page.PROFILE_PATH: "apple_profile",
+    "/mobileconfig": "apple_profile",
+    "/apple.mobileconfig": "apple_profile",
+    "/": "page",
+    "/.well-known/autoconfig/": "page",
+    "/healthz": "healthz",
+    "/metrics": "metrics",
+}
+_V2_PATH_PREFIX = "/autodiscover/autodiscover.json/"
+ENDPOINTS = (*sorted(set(_PATHS.values())), "other")
+CLIENT_FAMILIES = ("thunderbird", "android", "evolution", "kmail", "outlook", "apple", "browser", "other")
+
+
+def endpoint(path: str) -> str:
+    """The endpoint label of a request path; "other" for anything the service does not serve."""
+    found = _PATHS.get(path)
+    if found is not None:
+        return found
+    return "autodiscover_json" if path.startswith(_V2_PATH_PREFIX) else "other"
+
+
+@functools.lru_cache(maxsize=1024)  # few distinct User-Agents in practice; bounded against floods
+def client_family(user_agent: str) -> str:
+    """Which client family a User-Agent names (docs/clients.md), by the marks each sends.
+
+    Evolution sends ``Evolution/<version>`` (section 1.8); Thunderbird
+    desktop its Gecko agent with ``Thunderbird/``; Thunderbird for Android
+    and K-9 fetch through OkHttp without setting an agent, so OkHttp's
+    default ``okhttp/<version>`` stands for them; KMail fetches through
+    KIO. Outlook and Windows Mail name Microsoft Office or Outlook; Apple's
+    devices download profiles with Safari's or the system's agent. Anything
+    else with ``Mozilla/`` is a browser (the settings page), the rest other.
+    """
+    agent = user_agent.lower()
+    if agent.startswith("evolution/"):
+        return "evolution"
+    if "okhttp/" in agent or "k-9" in agent or ("thunderbird" in agent and "android" in agent):
+        return "android"
+    if "thunderbird/" in agent:
+        return "thunderbird"
+    if "kmail" in agent or "kio/" in agent or "akonadi" in agent:
+        return "kmail"
+    if "microsoft office" in agent or "outlook" in agent or "msoffice" in agent or "windows-mail" in agent:
+        return "outlook"
+    if any(mark in agent for mark in ("iphone", "ipad", "macintosh", "cfnetwork", "darwin")):
+        return "apple"
+    if agent.startswith("mozilla/"):
+        return "browser"
+    return "other"
+
+
+class RequestCounts:
+    """Requests counted by (endpoint, client family, status), one dict per worker thread.
+
+    A shared prometheus_client Counter takes a lock per increment and a
+    label lookup; this costs one dict update in the thread's own dict. A
+    thread's dict is written by that thread only; a scrape copies each
+    dict, which the GIL makes atomic.
+    """
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+        self._all: list[dict[tuple[str, str, str], int]] = []
+        self._lock = threading.Lock()  # only taken when a thread counts its first request
+
+    def count(self, environ: dict[str, Any], status: str) -> None:
+        try:
+            counts: dict[tuple[str, str, str], int] = self._local.counts
+        except AttributeError:
+            counts = self._local.counts = {}
+            with self._lock:
+                self._all.append(counts)
+        key = (endpoint(environ.get("PATH_INFO", "")), client_family(environ.get("HTTP_USER_AGENT", "")), status)
+        counts[key] = counts.get(key, 0) + 1
+
+    def totals(self) -> dict[tuple[str, str, str], int]:
+        with self._lock:
+            threads = list(self._all)
+        summed: dict[tuple[str, str, str], int] = {}
+        for counts in threads:
+            for key, value in counts.copy().items():
+                summed[key] = summed.get(key, 0) + value
+        return summed
+
+
+class _ServiceCollector(Collector):
+    """Reads the request counts, the reload statistics and the store when scraped."""
+
+    def __init__(self, store: Store, requests: RequestCounts) -> None:
+        self.store = store
+        self.requests = requests
+
+    def collect(self) -> Iterator[Any]:
+        requests = CounterMetricFamily(
+            "mailautoconf_http_requests",
+            "Requests answered, by endpoint, client family (from the User-Agent) and HTTP status.",
+            labels=("endpoint", "client", "status"),
+        )
+        for (name, client, status), value in sorted(self.requests.totals().items()):
+            requests.add_metric((name, client, status), value)
+        yield requests
+
+        outcomes, buckets, count, seconds = self.store.reloads.snapshot()
+        reloads = CounterMetricFamily(
+            "mailautoconf_reloads",
+            "Config reloads (start, file changes, SIGHUP) by outcome: applied, unchanged (no file changed), "
+            "config_error (rejected: the last good render is served), publish_error (rendering or writing "
+            "failed, e.g. a full disk), error (an unexpected failure).",
+            labels=("outcome",),
+        )
+        for outcome in RELOAD_OUTCOMES:
+            reloads.add_metric((outcome,), outcomes.get(outcome, 0))
+        yield reloads
+        config_errors = CounterMetricFamily(
+            "mailautoconf_config_errors", "Reloads rejected because the config (or its signing files) had errors."
+        )
+        config_errors.add_metric((), outcomes.get("config_error", 0))
+        yield config_errors
+        yield HistogramMetricFamily(
+            "mailautoconf_render_duration_seconds",
+            "Duration of the reloads that rendered and published, or failed doing so.",
+            buckets=[
+                *((str(bound), value) for bound, value in zip(RENDER_BUCKETS, buckets, strict=True)),
+                ("+Inf", count),
+            ],
+            sum_value=seconds,
+        )
+
+        generation, health = self.store.generation, self.store.health
+        yield _gauge("mailautoconf_domains", "Hosted domains served now.", len(generation.domains) if generation else 0)
+        yield _gauge(
+            "mailautoconf_generation",
+            "The number of the generation served now (gen-NNNNNN), 0 before one is.",
+            _generation_number(generation.name) if generation else 0,
+        )
+        info = GaugeMetricFamily(
+            "mailautoconf_generation_info", "The generation served now, by name.", labels=("generation",)
+        )
+        if generation is not None:
+            info.add_metric((generation.name,), 1)
+        yield info
+        yield _gauge(
+            "mailautoconf_generation_rendered_timestamp_seconds",
+            "When the generation served now was rendered (Unix time).",
+            _timestamp(generation.rendered_at) if generation else 0,
+        )
+        yield _gauge(
+            "mailautoconf_config_error",
+            "1 while the config last read was rejected (an older render is served), else 0.",
+            1 if health.config_errors is not None else 0,
+        )
+        problems = GaugeMetricFamily(
+            "mailautoconf_config_problems", "Problems the last config check found, by severity.", labels=("severity",)
+        )
+        problems.add_metric(("error",), len(health.config_errors or ()))
+        problems.add_metric(("warning",), len(health.config_warnings))
+        yield problems
+        yield _gauge(
+            "mailautoconf_config_checked_timestamp_seconds",
+            "When the config was last read (Unix time), 0 before it was.",
+            _timestamp(health.checked_at) if health.checked_at else 0,
+        )
+
+
+def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, documentation, value=value)
+
+
+def _generation_number(name: str) -> int:
+    digits = name.rpartition("-")[2]
+    return int(digits) if digits.isascii() and digits.isdigit() else 0
+
+
+def _timestamp(iso: str) -> float:
+    try:
+        return datetime.strptime(iso, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        return 0.0
+
+
+def registry(store: Store, requests: RequestCounts) -> CollectorRegistry:
+    """A registry of the service's own figures and prometheus_client's process and Python ones."""
+    found = CollectorRegistry(auto_describe=True)
+    found.register(_ServiceCollector(store, requests))
+    ProcessCollector(registry=found)
+    PlatformCollector(registry=found)
+    GCCollector(registry=found)
+    return found
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    """The registry in the Prometheus text format; the nginx site answers it on this machine only."""
+    exposition = generate_latest(current_app.extensions["mailautoconf.metrics"])
+    return Response(exposition, 200, content_type=CONTENT_TYPE_LATEST)
