@@ -11,10 +11,13 @@ import random
 from collections import Counter
 
 import pytest
+from support.paths import EXAMPLE_CONFIG
 from support.pox import pox_request
 from support.service import Service
 
 from mailautoconf import metrics
+from mailautoconf.pipeline import Pipeline
+from mailautoconf.store import Store
 
 THUNDERBIRD = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Thunderbird/128.5.0"
 EVOLUTION = "Evolution/3.46.4"
@@ -152,3 +155,23 @@ def test_reloads_renders_and_config_errors(make_service) -> None:  # type: ignor
         if name == "mailautoconf_render_duration_seconds_bucket"
     ]
     assert sorted(buckets) == buckets and buckets[-1] == (float("inf"), 2)  # cumulative, ending in the count
+
+
+def test_an_unexpected_failure_is_reported_like_any_failed_reload(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A bug in a reload (not a config problem) still shows in /healthz's state and the metrics, then propagates."""
+    config_path = tmp_path / "autoconfig.toml"
+    config_path.write_text(EXAMPLE_CONFIG.read_text(encoding="utf-8"), encoding="utf-8")
+    store = Store()
+    pipeline = Pipeline(str(config_path), str(tmp_path / "out"), store)
+    assert pipeline.run().ok
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(pipeline, "_apply", broken)
+    with pytest.raises(RuntimeError):
+        pipeline.run()
+    assert store.health.config_errors is not None
+    assert any("reload failed: RuntimeError: a bug" in error for error in store.health.config_errors)
+    outcomes = store.reloads.snapshot()[0]
+    assert outcomes["applied"] == 1 and outcomes["error"] == 1
