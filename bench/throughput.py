@@ -24,16 +24,21 @@ temporary folder removed at the end. Exit status: 0 when the bench ran
 from __future__ import annotations
 
 import argparse
+import io
+import os
 import secrets
 import shutil
 import statistics
 import sys
 import time
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from harness import BENCH
 from harness import LOOPBACK
+from harness import ROOT
 from harness import SHIPPED_CONFIG
 from harness import BenchError
 from harness import KeepAliveClient
@@ -178,6 +183,91 @@ def print_throughput(results: dict[str, list[dict[str, WrkResult]]], connections
             counts.append(f"{name} {non_2xx} non-2xx/3xx + {sockets} socket of {total}")
         print(f"  {labels[endpoint]:<34} {', '.join(counts)}")
     print(f"goal: service/baseline >= {GOAL_RATIO} on each endpoint (reported, never enforced)")
+
+
+# -- per-request cost, in process --------------------------------------------------
+
+
+def _environ(method: str, path: str, host: str, body: bytes) -> dict[str, object]:
+    """A WSGI environ as waitress builds it for one request (the parts the apps read)."""
+    path, _, query = path.partition("?")
+    return {
+        "REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": query, "SERVER_NAME": LOOPBACK,
+        "SERVER_PORT": "8080", "SERVER_PROTOCOL": "HTTP/1.1", "HTTP_HOST": host, "REMOTE_ADDR": LOOPBACK,
+        "HTTP_USER_AGENT": "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Thunderbird/128.5.0",
+        "CONTENT_LENGTH": str(len(body)) if body else "", "CONTENT_TYPE": "text/xml" if body else "",
+        "wsgi.input": io.BytesIO(body), "wsgi.url_scheme": "http", "wsgi.errors": sys.stderr,
+        "wsgi.version": (1, 0), "wsgi.multithread": True, "wsgi.multiprocess": False, "wsgi.run_once": False,
+    }  # fmt: skip
+
+
+def _microseconds_per_call(call: Callable[[], object], calls: int, rounds: int) -> float:
+    """The fastest of ``rounds`` runs of ``calls`` calls, in microseconds a call: the least disturbed one."""
+    best = float("inf")
+    for _ in range(rounds):
+        started = time.perf_counter()
+        for _ in range(calls):
+            call()
+        best = min(best, (time.perf_counter() - started) / calls * 1e6)
+    return best
+
+
+def measure_request_cost(work: Path, post_body: bytes, get_size: int, post_size: int) -> list[tuple[str, float, float]]:
+    """Microseconds per request of the service's app and the baseline app, called directly (no server, no wrk).
+
+    Without the network and waitress, the difference is the service's own
+    work per request: lookup, parsing, headers, access log, metrics.
+    """
+    sys.path.insert(0, str(ROOT))
+    from baseline_app import create_app as baseline_app
+    from baseline_app import filler
+
+    from mailautoconf import cli
+    from mailautoconf import metrics
+    from mailautoconf.logs import setup_logging
+
+    # As serve logs: every request's access line queued for the writer thread (here to /dev/null).
+    setup_logging(stream=open(os.devnull, "w", encoding="utf-8"))  # noqa: SIM115 - lives as long as the bench
+    config_dir = work / "in-process"
+    config_dir.mkdir()
+    shutil.copyfile(SHIPPED_CONFIG, config_dir / "autoconfig.toml")
+    running = cli.build_service(str(config_dir / "autoconfig.toml"), str(work / "in-process-out"))
+    running.watcher.stop()
+    service_app = running.app
+    baseline = baseline_app(filler(get_size), filler(post_size))
+
+    def request(app: Any, method: str, path: str, host: str, body: bytes) -> Callable[[], object]:
+        def call() -> object:
+            answer = app(_environ(method, path, host, body), lambda status, headers, exc_info=None: None)
+            content = b"".join(answer)
+            getattr(answer, "close", lambda: None)()
+            return content
+
+        return call
+
+    rows = []
+    for label, method, path, host, body in (
+        ("GET config-v1.1.xml", "GET", GET_PATH, GET_HOST, b""),
+        ("POST Autodiscover", "POST", POST_PATH, POST_HOST, post_body),
+    ):
+        mine = _microseconds_per_call(request(service_app, method, path, host, body), 2000, 7)
+        ceiling = _microseconds_per_call(request(baseline, method, path, host, body), 2000, 7)
+        rows.append((label, mine, ceiling))
+    counts = metrics.RequestCounts()
+    counted = _environ("GET", GET_PATH, GET_HOST, b"")
+    rows.append(("of which counting it for /metrics", _microseconds_per_call(lambda: counts.count(counted, "200"),
+                                                                             20000, 7), 0.0))  # fmt: skip
+    return rows
+
+
+def print_request_cost(rows: list[tuple[str, float, float]]) -> None:
+    print("\n== Per-request cost in process: the apps called directly, fastest of 7 runs of 2,000 ==")
+    print(f"{'request':<36} {'service us':>10} {'baseline us':>11} {'service own us':>14}")
+    for label, mine, ceiling in rows:
+        if ceiling:
+            print(f"{label:<36} {mine:10.1f} {ceiling:11.1f} {mine - ceiling:14.1f}")
+        else:
+            print(f"{label:<36} {mine:10.2f}")
 
 
 # -- reload latency --------------------------------------------------------------
@@ -348,6 +438,7 @@ def run(args: argparse.Namespace) -> None:
 
             results = measure_throughput(service, baseline, args.duration, args.warmup, args.connections, args.rounds)
             print_throughput(results, args.connections, args.duration)
+            print_request_cost(measure_request_cost(work, post_body, get_size, post_size))
             memory = process_memory_kib(service.process.pid)
             if args.throughput_only:
                 return

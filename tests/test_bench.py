@@ -29,7 +29,13 @@ def test_bench_quick_run_prints_every_section() -> None:
         [sys.executable, "bench/throughput.py", "--quick"], cwd=ROOT, capture_output=True, text=True, timeout=600
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    for section in ("== Throughput", "== Reload latency", "== Render time and peak memory", "ratio"):
+    for section in (
+        "== Throughput",
+        "== Per-request cost",
+        "== Reload latency",
+        "== Render time and peak memory",
+        "ratio",
+    ):
         assert section in result.stdout
     assert "non-2xx/3xx" in result.stdout
     assert " 0 non-2xx/3xx + 0 socket" in result.stdout  # the service answered every request
