@@ -319,8 +319,9 @@ def _server(
     else:
         lines += [
             "    # Its config errors name domains, the metrics what clients ask: from this machine only.",
-            "    location = /healthz { allow 127.0.0.1; allow ::1; deny all; proxy_pass http://mailautoconf; }",
-            "    location = /metrics { allow 127.0.0.1; allow ::1; deny all; proxy_pass http://mailautoconf; }",
+            # One location for both: each location costs memory in every server block.
+            "    location ~ ^/(healthz|metrics)$ {"
+            " allow 127.0.0.1; allow ::1; deny all; proxy_pass http://mailautoconf; }",
         ]
         if https and options.well_known:
             lines.append(
