@@ -29,10 +29,12 @@ from typing import NamedTuple
 
 from mailautoconf import clientrules
 from mailautoconf import config
+from mailautoconf import dav
 from mailautoconf import publish
 from mailautoconf import signing
 from mailautoconf.model import NO_OVERRIDE
 from mailautoconf.model import Config
+from mailautoconf.model import DavService
 from mailautoconf.model import Domain
 from mailautoconf.model import Provider
 from mailautoconf.problems import Problem
@@ -43,6 +45,7 @@ from mailautoconf.render.templates import UNICODE
 from mailautoconf.render.templates import ProviderTemplates
 from mailautoconf.render.templates import domain_values
 from mailautoconf.render.templates import provider_templates
+from mailautoconf.store import DavTargets
 from mailautoconf.store import DiskEntry
 from mailautoconf.store import Entry
 from mailautoconf.store import Generation
@@ -241,11 +244,23 @@ class Pipeline:
                     leaving.update(domain.name for domain in provider.domains)
         for name in leaving:
             entries.pop(name, None)
+        # The RFC 6764 redirect targets, kept like the entries: only changed providers' domains are set again.
+        dav_targets: dict[str, DavTargets] = dict(old_generation.dav) if old_generation and not first else {}
+        for name in leaving:
+            dav_targets.pop(name, None)
         changes: dict[str, publish.Change | None] = {}
         wanted: dict[str, tuple[ProviderTemplates, Domain, str]] = {}
         for provider in examined:
             shared = templates[id(provider)].templates
+            provider_dav = _dav_targets(provider.caldav, provider.carddav)
             for domain in provider.domains:
+                targets = (
+                    provider_dav
+                    if domain.override is NO_OVERRIDE
+                    else _dav_targets(provider.caldav_for(domain), provider.carddav_for(domain))
+                )
+                if targets is not None:
+                    dav_targets[domain.name] = targets
                 digest = _digest(shared, _domain_key(domain))
                 wanted[domain.name] = (shared, domain, digest)
                 on_disk = linked.get(domain.name)
@@ -295,7 +310,7 @@ class Pipeline:
         self._templates = templates
         self.config = loaded
         if self.store is not None:
-            self.store.generation = self._generation(published, entries, wanted, mx_wanted, linked)
+            self.store.generation = self._generation(published, entries, wanted, mx_wanted, linked, dav_targets)
             # The model and the store are a few hundred thousand long-lived
             # objects; left in the collector's view, every full collection
             # walks them all, which at 100,000 domains costs the request
@@ -320,6 +335,7 @@ class Pipeline:
         wanted: Mapping[str, tuple[ProviderTemplates, Domain, str]],
         mx_wanted: Mapping[str, tuple[ProviderTemplates, str]],
         linked: Mapping[str, publish.Linked],
+        dav_targets: Mapping[str, DavTargets],
     ) -> Generation:
         current = os.path.join(self.output_dir, publish.CURRENT)
         for name, (shared, domain, _) in wanted.items():
@@ -339,7 +355,7 @@ class Pipeline:
         else:
             manifest = publish.read_manifest(self.output_dir)
             generation, rendered_at = str(manifest.get("generation")), str(manifest.get("rendered_at"))
-        return Generation(generation, rendered_at, entries, mx)
+        return Generation(generation, rendered_at, entries, mx, dav_targets)
 
     def _clean(self) -> None:
         try:
@@ -367,6 +383,14 @@ def _documents(provider: Provider, shared: ProviderTemplates, domain: Domain) ->
         templates = shared.shared
         return lambda: {path: template.fill(domain_values(domain)) for path, template in templates.items()}
     return lambda: {path: render(provider, domain) for path, render in DOCUMENTS.items()}
+
+
+def _dav_targets(caldav: DavService | None, carddav: DavService | None) -> DavTargets | None:
+    """The redirect targets of these services, or None when neither is configured (the well-known URIs 404)."""
+    if caldav is None and carddav is None:
+        return None
+    urls = [None if service is None else dav.wire_url(service.url) for service in (caldav, carddav)]
+    return DavTargets(urls[0], urls[1], any(url is not None and "{domain}" in url for url in urls))
 
 
 def _mx_documents(shared: ProviderTemplates) -> Callable[[], dict[str, bytes]]:

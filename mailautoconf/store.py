@@ -43,6 +43,7 @@ from mailautoconf.signing import Signer
 __all__ = [
     "RELOAD_OUTCOMES",
     "RENDER_BUCKETS",
+    "DavTargets",
     "DiskEntry",
     "Entry",
     "Generation",
@@ -142,6 +143,30 @@ class DiskEntry:
 Entry = TemplateEntry | DiskEntry
 
 
+@dataclass(frozen=True, slots=True)
+class DavTargets:
+    """Where a domain's ``/.well-known/caldav`` and ``/.well-known/carddav`` redirect (RFC 6764 section 5).
+
+    One object per provider, shared by all its domains without an override
+    of their own: at 100,000 domains the map holds references, not URLs.
+    The URLs are the config's, made ASCII (dav.wire_url); ``{domain}`` in a
+    host stands for the domain and is filled in by :meth:`url` with the
+    name the store's lookup found, so a hosted domain's A-label: a client
+    chooses among the config's targets, it never makes one.
+    """
+
+    caldav: str | None  # None: no CalDAV for these domains (404)
+    carddav: str | None
+    per_domain: bool  # some URL holds {domain}
+
+    def url(self, kind: str, domain: str) -> str | None:
+        """The redirect target of ``kind`` (caldav, carddav) for hosted ``domain``; None if not configured."""
+        url = self.caldav if kind == "caldav" else self.carddav
+        if url is None or not self.per_domain:
+            return url
+        return url.replace("{domain}", domain)
+
+
 @dataclass(frozen=True)
 class Generation:
     name: str
@@ -149,6 +174,9 @@ class Generation:
     domains: Mapping[str, Entry]
     # MX lookup domain -> its provider's document (autoconfig.<MX domain>).
     mx: Mapping[str, Entry] = field(default_factory=dict)
+    # Hosted domain -> its RFC 6764 redirect targets; only domains with CalDAV or CardDAV.
+    # Empty for a tree served from disk (load_generation): the URLs live in the config only.
+    dav: Mapping[str, DavTargets] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

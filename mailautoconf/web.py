@@ -25,6 +25,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.routing import MapAdapter
 
+from mailautoconf import davredirect
 from mailautoconf import metrics
 from mailautoconf import names
 from mailautoconf import webpage
@@ -96,6 +97,7 @@ def create_app(store: Store) -> Flask:
     app.register_blueprint(bp)
     app.register_blueprint(webpage.bp)
     app.register_blueprint(metrics.bp)
+    app.register_blueprint(davredirect.bp)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
     app.after_request(_no_sniffing)

@@ -17,8 +17,9 @@ fi
 # run beside them (nginx with TLS, dnsmasq as DNS server, certutil, D-Bus,
 # a C compiler for the Evolution probe), named-checkzone (bind9-utils) and
 # systemd-analyze (systemd) for the deployment generators' tests; headless Chromium
-# (chromium, chromium-driver) and zbarimg (zbar-tools) for the settings page's.
-packages=(wrk iproute2 thunderbird libnss3-tools nginx-light dnsmasq-base
+# (chromium, chromium-driver) and zbarimg (zbar-tools) for the settings page's;
+# radicale, the CalDAV/CardDAV server Thunderbird's calendar and address book detection finds.
+packages=(wrk iproute2 thunderbird libnss3-tools nginx-light dnsmasq-base radicale
           evolution-dev libebook1.2-dev evolution-data-server dbus gcc libc6-dev pkg-config
           bind9-utils systemd chromium chromium-driver zbar-tools)
 missing=()

@@ -449,7 +449,8 @@ def test_people_paths_reach_the_service_on_every_name() -> None:
     loaded = config_loader.loads(EXAMPLE).config
     generated = site(loaded, SiteOptions(upstream="127.0.0.1:8080", static_root="/srv", well_known=True))
     people = (
-        r"    location ~ ^(?:/|/\.well-known/autoconfig/|/email\.mobileconfig|/mobileconfig|/apple\.mobileconfig)$"
+        r"    location ~ ^(?:/|/\.well-known/autoconfig/|/email\.mobileconfig|/mobileconfig|/apple\.mobileconfig"
+        r"|/\.well-known/caldav/?|/\.well-known/carddav/?)$"
         " { proxy_pass http://mailautoconf; }\n"
     )
     blocks = server_blocks(generated)
@@ -464,9 +465,14 @@ def test_people_paths_reach_the_service_on_every_name() -> None:
     plain = site(loaded, SiteOptions(upstream="127.0.0.1:8080", static_root="/srv"))
     assert people not in plain
     assert all("    location / { proxy_pass http://mailautoconf; }" in block for block in server_blocks(plain))
-    for path in site_module.PEOPLE_PATHS:
+    # RFC 6764 section 5: the DAV well-known URIs too, with or without a trailing slash.
+    dav_paths = [path + slash for path in site_module.DAV_PATHS for slash in ("", "/")]
+    assert dav_paths == ["/.well-known/caldav", "/.well-known/caldav/", "/.well-known/carddav", "/.well-known/carddav/"]
+    for path in [*site_module.PEOPLE_PATHS, *dav_paths]:
         assert re.fullmatch(site_module._people_regex(), path)
-    for path in ("/index.html", "/.well-known/autoconfig/mail/", "/email.mobileconfigx", "/emailxmobileconfig"):
+    unlisted = ("/index.html", "/.well-known/autoconfig/mail/", "/email.mobileconfigx", "/emailxmobileconfig")
+    unlisted += ("/.well-known/caldav/x", "/.well-known/caldavs", "/.well-known/xcaldav", "/.well-known/carddav//")
+    for path in unlisted:
         assert not re.fullmatch(site_module._people_regex(), path)
 
 

@@ -80,6 +80,10 @@ def _normalise(rdtype: str, value: str) -> tuple[object, ...]:
     if rdtype == "MX":
         preference, exchange = value.split()
         return (int(preference), exchange.lower().rstrip(".") + ".")
+    if rdtype == "TXT":
+        # RFC 6764 section 4's path= is a URL path: letter case counts. Both sides are zone-file text
+        # in the form dns.zone_txt writes and dnspython prints (quoted, \DDD escapes).
+        return (value,)
     return (value.lower().rstrip(".") + ".",)  # CNAME target, with or without the trailing dot
 
 

@@ -4,7 +4,10 @@ Clients find this service only through DNS (docs/clients.md section 4):
 Thunderbird, Evolution, KMail and K-9 ask ``autoconfig.<d>``; Outlook and
 Windows Mail ask ``autodiscover.<d>`` and then the ``_autodiscover._tcp.<d>``
 SRV record. Clients that follow RFC 6186 (Evolution among them) look for
-the mail servers themselves under ``_imaps._tcp.<d>`` and friends. All of it is derived here
+the mail servers themselves under ``_imaps._tcp.<d>`` and friends; calendar
+and contacts clients (Thunderbird after mail setup, DAVx5, Apple devices)
+look for ``_caldavs._tcp.<d>`` and ``_carddavs._tcp.<d>`` with a TXT
+``path=`` beside them (RFC 6764). All of it is derived here
 from the same model that serves the clients, so the records cannot drift
 from the settings handed out.
 
@@ -32,6 +35,7 @@ import sys
 from dataclasses import dataclass
 from dataclasses import field
 
+from mailautoconf import dav
 from mailautoconf.deploy import AUTOCONFIG
 from mailautoconf.deploy import AUTODISCOVER
 from mailautoconf.deploy import ServerHost
@@ -42,7 +46,9 @@ from mailautoconf.deploy import select_domains
 from mailautoconf.deploy import server_hosts
 from mailautoconf.model import INCOMING_TYPES
 from mailautoconf.model import OUTGOING_TYPES
+from mailautoconf.model import PORTS
 from mailautoconf.model import Config
+from mailautoconf.model import DavService
 from mailautoconf.model import Domain
 from mailautoconf.model import Provider
 from mailautoconf.model import ServerType
@@ -62,6 +68,7 @@ __all__ = [
     "plan",
     "records",
     "warnings",
+    "zone_txt",
 ]
 
 
@@ -70,7 +77,7 @@ class RRset:
     """Every record of one name and type that a domain needs; checked as a whole."""
 
     name: str  # absolute A-label name with a trailing dot
-    type: str  # CNAME, A, AAAA, SRV or MX
+    type: str  # CNAME, A, AAAA, SRV, MX or TXT
     values: tuple[str, ...]  # rdata in zone-file form, in output order
     optional: bool  # clients work without it; check-dns still reports it
 
@@ -145,6 +152,8 @@ class _Context:
     # Caches filled while planning (server_hosts' shared lists; SRV plans by host names).
     shared_hosts: dict[int, tuple[Provider, list[ServerHost]]] = field(default_factory=dict)
     srv_plans: dict[tuple[int, tuple[str, ...]], tuple[Provider, _SrvPlan]] = field(default_factory=dict)
+    # RFC 6764 plans by DAV service (id, the object kept so the id cannot be reused): computed once.
+    dav_plans: dict[tuple[int, str], tuple[DavService, _DavPlan]] = field(default_factory=dict)
 
 
 def _context(config: Config) -> _Context:
@@ -325,6 +334,104 @@ def _srv_groups(context: _Context, provider: Provider, domain: Domain) -> list[G
     return groups
 
 
+@dataclass(frozen=True)
+class _DavPlan:
+    """What every domain of one CalDAV or CardDAV service shares: computed once per service, not per domain."""
+
+    comment: tuple[str, ...]
+    host: str | None  # the SRV target, {domain} still in it; None: no SRV (warnings say why)
+    srv: str  # the SRV rdata without its target: "0 1 443"
+    txt: str | None  # the TXT rdata in zone-file form; None: no TXT (warnings say why)
+    warnings: tuple[str, ...]
+
+
+# RFC 1035 section 3.3.14: a TXT record is character-strings of at most 255 octets each.
+TXT_STRING_MAX = 255
+
+
+def zone_txt(text: str) -> str:
+    """One TXT character-string in zone-file form (RFC 1035 section 5.1), as BIND and dnspython print it.
+
+    Quoted; ``"`` and ``\\`` escaped with a backslash, any octet outside
+    printable ASCII as ``\\DDD``. check-dns compares this text with the
+    live record's as the resolver library prints it, so both must agree.
+    """
+    out = []
+    for byte in text.encode("utf-8"):
+        if byte in (0x22, 0x5C):
+            out.append("\\" + chr(byte))
+        elif 0x20 <= byte < 0x7F:
+            out.append(chr(byte))
+        else:
+            out.append(f"\\{byte:03d}")
+    return '"' + "".join(out) + '"'
+
+
+def _dav_plan(context: _Context, kind: dav.DavKind, service: DavService) -> _DavPlan:
+    key = (id(service), kind.kind)
+    known = context.dav_plans.get(key)
+    if known is not None and known[0] is service:
+        return known[1]
+    comment = (
+        f"Optional: {kind.title} ({kind.what}) for clients that find it by SRV (RFC 6764 section 3):",
+        "Thunderbird after mail setup, DAVx5, Apple devices; the TXT record beside it is the context",
+        f"path (RFC 6764 section 4), without it they start at / or {kind.well_known} (section 5).",
+        f"https only: no {kind.plain_label} record (RFC 6764 section 3, plain http), the config's URLs are https.",
+    )
+    found = dav.endpoint(service.url)
+    problems: list[str] = []
+    host: str | None = None
+    srv = txt = ""
+    if found is None:  # config.py lets no such URL through; said rather than crashed on
+        problems.append(f'{kind.kind} url "{service.url}" is not an https URL: no {kind.srv_label} records')
+    else:
+        low, high = PORTS
+        if not low <= found.port <= high:
+            problems.append(f'{kind.kind} url "{service.url}": port {found.port} is not {low}-{high}: no SRV record')
+        else:
+            host, srv = found.host, f"0 {SRV_WEIGHT} {found.port}"
+        if found.tail:
+            problems.append(
+                f'{kind.kind} url "{service.url}": "{found.tail}" cannot be published in DNS (SRV and TXT '
+                "carry host, port and path only, RFC 6764 sections 3 and 4); clients that find it by DNS "
+                f"start at {found.path}"
+            )
+        value = f"path={found.path}"
+        if len(value.encode("utf-8")) > TXT_STRING_MAX:
+            problems.append(f'{kind.kind} url "{service.url}": the path is too long for a TXT string: no TXT record')
+        else:
+            txt = zone_txt(value)
+    plan = _DavPlan(comment, host, srv, txt or None, tuple(problems))
+    context.dav_plans[key] = (service, plan)
+    return plan
+
+
+def _dav_groups(context: _Context, provider: Provider, domain: Domain) -> list[Group]:
+    """RFC 6764: the SRV and TXT records of the domain's CalDAV and CardDAV services, where configured."""
+    groups = []
+    for kind in dav.KINDS:
+        service = provider.caldav_for(domain) if kind.kind == "caldav" else provider.carddav_for(domain)
+        if service is None:
+            continue
+        plan = _dav_plan(context, kind, service)
+        name = f"{kind.srv_label}.{domain.name}."
+        rrsets = []
+        problems = plan.warnings
+        if plan.host is not None:
+            target = _absolute(plan.host.replace("{domain}", domain.name))
+            rrsets.append(RRset(name, "SRV", (f"{plan.srv} {target}",), True))
+            if target in context.cnames:
+                # RFC 2782: the target "MUST NOT be an alias"; clients may refuse it.
+                problems += (
+                    f"{name} points at {target}, which these records make a CNAME; RFC 2782 forbids an alias "
+                    "as SRV target: use the DAV server's own host name",
+                )
+        if plan.txt is not None:
+            rrsets.append(RRset(name, "TXT", (plan.txt,), True))
+        groups.append(Group(plan.comment, tuple(rrsets), problems))
+    return groups
+
+
 def _mx_group(context: _Context, provider: Provider, domain: Domain) -> Group:
     """The provider's MX hosts as the domain's MX records, preferences 10, 20, ... in config order."""
     values = tuple(f"{MX_PRIORITY_STEP * (index + 1)} {_absolute(host)}" for index, host in enumerate(provider.mx))
@@ -397,7 +504,7 @@ def _domain_plan(context: _Context, provider: Provider, domain: Domain) -> Domai
         ]
     if provider.mx:
         groups.append(_mx_group(context, provider, domain))
-    groups += [autodiscover_srv, *_srv_groups(context, provider, domain)]
+    groups += [autodiscover_srv, *_srv_groups(context, provider, domain), *_dav_groups(context, provider, domain)]
     if config.dns.common_names:
         common = _common_name_group(context, provider, domain)
         if common is not None:

@@ -7,7 +7,9 @@ What it does, and why:
   ``autoconfig.<mx domain>`` of the MX lookup domains that are not hosted,
   the public host name, and with ``--well-known`` the hosted domains' own
   names (for ``/.well-known/autoconfig/``, ``/autodiscover/``, the settings
-  page and the Apple profile only, :data:`PEOPLE_PATHS`); TLS
+  page and the Apple profile only, :data:`PEOPLE_PATHS`, and the RFC 6764
+  redirects ``/.well-known/caldav`` and ``/.well-known/carddav``,
+  :data:`DAV_PATHS`); TLS
   1.2 and 1.3, HTTP/2, a shared TLS session cache, HSTS;
 - on 80 every ``autoconfig.*`` and ``autodiscover.*`` name: autoconfig is
   answered directly (KMail before 24.08 asks over plain http only,
@@ -64,6 +66,7 @@ import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from mailautoconf.dav import KINDS
 from mailautoconf.deploy import AUTOCONFIG
 from mailautoconf.deploy import AUTODISCOVER
 from mailautoconf.deploy import load_or_report
@@ -77,7 +80,7 @@ from mailautoconf.render import EVOLUTION
 from mailautoconf.render import MX_FOLDER_PREFIX
 from mailautoconf.render import THUNDERBIRD
 
-__all__ = ["SiteOptions", "hash_sizes", "nginx_command", "nginx_version", "site"]
+__all__ = ["DAV_PATHS", "SiteOptions", "hash_sizes", "nginx_command", "nginx_version", "site"]
 
 HSTS = 'add_header Strict-Transport-Security "max-age=31536000" always;'
 # Both paths Thunderbird-style clients ask (docs/clients.md section 1.2).
@@ -85,6 +88,9 @@ AUTOCONFIG_PATHS = ("/mail/config-v1.1.xml", "/.well-known/autoconfig/mail/confi
 # What people open (the settings page, webpage.py) and the Apple profile they download:
 # the service answers them on every name, the hosted domains' own names included.
 PEOPLE_PATHS = ("/", "/.well-known/autoconfig/", "/email.mobileconfig", "/mobileconfig", "/apple.mobileconfig")
+# The RFC 6764 section 5 well-known URIs, which calendar and contacts clients ask on the mail
+# domain's own name (and the service redirects, davredirect.py); each also with a trailing slash.
+DAV_PATHS = tuple(kind.well_known for kind in KINDS)
 DYNAMIC = "/.mailautoconf-dynamic"  # a path that never exists: try_files falls back to the service
 SERVER_NAMES_PER_LINE = 8
 # nginx 1.25.1 replaced "listen ... http2" (deprecated there, with a warning) by "http2 on".
@@ -312,7 +318,7 @@ def _server(
         ]
     if only_service_paths or (https and options.well_known):
         # The own names answer only the service's paths; these are among them. One regular
-        # expression, anchored: one location more per server, not five (memory at scale).
+        # expression, anchored: one location more per server, not one per path (memory at scale).
         lines.append(f"    location ~ {_people_regex()} {{ proxy_pass http://mailautoconf; }}")
     if only_service_paths:
         lines.append("    location / { return 404; }")
@@ -341,9 +347,13 @@ def _server(
 
 
 def _people_regex() -> str:
-    """PEOPLE_PATHS as one anchored regular expression: exactly these paths, nothing below them."""
-    alternatives = "|".join(path.replace(".", "\\.") for path in PEOPLE_PATHS)  # no other metacharacter
-    return f"^(?:{alternatives})$"
+    """PEOPLE_PATHS and DAV_PATHS as one anchored regular expression: exactly these paths, nothing below them.
+
+    A DAV path may end in a slash (the service answers both spellings).
+    """
+    alternatives = [path.replace(".", "\\.") for path in PEOPLE_PATHS]  # no other metacharacter
+    alternatives += [path.replace(".", "\\.") + "/?" for path in DAV_PATHS]
+    return f"^(?:{'|'.join(alternatives)})$"
 
 
 # -- nginx's hash tables ---------------------------------------------------------------------------

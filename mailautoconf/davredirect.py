@@ -1,0 +1,79 @@
+"""``/.well-known/caldav`` and ``/.well-known/carddav``: the RFC 6764 section 5 redirects to the configured URLs.
+
+Calendar and contacts clients that know only the mail address ask the
+domain's host for these URIs (Thunderbird's account hub after mail setup,
+``CardDAVUtils.sys.mjs`` and ``CalDavProvider.sys.mjs``; DAVx5's
+``DavResourceFinder``; Apple devices), usually with PROPFIND, and follow a
+redirect to the context path. They are answered here on the hosted
+domains' own names and on ``autoconfig.<d>``/``autodiscover.<d>``: the
+domain comes from the Host as web.py finds it (names.candidate_domains,
+then the store's lookup), and its targets from the generation's
+``dav`` map (pipeline.py), so a client picks one of the config's URLs and
+never builds one. Not hosted, or no CalDAV/CardDAV configured: 404.
+
+Why 301: RFC 6764 section 5 shows the redirect as a 301 and clients expect
+it; unlike 303 it keeps the method (RFC 9110 section 15.4.2 lets a client
+change only POST), so a PROPFIND arrives at the target as a PROPFIND. A
+301 is cacheable by default (RFC 9111 section 4.2.2), so ``Cache-Control``
+bounds it to the DNS records' default TTL: after the operator moves the
+service, the well-known answer goes stale no longer than the SRV and TXT
+records do.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint
+from flask import Response
+from flask import current_app
+from flask import request
+
+from mailautoconf import names
+from mailautoconf import wsgi
+from mailautoconf.dav import KINDS
+from mailautoconf.store import Store
+
+__all__ = ["CACHE_SECONDS", "METHODS", "bp"]
+
+bp = Blueprint("davredirect", __name__)
+CALDAV, CARDDAV = KINDS
+
+# The methods DAV clients open discovery with: PROPFIND (Thunderbird, DAVx5, Apple), GET and HEAD
+# (people, monitoring), OPTIONS (clients checking the DAV header), REPORT. Any of them is redirected.
+METHODS = ["GET", "HEAD", "OPTIONS", "PROPFIND", "REPORT"]
+CACHE_SECONDS = 3600  # as [dns] ttl's default: see the module docstring
+_TEXT_TYPE = "text/plain; charset=utf-8"
+
+
+def _store() -> Store:
+    return current_app.extensions["mailautoconf.store"]  # type: ignore[no-any-return]
+
+
+def _redirect(kind: str) -> Response:
+    """301 to the domain's ``kind`` URL; 404 when the Host names no hosted domain with one."""
+    store = _store()
+    generation = store.generation
+    if generation is None:
+        return Response("starting: no configuration rendered yet\n", 503, {"Retry-After": "1"}, content_type=_TEXT_TYPE)
+    found = store.lookup(names.candidate_domains(request.environ.get("HTTP_HOST", "")))
+    request.environ[wsgi.LOG_KEY] = f"domain={found[0] if found else '-'}"
+    targets = generation.dav.get(found[0]) if found else None
+    url = targets.url(kind, found[0]) if targets is not None and found is not None else None
+    if url is None:
+        return Response(f"no {kind} service for this domain\n", 404, content_type=_TEXT_TYPE)
+    headers = {"Location": url, "Cache-Control": f"max-age={CACHE_SECONDS}"}
+    return Response(f"moved to {url}\n", 301, headers, content_type=_TEXT_TYPE)
+
+
+# The URIs as registered (RFC 6764 section 8), and with a slash, which some clients append.
+@bp.route(CALDAV.well_known, methods=METHODS, provide_automatic_options=False)
+@bp.route(CALDAV.well_known + "/", methods=METHODS, provide_automatic_options=False)
+def caldav() -> Response:
+    """Redirect to the domain's CalDAV URL (RFC 6764 section 5)."""
+    return _redirect(CALDAV.kind)
+
+
+@bp.route(CARDDAV.well_known, methods=METHODS, provide_automatic_options=False)
+@bp.route(CARDDAV.well_known + "/", methods=METHODS, provide_automatic_options=False)
+def carddav() -> Response:
+    """Redirect to the domain's CardDAV URL (RFC 6764 section 5)."""
+    return _redirect(CARDDAV.kind)
