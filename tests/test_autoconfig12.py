@@ -25,6 +25,7 @@ from test_android import MINIMAL
 
 from mailautoconf import clientrules
 from mailautoconf import config
+from mailautoconf import importer
 from mailautoconf import render
 from mailautoconf.model import NO_OVERRIDE
 from mailautoconf.model import Config
@@ -328,3 +329,60 @@ def test_android_skips_what_is_beside_email_provider(section: bytes, version: by
     assert clientrules.android_problems(broken) == [
         "incoming server 1 (imap): socketType 'plain' is not SSL or STARTTLS"
     ]
+
+
+# -- importing a 1.2 document -------------------------------------------------------
+
+
+def test_import_round_trip() -> None:
+    """A document we render imports back into a config that renders the same bytes, DAV included."""
+    groupware = loaded(GROUPWARE)
+    tree = render.render(groupware)
+    for name in tree:
+        imported = importer.parse_document(tree[name][render.THUNDERBIRD], f"{name}.xml")
+        assert imported.notes == [], imported.notes
+        again = loaded(importer.build_document([imported], groupware.service.public_hostname))
+        (provider,) = again.providers
+        original, domain = groupware.domains()[name]
+        for field in ("caldav", "carddav"):
+            before = getattr(original, f"{field}_for")(domain)
+            after = getattr(provider, f"{field}_for")(provider.domains[0])
+            assert (after.url_for(provider.domains[0]), after.username) == (before.url_for(domain), before.username)
+        assert render.render(again)[name][render.THUNDERBIRD] == tree[name][render.THUNDERBIRD]
+
+
+@pytest.mark.parametrize(
+    ("section", "note", "imported"),
+    [
+        (
+            '<calendar type="caldav"><url>http://dav.example.org/</url></calendar>',
+            'url "http://dav.example.org/" is not an https URL',
+            None,
+        ),
+        ('<calendar type="caldav"><username>%EMAILADDRESS%</username></calendar>', "not imported (no <url>)", None),
+        (
+            '<calendar type="webcal"><url>https://dav.example.org/</url></calendar>',
+            'type "webcal" not imported (only caldav)',
+            None,
+        ),
+        (
+            '<calendar type="caldav"><url>https://dav.example.org/</url>'
+            '<authentication system="http">Digest</authentication></calendar>',
+            '"Digest" not imported (the model says HTTP Basic for calendars and contacts)',
+            {"url": "https://dav.example.org/"},
+        ),
+        (
+            '<calendar type="caldav"><url>https://one.example.org/</url></calendar>'
+            '<calendar type="caldav"><url>https://two.example.org/</url></calendar>',
+            "not imported (the first <calendar> is the provider's; the model holds one)",
+            {"url": "https://one.example.org/"},
+        ),
+    ],
+    ids=["http-url", "no-url", "other-type", "digest", "second-calendar"],
+)
+def test_import_says_what_it_leaves_out(section: str, note: str, imported: dict[str, str] | None) -> None:
+    document = MINIMAL.replace(b"  </emailProvider>\n", b"  </emailProvider>\n  " + section.encode() + b"\n")
+    found = importer.parse_document(document, "x.xml")
+    assert any(note in line for line in found.notes), found.notes
+    assert found.provider.get("caldav") == imported
+    loaded(importer.build_document([found], "autoconfig.example.org"))  # always a config check accepts
