@@ -13,7 +13,7 @@ The Autoconfig 1.2 ``<calendar>`` and ``<addressbook>`` sections stay in
 ``incomingServer``/``outgoingServer`` and drop every other element's text
 unread, and never read ``version`` (e-mail-autoconfig.c,
 ``mail_autoconfig_parse_start_element``/``_text``; docs/clients.md section
-1.11), so they cannot touch the mail account. This document stays the
+1.13), so they cannot touch the mail account. This document stays the
 standard one minus the extra servers, and an Evolution that learns the
 sections finds them. tests/test_evolution.py proves it with Evolution itself.
 """

@@ -18,7 +18,7 @@ document carries ``<calendar type="caldav">`` and ``<addressbook
 type="carddav">`` beside ``<emailProvider>``, each with ``<url>``,
 ``<authentication system="http">Basic</authentication>`` and, when the
 config names one, ``<username>``. Every reader we prove skips them unread
-(docs/clients.md section 1.11), so a document without them stays the
+(docs/clients.md sections 1.11 and 1.13), so a document without them stays the
 Autoconfig 1.1 document it always was, byte for byte.
 """
 
@@ -38,7 +38,7 @@ __all__ = ["HTTP_BASIC", "VERSION_1_1", "VERSION_1_2", "document", "render"]
 # <clientConfig version>. The draft's own version is 1.2 and it says a
 # client MUST NOT reject a file for its version alone ("clientConfig");
 # none of the readers we prove reads the attribute at all (docs/clients.md
-# section 1.11: Thunderbird's readFromXML, Android's RealAutoconfigParser,
+# section 1.13: Thunderbird's readFromXML, Android's RealAutoconfigParser,
 # Evolution's e-mail-autoconfig.c, KMail's ispdbservice.cpp). A document
 # says 1.2 only when it uses 1.2's sections, so a document without them is
 # the 1.1 document it was before, byte for byte.
