@@ -89,7 +89,9 @@ CONFIGS = {key: loads(text, source=key).config for key, text in CONFIG_TEXTS.ite
 # (issue 8): customer domains have only MX records to the hoster's mail
 # exchangers, whose domains are not mail domains, and the _autodiscover._tcp
 # SRV record. One provider with shared host names; one with per-domain host
-# names, whose MX host has a full domain longer than its base domain.
+# names, whose MX host has a full domain longer than its base domain, and
+# calendars and contacts: its MX lookup document carries the address book
+# (a fixed URL) but not the per-domain calendar, and says version 1.2.
 MX_CONFIG = """\
 [service]
 public_hostname = "autoconfig.hoster.example"
@@ -139,6 +141,8 @@ display_name = "Hosted Mail"
 domains = ["shop-three.example", "bäckerei.test"]
 mx = ["mx.eu.hosted-mail.example"]
 own_names = false
+caldav = { url = "https://dav.{domain}/calendars/", username = "{localpart}@{domain}" }
+carddav = { url = "https://contacts.hosted-mail.example/", username = "{address}" }
 
 [[provider.incoming]]
 type = "imap"
@@ -799,7 +803,8 @@ def test_mx_provider_document_over_https(world: World, kind: str) -> None:
 
     Every MX lookup domain of the provider answers through nginx with the
     provider-wide document: the TOML's servers in order, ``{domain}`` as
-    ``%EMAILDOMAIN%``, and Android's parser rules accept it.
+    ``%EMAILDOMAIN%``, and Android's parser rules accept it. Of the DAV
+    services only those whose URL needs no domain are in it.
     """
     provider = MX_PROVIDERS[kind]
     expected = [
@@ -824,6 +829,16 @@ def test_mx_provider_document_over_https(world: World, kind: str) -> None:
         listed_domains = {x.text for x in document.iter("domain")}
         assert listed_domains.isdisjoint(domain.name for domain in provider.domains), listed_domains
         assert clientrules.android_problems(answer.content, address_for(STRANGER)) == []
+        # Calendars and contacts: only what needs no domain (render/thunderbird.py, _dav).
+        sections = {
+            tag: service
+            for tag, service in (("addressbook", provider.carddav), ("calendar", provider.caldav))
+            if service is not None and "{domain}" not in service.url
+        }
+        assert [x.tag for x in document if x.tag != "emailProvider"] == list(sections), lookup_domain
+        for tag, service in sections.items():
+            assert document.findtext(f"{tag}/url") == service.url
+        assert document.get("version") == ("1.2" if sections else "1.1"), lookup_domain
 
 
 # -- failures ------------------------------------------------------------------------
