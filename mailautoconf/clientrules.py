@@ -344,6 +344,10 @@ def warnings(
 # - socketType exactly SSL or STARTTLS, a port a number, a host name a host
 #   name: the text is used as it is, so whitespace fails;
 # - at least one imap and one smtp section: POP3-only settings are rejected.
+# What it does not judge: clientConfig's children other than emailProvider
+# (Autoconfig 1.2's <calendar>, <addressbook>, <oAuth2>, ...) are skipped
+# unread whatever they hold (parseClientConfig: skipElement), and the
+# version attribute is never read; the emulation ignores both the same way.
 
 _ANDROID_AUTH = {"password-cleartext", "password-encrypted", "OAuth2"}
 _ANDROID_SOCKET_TYPES = {"SSL", "STARTTLS"}
@@ -441,6 +445,8 @@ def android_rejections(document: bytes, address: str = "user@example.org") -> li
         return [Rejection(f"not well-formed XML: {exc}")]
     if root.tag != "clientConfig":
         return [Rejection("missing <clientConfig> element")]
+    # Only <emailProvider> is read among clientConfig's children; the rest
+    # (calendar, addressbook, ...) is skipped unread, as the app skips it.
     provider = root.find("emailProvider")
     if provider is None:
         return [Rejection("missing <emailProvider> element")]

@@ -59,7 +59,17 @@ from mailautoconf.problems import in_file_order
 from mailautoconf.problems import shown
 from mailautoconf.tomlpos import KeyLines
 
-__all__ = ["ConfigError", "LoadResult", "Loader", "Problem", "check_documentation", "check_server", "load", "loads"]
+__all__ = [
+    "ConfigError",
+    "LoadResult",
+    "Loader",
+    "Problem",
+    "check_dav",
+    "check_documentation",
+    "check_server",
+    "load",
+    "loads",
+]
 
 # Thunderbird's spelling, which admins coming from hand-written XML will try.
 _LEGACY_PLACEHOLDERS = {legacy: placeholder for placeholder, legacy in THUNDERBIRD_PLACEHOLDERS.items()}
@@ -354,6 +364,13 @@ def check_documentation(raw: dict[str, Any]) -> tuple[Documentation | None, Mess
     checker = _Checker(lambda path: ("", None), record=[])
     found = checker.documentation([raw], _Where((), ""))
     return (found[0] if found else None), checker.messages()
+
+
+def check_dav(raw: dict[str, Any], key: str) -> tuple[DavService | None, Messages]:
+    """One ``caldav`` or ``carddav`` table (``key``) checked alone (see :func:`check_server`)."""
+    checker = _Checker(lambda path: ("", None), record=[])
+    found = checker.dav({key: raw}, key, _Where((), ""))
+    return found, checker.messages()
 
 
 def _included_files(main: str, patterns: tuple[str, ...]) -> tuple[str, ...]:

@@ -67,9 +67,12 @@ _NOT_IMPORTED = {
     "addThisServer": "the model has no such option; clients add the server anyway",
     "restriction": "the model has no client-IP restrictions",
     "clientConfigUpdate": "the model has no update URL",
-    "addressBook": "the model has no address books (clients use RFC 6764)",
-    "calendar": "the model has no calendars (clients use RFC 6764)",
+    # Mozilla's old spelling, never defined; Autoconfig 1.2's <addressbook> is imported (_DAV_SECTIONS).
+    "addressBook": 'not the draft\'s <addressbook type="carddav">',
 }
+# Autoconfig 1.2's URL-based sections (draft-ietf-mailmaint-autoconfig-06,
+# "Server sections"), beside <emailProvider>: element -> (type, config key).
+_DAV_SECTIONS = {"calendar": ("caldav", "caldav"), "addressbook": ("carddav", "carddav")}
 _SERVER_CHILDREN = ("hostname", "port", "socketType", "authentication", "username", "pop3")
 # Thunderbird's %EMAILADDRESS% etc. by their middle word; the ISPDB misses the closing % at times.
 _PLACEHOLDER_NAMES = {legacy.strip("%")[5:]: placeholder for placeholder, legacy in THUNDERBIRD_PLACEHOLDERS.items()}
@@ -121,17 +124,60 @@ class _Reader:
             raise ImportFailure([f"{self.source}: the root element is <{root.tag}>, not <clientConfig>"])
         self.unknown_attributes(root, "/clientConfig", ("version",))
         providers: list[tuple[str, ElementTree.Element]] = []
+        dav: dict[str, dict[str, Any]] = {}
         for path, child in _children(root, "/clientConfig"):
             if child.tag == "emailProvider":
                 if providers:
                     self.skip(child, path)
                     continue
                 providers.append((path, child))
+            elif child.tag in _DAV_SECTIONS:
+                self.dav(child, path, dav)
             else:
                 self.skip(child, path)
         if not providers:
             raise ImportFailure([f"{self.source}: no <emailProvider> element"])
-        return self.provider(*providers[0])
+        return self.provider(*providers[0]) | dav
+
+    def dav(self, element: ElementTree.Element, path: str, into: dict[str, dict[str, Any]]) -> None:
+        """A ``<calendar type="caldav">`` or ``<addressbook type="carddav">`` as a caldav/carddav table.
+
+        The first of each kind is the provider's preferred one ("Multiple
+        server sections"), and the model holds one: later ones are noted.
+        What the config layer refuses (an http URL, say) is noted, not imported.
+        """
+        kind, key = _DAV_SECTIONS[element.tag]
+        self.unknown_attributes(element, path, ("type",))
+        if element.get("type", "").lower() != kind:
+            self.note(path, f'type "{element.get("type", "")}" not imported (only {kind})')
+            return
+        if key in into:
+            self.note(path, f"not imported (the first <{element.tag}> is the provider's; the model holds one)")
+            return
+        table: dict[str, Any] = {}
+        for here, child in _children(element, path):
+            if child.tag == "url" and "url" not in table:
+                table["url"] = _text(child)
+            elif child.tag == "username" and "username" not in table:
+                username = self.placeholders(_text(child), here, USERNAME_PLACEHOLDERS)
+                if username is not None:
+                    table["username"] = username
+            elif child.tag == "authentication":
+                method = _text(child)
+                if (child.get("system"), method.lower()) != ("http", "basic"):
+                    self.note(here, f'"{method}" not imported (the model says HTTP Basic for calendars and contacts)')
+            else:
+                self.skip(child, here)
+        if "url" not in table:
+            self.note(path, "not imported (no <url>)")
+            return
+        service, messages = config.check_dav(table, key)
+        for _, message, _severity in messages:
+            self.note(path, message)
+        if service is None:
+            self.note(path, "not imported (see the messages above)")
+            return
+        into[key] = table
 
     def provider(self, path: str, element: ElementTree.Element) -> dict[str, Any]:
         self.unknown_attributes(element, path, ("id",))

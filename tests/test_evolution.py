@@ -37,6 +37,7 @@ from dataclasses import field
 from pathlib import Path
 
 import pytest
+from support.configs import GROUPWARE
 from support.isolation import bind_file
 from support.isolation import requires_isolation
 from support.paths import EXAMPLE_CONFIG
@@ -169,7 +170,15 @@ authentication = ["password-cleartext"]
 username = "{address}"
 """
 EXAMPLE_TEXT = EXAMPLE_CONFIG.read_text(encoding="utf-8")
-CONFIGS = [pytest.param(EXAMPLE_TEXT, id="example"), pytest.param(HOSTING_CONFIG, id="per-domain-hosts")]
+# CalDAV and CardDAV configured: the Evolution document carries Autoconfig
+# 1.2's <calendar> and <addressbook> (with usernames unlike the servers'
+# first ones) and says version 1.2; Evolution must still take exactly the
+# first mail server of each type.
+CONFIGS = [
+    pytest.param(EXAMPLE_TEXT, id="example"),
+    pytest.param(HOSTING_CONFIG, id="per-domain-hosts"),
+    pytest.param(GROUPWARE, id="calendars-and-contacts"),
+]
 
 
 def _evolution_dev_missing() -> str | None:
@@ -331,7 +340,8 @@ def _hosted(config_text: str) -> list[tuple[Provider, Domain]]:
 @pytest.fixture(scope="module", autouse=True)
 def hosts() -> Iterator[None]:
     """A private /etc/hosts: ``autoconfig.<d>`` and ``<d>`` of every test domain are 127.0.0.1."""
-    names = sorted({domain.name for text in (EXAMPLE_TEXT, HOSTING_CONFIG) for _, domain in _hosted(text)} | {UNHOSTED})
+    texts = (EXAMPLE_TEXT, HOSTING_CONFIG, GROUPWARE)
+    names = sorted({domain.name for text in texts for _, domain in _hosted(text)} | {UNHOSTED})
     lines = ["127.0.0.1 localhost", "::1 localhost"]
     lines += [f"127.0.0.1 autoconfig.{name} {name}" for name in names]
     with bind_file("/etc/hosts", "\n".join(lines) + "\n"):
@@ -501,6 +511,33 @@ def test_evolution_ends_up_with_the_first_choice(
     service.stop()
     requests = _access_lines(service.log())
     assert sorted(requests) == sorted((AUTOCONFIG_PATH, "200", name) for name in expected), requests
+
+
+def test_evolution_reads_past_calendar_and_contacts(
+    port_80_service: Callable[[str], Service], evolution: Evolution
+) -> None:
+    """What Evolution was served for the DAV provider had the 1.2 sections: the first-choice test above means it.
+
+    Evolution's parser (GMarkup, e-mail-autoconfig.c) keeps text only
+    inside incomingServer/outgoingServer; were it to take the sections'
+    <username> (``%EMAILLOCALPART%``) for the server before it, the SMTP
+    user would be the bare local part instead of the address.
+    """
+    service = port_80_service(GROUPWARE)
+    for provider, domain in _hosted(GROUPWARE):
+        answer = service.get(
+            AUTOCONFIG_PATH, host=f"autoconfig.{domain.name}", headers={"User-Agent": "Evolution/3.46.4"}
+        )
+        root = ET.fromstring(answer.content)
+        assert root.get("version") == "1.2"
+        assert [child.tag for child in root] == ["emailProvider", "addressbook", "calendar"]
+        servers = [element.get("type") for element in root.iter() if element.tag.endswith("Server")]
+        assert servers == ["imap", "pop3", "smtp"], servers  # Evolution's own document: one of each type
+        caldav = provider.caldav_for(domain)
+        assert caldav is not None and root.findtext("calendar/url") == caldav.url_for(domain)
+        address = _address(domain)
+        lookup = evolution.lookup(address)
+        assert lookup.accounts() == _by_type(provider, domain, address, last=False), lookup.values
 
 
 def test_control_all_servers_document_makes_evolution_take_the_last(

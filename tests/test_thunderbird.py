@@ -14,6 +14,10 @@ is tried alone, by switching the other ways off in nginx:
   and through the ``_autodiscover._tcp`` SRV record;
 - the account hub's full discovery, with every name up, and with only DNS
   (MX and SRV records) pointing at the provider;
+- a provider with calendars and contacts (``GROUPWARE``): its documents
+  carry Autoconfig 1.2's ``<calendar>`` and ``<addressbook>`` beside the
+  mail settings and say version 1.2, and Thunderbird (whose readFromXML
+  reads ``emailProvider`` only) still sets up exactly the TOML's account;
 - a hoster whose customer domains have no web names at all (``own_names =
   false``): the MX lookup on ``autoconfig.<MX domain>``, with the address's
   own document, or without an address of a hosted domain the provider-wide
@@ -37,6 +41,7 @@ from typing import Any
 
 import pytest
 import requests
+from support.configs import GROUPWARE
 from support.configs import HOSTING as DOMAINS_CONFIG
 from support.isolation import requires_isolation
 from support.paths import EXAMPLE_CONFIG
@@ -72,14 +77,21 @@ pytestmark = [
 # with STARTTLS and password-encrypted.
 HOSTING_CONFIG = DOMAINS_CONFIG
 
-CONFIG_TEXTS = {"example": EXAMPLE_CONFIG.read_text(encoding="utf-8"), "hosting": HOSTING_CONFIG}
+# CalDAV and CardDAV configured: every document carries the 1.2 sections.
+CONFIG_TEXTS = {
+    "example": EXAMPLE_CONFIG.read_text(encoding="utf-8"),
+    "hosting": HOSTING_CONFIG,
+    "groupware": GROUPWARE,
+}
 CONFIGS = {key: loads(text, source=key).config for key, text in CONFIG_TEXTS.items()}
 
 # A hoster without a certificate (or any web name) per customer domain
 # (issue 8): customer domains have only MX records to the hoster's mail
 # exchangers, whose domains are not mail domains, and the _autodiscover._tcp
 # SRV record. One provider with shared host names; one with per-domain host
-# names, whose MX host has a full domain longer than its base domain.
+# names, whose MX host has a full domain longer than its base domain, and
+# calendars and contacts: its MX lookup document carries the address book
+# (a fixed URL) but not the per-domain calendar, and says version 1.2.
 MX_CONFIG = """\
 [service]
 public_hostname = "autoconfig.hoster.example"
@@ -129,6 +141,8 @@ display_name = "Hosted Mail"
 domains = ["shop-three.example", "bäckerei.test"]
 mx = ["mx.eu.hosted-mail.example"]
 own_names = false
+caldav = { url = "https://dav.{domain}/calendars/", username = "{localpart}@{domain}" }
+carddav = { url = "https://contacts.hosted-mail.example/", username = "{address}" }
 
 [[provider.incoming]]
 type = "imap"
@@ -524,6 +538,41 @@ def test_autoconfig(world: World, key: str, domain: str, route: str, send_addres
     assert outcome.account["displayName"] == provider.display_name_for(hosted_domain)
 
 
+def groupware_cases() -> list[Any]:
+    return [case for case in domain_cases() if case.values[0] == "groupware"]
+
+
+@pytest.mark.parametrize(("key", "domain"), groupware_cases())
+def test_autoconfig_with_calendar_and_contacts(world: World, key: str, domain: str) -> None:
+    """The document Thunderbird reads carries the DAV sections, and the account is still the TOML's.
+
+    The premise is checked on what nginx serves Thunderbird (the sections
+    and version 1.2, from the model's ``url_for``), so the account check
+    below is one over a 1.2 document, not over a 1.1 one by accident.
+    """
+    config = world.deployments[key].config
+    provider, hosted_domain = hosted(config, domain)
+    position = world.nginx.log_position()
+    address = address_for(domain)
+    with world.nginx.faults(down=[f"https://{domain}", f"http://autoconfig.{domain}", f"http://{domain}"]):
+        outcome = world.thunderbird.from_isp(domain, address, send_address=True, password=PASSWORD)
+    assert_found(outcome, world.thunderbird)
+    assert outcome.servers() == autoconfig_account(config, domain, address)
+    answered = ("https", f"autoconfig.{domain}", "GET", AUTOCONFIG, 200)
+    assert answered in served(world, position, answered)
+    document = world.deployments[key].service.get(AUTOCONFIG, host=f"autoconfig.{domain}").content
+    root = ET.fromstring(document)
+    assert root.get("version") == "1.2"
+    expected = {
+        "calendar": provider.caldav_for(hosted_domain),
+        "addressbook": provider.carddav_for(hosted_domain),
+    }
+    for tag, service in expected.items():
+        assert service is not None
+        assert root.findtext(f"{tag}/url") == service.url_for(hosted_domain), tag
+        assert [element.get("system") for element in root.findall(f"{tag}/authentication")] == ["http"]
+
+
 # -- Autodiscover POX ------------------------------------------------------------------
 
 AUTODISCOVER = "/autodiscover/autodiscover.xml"
@@ -754,7 +803,8 @@ def test_mx_provider_document_over_https(world: World, kind: str) -> None:
 
     Every MX lookup domain of the provider answers through nginx with the
     provider-wide document: the TOML's servers in order, ``{domain}`` as
-    ``%EMAILDOMAIN%``, and Android's parser rules accept it.
+    ``%EMAILDOMAIN%``, and Android's parser rules accept it. Of the DAV
+    services only those whose URL needs no domain are in it.
     """
     provider = MX_PROVIDERS[kind]
     expected = [
@@ -779,6 +829,16 @@ def test_mx_provider_document_over_https(world: World, kind: str) -> None:
         listed_domains = {x.text for x in document.iter("domain")}
         assert listed_domains.isdisjoint(domain.name for domain in provider.domains), listed_domains
         assert clientrules.android_problems(answer.content, address_for(STRANGER)) == []
+        # Calendars and contacts: only what needs no domain (render/thunderbird.py, _dav).
+        sections = {
+            tag: service
+            for tag, service in (("addressbook", provider.carddav), ("calendar", provider.caldav))
+            if service is not None and "{domain}" not in service.url
+        }
+        assert [x.tag for x in document if x.tag != "emailProvider"] == list(sections), lookup_domain
+        for tag, service in sections.items():
+            assert document.findtext(f"{tag}/url") == service.url
+        assert document.get("version") == ("1.2" if sections else "1.1"), lookup_domain
 
 
 # -- failures ------------------------------------------------------------------------

@@ -176,6 +176,18 @@ def _template_key(provider: Provider) -> Provider:
     return provider if provider.list_all_domains else replace(provider, domains=())
 
 
+def _dav_names_the_domain(provider: Provider) -> bool:
+    """Whether a provider's CalDAV or CardDAV URL has ``{domain}`` in it.
+
+    The MX lookup document cannot be the shared template filled with
+    ``%EMAILDOMAIN%`` then: that would put the placeholder into ``<url>``,
+    which the draft's clients need not fill in. It is rendered for the
+    placeholder domain instead, which leaves such a section out
+    (render/thunderbird.py, ``_dav``).
+    """
+    return any(service is not None and "{domain}" in service.url for service in (provider.caldav, provider.carddav))
+
+
 def provider_templates(provider: Provider) -> ProviderTemplates:
     key = _template_key(provider)
     digest = hashlib.sha256(f"{CODE_FINGERPRINT}\0{key!r}".encode("utf-8", "surrogatepass")).hexdigest()[:24]
@@ -189,7 +201,7 @@ def provider_templates(provider: Provider) -> ProviderTemplates:
         if any(shared[path].fill(values) != render(provider, sample) for path, render in DOCUMENTS.items()):
             shared = None
     mx_domain = Domain(placeholders.DOMAIN, placeholders.DOMAIN)
-    if shared is not None:
+    if shared is not None and not _dav_names_the_domain(provider):
         mx = {path: shared[path] for path in MX_DOCUMENTS}
         mx_filled = {path: Template.split(mx[path].fill(mx_values())) for path in MX_DOCUMENTS}
     else:

@@ -11,6 +11,15 @@ Parser quirks this module exists for (docs/clients.md section 1.4):
 - UTF-8 without a BOM (Android), no namespace prefixes;
 - ``emailProvider id`` and ``<domain>`` must be host names: A-labels, never
   U-labels.
+
+Calendars and contacts (draft-ietf-mailmaint-autoconfig-06, "Server
+sections" and "URL-based protocols"): with CalDAV or CardDAV configured the
+document carries ``<calendar type="caldav">`` and ``<addressbook
+type="carddav">`` beside ``<emailProvider>``, each with ``<url>``,
+``<authentication system="http">Basic</authentication>`` and, when the
+config names one, ``<username>``. Every reader we prove skips them unread
+(docs/clients.md sections 1.11 and 1.13), so a document without them stays the
+Autoconfig 1.1 document it always was, byte for byte.
 """
 
 from __future__ import annotations
@@ -18,12 +27,29 @@ from __future__ import annotations
 from xml.sax.saxutils import escape
 from xml.sax.saxutils import quoteattr
 
+from mailautoconf.model import DavService
 from mailautoconf.model import Domain
 from mailautoconf.model import Provider
 from mailautoconf.model import ResolvedServer
 from mailautoconf.render import placeholders
 
-__all__ = ["document", "render"]
+__all__ = ["HTTP_BASIC", "VERSION_1_1", "VERSION_1_2", "document", "render"]
+
+# <clientConfig version>. The draft's own version is 1.2 and it says a
+# client MUST NOT reject a file for its version alone ("clientConfig");
+# none of the readers we prove reads the attribute at all (docs/clients.md
+# section 1.13: Thunderbird's readFromXML, Android's RealAutoconfigParser,
+# Evolution's e-mail-autoconfig.c, KMail's ispdbservice.cpp). A document
+# says 1.2 only when it uses 1.2's sections, so a document without them is
+# the 1.1 document it was before, byte for byte.
+VERSION_1_1 = "1.1"
+VERSION_1_2 = "1.2"
+# How a URL-based section names HTTP Basic authentication in revision -06
+# ("URL-based protocols", "authentication": system="http", the HTTP scheme
+# name as HTTP spells it; -05 and before wrote "basic"). Every CalDAV and
+# CardDAV server of our kind accepts Basic over TLS, and the config has no
+# other method to say.
+HTTP_BASIC = '<authentication system="http">Basic</authentication>'
 
 
 def _element(indent: str, name: str, text: str) -> str:
@@ -60,6 +86,29 @@ def _server(server: ResolvedServer, domain: Domain) -> str:
     return "".join(parts)
 
 
+def _dav(tag: str, kind: str, service: DavService | None, domain: Domain) -> str:
+    """One URL-based server section (draft-ietf-mailmaint-autoconfig-06, "URL-based protocols"), or nothing.
+
+    The MX lookup document serves every domain of the provider and knows
+    none (render/templates.py): a URL with ``{domain}`` in it has no value
+    there. The draft lets clients replace placeholders in ``<url>`` only as
+    a MAY ("Placeholders"), and a provider's configuration MUST NOT contain
+    non-working data ("Configuration publishing by mail providers"), so the
+    section is left out of that document; a client that sends the address
+    gets the domain's own document, with the section.
+    """
+    if service is None:
+        return ""
+    if domain.name == placeholders.DOMAIN and "{domain}" in service.url:
+        return ""
+    parts = [f"  <{tag} type={quoteattr(kind)}>\n", _element("    ", "url", service.url_for(domain))]
+    parts.append(f"    {HTTP_BASIC}\n")
+    if service.username is not None:  # None: the user types it
+        parts.append(_element("    ", "username", placeholders.username(service.username, domain)))
+    parts.append(f"  </{tag}>\n")
+    return "".join(parts)
+
+
 def render(provider: Provider, domain: Domain) -> bytes:
     """Render the document served for ``domain``, every server in preference order."""
     return document(provider, domain, provider.resolve_servers(domain))
@@ -75,9 +124,15 @@ def document(provider: Provider, domain: Domain, servers: tuple[ResolvedServer, 
     listed = [domain.name]
     if provider.list_all_domains:
         listed += [other.name for other in provider.domains if other.name != domain.name]
+    # Beside <emailProvider>, not inside it ("Server sections"); in the
+    # draft's example order, address book first.
+    dav = _dav("addressbook", "carddav", provider.carddav_for(domain), domain) + _dav(
+        "calendar", "caldav", provider.caldav_for(domain), domain
+    )
+    version = VERSION_1_2 if dav else VERSION_1_1
     parts = [
         '<?xml version="1.0" encoding="UTF-8"?>\n',
-        '<clientConfig version="1.1">\n',
+        f"<clientConfig version={quoteattr(version)}>\n",
         f"  <emailProvider id={quoteattr(provider.id)}>\n",
     ]
     parts.extend(_element("    ", "domain", name) for name in listed)
@@ -89,5 +144,7 @@ def document(provider: Provider, domain: Domain, servers: tuple[ResolvedServer, 
         for language, text in documentation.descriptions:
             parts.append(f"      <descr lang={quoteattr(language)}>{escape(text)}</descr>\n")
         parts.append("    </documentation>\n")
-    parts.append("  </emailProvider>\n</clientConfig>\n")
+    parts.append("  </emailProvider>\n")
+    parts.append(dav)
+    parts.append("</clientConfig>\n")
     return "".join(parts).encode("utf-8")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import textwrap
 
-__all__ = ["HEAD", "HOSTING", "SMALL", "provider"]
+__all__ = ["GROUPWARE", "HEAD", "HOSTING", "SMALL", "provider"]
 
 # Two domains of one provider: enough for "another domain's document".
 SMALL = """\
@@ -87,6 +87,78 @@ port = 587
 socket_type = "STARTTLS"
 authentication = ["password-encrypted"]
 username = "{address}"
+"""
+
+
+# Calendars and contacts (issue 12, Autoconfig 1.2's <calendar> and
+# <addressbook>): a CalDAV URL per domain ({domain} in the host, a query
+# that needs escaping), one CardDAV service for all, a domain whose own
+# services replace the provider's, and an IDN domain. Two servers of every
+# type whose first and last differ in everything, and DAV usernames unlike
+# the mail servers' last ones: a reader that took a DAV section's values
+# for a mail server's, or the wrong server of a type, shows.
+GROUPWARE = """\
+[service]
+public_hostname = "autoconfig.groupware.test"
+
+[[provider]]
+id = "groupware.test"
+display_name = "Groupware Mail"
+domains = ["groupware.test", "Käse.Example", "office.test"]
+caldav = { url = "https://dav.{domain}/caldav/?client=autoconfig&v=2", username = "{localpart}" }
+carddav = { url = "https://contacts.groupware.test/carddav/" }
+
+[[provider.incoming]]
+type = "imap"
+hostname = "imap.{domain}"
+port = 993
+socket_type = "SSL"
+authentication = ["password-cleartext"]
+username = "{address}"
+
+[[provider.incoming]]
+type = "imap"
+hostname = "imap-legacy.groupware.test"
+port = 143
+socket_type = "STARTTLS"
+authentication = ["password-cleartext"]
+username = "{localpart}@{domain}"
+
+[[provider.incoming]]
+type = "pop3"
+hostname = "pop.{domain}"
+port = 995
+socket_type = "SSL"
+authentication = ["password-cleartext"]
+username = "{address}"
+
+[[provider.incoming]]
+type = "pop3"
+hostname = "pop-legacy.groupware.test"
+port = 110
+socket_type = "STARTTLS"
+authentication = ["password-cleartext"]
+username = "{localpart}@{domain}"
+
+[[provider.outgoing]]
+type = "smtp"
+hostname = "smtp.{domain}"
+port = 465
+socket_type = "SSL"
+authentication = ["password-cleartext"]
+username = "{address}"
+
+[[provider.outgoing]]
+type = "smtp"
+hostname = "submission.groupware.test"
+port = 587
+socket_type = "STARTTLS"
+authentication = ["password-cleartext"]
+username = "{localpart}@{domain}"
+
+[provider.overrides."office.test"]
+caldav = { url = "https://calendar.office-own.test/dav/", username = "{address}" }
+carddav = { url = "https://calendar.office-own.test/contacts/", username = "{address}" }
 """
 
 
