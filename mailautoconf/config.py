@@ -52,6 +52,8 @@ from mailautoconf.model import SocketType
 from mailautoconf.model import TlsSettings
 from mailautoconf.model import auth_method
 from mailautoconf.model import needs_username
+from mailautoconf.paccspec import DEFAULT_REVISION as DEFAULT_PACC_REVISION
+from mailautoconf.paccspec import REVISIONS as PACC_REVISIONS
 from mailautoconf.problems import ConfigError
 from mailautoconf.problems import Problem
 from mailautoconf.problems import Severity
@@ -714,6 +716,8 @@ class _Checker:
                 "own_names",
                 "caldav",
                 "carddav",
+                "pacc",
+                "pacc_revision",
             ),
             where,
         )
@@ -733,6 +737,7 @@ class _Checker:
         own_names = self.boolean(raw, "own_names", where)
         caldav = self.dav(raw, "caldav", where)
         carddav = self.dav(raw, "carddav", where)
+        pacc = self.pacc(raw, where)
         if errors_before != self.error_count() or None in (provider_id, display_name, short_name):
             return None
         assert provider_id and display_name and short_name
@@ -750,7 +755,24 @@ class _Checker:
             mx_domains=tuple(dict.fromkeys(name for host in mx for name in names.mx_lookup_domains(host))),
             caldav=caldav,
             carddav=carddav,
+            pacc=pacc,
         )
+
+    def pacc(self, raw: dict[str, Any], where: _Where) -> str | None:
+        """``pacc`` and ``pacc_revision``: the PACC draft revision served, or None (render/pacc.py)."""
+        enabled = self.boolean(raw, "pacc", where)
+        revision = raw.get("pacc_revision", DEFAULT_PACC_REVISION)
+        if isinstance(revision, str) and revision.strip().removeprefix("-") in PACC_REVISIONS:
+            revision = revision.strip().removeprefix("-")
+        elif "pacc_revision" in raw:
+            known = " or ".join(f'"{name}"' for name in PACC_REVISIONS)
+            self.error(
+                where, f"pacc_revision {revision!r} is not a revision this version serves; use {known}", "pacc_revision"
+            )
+            return None
+        if "pacc_revision" in raw and not enabled:
+            self.warn(where, 'pacc_revision has no effect without "pacc = true"', "pacc_revision")
+        return revision if enabled else None
 
     def dav(self, raw: dict[str, Any], key: str, where: _Where) -> DavService | None:
         """A ``caldav``/``carddav`` table: an https URL (``{domain}`` allowed in its host) and a username."""

@@ -27,6 +27,7 @@ from werkzeug.routing import MapAdapter
 
 from mailautoconf import metrics
 from mailautoconf import names
+from mailautoconf import paccweb
 from mailautoconf import webpage
 from mailautoconf import wsgi
 from mailautoconf.render import APPLE_PROFILE
@@ -96,6 +97,7 @@ def create_app(store: Store) -> Flask:
     app.register_blueprint(bp)
     app.register_blueprint(webpage.bp)
     app.register_blueprint(metrics.bp)
+    app.register_blueprint(paccweb.bp)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
     app.after_request(_no_sniffing)
@@ -407,6 +409,8 @@ def healthz() -> Response:
         "config_error": list(health.config_errors) if health.config_errors is not None else None,
         "config_warnings": list(health.config_warnings),
         "checked_at": health.checked_at,
+        # Domains whose PACC document the last applied reload changed: their TXT records need updating.
+        "pacc_digests_changed": health.pacc_digests_changed,
     }
     if generation is None:
         body["status"] = "starting"
