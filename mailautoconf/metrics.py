@@ -214,6 +214,12 @@ class _ServiceCollector(Collector):
         problems.add_metric(("warning",), len(health.config_warnings))
         yield problems
         yield _gauge(
+            "mailautoconf_pacc_digests_changed",
+            "Domains whose PACC document (and DNS digest) the last applied reload changed: their "
+            "_ua-auto-config TXT records are stale until updated.",
+            health.pacc_digests_changed,
+        )
+        yield _gauge(
             "mailautoconf_config_checked_timestamp_seconds",
             "When the config was last read (Unix time), 0 before it was.",
             _timestamp(health.checked_at) if health.checked_at else 0,

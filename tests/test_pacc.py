@@ -292,6 +292,7 @@ def test_a_changed_config_changes_the_digest_and_is_reported(make_service) -> No
     )
     health = service.wait_for(lambda: (h := service.health())["pacc_digests_changed"] and h, what="healthz count")
     assert health["pacc_digests_changed"] == 2
+    assert service.metrics()[("mailautoconf_pacc_digests_changed", ())] == 2
     assert "the PACC documents of 2 domain(s) changed" in service.log()
     new_digest = printed_digest(service.config_path, "example.org")
     assert new_digest != old_digest and new_digest == sha256_b64(after)
