@@ -278,8 +278,18 @@ def _pacc(provider: Provider) -> Iterator[Finding]:
         return
     where = _provider_where(provider)
     clients = frozenset({Client.PACC})
+    oauth = provider.oauth_issuer is not None
+    without = [domain.name for domain in provider.domains if not provider.has_own_names(domain)]
+    if without:
+        yield Finding(
+            ("pacc",),
+            where,
+            f'{len(without)} domain(s) without own names (first "{without[0]}") get no ua-auto-config.<domain> '
+            "in dns, certs and nginx: PACC clients look nowhere else",
+            clients,
+        )
     for direction, servers in (("incoming", provider.incoming), ("outgoing", provider.outgoing)):
-        if any(pacc.expressible(server) for server in servers):
+        if any(pacc.expressible(server, oauth=oauth) for server in servers):
             continue
         first = servers[0]
         key = _pacc_key(first)
@@ -287,13 +297,14 @@ def _pacc(provider: Provider) -> Iterator[Finding]:
             (direction, 0, key),
             f"{where}, {direction} server 1",
             f'pacc = true, but no {direction} server is implicit TLS (socket_type "SSL") on its default port '
-            f"({', '.join(f'{kind} {port}' for kind, port in paccspec.PORTS.items())}) with a password login, "
+            f"({', '.join(f'{kind} {port}' for kind, port in paccspec.PORTS.items())}) with a password login "
+            "(or OAuth2 with oauth_issuer), "
             "which is all PACC can describe: the domains get no PACC document",
             clients,
         )
         return
     for kind in dict.fromkeys(server.type for server in provider.incoming):
-        if not any(pacc.expressible(server) for server in provider.incoming if server.type == kind):
+        if not any(pacc.expressible(server, oauth=oauth) for server in provider.incoming if server.type == kind):
             index = next(i for i, server in enumerate(provider.incoming) if server.type == kind)
             yield Finding(
                 ("incoming", index, _pacc_key(provider.incoming[index])),

@@ -718,6 +718,7 @@ class _Checker:
                 "carddav",
                 "pacc",
                 "pacc_revision",
+                "oauth_issuer",
             ),
             where,
         )
@@ -738,6 +739,7 @@ class _Checker:
         caldav = self.dav(raw, "caldav", where)
         carddav = self.dav(raw, "carddav", where)
         pacc = self.pacc(raw, where)
+        oauth_issuer = self.oauth_issuer(raw, where)
         if errors_before != self.error_count() or None in (provider_id, display_name, short_name):
             return None
         assert provider_id and display_name and short_name
@@ -756,6 +758,7 @@ class _Checker:
             caldav=caldav,
             carddav=carddav,
             pacc=pacc,
+            oauth_issuer=oauth_issuer,
         )
 
     def pacc(self, raw: dict[str, Any], where: _Where) -> str | None:
@@ -773,6 +776,18 @@ class _Checker:
         if "pacc_revision" in raw and not enabled:
             self.warn(where, 'pacc_revision has no effect without "pacc = true"', "pacc_revision")
         return revision if enabled else None
+
+    def oauth_issuer(self, raw: dict[str, Any], where: _Where) -> str | None:
+        """``oauth_issuer``: an https URL without query or fragment (an OAuth2 issuer identifier, RFC 8414)."""
+        url = self.string(raw, "oauth_issuer", where, required=False)
+        if url is None:
+            return None
+        match = _HTTPS_URL.fullmatch(url)
+        if match is None or "?" in url or "#" in url:
+            self.error(where, f'oauth_issuer "{url}" must be an https URL without query or fragment', "oauth_issuer")
+            return None
+        host = self.hostname(match.group("host"), where, "oauth_issuer", template=False)
+        return f"https://{host}{match.group('rest')}" if host else None
 
     def dav(self, raw: dict[str, Any], key: str, where: _Where) -> DavService | None:
         """A ``caldav``/``carddav`` table: an https URL (``{domain}`` allowed in its host) and a username."""

@@ -198,10 +198,50 @@ def test_off_by_default_and_for_starttls_only_no_document_and_a_warning() -> Non
     assert (
         f'test.toml, line {line}: warning: provider "starttls.test", incoming server 1: pacc = true, but no '
         'incoming server is implicit TLS (socket_type "SSL") on its default port (imap 993, pop3 995, smtp 465) '
-        "with a password login, which is all PACC can describe: the domains get no PACC document"
+        "with a password login (or OAuth2 with oauth_issuer), which is all PACC can describe: the domains get "
+        "no PACC document"
     ) in messages
     # The opted-in provider's STARTTLS pop3 is said too; its document simply leaves pop3 out.
     assert any("PACC can describe no pop3 server" in message for message in messages)
+
+
+def test_oauth_issuer_is_published_as_oauth_public_and_makes_oauth2_servers_expressible() -> None:
+    text = (
+        HEAD
+        + STARTTLS_PROVIDER.replace(
+            'domains = ["starttls.example"]\n',
+            'domains = ["starttls.example"]\noauth_issuer = "https://login.example.net/realms/mail"\n',
+        )
+        + server("incoming", "imap", "imap.starttls.test", 993, "SSL").replace('"password-cleartext"', '"OAuth2"')
+        + server("outgoing", "smtp", "smtp.starttls.test", 465, "SSL").replace('"password-cleartext"', '"OAuth2"')
+    )
+    result = load(text)
+    provider = result.config.providers[0]
+    document = json.loads(pacc.render(provider, provider.domains[0]))
+    assert document["authentication"] == {
+        "password": False,  # the servers PACC lists take OAuth2 only
+        "oauth-public": {"issuer": "https://login.example.net/realms/mail"},
+    }
+    assert document["protocols"] == {"imap": {"host": "imap.starttls.test"}, "submit": {"host": "smtp.starttls.test"}}
+    # Without the issuer those servers cannot be stated: no document.
+    plain = load(text.replace('oauth_issuer = "https://login.example.net/realms/mail"\n', "")).config.providers[0]
+    assert pacc.render(plain, plain.domains[0]) == b""
+
+
+@pytest.mark.parametrize(
+    "issuer",
+    ["http://login.example.net/", "https://login.example.net/?realm=mail", "https://login.example.net/#x", "login"],
+)
+def test_oauth_issuer_must_be_https_without_query_or_fragment(issuer: str) -> None:
+    text = HEAD + PLAIN_PROVIDER.replace(
+        'domains = ["other.example"]\n', f'domains = ["other.example"]\noauth_issuer = "{issuer}"\n'
+    )
+    with pytest.raises(config_loader.ConfigError) as refused:
+        config_loader.loads(text, "test.toml")
+    assert [str(problem) for problem in refused.value.problems] == [
+        f'test.toml, line 8: provider "other.test": oauth_issuer "{issuer}" must be an https URL '
+        "without query or fragment"
+    ]
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,9 @@ What the draft cannot say, and what is done about it:
   outgoing server gets no document at all (empty bytes, a 404), never one
   that would send a client somewhere wrong (clientrules.py says why);
 - authentication knows passwords and OAuth2 ("Authentication"): a server
-  that takes no password is left out too, and ``password`` is true;
+  that takes neither (or OAuth2 without ``oauth_issuer``) is left out too;
+  ``password`` says whether the servers listed take one, and
+  ``oauth-public`` carries the provider's ``oauth_issuer``;
 - ``info.provider.name`` holds at most 60 characters and ``shortName`` 20
   ("Information"): longer names are cut there (clientrules.py warns).
 
@@ -45,12 +47,17 @@ PASSWORD_METHODS = frozenset({"password-cleartext", "password-encrypted"})
 _MARKUP = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
 
 
-def expressible(server: Server | ResolvedServer) -> bool:
-    """Whether PACC can describe ``server``: implicit TLS, its protocol's default port, a password login."""
+def expressible(server: Server | ResolvedServer, *, oauth: bool = False) -> bool:
+    """Whether PACC can describe ``server``: implicit TLS, its protocol's default port, a login it can state.
+
+    A login PACC can state: a password, or OAuth2 when the provider names
+    its issuer (``oauth``; "oauth-public").
+    """
+    methods = set(server.authentication)
     return (
         server.socket_type is SocketType.SSL
         and server.port == paccspec.PORTS[server.type]
-        and bool(PASSWORD_METHODS & set(server.authentication))
+        and bool(PASSWORD_METHODS & methods or (oauth and "OAuth2" in methods))
     )
 
 
@@ -61,8 +68,9 @@ def chosen_servers(provider: Provider, domain: Domain) -> dict[str, ResolvedServ
     outgoing server: then there is no document.
     """
     chosen: dict[str, ResolvedServer] = {}
+    oauth = provider.oauth_issuer is not None
     for server in provider.resolve_servers(domain):
-        if expressible(server):
+        if expressible(server, oauth=oauth):
             chosen.setdefault(server.type, server)
     if not any(kind in chosen for kind in INCOMING_TYPES) or not any(kind in chosen for kind in OUTGOING_TYPES):
         return {}
@@ -85,9 +93,15 @@ def render(provider: Provider, domain: Domain) -> bytes:
     for name, service in (("caldav", provider.caldav_for(domain)), ("carddav", provider.carddav_for(domain))):
         if service is not None:
             protocols[name] = {"url": service.url_for(domain)}
+    authentication: dict[str, Any] = {
+        "password": any(PASSWORD_METHODS & set(server.authentication) for server in chosen.values())
+    }
+    if provider.oauth_issuer is not None:
+        # "oauth-public": the issuer only; a client secret never goes into a public document.
+        authentication["oauth-public"] = {"issuer": provider.oauth_issuer}
     document = {
         "protocols": protocols,
-        "authentication": {"password": True},
+        "authentication": authentication,
         "info": {
             "provider": {
                 "name": provider.display_name_for(domain)[: paccspec.MAX_NAME],
