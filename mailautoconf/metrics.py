@@ -41,6 +41,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.core import HistogramMetricFamily
 from prometheus_client.registry import Collector
 
+from mailautoconf import paccspec
 from mailautoconf.render import page
 from mailautoconf.store import RELOAD_OUTCOMES
 from mailautoconf.store import RENDER_BUCKETS
@@ -63,6 +64,7 @@ _PATHS = {
     "/.well-known/autoconfig/": "page",
     "/healthz": "healthz",
     "/metrics": "metrics",
+    paccspec.PATH: "pacc",
 }
 _V2_PATH_PREFIX = "/autodiscover/autodiscover.json/"
 ENDPOINTS = (*sorted(set(_PATHS.values())), "other")

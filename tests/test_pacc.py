@@ -308,6 +308,11 @@ def test_the_digest_dns_prints_is_the_sha256_of_the_bytes_served(make_service) -
         result = run("dns", "--config", str(service.config_path), "--domain", domain)
         assert "ua-auto-config" not in result.stdout
     assert service.health()["pacc_digests_changed"] == 0  # the first run knows nothing older
+    counted = service.metrics()
+    assert (
+        counted[("mailautoconf_http_requests_total", (("client", "other"), ("endpoint", "pacc"), ("status", "200")))]
+        == 2
+    )
 
 
 def test_a_changed_config_changes_the_digest_and_is_reported(make_service) -> None:  # type: ignore[no-untyped-def]
