@@ -34,8 +34,9 @@ __all__ = ["changed_domains", "document_keys"]
 def document_keys(prepared: Iterable[tuple[Provider, ProviderTemplates]]) -> dict[str, bytes]:
     """Domain -> what its PACC document is made of, for the providers given; domains without one left out.
 
-    The key is the shared template's digest plus the domain's name (the
-    template's fill-ins), or the SHA-256 of the domain's own document.
+    The value is the shared template's digest (the domain's name, the only
+    fill-in a PACC document has, is the key), or the SHA-256 of the
+    domain's own document.
     """
     keys: dict[str, bytes] = {}
     for provider, templates in prepared:
@@ -45,7 +46,8 @@ def document_keys(prepared: Iterable[tuple[Provider, ProviderTemplates]]) -> dic
         for domain in provider.domains:
             if shared is not None and domain.override is NO_OVERRIDE:
                 if shared.parts:  # no parts: an empty document, none served
-                    keys[domain.name] = shared.digest + b"\0" + domain.name.encode("ascii")
+                    # The domain's name is the key; its U-label spelling is in no PACC document.
+                    keys[domain.name] = shared.digest
                 continue
             body = pacc.render(provider, domain)
             if body:

@@ -6,6 +6,12 @@ sends the very bytes ``publish`` wrote (``<d>/pacc/user-agent-configuration.json
 the bytes whose SHA-256 ``dns`` prints. Only the names of domains with a
 document are mapped; any other Host goes to the service, which answers 404.
 Port 80 answers ``ua-auto-config.*`` too, for ACME http-01 challenges.
+
+The map is as fresh as the site: a domain that opts in later is answered
+by the service until the site is generated again (as for any new domain);
+one whose document became empty (its provider left PACC, or its servers can
+no longer be described) gets an empty 200 from nginx until then, which no
+client accepts (no TXT record carries the digest of nothing).
 """
 
 from __future__ import annotations
