@@ -288,9 +288,11 @@ def _pacc(provider: Provider) -> Iterator[Finding]:
             "in dns, certs and nginx: PACC clients look nowhere else",
             clients,
         )
+    missing = False
     for direction, servers in (("incoming", provider.incoming), ("outgoing", provider.outgoing)):
         if any(pacc.expressible(server, oauth=oauth) for server in servers):
             continue
+        missing = True
         first = servers[0]
         key = _pacc_key(first)
         yield Finding(
@@ -302,6 +304,7 @@ def _pacc(provider: Provider) -> Iterator[Finding]:
             "which is all PACC can describe: the domains get no PACC document",
             clients,
         )
+    if missing:  # each direction said; no document, so nothing is left out of one
         return
     for kind in dict.fromkeys(server.type for server in provider.incoming):
         if not any(pacc.expressible(server, oauth=oauth) for server in provider.incoming if server.type == kind):

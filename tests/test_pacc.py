@@ -201,6 +201,8 @@ def test_off_by_default_and_for_starttls_only_no_document_and_a_warning() -> Non
         "with a password login (or OAuth2 with oauth_issuer), which is all PACC can describe: the domains get "
         "no PACC document"
     ) in messages
+    # Each direction is said, so one fix is not followed by the next warning.
+    assert any('"starttls.test", outgoing server 1: pacc = true, but no outgoing server' in m for m in messages)
     # The opted-in provider's STARTTLS pop3 is said too; its document simply leaves pop3 out.
     assert any("PACC can describe no pop3 server" in message for message in messages)
 
