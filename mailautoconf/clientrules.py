@@ -25,6 +25,7 @@ from collections.abc import Callable
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from mailautoconf import paccspec
 from mailautoconf.config import LoadResult
 from mailautoconf.config import Path
 from mailautoconf.model import CREDENTIAL_FREE
@@ -41,6 +42,7 @@ from mailautoconf.problems import Severity
 from mailautoconf.problems import in_file_order
 from mailautoconf.render import THUNDERBIRD
 from mailautoconf.render import apple
+from mailautoconf.render import pacc
 from mailautoconf.render import placeholders
 from mailautoconf.render import thunderbird
 from mailautoconf.render.outlook import spa_on
@@ -67,6 +69,7 @@ class Client(enum.Enum):
     OUTLOOK = "Outlook"
     APPLE = "Apple Mail"
     AUTOCONFIG = "autoconfig clients"  # every reader of config-v1.1.xml
+    PACC = "PACC clients"  # readers of user-agent-configuration.json (none shipped yet)
 
 
 @dataclass(frozen=True)
@@ -263,11 +266,84 @@ def _apple_profile(provider: Provider) -> Iterator[Finding]:
             )
 
 
+def _pacc(provider: Provider) -> Iterator[Finding]:
+    """PACC says no port and no TLS mode: implicit TLS on 993, 995 and 465 only (render/pacc.py).
+
+    A direction with no server it can describe leaves the provider without
+    a document (served as 404): a PACC client then finds nothing rather than
+    something wrong. A protocol left out otherwise is said too, and a name
+    over the draft's length limit, which the document cuts.
+    """
+    if provider.pacc is None:
+        return
+    where = _provider_where(provider)
+    clients = frozenset({Client.PACC})
+    oauth = provider.oauth_issuer is not None
+    without = [domain.name for domain in provider.domains if not provider.has_own_names(domain)]
+    if without:
+        yield Finding(
+            ("pacc",),
+            where,
+            f'{len(without)} domain(s) without own names (first "{without[0]}") get no ua-auto-config.<domain> '
+            "in dns, certs and nginx: PACC clients look nowhere else",
+            clients,
+        )
+    missing = False
+    for direction, servers in (("incoming", provider.incoming), ("outgoing", provider.outgoing)):
+        if any(pacc.expressible(server, oauth=oauth) for server in servers):
+            continue
+        missing = True
+        first = servers[0]
+        key = _pacc_key(first)
+        yield Finding(
+            (direction, 0, key),
+            f"{where}, {direction} server 1",
+            f'pacc = true, but no {direction} server is implicit TLS (socket_type "SSL") on its default port '
+            f"({', '.join(f'{kind} {port}' for kind, port in paccspec.PORTS.items())}) with a password login "
+            "(or OAuth2 with oauth_issuer), "
+            "which is all PACC can describe: the domains get no PACC document",
+            clients,
+        )
+    if missing:  # each direction said; no document, so nothing is left out of one
+        return
+    for kind in dict.fromkeys(server.type for server in provider.incoming):
+        if not any(pacc.expressible(server, oauth=oauth) for server in provider.incoming if server.type == kind):
+            index = next(i for i, server in enumerate(provider.incoming) if server.type == kind)
+            yield Finding(
+                ("incoming", index, _pacc_key(provider.incoming[index])),
+                f"{where}, incoming server {index + 1}",
+                f"PACC can describe no {kind} server of this provider (implicit TLS on port "
+                f"{paccspec.PORTS[kind]} only): its PACC document leaves {kind} out",
+                clients,
+            )
+    for key, value, limit in (
+        ("display_name", provider.display_name, paccspec.MAX_NAME),
+        ("short_name", provider.short_name, paccspec.MAX_SHORT_NAME),
+    ):
+        if len(value) > limit:
+            yield Finding(
+                (key,),
+                where,
+                f"{key} has {len(value)} characters; PACC allows {limit}: its document carries the first {limit}",
+                clients,
+            )
+
+
+def _pacc_key(server: Server) -> str:
+    """The setting that keeps ``server`` out of the PACC document."""
+    if server.socket_type is not SocketType.SSL:
+        return "socket_type"
+    if server.port != paccspec.PORTS[server.type]:
+        return "port"
+    return "authentication"
+
+
 _PROVIDER_RULES: tuple[Callable[[Provider], Iterator[Finding]], ...] = (
     _pop3_only,
     _no_way_to_find,
     _own_hosts_behind_mx,
     _apple_profile,
+    _pacc,
 )
 
 

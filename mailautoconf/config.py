@@ -52,6 +52,8 @@ from mailautoconf.model import SocketType
 from mailautoconf.model import TlsSettings
 from mailautoconf.model import auth_method
 from mailautoconf.model import needs_username
+from mailautoconf.paccspec import DEFAULT_REVISION as DEFAULT_PACC_REVISION
+from mailautoconf.paccspec import REVISIONS as PACC_REVISIONS
 from mailautoconf.problems import ConfigError
 from mailautoconf.problems import Problem
 from mailautoconf.problems import Severity
@@ -731,6 +733,9 @@ class _Checker:
                 "own_names",
                 "caldav",
                 "carddav",
+                "pacc",
+                "pacc_revision",
+                "oauth_issuer",
             ),
             where,
         )
@@ -750,6 +755,8 @@ class _Checker:
         own_names = self.boolean(raw, "own_names", where)
         caldav = self.dav(raw, "caldav", where)
         carddav = self.dav(raw, "carddav", where)
+        pacc = self.pacc(raw, where)
+        oauth_issuer = self.oauth_issuer(raw, where)
         if errors_before != self.error_count() or None in (provider_id, display_name, short_name):
             return None
         assert provider_id and display_name and short_name
@@ -767,7 +774,37 @@ class _Checker:
             mx_domains=tuple(dict.fromkeys(name for host in mx for name in names.mx_lookup_domains(host))),
             caldav=caldav,
             carddav=carddav,
+            pacc=pacc,
+            oauth_issuer=oauth_issuer,
         )
+
+    def pacc(self, raw: dict[str, Any], where: _Where) -> str | None:
+        """``pacc`` and ``pacc_revision``: the PACC draft revision served, or None (render/pacc.py)."""
+        enabled = self.boolean(raw, "pacc", where)
+        revision = raw.get("pacc_revision", DEFAULT_PACC_REVISION)
+        if isinstance(revision, str) and revision.strip().removeprefix("-") in PACC_REVISIONS:
+            revision = revision.strip().removeprefix("-")
+        elif "pacc_revision" in raw:
+            known = " or ".join(f'"{name}"' for name in PACC_REVISIONS)
+            self.error(
+                where, f"pacc_revision {revision!r} is not a revision this version serves; use {known}", "pacc_revision"
+            )
+            return None
+        if "pacc_revision" in raw and not enabled:
+            self.warn(where, 'pacc_revision has no effect without "pacc = true"', "pacc_revision")
+        return revision if enabled else None
+
+    def oauth_issuer(self, raw: dict[str, Any], where: _Where) -> str | None:
+        """``oauth_issuer``: an https URL without query or fragment (an OAuth2 issuer identifier, RFC 8414)."""
+        url = self.string(raw, "oauth_issuer", where, required=False)
+        if url is None:
+            return None
+        match = _HTTPS_URL.fullmatch(url)
+        if match is None or "?" in url or "#" in url:
+            self.error(where, f'oauth_issuer "{url}" must be an https URL without query or fragment', "oauth_issuer")
+            return None
+        host = self.hostname(match.group("host"), where, "oauth_issuer", template=False)
+        return f"https://{host}{match.group('rest')}" if host else None
 
     def dav(self, raw: dict[str, Any], key: str, where: _Where) -> DavService | None:
         """A ``caldav``/``carddav`` table: an https URL (``{domain}`` allowed in its host) and a username."""

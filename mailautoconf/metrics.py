@@ -41,6 +41,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.core import HistogramMetricFamily
 from prometheus_client.registry import Collector
 
+from mailautoconf import paccspec
 from mailautoconf.dav import KINDS
 from mailautoconf.render import page
 from mailautoconf.store import RELOAD_OUTCOMES
@@ -65,6 +66,7 @@ _PATHS = {
     "/healthz": "healthz",
     "/metrics": "metrics",
     **{path: "dav_redirect" for dav in KINDS for path in (dav.well_known, dav.well_known + "/")},
+    paccspec.PATH: "pacc",
 }
 _V2_PATH_PREFIX = "/autodiscover/autodiscover.json/"
 ENDPOINTS = (*sorted(set(_PATHS.values())), "other")
@@ -215,6 +217,12 @@ class _ServiceCollector(Collector):
         problems.add_metric(("error",), len(health.config_errors or ()))
         problems.add_metric(("warning",), len(health.config_warnings))
         yield problems
+        yield _gauge(
+            "mailautoconf_pacc_digests_changed",
+            "Domains whose PACC document (and DNS digest) the last applied reload changed: their "
+            "_ua-auto-config TXT records are stale until updated.",
+            health.pacc_digests_changed,
+        )
         yield _gauge(
             "mailautoconf_config_checked_timestamp_seconds",
             "When the config was last read (Unix time), 0 before it was.",

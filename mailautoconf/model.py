@@ -254,6 +254,12 @@ class Provider:
     # Calendars and contacts (Apple profiles, the settings page; RFC 6764 later).
     caldav: DavService | None = None
     carddav: DavService | None = None
+    # The PACC draft revision whose document its domains get ("02", "03";
+    # render/pacc.py); None: no PACC document (off by default until clients ship).
+    pacc: str | None = None
+    # The provider's OAuth2 issuer (https, no query or fragment): PACC's
+    # "oauth-public" (draft-ietf-mailmaint-pacc, "Authentication"). Never a secret.
+    oauth_issuer: str | None = None
 
     def resolve_servers(self, domain: Domain) -> tuple[ResolvedServer, ...]:
         """Return this provider's servers, incoming first, as ``domain`` sees them."""

@@ -35,7 +35,8 @@ _PLAIN_HOSTNAME = re.compile(
     r"(?=[a-z0-9.-]{1,253}\Z)(?!(?:.*\.)?xn--)(?:(?!-)[a-z0-9-]{1,63}(?<!-)\.)+(?![0-9]+\Z)(?!-)[a-z0-9-]{1,63}(?<!-)\Z"
 )
 # Prefixes clients put before the user's domain (docs/clients.md sections 1.2 and 2.1).
-SERVICE_PREFIXES = ("autoconfig.", "autodiscover.")
+# ua-auto-config.: PACC (draft-ietf-mailmaint-pacc, paccspec.HOST_LABEL).
+SERVICE_PREFIXES = ("autoconfig.", "autodiscover.", "ua-auto-config.")
 
 
 @functools.lru_cache(maxsize=4096)  # per request for Host and address; bounded against floods

@@ -30,6 +30,7 @@ from typing import NamedTuple
 from mailautoconf import clientrules
 from mailautoconf import config
 from mailautoconf import dav
+from mailautoconf import paccguard
 from mailautoconf import publish
 from mailautoconf import signing
 from mailautoconf.model import NO_OVERRIDE
@@ -165,6 +166,7 @@ class Pipeline:
             return Outcome(None, (), (), "unchanged")
         self._fingerprint, self._signing_state = result.fingerprint, signing_state
         prepared, changed = self._prepare(result.config)
+        pacc_changed = self._pacc_changed(prepared, changed)
         found = list(clientrules.warnings(result, lambda p: prepared[id(p)].findings))
         try:
             signer = self._load_signer(result.config)
@@ -194,7 +196,13 @@ class Pipeline:
             return Outcome(None, errors, warnings, "publish_error")
         if self.store is not None:
             self.store.signer = signer[0] if signer is not None else None
-        self._report(None, warnings)
+        if pacc_changed:
+            log.warning(
+                "the PACC documents of %d domain(s) changed: PACC clients reject them until their "
+                "_ua-auto-config TXT records carry the new digest (service.py dns --domain D)",
+                pacc_changed,
+            )
+        self._report(None, warnings, pacc_changed)
         if published is not None and self.on_publish is not None:
             self.on_publish(published)
         return Outcome(published, (), warnings)
@@ -370,10 +378,20 @@ class Pipeline:
         generation = self.store.generation if self.store else None
         return generation.name if generation else "nothing yet"
 
-    def _report(self, errors: tuple[str, ...] | None, warnings: tuple[str, ...]) -> None:
+    def _report(self, errors: tuple[str, ...] | None, warnings: tuple[str, ...], pacc_changed: int = 0) -> None:
         if self.store is not None:
             now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-            self.store.health = Health(errors, warnings, now)
+            self.store.health = Health(errors, warnings, now, pacc_changed)
+
+    def _pacc_changed(self, prepared: dict[int, _Prepared], changed: list[Provider]) -> int:
+        """Domains whose PACC document differs from the last applied run's (paccguard.py); 0 on the first run.
+
+        The first run cannot know what DNS holds: ``check-dns`` says that.
+        """
+        if self.config is None:
+            return 0
+        before = [(old.provider, old.templates) for key, old in self._templates.items() if prepared.get(key) is not old]
+        return paccguard.changed_domains(before, [(p, prepared[id(p)].templates) for p in changed])
 
 
 def _documents(provider: Provider, shared: ProviderTemplates, domain: Domain) -> Callable[[], dict[str, bytes]]:

@@ -186,6 +186,8 @@ class Health:
     config_errors: tuple[str, ...] | None = None
     config_warnings: tuple[str, ...] = ()
     checked_at: str | None = None
+    # Domains whose PACC document (and so DNS digest) the last applied reload changed (paccguard.py).
+    pacc_digests_changed: int = 0
 
 
 # Upper bounds, in seconds, of the render-duration histogram: a few domains

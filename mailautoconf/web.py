@@ -28,15 +28,18 @@ from werkzeug.routing import MapAdapter
 from mailautoconf import davredirect
 from mailautoconf import metrics
 from mailautoconf import names
+from mailautoconf import paccspec
 from mailautoconf import webpage
 from mailautoconf import wsgi
 from mailautoconf.render import APPLE_PROFILE
 from mailautoconf.render import EVOLUTION
 from mailautoconf.render import OUTLOOK_JSON
 from mailautoconf.render import OUTLOOK_POX
+from mailautoconf.render import PACC
 from mailautoconf.render import THUNDERBIRD
 from mailautoconf.render import apple
 from mailautoconf.render import outlook
+from mailautoconf.render import pacc
 from mailautoconf.store import Entry
 from mailautoconf.store import Store
 from mailautoconf.store import http_date
@@ -393,6 +396,35 @@ def autodiscover_json(address: str | None = None) -> Response:
     return Response(content, 200, content_type=_JSON_TYPE)
 
 
+# -- PACC (draft-ietf-mailmaint-pacc) ----------------------------------------
+
+
+@bp.get(paccspec.PATH)
+def user_agent_configuration() -> Response:
+    """The Host's domain's PACC document, on ``ua-auto-config.<d>``.
+
+    Clients send nothing about the user (no query) and accept the body only
+    if its SHA-256 is in the ``_ua-auto-config.<d>`` TXT record, so the
+    answer is the pre-rendered bytes exactly as publish wrote them, and the
+    domain comes from the Host alone (names.candidate_domains strips
+    ``ua-auto-config.``). A domain that does not opt in, or whose servers
+    PACC cannot describe, has an empty document and gets a 404.
+    """
+    store = _store()
+    if store.generation is None:
+        return _starting()
+    found = store.lookup(names.candidate_domains(request.environ.get("HTTP_HOST", "")))
+    _note(found[0] if found else None)
+    if found is None:
+        return _text(404, "no mail settings for this domain")
+    document = _document(found[1], PACC)
+    if document is None:
+        return _unavailable()
+    if not document[0]:
+        return _text(404, "no PACC document for this domain: it does not opt in, or PACC cannot describe its servers")
+    return _conditional(found[1], PACC, pacc.CONTENT_TYPE)
+
+
 # -- health ------------------------------------------------------------------
 
 
@@ -409,6 +441,8 @@ def healthz() -> Response:
         "config_error": list(health.config_errors) if health.config_errors is not None else None,
         "config_warnings": list(health.config_warnings),
         "checked_at": health.checked_at,
+        # Domains whose PACC document the last applied reload changed: their TXT records need updating.
+        "pacc_digests_changed": health.pacc_digests_changed,
     }
     if generation is None:
         body["status"] = "starting"

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from support.configs import HOSTING as HOSTING_CONFIG
+from support.configs import MINIMAL_AUTOCONFIG as MINIMAL
 from support.paths import EXAMPLE_CONFIG
 
 from mailautoconf import clientrules
@@ -13,27 +14,6 @@ from mailautoconf import config
 from mailautoconf import render
 
 ISPDB = Path(__file__).parent / "data" / "ispdb"
-MINIMAL = b"""<?xml version="1.0" encoding="UTF-8"?>
-<clientConfig version="1.1">
-  <emailProvider id="example.org">
-    <domain>example.org</domain>
-    <incomingServer type="imap">
-      <hostname>imap.example.org</hostname>
-      <port>993</port>
-      <socketType>SSL</socketType>
-      <username>%EMAILADDRESS%</username>
-      <authentication>password-cleartext</authentication>
-    </incomingServer>
-    <outgoingServer type="smtp">
-      <hostname>smtp.example.org</hostname>
-      <port>465</port>
-      <socketType>SSL</socketType>
-      <username>%EMAILADDRESS%</username>
-      <authentication>password-cleartext</authentication>
-    </outgoingServer>
-  </emailProvider>
-</clientConfig>
-"""
 
 
 @pytest.mark.parametrize(

@@ -19,9 +19,9 @@ import pytest
 from support.app import render_app
 from support.configs import GROUPWARE
 from support.configs import HOSTING
+from support.configs import MINIMAL_AUTOCONFIG as MINIMAL
 from support.configs import SMALL
 from support.paths import EXAMPLE_CONFIG
-from test_android import MINIMAL
 
 from mailautoconf import clientrules
 from mailautoconf import config

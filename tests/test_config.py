@@ -118,7 +118,7 @@ NO_PORT = "a host name has no :port (the port has a key of its own)"
 SERVER_KEYS = "known keys: type, hostname, port, socket_type, authentication, username, pop3"
 PROVIDER_KEYS = (
     "known keys: id, display_name, short_name, domains, list_all_domains, incoming, outgoing, documentation, "
-    "overrides, mx, own_names, caldav, carddav"
+    "overrides, mx, own_names, caldav, carddav, pacc, pacc_revision, oauth_issuer"
 )
 OVERRIDE_KEYS = (
     "known keys: hostname, incoming_hostname, outgoing_hostname, display_name, short_name, own_names, caldav, carddav"

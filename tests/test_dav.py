@@ -20,23 +20,23 @@ from pathlib import Path
 import pytest
 import requests
 from support.app import render_app
+from support.dns import DNSMASQ
+from support.dns import NAMED_CHECKZONE
+from support.dns import SERVICE_HOST
+from support.dns import Dnsmasq
+from support.dns import check_dns
+from support.dns import checkzone
+from support.dns import dnsmasq_options
+from support.dns import record_lines
 from support.isolation import bind_file
 from support.isolation import requires_isolation
+from support.nginx import NGINX
 from support.nginx import generate_site
+from support.nginx import make_certificates
 from support.nginx import nginx_conf
+from support.nginx import reached_the_service
 from support.pki import CA
 from support.service import Service
-from test_dns import DNSMASQ
-from test_dns import NAMED_CHECKZONE
-from test_dns import SERVICE_HOST
-from test_dns import Dnsmasq
-from test_dns import check_dns
-from test_dns import checkzone
-from test_dns import dnsmasq_options
-from test_dns import record_lines
-from test_nginx import NGINX
-from test_nginx import make_certificates
-from test_nginx import reached_the_service
 
 from mailautoconf import config as config_loader
 from mailautoconf.davredirect import CACHE_SECONDS
@@ -179,15 +179,9 @@ def test_named_checkzone_accepts_the_records(tmp_path: Path) -> None:
 
 
 def dnsmasq_with_txt(zone_text: str) -> list[str]:
-    """dnsmasq options for `dns` output, TXT records included (test_dns's translation knows no TXT)."""
-    txt = [line for line in record_lines(zone_text) if " IN TXT " in line]
-    others = "\n".join(line for line in record_lines(zone_text) if " IN TXT " not in line)
-    options = dnsmasq_options(others)
-    for line in txt:
-        name, _ttl, _class, _type, data = line.split(" ", 4)
-        assert data.startswith('"') and data.endswith('"') and "\\" not in data and "," not in data, data
-        options.append(f"--txt-record={name.rstrip('.')},{data[1:-1]}")
-    return options
+    """dnsmasq options for `dns` output, the TXT path records included."""
+    assert " IN TXT " in zone_text
+    return dnsmasq_options(zone_text)
 
 
 @pytest.fixture

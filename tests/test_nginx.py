@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import http.client
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -23,18 +22,17 @@ import pytest
 import requests
 from support.isolation import bind_file
 from support.isolation import requires_isolation
+from support.nginx import NGINX
 from support.nginx import generate_site
+from support.nginx import make_certificates
 from support.nginx import nginx_conf
+from support.nginx import reached_the_service
 from support.paths import EXAMPLE_CONFIG
 from support.paths import ROOT
 from support.pki import CA
 from support.pox import pox_request
 from support.service import Service
 
-from mailautoconf import config
-from mailautoconf.deploy.certs import service_bundles
-
-NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 pytestmark = pytest.mark.skipif(not os.path.exists(NGINX), reason="nginx is not installed (apt-get install nginx)")
 HOSTED = ["example.net", "example.org", "example.com"]
 # High loopback ports, as a second nginx beside a real one would use; the redirect keeps the port.
@@ -49,15 +47,6 @@ def tls_config(folder: Path) -> str:
         EXAMPLE_CONFIG.read_text(encoding="utf-8")
         + f'\n[tls]\nlayout = "dehydrated"\ndirectory = "{folder}/certs"\nchallenges = "{folder}/acme"\n'
     )
-
-
-def make_certificates(ca: CA, config_text: str, folder: Path, *, well_known: bool = True) -> None:
-    """A certificate of the test CA for every bundle `service.py certs` names, as dehydrated would write them."""
-    loaded = config.loads(config_text).config
-    for alias, names in service_bundles(loaded, well_known=well_known).items():
-        ca.issue_files(names, folder / "certs" / alias)
-    (folder / "acme").mkdir(exist_ok=True)
-    (folder / "acme" / "token-123").write_text("challenge-answer\n")
 
 
 def test_nginx_accepts_the_generated_site(tmp_path: Path) -> None:
@@ -277,11 +266,6 @@ def test_only_the_test_ca_is_trusted(deployment: Deployment) -> None:
     with pytest.raises(requests.exceptions.SSLError):
         deployment.http.get(f"https://autoconfig.example.org:{HTTPS}/mail/config-v1.1.xml", timeout=10)  # system CAs
     assert deployment.get(f"https://autoconfig.example.org:{HTTPS}/mail/config-v1.1.xml").status_code == 200
-
-
-def reached_the_service(answer: requests.Response) -> bool:
-    """Whether the service answered (nginx's own 404 is an HTML page naming nginx)."""
-    return b"<center>nginx" not in answer.content
 
 
 @requires_isolation

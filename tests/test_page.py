@@ -17,60 +17,13 @@ from pathlib import Path
 import pytest
 from support.app import App
 from support.app import render_app
+from support.configs import PAGE as CONFIG
 from support.paths import EXAMPLE_CONFIG
 
 from mailautoconf import config as config_loader
 from mailautoconf.render import PAGES
 from mailautoconf.render.templates import provider_templates
 
-CONFIG = """\
-[service]
-public_hostname = "autoconfig.example.net"
-
-[[provider]]
-id = "example.net"
-display_name = "Example Mail"
-domains = ["example.net", "example.org", "bücher.example"]
-
-[[provider.incoming]]
-type = "imap"
-hostname = "imap.{domain}"
-port = 993
-socket_type = "SSL"
-authentication = ["password-cleartext"]
-username = "{address}"
-
-[[provider.incoming]]
-type = "pop3"
-hostname = "mail.example.net"
-port = 110
-socket_type = "STARTTLS"
-authentication = ["password-cleartext"]
-username = "{localpart}"
-
-[[provider.outgoing]]
-type = "smtp"
-hostname = "mail.example.net"
-port = 587
-socket_type = "STARTTLS"
-authentication = ["password-cleartext"]
-username = "mx-{localpart}.{domain}"
-
-[provider.caldav]
-url = "https://dav.{domain}/"
-username = "{address}"
-
-[provider.carddav]
-url = "https://contacts.example.net/{domain}/"
-
-[[provider.documentation]]
-url = "https://help.example.net/"
-description = { en = "Generic settings page", de = "Allgemeine Beschreibung" }
-
-[[provider.documentation]]
-url = "https://help.example.net/en-only"
-description = { en = "Only in English" }
-"""
 HOSTED = ("example.net", "example.org", "xn--bcher-kva.example", "bücher.example")
 
 

@@ -16,10 +16,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from support.configs import PAGE as CONFIG
 from support.isolation import requires_isolation
 from support.paths import ROOT
 from support.service import Service
-from test_page import CONFIG
 
 CHROMIUM = shutil.which("chromium")
 CHROMEDRIVER = shutil.which("chromedriver")

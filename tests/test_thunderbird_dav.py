@@ -45,6 +45,7 @@ from typing import Any
 import pytest
 from support.isolation import requires_isolation
 from support.nginx import generate_site
+from support.nginx import make_certificates
 from support.nginx import nginx_conf
 from support.pki import CA
 from support.service import Service
@@ -54,7 +55,6 @@ from support.tlsnet import SrvRecord
 from support.tlsnet import loopback_names
 from support.tlsnet import require_programs
 from support.tlsnet import stop_process
-from test_nginx import make_certificates
 
 from mailautoconf import config as config_loader
 from mailautoconf.deploy.dns import records

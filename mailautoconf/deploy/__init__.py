@@ -41,7 +41,7 @@ __all__ = [
     "service_names",
 ]
 
-AUTOCONFIG, AUTODISCOVER = (prefix.rstrip(".") for prefix in SERVICE_PREFIXES)
+AUTOCONFIG, AUTODISCOVER = (prefix.rstrip(".") for prefix in SERVICE_PREFIXES[:2])
 
 # [dns] common_names: the classic per-domain names, by the server type they alias.
 # Thunderbird's last resort guesses imap.<d>, smtp.<d> and mail.<d>; people

@@ -64,6 +64,7 @@ from collections.abc import Callable
 from collections.abc import Mapping
 from collections.abc import Sequence
 
+from mailautoconf import paccspec
 from mailautoconf.deploy import AUTOCONFIG
 from mailautoconf.deploy import AUTODISCOVER
 from mailautoconf.deploy import ServerHost
@@ -71,6 +72,7 @@ from mailautoconf.deploy import common_names
 from mailautoconf.deploy import load_or_report
 from mailautoconf.deploy import mx_lookup_domains
 from mailautoconf.deploy import own_name_domains
+from mailautoconf.deploy import paccdns
 from mailautoconf.deploy import select_domains
 from mailautoconf.deploy import server_hosts
 from mailautoconf.model import Config
@@ -164,8 +166,11 @@ def service_units(loaded: Config, *, well_known: bool = False) -> Units:
         if fresh:
             units.setdefault(unit, []).extend(fresh)
 
+    # PACC's ua-auto-config.<d> joins its domain's unit (deploy/paccdns.py): opting in changes one certificate.
+    pacc_names = set(paccdns.host_names(loaded))
     for name in sorted(domain.name for _, domain in own_name_domains(loaded)):
-        add(name, [f"{AUTOCONFIG}.{name}", f"{AUTODISCOVER}.{name}", *([name] if well_known else [])])
+        pacc_name = [f"{paccspec.HOST_LABEL}.{name}"] if f"{paccspec.HOST_LABEL}.{name}" in pacc_names else []
+        add(name, [f"{AUTOCONFIG}.{name}", f"{AUTODISCOVER}.{name}", *([name] if well_known else []), *pacc_name])
     for mx_domain in sorted(mx_lookup_domains(loaded)):
         add(f"{AUTOCONFIG}.{mx_domain}", [f"{AUTOCONFIG}.{mx_domain}"])
     # The target of every _autodiscover._tcp SRV record: Outlook checks its certificate.

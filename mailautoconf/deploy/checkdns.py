@@ -28,6 +28,7 @@ from typing import get_args
 import dns.resolver
 
 from mailautoconf.deploy import load_or_report
+from mailautoconf.deploy import paccdns
 from mailautoconf.deploy.dns import RRset
 from mailautoconf.deploy.dns import lookup_plans
 from mailautoconf.deploy.dns import plan
@@ -42,8 +43,9 @@ __all__ = ["QUERY_TIMEOUT", "Outcome", "check", "check_dns_command", "make_resol
 
 GIVE_UP_AFTER = 3  # timeouts in a row after which the resolver is taken to be dead
 ADDRESS = "A/AAAA"  # pseudo type: any address (the public_hostname check)
-# ok: as expected; missing: no such record; wrong: other values; error: DNS did not answer.
-Status = Literal["ok", "missing", "wrong", "error"]
+# ok: as expected; missing: no such record; wrong: other values; error: DNS did not answer;
+# stale: PACC digest TXT records, none of which carries the digest of what is served now.
+Status = Literal["ok", "missing", "wrong", "error", "stale"]
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,7 @@ class Outcome:
         if self.status == "ok":
             return f"{'ok':<7} {rrset.name} {rrset.type} {', '.join(self.found)}"
         optional = " (optional)" if rrset.optional else ""
-        found = ", ".join(self.found) if self.status == "wrong" else self.detail
+        found = ", ".join(self.found) if self.status in ("wrong", "stale") else self.detail
         return f"{self.status:<7} {rrset.name} {rrset.type}{optional}: expected {expected}; found {found}"
 
 
@@ -102,6 +104,8 @@ def _check_one(resolver: dns.resolver.Resolver, rrset: RRset) -> Outcome:
         return Outcome("missing", rrset, detail=detail)
     if rrset.type == ADDRESS:
         return Outcome("ok", rrset, tuple(found))
+    if paccdns.is_digest(rrset.name, rrset.type):
+        return Outcome("ok" if paccdns.digest_status(rrset.values, found) == "ok" else "stale", rrset, tuple(found))
     want = {_normalise(rrset.type, value) for value in rrset.values}
     have = {_normalise(rrset.type, value) for value in found}
     return Outcome("ok" if want == have else "wrong", rrset, tuple(found))

@@ -36,12 +36,14 @@ from dataclasses import dataclass
 from dataclasses import field
 
 from mailautoconf import dav
+from mailautoconf import paccspec
 from mailautoconf.deploy import AUTOCONFIG
 from mailautoconf.deploy import AUTODISCOVER
 from mailautoconf.deploy import ServerHost
 from mailautoconf.deploy import common_names
 from mailautoconf.deploy import load_or_report
 from mailautoconf.deploy import mx_lookup_domains
+from mailautoconf.deploy import paccdns
 from mailautoconf.deploy import select_domains
 from mailautoconf.deploy import server_hosts
 from mailautoconf.model import INCOMING_TYPES
@@ -154,6 +156,7 @@ class _Context:
     srv_plans: dict[tuple[int, tuple[str, ...]], tuple[Provider, _SrvPlan]] = field(default_factory=dict)
     # RFC 6764 plans by DAV service (id, the object kept so the id cannot be reused): computed once.
     dav_plans: dict[tuple[int, str], tuple[DavService, _DavPlan]] = field(default_factory=dict)
+    pacc_bodies: paccdns.Bodies = field(default_factory=paccdns.Bodies)
 
 
 def _context(config: Config) -> _Context:
@@ -502,6 +505,7 @@ def _domain_plan(context: _Context, provider: Provider, domain: Domain) -> Domai
                 (),
             )
         ]
+    groups += _pacc_groups(context, provider, domain)
     if provider.mx:
         groups.append(_mx_group(context, provider, domain))
     groups += [autodiscover_srv, *_srv_groups(context, provider, domain), *_dav_groups(context, provider, domain)]
@@ -510,6 +514,26 @@ def _domain_plan(context: _Context, provider: Provider, domain: Domain) -> Domai
         if common is not None:
             groups.append(common)
     return DomainPlan(domain, tuple(groups))
+
+
+def _pacc_groups(context: _Context, provider: Provider, domain: Domain) -> list[Group]:
+    """PACC (deploy/paccdns.py): ua-auto-config.<d> and the digest of exactly the body served."""
+    if provider.pacc is None or not provider.has_own_names(domain):
+        return []
+    body = context.pacc_bodies.body(provider, domain)
+    if not body:
+        return []  # PACC cannot describe the servers: no document (check says why)
+    why = (
+        f"PACC (draft-ietf-mailmaint-pacc {provider.pacc}, pacc = true): clients fetch",
+        f"https://{paccspec.HOST_LABEL}.{domain.name}{paccspec.PATH}.",
+    )
+    digest = (
+        "The SHA-256 of that document, byte for byte. It changes with every change of the",
+        "provider's settings: publish the new record (keep the old one until caches expire),",
+        "or PACC clients reject the document (check-dns says stale).",
+    )
+    txt = RRset(paccdns.txt_name(domain.name), "TXT", (f'"{paccspec.txt_record(body)}"',), False)
+    return [_service_name_group(context.config, domain.name, paccspec.HOST_LABEL, why), Group(digest, (txt,))]
 
 
 def records(config: Config, only: str | None = None) -> str:

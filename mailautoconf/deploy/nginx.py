@@ -66,12 +66,15 @@ import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from mailautoconf import paccspec
 from mailautoconf.dav import KINDS
 from mailautoconf.deploy import AUTOCONFIG
 from mailautoconf.deploy import AUTODISCOVER
 from mailautoconf.deploy import load_or_report
 from mailautoconf.deploy import mx_lookup_domains
 from mailautoconf.deploy import own_name_domains
+from mailautoconf.deploy import paccdns
+from mailautoconf.deploy import paccnginx
 from mailautoconf.deploy.certs import Certificates
 from mailautoconf.deploy.certs import service_bundles
 from mailautoconf.model import Config
@@ -139,12 +142,15 @@ def site(loaded: Config, options: SiteOptions, bundles: Certificates | None = No
         first.setdefault(key, value)  # the first of a name wins
     host_map = list(first.items())
     address_map = [(name, f"/{name}/") for name in own]
+    pacc_map = [(name, f"/{name.removeprefix(paccspec.HOST_LABEL + '.')}/") for name in paccdns.host_names(loaded)]
 
     http_names = _http_names(public)
     # The domains' own names on port 80 (--well-known); the public host name may be one of them.
     own_http = [name for name in own if name not in http_names] if options.well_known else []
     # Each map and each listening port has a hash table of its own; one setting serves them all.
-    map_max, map_bucket = hash_sizes_many([[key for key, _ in host_map], ["", *(key for key, _ in address_map)]])
+    map_max, map_bucket = hash_sizes_many(
+        [[key for key, _ in host_map], ["", *(key for key, _ in address_map)], [key for key, _ in pacc_map]]
+    )
     names_max, names_bucket = hash_sizes_many(
         [
             [name for names in bundles.values() for name in names],  # 443
@@ -193,13 +199,14 @@ def site(loaded: Config, options: SiteOptions, bundles: Certificates | None = No
     ]
     out += [f"    {key} {value};" for key, value in host_map]
     out += ["}", ""]
+    out += paccnginx.host_map(pacc_map, DYNAMIC)
     if options.well_known and not options.http_only:
         out += [
             "# The hosted domains' own names (--well-known) get the service's paths only.",
             "map $host $mailautoconf_own_name {",
             "    default 1;",
             f"    {public} 0;",
-            f'    "~^(?:{AUTOCONFIG}|{AUTODISCOVER})\\." 0;',
+            f'    "~^(?:{AUTOCONFIG}|{AUTODISCOVER}|{paccspec.HOST_LABEL})\\." 0;',
             "}",
             "",
         ]
@@ -234,8 +241,8 @@ def _left_out_comment(aliases: list[str]) -> list[str]:
 
 def _http_names(public: str) -> list[str]:
     """Port 80 answers every autoconfig.* and autodiscover.* name: ACME challenges come before regeneration."""
-    names = [f"{AUTOCONFIG}.*", f"{AUTODISCOVER}.*"]
-    if not public.startswith((f"{AUTOCONFIG}.", f"{AUTODISCOVER}.")):
+    names = [f"{AUTOCONFIG}.*", f"{AUTODISCOVER}.*", f"{paccspec.HOST_LABEL}.*"]  # PACC: for ACME
+    if not public.startswith((f"{AUTOCONFIG}.", f"{AUTODISCOVER}.", f"{paccspec.HOST_LABEL}.")):
         names.append(public)
     return names
 
@@ -305,6 +312,7 @@ def _server(
         if https:
             lines.append(f"        {HSTS}  # add_header here replaces the server's")
         lines.append("    }")
+    lines += paccnginx.location(https, server_names, HSTS)
     if not https:
         port = "" if options.https_port == 443 else f":{options.https_port}"
         lines += [

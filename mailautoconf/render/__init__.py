@@ -15,6 +15,7 @@ from mailautoconf.model import Provider
 from mailautoconf.render import apple
 from mailautoconf.render import evolution
 from mailautoconf.render import outlook
+from mailautoconf.render import pacc
 from mailautoconf.render import page
 from mailautoconf.render import thunderbird
 
@@ -26,6 +27,7 @@ __all__ = [
     "MX_FOLDER_PREFIX",
     "OUTLOOK_JSON",
     "OUTLOOK_POX",
+    "PACC",
     "PAGES",
     "THUNDERBIRD",
     "Tree",
@@ -39,6 +41,7 @@ EVOLUTION = "mail/config-v1.1.evolution.xml"  # served to User-Agent Evolution/.
 OUTLOOK_POX = "autodiscover/autodiscover.xml"  # template: %EMAILADDRESS% etc. filled per request
 OUTLOOK_JSON = "autodiscover/autodiscover.json"
 APPLE_PROFILE = "apple/email.mobileconfig"  # template: address and identifiers filled per request
+PACC = "pacc/user-agent-configuration.json"  # empty for providers without pacc (render/pacc.py)
 # The folder of a provider's MX lookup documents (autoconfig.<MX domain>,
 # draft-ietf-mailmaint-autoconfig "domain hosters"): MX_FOLDER_PREFIX + the
 # MX domain, e.g. "_mx.hoster.net". The underscore keeps it apart from every
@@ -55,6 +58,7 @@ DOCUMENTS: dict[str, Renderer] = {
     OUTLOOK_POX: outlook.render_pox,
     OUTLOOK_JSON: outlook.render_json,
     APPLE_PROFILE: apple.render,
+    PACC: pacc.render,
     **{path: page.renderer(language) for language, path in PAGES.items()},
 }
 

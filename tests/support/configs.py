@@ -192,3 +192,78 @@ def provider(provider_id: str, domains: list[str], host: str, extra: str = "") -
         username = "{{address}}"
         """
     )
+
+
+# The smallest config-v1.1.xml every client takes (test_android, test_autoconfig12).
+MINIMAL_AUTOCONFIG = b"""<?xml version="1.0" encoding="UTF-8"?>
+<clientConfig version="1.1">
+  <emailProvider id="example.org">
+    <domain>example.org</domain>
+    <incomingServer type="imap">
+      <hostname>imap.example.org</hostname>
+      <port>993</port>
+      <socketType>SSL</socketType>
+      <username>%EMAILADDRESS%</username>
+      <authentication>password-cleartext</authentication>
+    </incomingServer>
+    <outgoingServer type="smtp">
+      <hostname>smtp.example.org</hostname>
+      <port>465</port>
+      <socketType>SSL</socketType>
+      <username>%EMAILADDRESS%</username>
+      <authentication>password-cleartext</authentication>
+    </outgoingServer>
+  </emailProvider>
+</clientConfig>
+"""
+
+
+# A provider with what the settings page shows (servers, help links, CalDAV): test_page and test_page_browser.
+PAGE = """\
+[service]
+public_hostname = "autoconfig.example.net"
+
+[[provider]]
+id = "example.net"
+display_name = "Example Mail"
+domains = ["example.net", "example.org", "bücher.example"]
+
+[[provider.incoming]]
+type = "imap"
+hostname = "imap.{domain}"
+port = 993
+socket_type = "SSL"
+authentication = ["password-cleartext"]
+username = "{address}"
+
+[[provider.incoming]]
+type = "pop3"
+hostname = "mail.example.net"
+port = 110
+socket_type = "STARTTLS"
+authentication = ["password-cleartext"]
+username = "{localpart}"
+
+[[provider.outgoing]]
+type = "smtp"
+hostname = "mail.example.net"
+port = 587
+socket_type = "STARTTLS"
+authentication = ["password-cleartext"]
+username = "mx-{localpart}.{domain}"
+
+[provider.caldav]
+url = "https://dav.{domain}/"
+username = "{address}"
+
+[provider.carddav]
+url = "https://contacts.example.net/{domain}/"
+
+[[provider.documentation]]
+url = "https://help.example.net/"
+description = { en = "Generic settings page", de = "Allgemeine Beschreibung" }
+
+[[provider.documentation]]
+url = "https://help.example.net/en-only"
+description = { en = "Only in English" }
+"""

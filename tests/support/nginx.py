@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import requests
+
+from mailautoconf import config
+from mailautoconf.deploy.certs import service_bundles
 from support.paths import ROOT
+from support.pki import CA
+
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
 __all__ = ["generate_site", "nginx_conf"]
 
@@ -37,3 +45,17 @@ def nginx_conf(folder: Path, site: str) -> Path:
         f"  include {folder}/site.conf;\n}}\n"
     )
     return conf
+
+
+def make_certificates(ca: CA, config_text: str, folder: Path, *, well_known: bool = True) -> None:
+    """A certificate of the test CA for every bundle `service.py certs` names, as dehydrated would write them."""
+    loaded = config.loads(config_text).config
+    for alias, names in service_bundles(loaded, well_known=well_known).items():
+        ca.issue_files(names, folder / "certs" / alias)
+    (folder / "acme").mkdir(exist_ok=True)
+    (folder / "acme" / "token-123").write_text("challenge-answer\n")
+
+
+def reached_the_service(answer: requests.Response) -> bool:
+    """Whether the service answered (nginx's own 404 is an HTML page naming nginx)."""
+    return b"<center>nginx" not in answer.content
