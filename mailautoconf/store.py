@@ -30,7 +30,6 @@ from xml.sax.saxutils import escape
 from mailautoconf import names
 from mailautoconf import publish
 from mailautoconf.render import APPLE_PROFILE
-from mailautoconf.render import DOCUMENTS
 from mailautoconf.render import MX_FOLDER_PREFIX
 from mailautoconf.render import THUNDERBIRD
 from mailautoconf.render import apple
@@ -282,11 +281,13 @@ def load_generation(output_dir: str) -> Generation | None:
             is_mx = name.startswith(MX_FOLDER_PREFIX)
             if not names.is_hostname(name[len(MX_FOLDER_PREFIX) :] if is_mx else name):
                 continue
-            documents = (THUNDERBIRD,) if is_mx else tuple(DOCUMENTS)
+            # Only the document every client family starts from is required: a tree
+            # written by an older release lacks the documents added since (the PACC
+            # document, say), and should still be served, those answered 503 alone.
             try:
-                mtimes = [os.stat(os.path.join(entry.path, relative)).st_mtime for relative in documents]
+                mtime = os.stat(os.path.join(entry.path, THUNDERBIRD)).st_mtime
             except OSError:
-                continue  # incomplete: not served
+                continue  # not a domain's folder: not served
             target = mx if is_mx else domains
-            target[name[len(MX_FOLDER_PREFIX) :] if is_mx else name] = DiskEntry(entry.path, int(mtimes[0]))
+            target[name[len(MX_FOLDER_PREFIX) :] if is_mx else name] = DiskEntry(entry.path, int(mtime))
     return Generation(str(manifest.get("generation", "on disk")), str(manifest.get("rendered_at", "")), domains, mx)

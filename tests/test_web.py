@@ -20,6 +20,7 @@ from support.pox import pox_request
 from werkzeug.wrappers import Request
 
 from mailautoconf.render import OUTLOOK_POX
+from mailautoconf.render import PACC
 from mailautoconf.render import THUNDERBIRD
 from mailautoconf.render.templates import Template
 from mailautoconf.store import Store
@@ -340,3 +341,15 @@ def test_template_etags_follow_the_filled_bytes() -> None:
     tags = {other.document(PATH)[1] for other in others}
     assert len(tags) == 3 and tag not in tags
     assert tag.startswith('"') and tag.endswith('"')
+
+
+def test_a_tree_from_an_older_release_is_still_served(app: App) -> None:
+    """Folders without the documents a newer release added (PACC, say) are served from disk; those documents 503."""
+    for domain in ("example.net", "example.org"):
+        (app.output / "current" / domain / PACC).unlink()
+    generation = load_generation(str(app.output))
+    assert generation is not None and set(generation.domains) == {"example.net", "example.org"}
+    client = create_app(Store(generation)).test_client()
+    assert client.get(PATH, headers={"Host": "autoconfig.example.org"}).status_code == 200
+    answer = client.get("/.well-known/user-agent-configuration.json", headers={"Host": "ua-auto-config.example.org"})
+    assert answer.status_code == 503
