@@ -9,7 +9,6 @@ the test namespace (TLS from a throwaway CA, names in a private /etc/hosts).
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import time
@@ -28,13 +27,13 @@ from support.dns import check_dns
 from support.dns import checkzone
 from support.dns import dnsmasq_options
 from support.dns import record_lines
-from support.isolation import bind_file
 from support.isolation import requires_isolation
 from support.nginx import NGINX
 from support.nginx import generate_site
 from support.nginx import make_certificates
 from support.nginx import nginx_conf
 from support.nginx import reached_the_service
+from support.nginx import running_nginx
 from support.pki import CA
 from support.service import Service
 
@@ -406,30 +405,11 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     hosts = "127.0.0.1 localhost\n::1 localhost\n" + "".join(
         f"127.0.0.1 {name} autoconfig.{name} autodiscover.{name}\n" for name in LOCAL
     )
-    with bind_file("/etc/hosts", hosts):
-        log = open(folder / "nginx.stderr", "wb")  # noqa: SIM115 - closed below
-        nginx = subprocess.Popen([NGINX, "-c", str(conf), "-g", "daemon off;"], stderr=log)
-        session = requests.Session()
-        session.trust_env = False
-        try:
-            deadline = time.monotonic() + 20
-            while True:
-                try:
-                    session.get(f"http://autoconfig.example.org:{HTTP}/healthz", timeout=2)
-                    break
-                except requests.ConnectionError:
-                    if nginx.poll() is not None or time.monotonic() > deadline:
-                        raise AssertionError(f"nginx did not start: {(folder / 'nginx.stderr').read_text()}") from None
-                    time.sleep(0.05)
+    try:
+        with running_nginx(folder, conf, hosts, f"http://autoconfig.example.org:{HTTP}/healthz") as session:
             yield Site(service, ca.write(folder / "ca.pem"), session)
-        finally:
-            nginx.send_signal(signal.SIGQUIT)
-            try:
-                nginx.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                nginx.kill()
-            log.close()
-            service.stop()
+    finally:
+        service.stop()
 
 
 @requires_isolation

@@ -26,6 +26,7 @@ from support.isolation import bind_file
 from support.isolation import requires_isolation
 from support.nginx import generate_site
 from support.nginx import nginx_conf
+from support.nginx import running_nginx
 from support.paths import EXAMPLE_CONFIG
 from support.paths import ROOT
 from support.pki import CA
@@ -160,9 +161,10 @@ def test_one_server_per_bundle_with_exactly_its_names() -> None:
     ]
     assert "    autoconfig.hoster.example /_mx.hoster.example/;" in generated
     assert "    d00002.example /d00002.example/;" in generated  # the address map
-    # Port 80 answers every autoconfig.* / autodiscover.* name, for ACME before regeneration.
+    # Port 80 answers every autoconfig.* / autodiscover.* / ua-auto-config.* (PACC) name, for ACME
+    # before regeneration.
     (http,) = [block for block in server_blocks(generated) if "ssl_certificate " not in block]
-    assert server_names(http) == ["autoconfig.*", "autodiscover.*"]
+    assert server_names(http) == ["autoconfig.*", "autodiscover.*", "ua-auto-config.*"]
 
 
 def test_listen_addresses_and_http2_spelling() -> None:
@@ -269,30 +271,11 @@ def hoster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hoster]:
     conf = nginx_conf(folder, generated)
     subprocess.run([NGINX, "-t", "-c", str(conf)], check=True, capture_output=True)
     hosts = "127.0.0.1 localhost\n::1 localhost\n" + "".join(f"127.0.0.1 {name}\n" for name in NAMES)
-    with bind_file("/etc/hosts", hosts):
-        log = open(folder / "nginx.stderr", "wb")  # noqa: SIM115 - closed below
-        nginx = subprocess.Popen([NGINX, "-c", str(conf), "-g", "daemon off;"], stderr=log)
-        session = requests.Session()
-        session.trust_env = False
-        try:
-            deadline = time.monotonic() + 20
-            while True:
-                try:
-                    session.get(f"http://autoconfig.kunde-a.test:{HTTP}/healthz", timeout=2)
-                    break
-                except requests.ConnectionError:
-                    if nginx.poll() is not None or time.monotonic() > deadline:
-                        raise AssertionError(f"nginx did not start: {(folder / 'nginx.stderr').read_text()}") from None
-                    time.sleep(0.05)
+    try:
+        with running_nginx(folder, conf, hosts, f"http://autoconfig.kunde-a.test:{HTTP}/healthz") as session:
             yield Hoster(service, folder, ca.write(folder / "ca.pem"), session)
-        finally:
-            nginx.send_signal(signal.SIGQUIT)
-            try:
-                nginx.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                nginx.kill()
-            log.close()
-            service.stop()
+    finally:
+        service.stop()
 
 
 def frozen(hoster: Hoster):  # type: ignore[no-untyped-def]

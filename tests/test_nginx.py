@@ -12,7 +12,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from support.nginx import generate_site
 from support.nginx import make_certificates
 from support.nginx import nginx_conf
 from support.nginx import reached_the_service
+from support.nginx import running_nginx
 from support.paths import EXAMPLE_CONFIG
 from support.paths import ROOT
 from support.pki import CA
@@ -109,31 +109,11 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
     hosts = "127.0.0.1 localhost\n::1 localhost\n" + "".join(
         f"127.0.0.1 {name} autoconfig.{name} autodiscover.{name}\n" for name in HOSTED
     )
-    with bind_file("/etc/hosts", hosts):
-        log = open(folder / "nginx.stderr", "wb")  # noqa: SIM115 - closed below
-        nginx = subprocess.Popen([NGINX, "-c", str(conf), "-g", "daemon off;"], stderr=log)
-        session = requests.Session()
-        session.trust_env = False
-        try:
-            deadline = time.monotonic() + 20
-            while True:
-                try:
-                    session.get(f"http://autoconfig.example.org:{HTTP}/healthz", timeout=2)
-                    break
-                except requests.ConnectionError:
-                    if nginx.poll() is not None or time.monotonic() > deadline:
-                        stderr = (folder / "nginx.stderr").read_text(errors="replace")
-                        raise AssertionError(f"nginx did not start: {stderr}") from None
-                    time.sleep(0.05)
+    try:
+        with running_nginx(folder, conf, hosts, f"http://autoconfig.example.org:{HTTP}/healthz") as session:
             yield Deployment(service, ca.write(folder / "ca.pem"), folder, session)
-        finally:
-            nginx.send_signal(signal.SIGQUIT)
-            try:
-                nginx.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                nginx.kill()
-            log.close()
-            service.stop()
+    finally:
+        service.stop()
 
 
 def domains_listed(body: bytes) -> list[str]:

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import requests
 
 from mailautoconf import config
 from mailautoconf.deploy.certs import service_bundles
+from support.isolation import bind_file
 from support.paths import ROOT
 from support.pki import CA
 
@@ -59,3 +64,36 @@ def make_certificates(ca: CA, config_text: str, folder: Path, *, well_known: boo
 def reached_the_service(answer: requests.Response) -> bool:
     """Whether the service answered (nginx's own 404 is an HTML page naming nginx)."""
     return b"<center>nginx" not in answer.content
+
+
+@contextlib.contextmanager
+def running_nginx(folder: Path, conf: Path, hosts: str, probe: str) -> Iterator[requests.Session]:
+    """nginx on ``conf`` while ``hosts`` is /etc/hosts (in the test's mount namespace), up once ``probe`` connects.
+
+    Yields a session that never uses a proxy; nginx is stopped gracefully afterwards
+    and its stderr is kept in ``folder``/nginx.stderr for the failure message.
+    """
+    with bind_file("/etc/hosts", hosts):
+        log = open(folder / "nginx.stderr", "wb")  # noqa: SIM115 - closed below
+        nginx = subprocess.Popen([NGINX, "-c", str(conf), "-g", "daemon off;"], stderr=log)
+        session = requests.Session()
+        session.trust_env = False
+        try:
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    session.get(probe, timeout=2)
+                    break
+                except requests.ConnectionError:
+                    if nginx.poll() is not None or time.monotonic() > deadline:
+                        stderr = (folder / "nginx.stderr").read_text(errors="replace")
+                        raise AssertionError(f"nginx did not start: {stderr}") from None
+                    time.sleep(0.05)
+            yield session
+        finally:
+            nginx.send_signal(signal.SIGQUIT)
+            try:
+                nginx.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                nginx.kill()
+            log.close()
