@@ -433,8 +433,11 @@ for d in etc var opt; do
     mkdir -p "$WORK/upper/$d" "$WORK/work/$d"
     mount -t overlay overlay -o "lowerdir=/$d,upperdir=$WORK/upper/$d,workdir=$WORK/work/$d" "/$d"
 done
-mkdir -p /opt/mailautoconf
-mount --bind "$REPO" /opt/mailautoconf
+# The checkout as an overlay too: a clone in a private folder (mktemp -d makes it 0700) is opened to
+# the service's user here, at /opt/mailautoconf, without touching the checkout's own mode.
+mkdir -p /opt/mailautoconf "$WORK/upper/repo" "$WORK/work/repo"
+mount -t overlay overlay -o "lowerdir=$REPO,upperdir=$WORK/upper/repo,workdir=$WORK/work/repo" /opt/mailautoconf
+chmod 0755 /opt/mailautoconf
 if [ -n "$VENV" ]; then
     mount --bind "$VENV" /opt/mailautoconf/.venv
     mkdir -p /opt/mailautoconf-site-packages
