@@ -375,6 +375,13 @@ def check_dav(raw: dict[str, Any], key: str) -> tuple[DavService | None, Message
     return found, checker.messages()
 
 
+def check_oauth_issuer(url: str) -> tuple[str | None, Messages]:
+    """One ``oauth_issuer`` value checked alone (see :func:`check_server`): the normalised URL, or None."""
+    checker = _Checker(lambda path: ("", None), record=[])
+    found = checker.oauth_issuer({"oauth_issuer": url}, _Where((), ""))
+    return found, checker.messages()
+
+
 def _included_files(main: str, patterns: tuple[str, ...]) -> tuple[str, ...]:
     """The files ``[service] include`` names, sorted, each once, never the main file.
 

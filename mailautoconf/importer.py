@@ -60,7 +60,13 @@ _NOT_IMPORTED = {
     "webMail": "the model has no web mail links",
     "enable": "the model has no 'enable this first' instructions",
     "instruction": "the model has no setup instructions",
-    "oAuth2": "the model has no OAuth2 client settings (clients use their built-in ones)",
+    "oAuth2": "the first <oAuth2>'s issuer is the provider's; the model holds one",
+    # Inside <oAuth2>, whose <issuer> becomes oauth_issuer.
+    "authURL": "clients read it from the issuer's RFC 8414 metadata",
+    "tokenURL": "clients read it from the issuer's RFC 8414 metadata",
+    "scope": "the model has no OAuth2 scopes",
+    "clientID": "the model has no OAuth2 client settings (clients use their own client id)",
+    "clientSecret": "the model never publishes a client secret",
     "inputField": "the model has no input fields",
     "password": "the model never hands out passwords",
     "useGlobalPreferredServer": "the model never reuses another account's server (false is the default)",
@@ -133,6 +139,8 @@ class _Reader:
                 providers.append((path, child))
             elif child.tag in _DAV_SECTIONS:
                 self.dav(child, path, dav)
+            elif child.tag == "oAuth2" and "oauth_issuer" not in dav:
+                self.oauth2(child, path, dav)
             else:
                 self.skip(child, path)
         if not providers:
@@ -178,6 +186,28 @@ class _Reader:
             self.note(path, "not imported (see the messages above)")
             return
         into[key] = table
+
+    def oauth2(self, element: ElementTree.Element, path: str, into: dict[str, Any]) -> None:
+        """The first ``<oAuth2>``'s ``<issuer>`` as ``oauth_issuer``.
+
+        The format names the issuer by its host name (the draft's example,
+        every ISPDB entry), so ``https://<issuer>`` is the issuer URL
+        imported; render/thunderbird.py writes back the same host.
+        """
+        self.unknown_attributes(element, path, ())
+        for here, child in _children(element, path):
+            if child.tag != "issuer" or "oauth_issuer" in into:
+                self.skip(child, here)
+                continue
+            text = _text(child)
+            url = text if text.lower().startswith("https://") else f"https://{text}"
+            issuer, messages = config.check_oauth_issuer(url)
+            for _, message, _severity in messages:
+                self.note(here, message)
+            if issuer is None:
+                self.note(here, "not imported (see the message above)")
+            else:
+                into["oauth_issuer"] = issuer
 
     def provider(self, path: str, element: ElementTree.Element) -> dict[str, Any]:
         self.unknown_attributes(element, path, ("id",))

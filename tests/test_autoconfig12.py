@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from support.app import render_app
@@ -47,8 +48,10 @@ def loaded(text: str) -> Config:
 
 
 def without_dav(text: str) -> str:
-    """The same config with every caldav/carddav line taken out (inline tables, one line each)."""
-    return "".join(line for line in text.splitlines(keepends=True) if not re.match(r"(caldav|carddav) = ", line))
+    """The same config with every caldav/carddav/oauth_issuer line taken out (inline tables, one line each)."""
+    return "".join(
+        line for line in text.splitlines(keepends=True) if not re.match(r"(caldav|carddav|oauth_issuer) = ", line)
+    )
 
 
 def expected_section(service: DavService | None, domain: Domain) -> dict[str, object] | None:
@@ -93,8 +96,10 @@ def check_document(document: bytes, provider: Provider, domain: Domain) -> None:
         service = getattr(provider, f"{field}_for")(domain)
         assert read_section(root, tag, kind) == expected_section(service, domain), (domain.name, tag)
         assert provider_element.find(tag) is None, "inside <emailProvider>, where the draft does not put it"
+    issuers = [element.findtext("issuer") for element in root.findall("oAuth2")]
+    assert issuers == ([] if provider.oauth_issuer is None else [urlsplit(provider.oauth_issuer).hostname])
     has_dav = provider.caldav_for(domain) is not None or provider.carddav_for(domain) is not None
-    assert root.get("version") == ("1.2" if has_dav else "1.1")
+    assert root.get("version") == ("1.2" if has_dav or issuers else "1.1")
 
 
 # -- with and without DAV --------------------------------------------------------
@@ -124,7 +129,7 @@ def test_without_dav_nothing_is_added(text: str) -> None:
 
 @pytest.mark.parametrize("document", DOCUMENTS)
 def test_dav_adds_only_its_sections(document: str) -> None:
-    """Taking DAV out of the config gives the same bytes as taking the sections out of the document.
+    """Taking DAV and OAuth2 out of the config gives the same bytes as taking the sections out of the document.
 
     So the sections change nothing else: not a server, not an escape, not the order.
     """
@@ -133,7 +138,9 @@ def test_dav_adds_only_its_sections(document: str) -> None:
     assert set(with_dav) == set(plain)
     for name in with_dav:
         stripped = re.sub(
-            rb"  <(calendar|addressbook) type=\"[a-z]+\">\n(    .*\n)*?  </\1>\n", b"", with_dav[name][document]
+            rb"  <(calendar|addressbook|oAuth2)( type=\"[a-z]+\")?>\n(    .*\n)*?  </\1>\n",
+            b"",
+            with_dav[name][document],
         )
         assert stripped != with_dav[name][document], name
         assert (
@@ -158,6 +165,42 @@ def test_the_draft_spelling_of_http_basic() -> None:
     """Revision -06 ("URL-based protocols"): system="http" and the HTTP scheme's own spelling, Basic."""
     document = render.render(loaded(GROUPWARE))["groupware.test"][render.THUNDERBIRD]
     assert document.count(b'    <authentication system="http">Basic</authentication>\n') == 2
+
+
+# -- the OAuth2 issuer (issue 12, section 4) ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("issuer", "host"),
+    [
+        ("https://login.example.net", "login.example.net"),
+        ("https://Login.Example.NET/realms/mail", "login.example.net"),
+        ("https://anmeldung.bücher.example/", "anmeldung.xn--bcher-kva.example"),
+    ],
+)
+def test_oauth_issuer_is_the_oauth2_section(issuer: str, host: str) -> None:
+    """The draft's <oAuth2> beside <emailProvider>: the issuer's host name alone, never a client id or secret.
+
+    The MX lookup document carries it too: the issuer is the provider's, not a domain's.
+    """
+    text = SMALL.replace(
+        'domains = ["example.net", "example.org"]\n',
+        f'domains = ["example.net", "example.org"]\noauth_issuer = "{issuer}"\n',
+    )
+    result = config.loads(text)
+    assert result.config is not None, result.errors
+    (provider,) = result.config.providers
+    tree = render.render(result.config)
+    documents = [tree[domain.name][path] for domain in provider.domains for path in DOCUMENTS]
+    documents += [provider_templates(provider).mx[path].fill(mx_values()) for path in DOCUMENTS]
+    for document in documents:
+        root = ET.fromstring(document)
+        assert root.get("version") == "1.2"
+        assert [child.tag for child in root] == ["emailProvider", "oAuth2"]
+        (section,) = root.findall("oAuth2")
+        assert [(child.tag, child.text) for child in section] == [("issuer", host)]
+        assert clientrules.android_problems(document, "fred@example.org") == []
+    assert clientrules.warnings(result) == ()
 
 
 # -- {domain} in the host, overrides, escaping -------------------------------------

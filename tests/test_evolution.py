@@ -530,7 +530,7 @@ def test_evolution_reads_past_calendar_and_contacts(
         )
         root = ET.fromstring(answer.content)
         assert root.get("version") == "1.2"
-        assert [child.tag for child in root] == ["emailProvider", "addressbook", "calendar"]
+        assert [child.tag for child in root] == ["emailProvider", "addressbook", "calendar", "oAuth2"]
         servers = [element.get("type") for element in root.iter() if element.tag.endswith("Server")]
         assert servers == ["imap", "pop3", "smtp"], servers  # Evolution's own document: one of each type
         caldav = provider.caldav_for(domain)

@@ -291,12 +291,14 @@ def test_unrepresentable_elements_are_listed_with_their_paths() -> None:
     office = "tests/data/ispdb/office365.com.xml: /clientConfig"
     gmx = "tests/data/ispdb/gmx.net.xml: /clientConfig"
     for line in (
-        f"{office}/oAuth2: not imported (the model has no OAuth2 client settings (clients use their built-in ones))",
+        f"{office}/oAuth2/authURL: not imported (clients read it from the issuer's RFC 8414 metadata)",
         f'{office}/emailProvider/incomingServer[6]: not imported (server type "exchange": the model has imap, pop3)',
         f"{gmx}/emailProvider/enable: not imported (the model has no 'enable this first' instructions)",
         f"{gmx}/emailProvider/documentation: has no <descr>: the URL is imported as its English description",
     ):
         assert line in lines
+    # ... while <oAuth2>'s <issuer>, a host name in this format, becomes the issuer URL.
+    assert 'oauth_issuer = "https://login.microsoftonline.com"' in result.stdout.decode().splitlines()
     webmail = run("import", "tests/data/ispdb/googlemail.com.xml").stderr.decode().splitlines()
     google = "tests/data/ispdb/googlemail.com.xml: /clientConfig"
     assert f"{google}/webMail: not imported (the model has no web mail links)" in webmail

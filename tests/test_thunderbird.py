@@ -38,6 +38,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -571,6 +572,9 @@ def test_autoconfig_with_calendar_and_contacts(world: World, key: str, domain: s
         assert service is not None
         assert root.findtext(f"{tag}/url") == service.url_for(hosted_domain), tag
         assert [element.get("system") for element in root.findall(f"{tag}/authentication")] == ["http"]
+    # ... and the <oAuth2> section naming the issuer's host, which Thunderbird skips just as well.
+    assert provider.oauth_issuer is not None
+    assert root.findtext("oAuth2/issuer") == urlsplit(provider.oauth_issuer).hostname
 
 
 # -- Autodiscover POX ------------------------------------------------------------------

@@ -20,10 +20,16 @@ type="carddav">`` beside ``<emailProvider>``, each with ``<url>``,
 config names one, ``<username>``. Every reader we prove skips them unread
 (docs/clients.md sections 1.11 and 1.13), so a document without them stays the
 Autoconfig 1.1 document it always was, byte for byte.
+
+OAuth2: a provider's ``oauth_issuer`` goes out as the draft's ``<oAuth2>``
+section, beside ``<emailProvider>`` too, with ``<issuer>`` alone (the
+draft's "OAuth2 requirements": a client without authURL, tokenURL and scope
+fetches them from the issuer's metadata). Never a client secret.
 """
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
 from xml.sax.saxutils import escape
 from xml.sax.saxutils import quoteattr
 
@@ -109,6 +115,21 @@ def _dav(tag: str, kind: str, service: DavService | None, domain: Domain) -> str
     return "".join(parts)
 
 
+def _oauth2(provider: Provider) -> str:
+    """The ``<oAuth2>`` section naming the provider's issuer, or nothing.
+
+    ``<issuer>`` holds the issuer's host name, as the draft's example and
+    every ``<oAuth2>`` in Mozilla's ISPDB spell it (Thunderbird keys its
+    built-in OAuth2 providers by that host, OAuth2Providers.sys.mjs), not
+    the RFC 8414 URL that PACC's ``oauth-public`` carries: an issuer path
+    (a Keycloak realm, say) has no place in this format.
+    """
+    if provider.oauth_issuer is None:
+        return ""
+    host = urlsplit(provider.oauth_issuer).hostname or ""
+    return "  <oAuth2>\n" + _element("    ", "issuer", host) + "  </oAuth2>\n"
+
+
 def render(provider: Provider, domain: Domain) -> bytes:
     """Render the document served for ``domain``, every server in preference order."""
     return document(provider, domain, provider.resolve_servers(domain))
@@ -129,7 +150,8 @@ def document(provider: Provider, domain: Domain, servers: tuple[ResolvedServer, 
     dav = _dav("addressbook", "carddav", provider.carddav_for(domain), domain) + _dav(
         "calendar", "caldav", provider.caldav_for(domain), domain
     )
-    version = VERSION_1_2 if dav else VERSION_1_1
+    oauth2 = _oauth2(provider)
+    version = VERSION_1_2 if dav or oauth2 else VERSION_1_1
     parts = [
         '<?xml version="1.0" encoding="UTF-8"?>\n',
         f"<clientConfig version={quoteattr(version)}>\n",
@@ -146,5 +168,6 @@ def document(provider: Provider, domain: Domain, servers: tuple[ResolvedServer, 
         parts.append("    </documentation>\n")
     parts.append("  </emailProvider>\n")
     parts.append(dav)
+    parts.append(oauth2)
     parts.append("</clientConfig>\n")
     return "".join(parts).encode("utf-8")

@@ -96,7 +96,8 @@ username = "{address}"
 # services replace the provider's, and an IDN domain. Two servers of every
 # type whose first and last differ in everything, and DAV usernames unlike
 # the mail servers' last ones: a reader that took a DAV section's values
-# for a mail server's, or the wrong server of a type, shows.
+# for a mail server's, or the wrong server of a type, shows. An OAuth2
+# issuer with a path: the <oAuth2> section beside the DAV ones.
 GROUPWARE = """\
 [service]
 public_hostname = "autoconfig.groupware.test"
@@ -107,6 +108,7 @@ display_name = "Groupware Mail"
 domains = ["groupware.test", "Käse.Example", "office.test"]
 caldav = { url = "https://dav.{domain}/caldav/?client=autoconfig&v=2", username = "{localpart}" }
 carddav = { url = "https://contacts.groupware.test/carddav/" }
+oauth_issuer = "https://login.groupware.test/realms/mail"
 
 [[provider.incoming]]
 type = "imap"
