@@ -217,7 +217,10 @@ class _Reader:
         outgoing: list[dict[str, Any]] = []
         documentation: list[dict[str, Any]] = []
         for here, child in _children(element, path):
-            if child.tag == "domain":
+            if child.tag == "domain" and child.get("purpose", "").lower() == "mx":
+                # Autoconfig 1.2: the MX servers' domain, not a mail domain of the provider.
+                self.note(here, "not imported (the MX servers' domain: mx = [...] takes the MX host names)")
+            elif child.tag == "domain":
                 self.domain(_text(child), here, domains)
             elif child.tag == "displayName":
                 display_name = _text(child)

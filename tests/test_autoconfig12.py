@@ -394,6 +394,21 @@ def test_import_round_trip() -> None:
         assert render.render(again)[name][render.THUNDERBIRD] == tree[name][render.THUNDERBIRD]
 
 
+def test_import_leaves_the_mx_domain_out() -> None:
+    """<domain purpose="mx"> names the MX servers' domain: importing it as a mail domain would host it."""
+    text = SMALL.replace(
+        'domains = ["example.net", "example.org"]\n', 'domains = ["example.net"]\nmx = ["mx1.hoster.test"]\n'
+    )
+    document = render.render(loaded(text))["example.net"][render.THUNDERBIRD]
+    assert b'<domain purpose="mx">hoster.test</domain>' in document
+    imported = importer.parse_document(document, "mx.xml")
+    assert imported.provider["domains"] == ["example.net"]
+    assert imported.notes == [
+        "mx.xml: /clientConfig/emailProvider/domain[2]: not imported "
+        "(the MX servers' domain: mx = [...] takes the MX host names)"
+    ]
+
+
 @pytest.mark.parametrize(
     ("section", "note", "imported"),
     [

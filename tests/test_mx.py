@@ -58,7 +58,13 @@ def test_service_answers_autoconfig_on_the_mx_domain(make_service) -> None:  # t
     assert answer.status_code == 200
     root = ET.fromstring(answer.content)
     assert [e.text for e in root.iter("hostname")] == ["mail.%EMAILDOMAIN%", "mail.%EMAILDOMAIN%"]
-    assert [e.text for e in root.iter("domain")] == ["%EMAILDOMAIN%"]
+    # ... and the MX hosts' base domain, marked as such (draft-06, "domain"), from the TOML's mx hosts.
+    mx_hosts = config.loads(HOSTER, "c.toml").config.providers[0].mx
+    assert mx_hosts and all(host.endswith(".hoster.example") for host in mx_hosts)
+    assert [(e.text, e.get("purpose")) for e in root.iter("domain")] == [
+        ("%EMAILDOMAIN%", None),
+        ("hoster.example", "mx"),
+    ]
     assert b"c1.example" not in answer.content  # no customer list
     assert clientrules.android_problems(answer.content, "fred@c1.example") == []
     assert (

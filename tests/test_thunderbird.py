@@ -832,6 +832,9 @@ def test_mx_provider_document_over_https(world: World, kind: str) -> None:
         # It names no customer domain: the MX lookup hands out no customer list.
         listed_domains = {x.text for x in document.iter("domain")}
         assert listed_domains.isdisjoint(domain.name for domain in provider.domains), listed_domains
+        # ... but the MX hosts' base domain (their last two labels here), marked purpose="mx" (draft-06).
+        marked = [x.text for x in document.iter("domain") if x.get("purpose") == "mx"]
+        assert marked == sorted({".".join(host.split(".")[-2:]) for host in provider.mx}), marked
         assert clientrules.android_problems(answer.content, address_for(STRANGER)) == []
         # Calendars and contacts: only what needs no domain (render/thunderbird.py, _dav).
         sections = {

@@ -33,6 +33,7 @@ from urllib.parse import urlsplit
 from xml.sax.saxutils import escape
 from xml.sax.saxutils import quoteattr
 
+from mailautoconf import names
 from mailautoconf.model import DavService
 from mailautoconf.model import Domain
 from mailautoconf.model import Provider
@@ -130,6 +131,25 @@ def _oauth2(provider: Provider) -> str:
     return "  <oAuth2>\n" + _element("    ", "issuer", host) + "  </oAuth2>\n"
 
 
+def _mx_base_domains(provider: Provider) -> list[str]:
+    """The domains of the provider's MX hosts, each once: ``<domain purpose="mx">``.
+
+    draft-ietf-mailmaint-autoconfig-06, "domain": the configuration applies
+    to an address whose MX server is within such a domain (RECOMMENDED for
+    a provider found through the MX lookup). The base domain (the Public
+    Suffix List's registrable domain) holds every MX host under it. Host
+    names need no escaping. Every reader we prove takes a ``<domain>`` for
+    a domain the document is valid for, and none checks the address's
+    domain against them (docs/clients.md section 1.4).
+    """
+    found: dict[str, None] = {}
+    for host in provider.mx:
+        lookup = names.mx_lookup_domains(host)
+        if lookup:
+            found.setdefault(lookup[-1], None)
+    return list(found)
+
+
 def render(provider: Provider, domain: Domain) -> bytes:
     """Render the document served for ``domain``, every server in preference order."""
     return document(provider, domain, provider.resolve_servers(domain))
@@ -158,6 +178,7 @@ def document(provider: Provider, domain: Domain, servers: tuple[ResolvedServer, 
         f"  <emailProvider id={quoteattr(provider.id)}>\n",
     ]
     parts.extend(_element("    ", "domain", name) for name in listed)
+    parts.extend(f'    <domain purpose="mx">{name}</domain>\n' for name in _mx_base_domains(provider))
     parts.append(_element("    ", "displayName", provider.display_name_for(domain)))
     parts.append(_element("    ", "displayShortName", provider.short_name_for(domain)))
     parts.extend(_server(server, domain) for server in servers)
