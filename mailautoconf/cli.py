@@ -299,6 +299,11 @@ def parser() -> argparse.ArgumentParser:
         help="also answer /.well-known/autoconfig/ and /autodiscover/ on the hosted domains' own names",
     )
     nginx_parser.add_argument(
+        "--dav-upstream",
+        metavar="HOST:PORT",
+        help="with --well-known: proxy the paths of CalDAV/CardDAV URLs on the domains' own names to this DAV server",
+    )
+    nginx_parser.add_argument(
         "--http-only", action="store_true", help="port 80 only, to order the first certificates (see README, Deploy)"
     )
     nginx_parser.add_argument("--http-port", type=int, default=80, metavar="PORT", help="default 80")

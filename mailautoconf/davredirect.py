@@ -11,6 +11,12 @@ then the store's lookup), and its targets from the generation's
 ``dav`` map (pipeline.py), so a client picks one of the config's URLs and
 never builds one. Not hosted, or no CalDAV/CardDAV configured: 404.
 
+Thunderbird follows this redirect only to a URL of the same origin: to
+another host its Opaque Response Blocking drops the DAV server's answer
+(deploy/davnginx.py says why; tests/test_thunderbird_dav.py shows it).
+For it, a hoster's DAV host needs the SRV and TXT records, or the DAV URL
+goes on the domain's own name (``nginx --dav-upstream``).
+
 Why 301: RFC 6764 section 5 shows the redirect as a 301 and clients expect
 it; unlike 303 it keeps the method (RFC 9110 section 15.4.2 lets a client
 change only POST), so a PROPFIND arrives at the target as a PROPFIND. A

@@ -18,6 +18,7 @@ import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -467,3 +468,98 @@ def test_the_settings_page_through_nginx(hoster: Hoster) -> None:
         assert answer.headers["Content-Type"] == "text/html; charset=utf-8"
         assert "E-Mail einrichten für kunde-a.test" in answer.text
         assert answer.headers["Content-Security-Policy"].startswith("default-src 'none'")
+
+
+# -- a DAV server on the domains' own names (--dav-upstream, deploy/davnginx.py) ---------------------
+
+# kunde-a.test's calendars on its own name (the shape Thunderbird follows through the well-known
+# redirect alone), its address books on another host; kunde-b.test has no own names.
+HOSTER_DAV = HOSTER.replace(
+    'mx = ["mx1.hoster.test"]\n',
+    'mx = ["mx1.hoster.test"]\n'
+    'caldav = { url = "https://{domain}/dav/" }\n'
+    'carddav = { url = "https://dav.hoster.test/card/" }\n',
+)
+DAV_LOCATION = (
+    "    location ^~ /dav/ { if ($mailautoconf_own_name = 0) { return 404; }"
+    " client_max_body_size 100m; proxy_pass http://mailautoconf_dav; }\n"
+)
+
+
+def test_dav_paths_on_the_own_names_go_to_the_dav_server() -> None:
+    loaded = config_loader.loads(HOSTER_DAV + tls_section(Path("/etc/ssl"))).config
+    options = SiteOptions(upstream="127.0.0.1:8080", static_root="/srv", well_known=True, dav_upstream="10.0.0.5:5232")
+    generated = site(loaded, options)
+    assert "upstream mailautoconf_dav {\n    server 10.0.0.5:5232;\n" in generated
+    blocks = server_blocks(generated)
+    https = [block for block in blocks if "ssl_certificate " in block]
+    assert https and all(block.count(DAV_LOCATION) == 1 for block in https)
+    # Over http no DAV (the config's URLs are https); nothing but /dav/: the CardDAV URL is on another host.
+    assert not [block for block in blocks if "ssl_certificate " not in block and "mailautoconf_dav" in block]
+    assert re.findall(r"location \^~ (\S+) \{ if \(\$mailautoconf_own_name", generated) == ["/dav/"] * len(https)
+    # Only with --well-known (the own names) and --dav-upstream.
+    base = SiteOptions(upstream="127.0.0.1:8080", static_root="/srv")
+    for other in (replace(base, well_known=True), replace(base, dav_upstream="10.0.0.5:5232")):
+        assert "mailautoconf_dav" not in site(loaded, other)
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("https://{domain}/", "it is the domain's root, which this site answers"),
+        ("https://{domain}/.well-known/dav/", "its path is one the site answers itself"),
+        ("https://{domain}/autodiscover/dav/", "its path is one the site answers itself"),
+        ("https://{domain}/d%C3%A4v/", "its path holds characters nginx would match decoded"),
+        ("https://{domain}/dav/?user=x", "it has a query or fragment"),
+    ],
+)
+def test_dav_paths_the_site_cannot_proxy_are_named(url: str, why: str) -> None:
+    from mailautoconf.deploy import davnginx
+
+    loaded = config_loader.loads(HOSTER_DAV.replace("https://{domain}/dav/", url)).config
+    assert davnginx.paths(loaded) == davnginx.DavPaths((), ((url.replace("{domain}", "kunde-a.test"), why),))
+
+
+def test_dav_paths_of_domains_without_own_names_are_not_this_sites() -> None:
+    from mailautoconf.deploy import davnginx
+
+    text = HOSTER_DAV.replace('caldav = { url = "https://{domain}/dav/" }\n', "")
+    text += '\ncaldav = { url = "https://{domain}/cal/" }\n'  # kunde-b.test's override: own_names = false
+    assert davnginx.paths(config_loader.loads(text).config) == davnginx.DavPaths((), ())
+
+
+def run_nginx_command(config: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "service.py", "nginx", "--config", str(config), *arguments]
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
+
+
+def test_the_nginx_command_says_what_becomes_of_dav_paths(tmp_path: Path) -> None:
+    config = tmp_path / "autoconfig.toml"
+    config.write_text(HOSTER_DAV + tls_section(tmp_path))
+    one_certificate_for_every_bundle(config.read_text(), tmp_path, well_known=True)
+    refused = run_nginx_command(config, "--dav-upstream", "127.0.0.1:5232")
+    assert refused.returncode == 2 and not refused.stdout
+    assert refused.stderr == "nginx: --dav-upstream proxies the domains' own names: it needs --well-known\n"
+    without = run_nginx_command(config, "--well-known")
+    assert without.returncode == 0, without.stderr
+    assert (
+        "nginx: DAV URLs on the domains' own names (/dav/) answer 404 here; "
+        "pass --dav-upstream HOST:PORT to proxy them to the DAV server\n"
+    ) in without.stderr
+    assert "mailautoconf_dav" not in without.stdout
+    with_upstream = run_nginx_command(config, "--well-known", "--dav-upstream", "127.0.0.1:5232")
+    assert with_upstream.returncode == 0 and "DAV" not in with_upstream.stderr, with_upstream.stderr
+    assert DAV_LOCATION in with_upstream.stdout
+
+
+def test_nginx_accepts_a_site_with_dav_paths(tmp_path: Path) -> None:
+    text = HOSTER_DAV + tls_section(tmp_path)
+    one_certificate_for_every_bundle(text, tmp_path, well_known=True)
+    (tmp_path / "autoconfig.toml").write_text(text)
+    generated = generate_site(
+        tmp_path / "autoconfig.toml", "127.0.0.1:8080", tmp_path, 8081, 8443, dav_upstream="127.0.0.1:5232"
+    )
+    assert DAV_LOCATION in generated
+    result = nginx_test(nginx_conf(tmp_path, generated))
+    assert result.returncode == 0, result.stderr
+    assert "[warn]" not in result.stderr, result.stderr

@@ -12,21 +12,34 @@ After mail setup, Thunderbird's account hub (``views/email.mjs``,
   ``https://<d>/.well-known/caldav``, else ``/``.
 
 These are called here over Marionette, as the hub calls them, against a
-real CalDAV/CardDAV server (Debian's radicale) behind nginx under a context
-path (``/dav/``) that only our TXT record names: nothing else leads there.
-The SRV and TXT records are those ``service.py dns`` prints, served by
-dnsmasq; the mail names are served by the generated nginx site.
+real CalDAV/CardDAV server (Debian's radicale) behind nginx, for three
+domains of one config:
 
-Not here: the route through the well-known redirect alone. Thunderbird
-153 asks ``https://<d>/.well-known/carddav`` (and ``caldav``), gets the
-service's 301 and sends the PROPFIND on to the DAV host, which answers 207;
-then its own request code fails with "Connection error" (NS_ERROR_FAILURE)
-whenever the redirect leads to another origin, while it follows a redirect
-within one origin (probed with this setup: a 301 within the DAV host was
-followed, one from another host to it was not). A hoster's DAV service is
-on another host than the mail domain, so for Thunderbird the SRV and
-TXT records are the route that works; the redirect serves DAVx5, Apple
-devices and Thunderbird setups where the DAV service shares the origin.
+- ``srv.example``: the DAV host ``dav.example.net`` under a context path
+  (``/dav/``) that only our TXT record names: nothing else leads there.
+  The SRV and TXT records are those ``service.py dns`` prints, served by
+  dnsmasq.
+- ``same.example``: no DAV records in DNS; its URLs are
+  ``https://{domain}/dav/``, which the generated site (``--well-known
+  --dav-upstream``, deploy/davnginx.py) proxies to the DAV server. The
+  well-known redirect alone leads Thunderbird there: it stays within the
+  origin ``https://same.example``.
+- ``cross.example``: no DAV records in DNS either, its well-known URIs
+  redirect to ``dav.example.net``. Thunderbird follows the 301, the DAV
+  server answers 207, and Thunderbird reports "Connection error"
+  (NS_ERROR_FAILURE): both detections open their channel with a content
+  principal of the first URL and ``SEC_ALLOW_CROSS_ORIGIN_SEC_CONTEXT_IS_NULL``
+  (``CardDAVUtils.makeRequest``; ``cal.provider.prepHttpChannel`` for
+  ``CalDavRequestBase``), so after a redirect to another origin the answer
+  is opaque and Gecko's Opaque Response Blocking cancels it (``MOZ_LOG=ORB:5``:
+  "Blocked: Javascript validation failed"). The test shows the outcome and,
+  with ``browser.opaqueResponseBlocking`` off, that ORB is all that stops it.
+  Not the cause: ``asyncOnChannelRedirect`` (CardDAVUtils' and
+  CalDavRequest's) abandons a cross-origin redirect only when the request
+  already carries an Authorization header, which these first requests do
+  not (it would with OAuth2, whose Bearer header is set up front).
+
+The mail names are served by the generated nginx site.
 """
 
 from __future__ import annotations
@@ -50,8 +63,10 @@ from support.nginx import nginx_conf
 from support.pki import CA
 from support.service import Service
 from support.thunderbird import Thunderbird
+from support.tlsnet import DNS_TYPES
 from support.tlsnet import Dnsmasq
 from support.tlsnet import SrvRecord
+from support.tlsnet import dns_answer_count
 from support.tlsnet import loopback_names
 from support.tlsnet import require_programs
 from support.tlsnet import stop_process
@@ -69,7 +84,11 @@ DAV_HOST = "dav.example.net"
 DAV_URL = f"https://{DAV_HOST}/dav/"
 PASSWORD = "correct horse"
 SRV_DOMAIN = "srv.example"
-USERS = {SRV_DOMAIN: f"fred@{SRV_DOMAIN}"}
+SAME_DOMAIN = "same.example"  # its DAV URLs on its own name, found through the well-known redirect alone
+CROSS_DOMAIN = "cross.example"  # no DAV records, the well-known redirect to DAV_HOST
+USERS = {SRV_DOMAIN: f"fred@{SRV_DOMAIN}", SAME_DOMAIN: f"barney@{SAME_DOMAIN}", CROSS_DOMAIN: f"wilma@{CROSS_DOMAIN}"}
+# Thunderbird's Opaque Response Blocking switch (Gecko's browser.opaqueResponseBlocking, on by default).
+ORB_PREF = "browser.opaqueResponseBlocking"
 
 
 def config_text(folder: Path) -> str:
@@ -84,9 +103,13 @@ challenges = "{folder}/acme"
 [[provider]]
 id = "example.net"
 display_name = "Example Mail"
-domains = ["{SRV_DOMAIN}"]
+domains = ["{SRV_DOMAIN}", "{SAME_DOMAIN}", "{CROSS_DOMAIN}"]
 caldav = {{ url = "{DAV_URL}", username = "{{address}}" }}
 carddav = {{ url = "{DAV_URL}", username = "{{address}}" }}
+
+[provider.overrides."{SAME_DOMAIN}"]
+caldav = {{ url = "https://{{domain}}/dav/", username = "{{address}}" }}
+carddav = {{ url = "https://{{domain}}/dav/", username = "{{address}}" }}
 
 [[provider.incoming]]
 type = "imap"
@@ -131,11 +154,15 @@ def dns_records(loaded: config_loader.Config, domain: str) -> tuple[list[SrvReco
     return srv, txt
 
 
-def radicale(folder: Path) -> tuple[list[str], int]:
-    """Radicale's command line, with a calendar and an address book for each user; its port."""
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
+        return int(probe.getsockname()[1])
+
+
+def radicale(folder: Path) -> tuple[list[str], int]:
+    """Radicale's command line, with a calendar and an address book for each user; its port."""
+    port = free_port()
     users = folder / "users"
     users.write_text("".join(f"{user}:{PASSWORD}\n" for user in USERS.values()), encoding="utf-8")
     storage = folder / "collections"
@@ -155,10 +182,25 @@ def radicale(folder: Path) -> tuple[list[str], int]:
     return ["radicale", "--config", str(conf)], port
 
 
-def dav_server_block(folder: Path, ca: CA, radicale_port: int) -> str:
-    """The DAV host behind nginx, at /dav/ only: radicale builds its links from X-Script-Name."""
+def dav_server_block(folder: Path, ca: CA, radicale_port: int, front_port: int) -> str:
+    """The DAV host behind nginx, at /dav/ only: radicale builds its links from X-Script-Name.
+
+    The same on ``127.0.0.1:front_port`` over http: the DAV server as the
+    generated site's ``--dav-upstream`` reaches it, radicale at /dav/ as its
+    documentation puts it behind a reverse proxy.
+    """
     ca.issue_files([DAV_HOST], folder / "dav-cert")
     return f"""
+server {{
+    listen 127.0.0.1:{front_port};
+    location /dav/ {{
+        proxy_pass http://127.0.0.1:{radicale_port}/;
+        proxy_set_header X-Script-Name /dav;
+        proxy_set_header Host $host;
+    }}
+    location / {{ return 404; }}
+}}
+
 server {{
     listen 443 ssl;
     listen [::]:443 ssl;
@@ -182,7 +224,7 @@ const { RemoteAddressBookUtils } = ChromeUtils.importESModule(
 );
 const { cal } = ChromeUtils.importESModule("resource:///modules/calendar/calUtils.sys.mjs");
 const location = `https://${args.domain}`;
-const failure = e => String(e?.message ?? e);
+const failure = e => `${e?.name ?? typeof e}: ${e?.message ?? e}`;
 (async () => {
   const found = { books: null, calendars: null, errors: [] };
   try {
@@ -214,7 +256,19 @@ class World:
     radicale_log: Path
     service: Service
 
-    def detect(self, domain: str) -> dict[str, Any]:
+    def detect(self, domain: str, *, opaque_response_blocking: bool = True) -> dict[str, Any]:
+        """What Thunderbird's detection finds for ``domain``'s user; ORB off only for this call if asked."""
+        client = self.thunderbird.client
+        assert client is not None
+        if opaque_response_blocking:
+            return self._detect(domain)
+        client.execute_script(f"Services.prefs.setBoolPref({ORB_PREF!r}, false);")
+        try:
+            return self._detect(domain)
+        finally:
+            client.execute_script(f"Services.prefs.clearUserPref({ORB_PREF!r});")
+
+    def _detect(self, domain: str) -> dict[str, Any]:
         assert self.thunderbird.client is not None
         answer = self.thunderbird.client.execute_async_script(
             _SCRIPT,
@@ -235,17 +289,28 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     srv, txt = dns_records(loaded, SRV_DOMAIN)
     assert [record.name for record in srv] == [f"_caldavs._tcp.{SRV_DOMAIN}", f"_carddavs._tcp.{SRV_DOMAIN}"]
     assert txt == [(f"_caldavs._tcp.{SRV_DOMAIN}", "path=/dav/"), (f"_carddavs._tcp.{SRV_DOMAIN}", "path=/dav/")]
-    names = [DAV_HOST, *(f"{p}.{d}" for p in ("autoconfig", "autodiscover") for d in USERS)]
+    # The domains' own names: the well-known URIs are asked there.
+    names = [DAV_HOST, *USERS, *(f"{p}.{d}" for p in ("autoconfig", "autodiscover") for d in USERS)]
     with contextlib.ExitStack() as stack:
         service = Service(root / "service", text).start()
         stack.callback(service.stop)
         command, radicale_port = radicale(root)
+        front_port = free_port()
         radicale_log = root / "radicale.log"
         with open(radicale_log, "wb") as log:
             dav_server = subprocess.Popen(command, stdout=log, stderr=log)
         stack.callback(stop_process, dav_server)
-        site = generate_site(service.config_path, f"127.0.0.1:{service.port}", service.output, 80, 443)
-        conf = nginx_conf(root, site + dav_server_block(root, ca, radicale_port))
+        site = generate_site(
+            service.config_path,
+            f"127.0.0.1:{service.port}",
+            service.output,
+            80,
+            443,
+            well_known=True,
+            dav_upstream=f"127.0.0.1:{front_port}",
+        )
+        assert "location ^~ /dav/ " in site, site
+        conf = nginx_conf(root, site + dav_server_block(root, ca, radicale_port, front_port))
         subprocess.run(["nginx", "-t", "-c", str(conf)], check=True, capture_output=True)
         dns = TxtDnsmasq(root / "dns", names, srv, txt=txt)
         dns.start()
@@ -255,7 +320,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             nginx = subprocess.Popen(["nginx", "-c", str(conf), "-g", "daemon off;"], stderr=log)
         stack.callback(stop_process, nginx, signal.SIGQUIT)
         deadline = time.monotonic() + 20
-        for port in (443, radicale_port):
+        for port in (443, radicale_port, front_port):
             while True:
                 try:
                     socket.create_connection(("127.0.0.1", port), timeout=1).close()
@@ -270,24 +335,38 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         yield World(thunderbird, root / "access.log", radicale_log, service)
 
 
-def expected(domain: str) -> dict[str, Any]:
+def expected(domain: str, dav_url: str = DAV_URL) -> dict[str, Any]:
     user = USERS[domain].replace("@", "%40")  # as radicale writes its links
     return {
-        "books": [{"name": "contacts", "url": f"{DAV_URL}{user}/contacts/"}],
-        "calendars": [{"provider": "caldav", "name": "calendar", "url": f"{DAV_URL}{user}/calendar/"}],
+        "books": [{"name": "contacts", "url": f"{dav_url}{user}/contacts/"}],
+        "calendars": [{"provider": "caldav", "name": "calendar", "url": f"{dav_url}{user}/calendar/"}],
         "errors": [],
     }
 
 
-def requests_during(world: World, work: Any) -> tuple[Any, list[str]]:
-    """What ``work()`` returned, and the request lines nginx logged meanwhile."""
+def answers_during(world: World, work: Any) -> tuple[Any, list[tuple[str, str]]]:
+    """What ``work()`` returned, and the (request line, status) pairs nginx logged meanwhile."""
     before = world.nginx_log.stat().st_size if world.nginx_log.exists() else 0
     result = work()
     time.sleep(0.5)  # nginx writes its access log after the answer
     with open(world.nginx_log, "rb") as log:
         log.seek(before)
         lines = log.read().decode("utf-8", "replace").splitlines()
-    return result, [line.split('"')[1] for line in lines if line.count('"') >= 2]
+    parts = [line.split('"') for line in lines if line.count('"') >= 2]
+    return result, [(part[1], part[2].split()[0]) for part in parts]
+
+
+def requests_during(world: World, work: Any) -> tuple[Any, list[str]]:
+    """What ``work()`` returned, and the request lines nginx logged meanwhile."""
+    result, answers = answers_during(world, work)
+    return result, [line for line, _status in answers]
+
+
+def no_dav_records(domain: str) -> bool:
+    """Whether the test DNS server has no CalDAV/CardDAV SRV record for ``domain``: the redirect is all there is."""
+    return all(
+        dns_answer_count(f"{label}.{domain}", DNS_TYPES["SRV"]) == 0 for label in ("_caldavs._tcp", "_carddavs._tcp")
+    )
 
 
 def test_found_through_srv_and_txt(world: World) -> None:
@@ -295,3 +374,34 @@ def test_found_through_srv_and_txt(world: World) -> None:
     assert found == expected(SRV_DOMAIN), (found, asked, world.thunderbird.log()[-3000:])
     # Straight to the context path the TXT record names: no well-known URI was needed.
     assert not [line for line in asked if "/.well-known/" in line], asked
+
+
+def test_found_through_the_well_known_redirect_within_one_origin(world: World) -> None:
+    assert no_dav_records(SAME_DOMAIN)
+    found, answers = answers_during(world, lambda: world.detect(SAME_DOMAIN))
+    assert found == expected(SAME_DOMAIN, f"https://{SAME_DOMAIN}/dav/"), (
+        found,
+        answers,
+        world.thunderbird.log()[-3000:],
+    )
+    # Both found through the service's 301 on the domain's own name, then the proxied DAV path.
+    assert ("PROPFIND /.well-known/carddav HTTP/2.0", "301") in answers, answers
+    assert ("PROPFIND /.well-known/caldav HTTP/2.0", "301") in answers, answers
+    assert ("PROPFIND /dav/ HTTP/2.0", "207") in answers, answers
+
+
+def test_a_well_known_redirect_to_another_origin_is_blocked_by_thunderbird(world: World) -> None:
+    """What Thunderbird 153 does: it follows the 301, gets the 207, and its ORB drops the answer."""
+    assert no_dav_records(CROSS_DOMAIN)
+    logged = len(world.thunderbird.log())
+    found, answers = answers_during(world, lambda: world.detect(CROSS_DOMAIN))
+    errors = ["address books: NS_ERROR_FAILURE: Connection error", "calendars: NoneFoundError: "]
+    assert found == {"books": None, "calendars": None, "errors": errors}, found
+    # The calendar provider logs the well-known attempt's error and reports only that it found none.
+    log = world.thunderbird.log()[logged:]
+    assert "Could not detect calendar using method wellKnown" in log and '"Connection error"' in log, log[-3000:]
+    assert ("PROPFIND /.well-known/carddav HTTP/2.0", "301") in answers, answers
+    assert ("PROPFIND /.well-known/caldav HTTP/2.0", "301") in answers, answers
+    assert ("PROPFIND /dav/ HTTP/2.0", "207") in answers, answers  # the DAV server answered; Thunderbird dropped it
+    # ORB is all that stands in the way: with it off, the same redirect leads to both.
+    assert world.detect(CROSS_DOMAIN, opaque_response_blocking=False) == expected(CROSS_DOMAIN)

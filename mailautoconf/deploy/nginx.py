@@ -9,7 +9,10 @@ What it does, and why:
   names (for ``/.well-known/autoconfig/``, ``/autodiscover/``, the settings
   page and the Apple profile only, :data:`PEOPLE_PATHS`, and the RFC 6764
   redirects ``/.well-known/caldav`` and ``/.well-known/carddav``,
-  :data:`DAV_PATHS`); TLS
+  :data:`DAV_PATHS`), and with ``--dav-upstream`` the context paths of
+  DAV URLs on those names, proxied to the DAV server
+  (:mod:`mailautoconf.deploy.davnginx`: the shape Thunderbird follows through
+  the redirect alone); TLS
   1.2 and 1.3, HTTP/2, a shared TLS session cache, HSTS;
 - on 80 every ``autoconfig.*`` and ``autodiscover.*`` name: autoconfig is
   answered directly (KMail before 24.08 asks over plain http only,
@@ -70,6 +73,7 @@ from mailautoconf import paccspec
 from mailautoconf.dav import KINDS
 from mailautoconf.deploy import AUTOCONFIG
 from mailautoconf.deploy import AUTODISCOVER
+from mailautoconf.deploy import davnginx
 from mailautoconf.deploy import load_or_report
 from mailautoconf.deploy import mx_lookup_domains
 from mailautoconf.deploy import own_name_domains
@@ -116,6 +120,8 @@ class SiteOptions:
     # Certificates (aliases) that do not exist yet: their https servers are left
     # out (nginx -t fails on a missing file); their names are answered on 80 only.
     missing_certificates: frozenset[str] = frozenset()
+    # With well_known: where the DAV server listens, HOST:PORT (davnginx.py); None: no DAV paths.
+    dav_upstream: str | None = None
 
 
 def site(loaded: Config, options: SiteOptions, bundles: Certificates | None = None) -> str:
@@ -142,6 +148,9 @@ def site(loaded: Config, options: SiteOptions, bundles: Certificates | None = No
         first.setdefault(key, value)  # the first of a name wins
     host_map = list(first.items())
     address_map = [(name, f"/{name}/") for name in own]
+    dav_paths = (
+        davnginx.paths(loaded).paths if options.dav_upstream and options.well_known and not options.http_only else ()
+    )
     pacc_map = [(name, f"/{name.removeprefix(paccspec.HOST_LABEL + '.')}/") for name in paccdns.host_names(loaded)]
 
     http_names = _http_names(public)
@@ -217,6 +226,8 @@ def site(loaded: Config, options: SiteOptions, bundles: Certificates | None = No
         "}",
         "",
     ]
+    if dav_paths and options.dav_upstream:
+        out += davnginx.upstream_block(options.dav_upstream)
     out += _server(loaded, options, http_names, tls_name=None, challenges=loaded.tls.challenges)
     if own_http:
         out += ["# The hosted domains' own names on port 80: the service's paths only."]
@@ -224,7 +235,7 @@ def site(loaded: Config, options: SiteOptions, bundles: Certificates | None = No
     tls = loaded.tls
     for alias, names in bundles.items():
         out += [f"# Certificate {alias} ({len(names)} names)."]
-        out += _server(loaded, options, names, (tls.certificate(alias), tls.key(alias)), None)
+        out += _server(loaded, options, names, (tls.certificate(alias), tls.key(alias)), None, dav_paths=dav_paths)
     return "\n".join(out) + "\n"
 
 
@@ -275,6 +286,7 @@ def _server(
     challenges: str | None,
     *,
     only_service_paths: bool = False,
+    dav_paths: tuple[str, ...] = (),
 ) -> list[str]:
     https = tls_name is not None
     lines = ["server {", *_listen(loaded, options, https), *_server_name_lines(server_names)]
@@ -324,6 +336,8 @@ def _server(
             "    # Autodiscover, any letter case, also on the domains' own names.",
             "    location ~* ^/autodiscover/ { proxy_pass http://mailautoconf; }",
         ]
+    if https and options.well_known:
+        lines += davnginx.location(dav_paths)
     if only_service_paths or (https and options.well_known):
         # The own names answer only the service's paths; these are among them. One regular
         # expression, anchored: one location more per server, not one per path (memory at scale).
@@ -455,9 +469,14 @@ def nginx_version(binary: str | None = None) -> tuple[int, ...] | None:
 
 
 def nginx_command(args: argparse.Namespace) -> int:
+    if args.dav_upstream and (args.http_only or not args.well_known):
+        print("nginx: --dav-upstream proxies the domains' own names: it needs --well-known", file=sys.stderr)
+        return 2
     loaded = load_or_report(args.config)
     if loaded is None:
         return 1
+    if args.well_known and not args.http_only:
+        _report_dav_paths(davnginx.paths(loaded), args.dav_upstream)
     version = nginx_version()
     bundles = {} if args.http_only else service_bundles(loaded, well_known=args.well_known)
     tls = loaded.tls
@@ -476,6 +495,7 @@ def nginx_command(args: argparse.Namespace) -> int:
         # No nginx here (the site is made for another host): the spelling 1.22 (Debian 12) needs.
         http2="directive" if version is not None and version >= HTTP2_DIRECTIVE_SINCE else "listen",
         missing_certificates=missing,
+        dav_upstream=args.dav_upstream,
     )
     if missing:
         names = sum(len(bundles[alias]) for alias in missing)
@@ -487,3 +507,15 @@ def nginx_command(args: argparse.Namespace) -> int:
         )
     sys.stdout.write(site(loaded, options, bundles))
     return 0
+
+
+def _report_dav_paths(found: davnginx.DavPaths, upstream: str | None) -> None:
+    """Say on stderr which DAV URLs on the own names this site does not proxy, and why."""
+    for url, why in found.refused:
+        print(f"nginx: {url} is not proxied to the DAV server: {why}", file=sys.stderr)
+    if found.paths and not upstream:
+        print(
+            f"nginx: DAV URLs on the domains' own names ({', '.join(found.paths)}) answer 404 here; "
+            "pass --dav-upstream HOST:PORT to proxy them to the DAV server",
+            file=sys.stderr,
+        )

@@ -25,12 +25,21 @@ __all__ = ["generate_site", "nginx_conf"]
 
 
 def generate_site(
-    config_path: Path, upstream: str, static_root: Path, http: int, https: int, *, well_known: bool = True
+    config_path: Path,
+    upstream: str,
+    static_root: Path,
+    http: int,
+    https: int,
+    *,
+    well_known: bool = True,
+    dav_upstream: str | None = None,
 ) -> str:
+    """``service.py nginx``'s output; ``dav_upstream``: its ``--dav-upstream`` (None: left out)."""
     command = [
         sys.executable, "service.py", "nginx", "--config", str(config_path), "--upstream", upstream,
         "--static-root", str(static_root), "--http-port", str(http), "--https-port", str(https),
         *(["--well-known"] if well_known else []),
+        *(["--dav-upstream", dav_upstream] if dav_upstream else []),
     ]  # fmt: skip
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60, check=True)
     return result.stdout
