@@ -30,13 +30,12 @@ from __future__ import annotations
 
 from flask import Blueprint
 from flask import Response
-from flask import current_app
 from flask import request
 
+from mailautoconf import answers
 from mailautoconf import names
 from mailautoconf import wsgi
 from mailautoconf.dav import KINDS
-from mailautoconf.store import Store
 
 __all__ = ["CACHE_SECONDS", "METHODS", "bp"]
 
@@ -47,27 +46,22 @@ CALDAV, CARDDAV = KINDS
 # (people, monitoring), OPTIONS (clients checking the DAV header), REPORT. Any of them is redirected.
 METHODS = ["GET", "HEAD", "OPTIONS", "PROPFIND", "REPORT"]
 CACHE_SECONDS = 3600  # as [dns] ttl's default: see the module docstring
-_TEXT_TYPE = "text/plain; charset=utf-8"
-
-
-def _store() -> Store:
-    return current_app.extensions["mailautoconf.store"]  # type: ignore[no-any-return]
 
 
 def _redirect(kind: str) -> Response:
     """301 to the domain's ``kind`` URL; 404 when the Host names no hosted domain with one."""
-    store = _store()
+    store = answers.store()
     generation = store.generation
     if generation is None:
-        return Response("starting: no configuration rendered yet\n", 503, {"Retry-After": "1"}, content_type=_TEXT_TYPE)
+        return answers.starting()
     found = store.lookup(names.candidate_domains(request.environ.get("HTTP_HOST", "")))
     request.environ[wsgi.LOG_KEY] = f"domain={found[0] if found else '-'}"
     targets = generation.dav.get(found[0]) if found else None
     url = targets.url(kind, found[0]) if targets is not None and found is not None else None
     if url is None:
-        return Response(f"no {kind} service for this domain\n", 404, content_type=_TEXT_TYPE)
+        return answers.text(404, f"no {kind} service for this domain")
     headers = {"Location": url, "Cache-Control": f"max-age={CACHE_SECONDS}"}
-    return Response(f"moved to {url}\n", 301, headers, content_type=_TEXT_TYPE)
+    return answers.text(301, f"moved to {url}", **headers)
 
 
 # The URIs as registered (RFC 6764 section 8), and with a slash, which some clients append.

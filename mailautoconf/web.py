@@ -31,6 +31,10 @@ from mailautoconf import names
 from mailautoconf import paccspec
 from mailautoconf import webpage
 from mailautoconf import wsgi
+from mailautoconf.answers import replacing as _unavailable
+from mailautoconf.answers import starting as _starting
+from mailautoconf.answers import store as _store
+from mailautoconf.answers import text as _text
 from mailautoconf.render import APPLE_PROFILE
 from mailautoconf.render import EVOLUTION
 from mailautoconf.render import OUTLOOK_JSON
@@ -51,7 +55,6 @@ MAX_AUTODISCOVER_BODY = 8 * 1024
 _XML_TYPE = "application/xml; charset=utf-8"
 _POX_TYPE = "text/xml; charset=utf-8"
 _JSON_TYPE = "application/json; charset=utf-8"
-_TEXT_TYPE = "text/plain; charset=utf-8"
 
 bp = Blueprint("clients", __name__)
 
@@ -122,24 +125,12 @@ def _no_sniffing(response: Response) -> Response:
     return response
 
 
-def _store() -> Store:
-    return current_app.extensions["mailautoconf.store"]  # type: ignore[no-any-return]
-
-
 def _note(domain: str | None, address: str | None = None) -> None:
     """Leave the domain and masked address for the access log line."""
     text = f"domain={domain or '-'}"
     if address:
         text += f" address={names.mask_address(address)}"
     request.environ[wsgi.LOG_KEY] = text
-
-
-def _text(status: int, message: str, **headers: str) -> Response:
-    return Response(message + "\n", status, headers, content_type=_TEXT_TYPE)
-
-
-def _starting() -> Response:
-    return _text(503, "starting: no configuration rendered yet", **{"Retry-After": "1"})
 
 
 # -- Thunderbird autoconfig --------------------------------------------------
@@ -211,10 +202,6 @@ def _document(entry: Entry, path: str) -> tuple[bytes, str] | None:
         return entry.document(path)
     except OSError:
         return None
-
-
-def _unavailable() -> Response:
-    return _text(503, "these settings are being replaced; try again", **{"Retry-After": "1"})
 
 
 def _conditional(entry: Entry, path: str, content_type: str) -> Response:

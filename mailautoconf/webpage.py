@@ -24,16 +24,15 @@ from urllib.parse import quote
 import segno
 from flask import Blueprint
 from flask import Response
-from flask import current_app
 from flask import request
 
+from mailautoconf import answers
 from mailautoconf import names
 from mailautoconf import wsgi
 from mailautoconf.render import PAGES
 from mailautoconf.render import page
 from mailautoconf.render.page import Tokens
 from mailautoconf.store import Entry
-from mailautoconf.store import Store
 
 __all__ = ["bp"]
 
@@ -46,18 +45,14 @@ _MAX_ADDRESS = 320  # RFC 5321's longest path; longer input is not echoed
 _STYLE = re.compile(rb"<style>(.*?)</style>", re.S)
 
 
-def _store() -> Store:
-    return current_app.extensions["mailautoconf.store"]  # type: ignore[no-any-return]
-
-
 @bp.get("/")
 @bp.get("/.well-known/autoconfig/")
 def settings_page() -> Response:
     """The page of the address's domain, else of the Host's; the profile link when an address is given."""
-    store = _store()
+    store = answers.store()
     language = _language()
     if store.generation is None:
-        return _text(503, "starting: no configuration rendered yet")
+        return answers.starting()
     address = request.args.get("emailaddress", "").strip()
     address_domain = names.domain_of_address(address) if address else None
     found = store.lookup((address_domain,)) if address_domain else None
@@ -68,7 +63,7 @@ def settings_page() -> Response:
         return _answer(page.not_found(language), 404, bool(address))
     content = _content(found[1], PAGES[language])
     if content is None:
-        return _text(503, "these settings are being replaced; try again")
+        return answers.replacing()
     if not address:
         shown = "none"
     elif address_domain is None:
@@ -78,11 +73,6 @@ def settings_page() -> Response:
     else:
         shown = "address"
     return _answer(_fill(content, address, shown), 200, bool(address))
-
-
-def _text(status: int, message: str) -> Response:
-    """What web.py answers while nothing (or a vanishing tree) is served: plain text, retry soon."""
-    return Response(message + "\n", status, {"Retry-After": "1"}, content_type="text/plain; charset=utf-8")
 
 
 def _language() -> str:
