@@ -26,6 +26,7 @@ from support.dns import free_udp_port
 from support.service import Service
 
 from mailautoconf import config as config_loader
+from mailautoconf import paccguard
 from mailautoconf import paccspec
 from mailautoconf import paccwatch
 from mailautoconf.model import PaccSettings
@@ -33,6 +34,7 @@ from mailautoconf.paccschedule import Counts
 from mailautoconf.paccschedule import Pacer
 from mailautoconf.paccschedule import Schedule
 from mailautoconf.render import pacc
+from mailautoconf.render.templates import provider_templates
 
 needs_dnsmasq = pytest.mark.skipif(DNSMASQ is None, reason="needs dnsmasq (Debian dnsmasq-base)")
 
@@ -257,6 +259,33 @@ def test_pacc_must_be_a_table() -> None:
     with pytest.raises(config_loader.ConfigError) as caught:
         config_loader.loads('pacc = "on"\n' + HEAD, "test.toml")
     assert [problem.message for problem in caught.value.problems] == ["[pacc] must be a table, not a string"]
+
+
+# -- what a reload hands the watcher (paccguard) ---------------------------------------------------------
+
+
+def changes(before: str, after: str) -> paccguard.DigestChanges:
+    old = config_loader.loads(before, "test.toml").config.providers[0]
+    new = config_loader.loads(after, "test.toml").config.providers[0]
+    return paccguard.digest_changes([(old, provider_templates(old))], [(new, provider_templates(new))])
+
+
+def test_a_reload_names_the_published_digests_it_changed_and_those_it_withdrew() -> None:
+    text = PROVIDER.format(name="Example Mail")
+    renamed = changes(HEAD + text, HEAD + PROVIDER.format(name="Renamed"))
+    assert (renamed.count, sorted(renamed.published), renamed.withdrawn) == (3, sorted(DOMAINS), ())
+    # A domain without own names has a document but no TXT record: counted as changed, not looked up.
+    no_names = '\n[provider.overrides."missing.example"]\nown_names = false\n'
+    hidden = changes(HEAD + text, HEAD + text + no_names)
+    assert hidden.withdrawn == ("missing.example",) and hidden.published == ()
+    assert changes(HEAD + text + no_names, HEAD + text).published == ("missing.example",)
+    # Opting out, and a domain leaving: their records are withdrawn.
+    out = changes(HEAD + text, HEAD + text.replace("pacc = true\n", ""))
+    assert (out.count, sorted(out.withdrawn)) == (0, sorted(DOMAINS))
+    fewer = changes(HEAD + text, HEAD + text.replace(', "missing.example"', ""))
+    assert (fewer.count, fewer.published, fewer.withdrawn) == (0, (), ("missing.example",))
+    # The same documents: nothing to look up.
+    assert changes(HEAD + text, HEAD + text + "\n") == paccguard.DigestChanges(0)
 
 
 # -- the schedule, without DNS -------------------------------------------------------------------------
