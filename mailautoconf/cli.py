@@ -21,6 +21,7 @@ from flask import Flask
 from mailautoconf import channel
 from mailautoconf import clientrules
 from mailautoconf import config
+from mailautoconf import paccwatch
 from mailautoconf import problems
 from mailautoconf import publish
 from mailautoconf import sdnotify
@@ -93,6 +94,7 @@ class Running:
     watcher: Watcher
     store: Store
     pipeline: Pipeline
+    pacc_dns: paccwatch.DnsWatcher
 
 
 def build_service(config_path: str, output_dir: str) -> Running:
@@ -104,6 +106,9 @@ def build_service(config_path: str, output_dir: str) -> Running:
     store = Store()
     pipeline = Pipeline(config_path, output_dir, store)
     pipeline.clean_in_background = True
+    # PACC digests in DNS, looked up in a thread of their own (paccwatch.py): told of each applied config.
+    pacc_dns = paccwatch.DnsWatcher(store)
+    pipeline.on_applied = pacc_dns.applied
     outcome = pipeline.run()
     if not outcome.ok:
         try:
@@ -114,7 +119,8 @@ def build_service(config_path: str, output_dir: str) -> Running:
             log.warning("serving the last good generation %s from %s", store.generation.name, output_dir)
     watcher = Watcher(pipeline)
     watcher.start()
-    return Running(create_app(store), watcher, store, pipeline)
+    pacc_dns.start()
+    return Running(create_app(store), watcher, store, pipeline, pacc_dns)
 
 
 def _raise_open_files(connections: int) -> None:
@@ -158,6 +164,7 @@ def serve(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         log.error("cannot listen on %s: %s", args.listen, exc)
         watcher.stop()
+        running.pacc_dns.stop()
         return 1
 
     def stop(signum: int, frame: FrameType | None) -> None:
@@ -188,6 +195,7 @@ def serve(args: argparse.Namespace) -> int:
     if watchdog is not None:
         watchdog.stop()
     watcher.stop()
+    running.pacc_dns.stop()
     log.info("stopped")
     return 0
 

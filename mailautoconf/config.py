@@ -24,6 +24,7 @@ from typing import Any
 
 from mailautoconf import names
 from mailautoconf import tomlsegments
+from mailautoconf.deploy.lookup import parse_resolver
 from mailautoconf.model import AUTH_METHODS
 from mailautoconf.model import INCOMING_TYPES
 from mailautoconf.model import NO_OVERRIDE
@@ -42,6 +43,7 @@ from mailautoconf.model import Documentation
 from mailautoconf.model import Domain
 from mailautoconf.model import DomainOverride
 from mailautoconf.model import NginxSettings
+from mailautoconf.model import PaccSettings
 from mailautoconf.model import Pop3Options
 from mailautoconf.model import Provider
 from mailautoconf.model import Server
@@ -284,9 +286,17 @@ class Loader:
             error = ConfigError(problems, tuple(sources))
             error.fingerprint = fingerprint.digest()
             raise error
-        service, dns, tls, nginx, signing = settings
+        service, dns, tls, nginx, signing, pacc = settings
         config = Config(
-            path, service, tuple(providers), dns=dns, tls=tls, nginx=nginx, signing=signing, sources=tuple(sources)
+            path,
+            service,
+            tuple(providers),
+            dns=dns,
+            tls=tls,
+            nginx=nginx,
+            signing=signing,
+            pacc=pacc,
+            sources=tuple(sources),
         )
         warnings = tuple(in_file_order(problems, tuple(sources)))
         return LoadResult(config, warnings, fingerprint.digest(), tuple(provider_places))
@@ -589,23 +599,55 @@ class _Checker:
 
     def settings(
         self, raw: dict[str, Any], *, has_providers: bool, folder: str = ""
-    ) -> tuple[ServiceSettings, DnsSettings, TlsSettings, NginxSettings, SigningSettings] | None:
+    ) -> tuple[ServiceSettings, DnsSettings, TlsSettings, NginxSettings, SigningSettings, PaccSettings] | None:
         """The top-level tables of the main file; None when one of them is unusable.
 
         ``folder``: the main file's folder, which relative paths are relative to.
         """
         top = _Where((), "")
-        self.known_keys(raw, ("service", "dns", "tls", "nginx", "signing", "provider"), top)
+        self.known_keys(raw, ("service", "dns", "tls", "nginx", "signing", "pacc", "provider"), top)
         service = self.service(raw.get("service"), top.child("service", words="[service]"))
         dns = self.dns(raw.get("dns"), top.child("dns", words="[dns]"))
         tls = self.tls(raw.get("tls"), top.child("tls", words="[tls]"))
         nginx = self.nginx(raw.get("nginx"), top.child("nginx", words="[nginx]"))
         signing = self.signing(raw.get("signing"), top.child("signing", words="[signing]"), folder)
+        pacc = self.pacc_settings(raw.get("pacc"), top.child("pacc", words="[pacc]"))
         if "provider" in raw:  # not an array of tables (those are taken apart before)
             self.error(top.child("provider"), "provider must be written as [[provider]] tables")
-        if service is None or dns is None or tls is None or nginx is None or signing is None:
+        if service is None or dns is None or tls is None or nginx is None or signing is None or pacc is None:
             return None
-        return service, dns, tls, nginx, signing
+        return service, dns, tls, nginx, signing, pacc
+
+    def pacc_settings(self, raw: Any, where: _Where) -> PaccSettings | None:
+        """``[pacc]``: where and how fast the service looks its PACC digests up in DNS (paccwatch.py)."""
+        if raw is None:
+            return PaccSettings()
+        table = self.table(raw, where, "[pacc]")
+        if table is None:
+            return None
+        keys = ("check_dns", "resolver", "recheck_interval", "sweep_interval", "queries_per_second")
+        self.known_keys(table, keys, where)
+        errors_before = self.error_count()
+        check_dns = self.boolean(table, "check_dns", where)
+        resolver = self.string(table, "resolver", where, required=False)
+        if resolver is not None:
+            try:
+                parse_resolver(resolver)
+            except ValueError as exc:
+                self.error(where, f"resolver {exc}", "resolver")
+        recheck = self.integer(table, "recheck_interval", where, 1, 86400, "a number of seconds")
+        sweep = self.integer(table, "sweep_interval", where, 60, 30 * 86400, "a number of seconds")
+        rate = self.integer(table, "queries_per_second", where, 1, 1000, "a number of queries a second")
+        if errors_before != self.error_count():
+            return None
+        default = PaccSettings()
+        return PaccSettings(
+            check_dns=default.check_dns if check_dns is None else check_dns,
+            resolver=resolver,
+            recheck_interval=recheck or default.recheck_interval,
+            sweep_interval=sweep or default.sweep_interval,
+            queries_per_second=rate or default.queries_per_second,
+        )
 
     def signing(self, raw: Any, where: _Where, folder: str) -> SigningSettings | None:
         if raw is None:

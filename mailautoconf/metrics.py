@@ -10,8 +10,9 @@ Three kinds of figures, each gathered where it costs least:
   werkzeug answer), so hostile requests cannot grow the series.
 * **Reloads**, by outcome, and how long the renders took: the pipeline's
   own :class:`~mailautoconf.store.ReloadStats`, read when scraped.
-* **What is served**: the generation, its domains, and whether the config
-  last seen was rejected, read from the store when scraped.
+* **What is served**: the generation, its domains, whether the config
+  last seen was rejected, and what the DNS watcher found of the PACC
+  digests, read from the store when scraped.
 
 Beside them prometheus_client's own process and Python collectors (memory,
 CPU, open descriptors, GC). Each app has its own registry: tests and
@@ -222,6 +223,25 @@ class _ServiceCollector(Collector):
             "Domains whose PACC document (and DNS digest) the last applied reload changed: their "
             "_ua-auto-config TXT records are stale until updated.",
             health.pacc_digests_changed,
+        )
+        # What the DNS watcher (paccwatch.py) found; all 0 while it is off.
+        pacc_dns = self.store.pacc_dns
+        yield _gauge(
+            "mailautoconf_pacc_digests_stale",
+            "Domains whose live _ua-auto-config TXT records carry none of the digest of the PACC document "
+            "served now (or that have none): PACC clients reject their documents.",
+            pacc_dns.stale,
+        )
+        yield _gauge(
+            "mailautoconf_pacc_digests_unknown",
+            "Domains whose last look-up of _ua-auto-config TXT records DNS did not answer (timeout, SERVFAIL).",
+            pacc_dns.unknown,
+        )
+        yield _gauge(
+            "mailautoconf_pacc_digests_unchecked",
+            "Domains with a PACC document whose _ua-auto-config TXT records were not looked up yet since it "
+            "was served (changed by a reload, or not reached by the sweep at start).",
+            pacc_dns.unchecked,
         )
         yield _gauge(
             "mailautoconf_config_checked_timestamp_seconds",

@@ -36,6 +36,7 @@ __all__ = [
     "Domain",
     "DomainOverride",
     "NginxSettings",
+    "PaccSettings",
     "Pop3Options",
     "Provider",
     "ResolvedServer",
@@ -398,6 +399,27 @@ class NginxSettings:
 
 
 @dataclass(frozen=True)
+class PaccSettings:
+    """How the running service watches the PACC digests in DNS (paccwatch.py).
+
+    A PACC client rejects a document whose SHA-256 is in no TXT record of
+    ``_ua-auto-config.<d>``; the service looks those records up itself and
+    counts the domains that are stale. Only while some provider has
+    ``pacc = true``.
+    """
+
+    check_dns: bool = True
+    # "IP", "IP:PORT" or "[IPv6]:PORT"; None: the system's resolver (/etc/resolv.conf), what clients ask too.
+    resolver: str | None = None
+    # Seconds between looks at a domain found stale or not answered, until DNS carries its digest.
+    recheck_interval: int = 300
+    # Seconds from the end of one look at every domain to the start of the next (the first runs at start).
+    sweep_interval: int = 86400
+    # At most this many queries a second, whatever the number of domains.
+    queries_per_second: int = 20
+
+
+@dataclass(frozen=True)
 class Config:
     source: str  # the main file it was read from, for messages
     service: ServiceSettings
@@ -406,6 +428,7 @@ class Config:
     tls: TlsSettings = field(default_factory=TlsSettings)
     nginx: NginxSettings = field(default_factory=NginxSettings)
     signing: SigningSettings = field(default_factory=SigningSettings)
+    pacc: PaccSettings = field(default_factory=PaccSettings)
     # Every file the config was read from: the main file, then the included
     # ones in the order read.
     sources: tuple[str, ...] = ()

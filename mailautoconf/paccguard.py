@@ -15,12 +15,19 @@ Only domains with their own documents (an override) are rendered again,
 and only of changed providers. Counting by template digest may count a
 domain whose bytes happen to come out the same from a different template;
 never the other way round.
+
+The same comparison tells the DNS watcher (paccwatch.py) which domains to
+look up again soon: :func:`digest_changes` names the domains with a
+published TXT record (own names) whose digest changed or appeared, and
+those that no longer have one. Its cost, like the count's, is that of the
+changed providers.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from mailautoconf.model import NO_OVERRIDE
 from mailautoconf.model import Provider
@@ -28,7 +35,18 @@ from mailautoconf.render import PACC
 from mailautoconf.render import pacc
 from mailautoconf.render.templates import ProviderTemplates
 
-__all__ = ["changed_domains", "document_keys"]
+__all__ = ["DigestChanges", "changed_domains", "digest_changes", "document_keys"]
+
+
+@dataclass(frozen=True)
+class DigestChanges:
+    """What one applied reload did to the PACC digests."""
+
+    count: int  # domains whose document changed or appeared (the log line, /healthz pacc_digests_changed)
+    # Of those, the ones with a TXT record in `dns` (own names): what the DNS watcher looks up again.
+    published: tuple[str, ...] = ()
+    # Domains whose TXT record `dns` no longer prints (gone, opted out, no own names, no document).
+    withdrawn: tuple[str, ...] = ()
 
 
 def document_keys(prepared: Iterable[tuple[Provider, ProviderTemplates]]) -> dict[str, bytes]:
@@ -59,5 +77,34 @@ def changed_domains(
     before: Iterable[tuple[Provider, ProviderTemplates]], after: Iterable[tuple[Provider, ProviderTemplates]]
 ) -> int:
     """How many domains of ``after`` have a PACC document that differs from (or was not in) ``before``."""
-    old = document_keys(before)
-    return sum(1 for name, key in document_keys(after).items() if old.get(name) != key)
+    return digest_changes(before, after).count
+
+
+def digest_changes(
+    before: Iterable[tuple[Provider, ProviderTemplates]], after: Iterable[tuple[Provider, ProviderTemplates]]
+) -> DigestChanges:
+    """Which domains of ``after`` have a PACC document that differs from (or was not in) ``before``, and more.
+
+    ``before`` are the providers a reload replaced or removed, ``after``
+    the ones it added or replaced; unchanged providers are in neither.
+    """
+    before, after = list(before), list(after)
+    old, new = document_keys(before), document_keys(after)
+    old_published, new_published = _published(before, old), _published(after, new)
+    changed = [name for name, key in new.items() if old.get(name) != key]
+    published = [name for name in changed if name in new_published]
+    # A domain that keeps its bytes but gains own names gets a TXT record now: look it up too.
+    published += [name for name in new_published if name not in old_published and old.get(name) == new[name]]
+    withdrawn = [name for name in old_published if name not in new_published]
+    return DigestChanges(len(changed), tuple(published), tuple(withdrawn))
+
+
+def _published(prepared: list[tuple[Provider, ProviderTemplates]], keys: dict[str, bytes]) -> set[str]:
+    """The domains of ``keys`` that `dns` prints a TXT record for: those with own names (deploy/paccdns.py)."""
+    return {
+        domain.name
+        for provider, _ in prepared
+        if provider.pacc is not None
+        for domain in provider.domains
+        if domain.name in keys and provider.has_own_names(domain)
+    }

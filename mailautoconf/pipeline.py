@@ -104,6 +104,9 @@ class Pipeline:
         self.store = store
         # Called with each newly published generation (serve tells systemd).
         self.on_publish: Callable[[publish.Published], None] | None = None
+        # Called with each config applied and what it did to the PACC digests (None: the first run,
+        # which knows nothing older); the DNS watcher (paccwatch.py) takes it from there.
+        self.on_applied: Callable[[Config, paccguard.DigestChanges | None], None] | None = None
         self.loader = config.Loader()
         self.config: Config | None = None  # the last config applied
         self._lock = threading.Lock()
@@ -166,7 +169,8 @@ class Pipeline:
             return Outcome(None, (), (), "unchanged")
         self._fingerprint, self._signing_state = result.fingerprint, signing_state
         prepared, changed = self._prepare(result.config)
-        pacc_changed = self._pacc_changed(prepared, changed)
+        pacc_changes = self._pacc_changes(prepared, changed)
+        pacc_changed = pacc_changes.count if pacc_changes is not None else 0
         found = list(clientrules.warnings(result, lambda p: prepared[id(p)].findings))
         try:
             signer = self._load_signer(result.config)
@@ -203,6 +207,8 @@ class Pipeline:
                 pacc_changed,
             )
         self._report(None, warnings, pacc_changed)
+        if self.on_applied is not None:
+            self.on_applied(result.config, pacc_changes)
         if published is not None and self.on_publish is not None:
             self.on_publish(published)
         return Outcome(published, (), warnings)
@@ -383,15 +389,16 @@ class Pipeline:
             now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
             self.store.health = Health(errors, warnings, now, pacc_changed)
 
-    def _pacc_changed(self, prepared: dict[int, _Prepared], changed: list[Provider]) -> int:
-        """Domains whose PACC document differs from the last applied run's (paccguard.py); 0 on the first run.
+    def _pacc_changes(self, prepared: dict[int, _Prepared], changed: list[Provider]) -> paccguard.DigestChanges | None:
+        """What this run does to the PACC digests against the last applied run's (paccguard.py); None on the first.
 
-        The first run cannot know what DNS holds: ``check-dns`` says that.
+        The first run cannot know what DNS holds: the DNS watcher's first
+        sweep (paccwatch.py) and ``check-dns`` find out.
         """
         if self.config is None:
-            return 0
+            return None
         before = [(old.provider, old.templates) for key, old in self._templates.items() if prepared.get(key) is not old]
-        return paccguard.changed_domains(before, [(p, prepared[id(p)].templates) for p in changed])
+        return paccguard.digest_changes(before, [(p, prepared[id(p)].templates) for p in changed])
 
 
 def _documents(provider: Provider, shared: ProviderTemplates, domain: Domain) -> Callable[[], dict[str, bytes]]:

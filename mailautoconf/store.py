@@ -47,6 +47,7 @@ __all__ = [
     "Entry",
     "Generation",
     "Health",
+    "PaccDns",
     "ReloadStats",
     "Store",
     "TemplateEntry",
@@ -189,6 +190,18 @@ class Health:
     pacc_digests_changed: int = 0
 
 
+@dataclass(frozen=True)
+class PaccDns:
+    """What the DNS watcher (paccwatch.py) last found of the PACC digests; swapped whole, read by /healthz, /metrics."""
+
+    # "off": no provider has pacc = true, or [pacc] check_dns = false; "on"; "no resolver" (none configured).
+    state: str = "off"
+    stale: int = 0  # domains whose _ua-auto-config TXT records carry none of the digest served
+    unknown: int = 0  # domains whose last look-up DNS did not answer
+    unchecked: int = 0  # domains not looked up yet (changed and waiting, or ahead of the first sweep)
+    stale_domains: tuple[str, ...] = ()  # a few of the stale ones, the longest stale first
+
+
 # Upper bounds, in seconds, of the render-duration histogram: a few domains
 # take milliseconds, a hoster's 100,000 a minute or more (README, "Hosting many domains").
 RENDER_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0)
@@ -237,6 +250,7 @@ class Store:
     reloads: ReloadStats = field(default_factory=ReloadStats)
     # Signs Apple profiles; None: they go out unsigned (no [signing], or none applied yet).
     signer: Signer | None = None
+    pacc_dns: PaccDns = field(default_factory=PaccDns)
 
     def lookup(self, candidates: tuple[str | None, ...]) -> tuple[str, Entry] | None:
         """The first hosted domain among ``candidates`` and its entry."""

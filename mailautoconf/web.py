@@ -430,6 +430,12 @@ def healthz() -> Response:
         "checked_at": health.checked_at,
         # Domains whose PACC document the last applied reload changed: their TXT records need updating.
         "pacc_digests_changed": health.pacc_digests_changed,
+        # What the live _ua-auto-config TXT records hold (paccwatch.py): "off" unless some provider opts in.
+        "pacc_dns_check": store.pacc_dns.state,
+        "pacc_digests_stale": store.pacc_dns.stale,
+        "pacc_digests_stale_domains": list(store.pacc_dns.stale_domains),
+        "pacc_digests_unknown": store.pacc_dns.unknown,
+        "pacc_digests_unchecked": store.pacc_dns.unchecked,
     }
     if generation is None:
         body["status"] = "starting"

@@ -218,7 +218,7 @@ ERROR_CASES = [
     # unknown keys, with and without a hint
     pytest.param(
         _edit("[service]", 'hostnme = "x"\n\n[service]'),
-        _at(1, 'unknown key "hostnme"; known keys: service, dns, tls, nginx, signing, provider'),
+        _at(1, 'unknown key "hostnme"; known keys: service, dns, tls, nginx, signing, pacc, provider'),
         id="unknown-key-top-level",
     ),
     pytest.param(
@@ -226,7 +226,7 @@ ERROR_CASES = [
         _at(
             25,
             'unknown key "providers" (did you mean "provider"?); '
-            "known keys: service, dns, tls, nginx, signing, provider",
+            "known keys: service, dns, tls, nginx, signing, pacc, provider",
         ),
         id="unknown-key-top-level-hint",
     ),
@@ -640,7 +640,7 @@ ERROR_CASES = [
         _edit("[service]\n", "service = 3\n[unused]\n"),
         _at(1, "[service]: [service] must be a table, not a number")
         + "\n"
-        + _at(2, 'unknown key "unused"; known keys: service, dns, tls, nginx, signing, provider'),
+        + _at(2, 'unknown key "unused"; known keys: service, dns, tls, nginx, signing, pacc, provider'),
         id="service-not-a-table",
     ),
     # providers
@@ -817,7 +817,7 @@ def test_every_error_is_reported_sorted_by_line() -> None:
             f'{OUT1}: socket_type "TLS" is unknown ("TLS" is the old name; use "SSL" for implicit TLS or "STARTTLS"); '
             "use SSL, STARTTLS or plain",
         ),
-        _at(25, 'unknown key "extra"; known keys: service, dns, tls, nginx, signing, provider'),
+        _at(25, 'unknown key "extra"; known keys: service, dns, tls, nginx, signing, pacc, provider'),
     ]
 
 
@@ -1013,7 +1013,8 @@ def test_line_of_table_named_only_in_a_dotted_header() -> None:
     text = _append('[[providers.incoming]]\ntype = "imap"\n')
     assert _errors(text) == _at(
         25,
-        'unknown key "providers" (did you mean "provider"?); known keys: service, dns, tls, nginx, signing, provider',
+        'unknown key "providers" (did you mean "provider"?); '
+        "known keys: service, dns, tls, nginx, signing, pacc, provider",
     )
 
 

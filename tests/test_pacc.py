@@ -102,6 +102,9 @@ pacc = true
 )
 HEAD = '[service]\npublic_hostname = "autoconfig.example.net"\n'
 CONFIG = HEAD + PACC_PROVIDER + PLAIN_PROVIDER + STARTTLS_PROVIDER
+# A service serving PACC looks its digests up in DNS, by default with the system's resolver; the tests
+# here ask no DNS server (test_pacc_stale.py asks a dnsmasq on 127.0.0.1).
+NO_DNS_CHECK = "\n[pacc]\ncheck_dns = false\n"
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -291,7 +294,7 @@ def pacc_get(service: Service, host: str, **kwargs: object) -> requests.Response
 
 
 def test_the_digest_dns_prints_is_the_sha256_of_the_bytes_served(make_service) -> None:  # type: ignore[no-untyped-def]
-    service = make_service(CONFIG)
+    service = make_service(CONFIG + NO_DNS_CHECK)
     for domain in ("example.org", "example.com"):
         answer = pacc_get(service, f"ua-auto-config.{domain}")
         assert answer.status_code == 200, answer.text
@@ -318,11 +321,11 @@ def test_the_digest_dns_prints_is_the_sha256_of_the_bytes_served(make_service) -
 
 
 def test_a_changed_config_changes_the_digest_and_is_reported(make_service) -> None:  # type: ignore[no-untyped-def]
-    service = make_service(CONFIG)
+    service = make_service(CONFIG + NO_DNS_CHECK)
     before = pacc_get(service, "ua-auto-config.example.org").content
     old_digest = printed_digest(service.config_path, "example.org")
     # An edit of a provider without PACC changes no digest.
-    edited = CONFIG.replace('display_name = "Not Opted In"', 'display_name = "Still Not Opted In"')
+    edited = (CONFIG + NO_DNS_CHECK).replace('display_name = "Not Opted In"', 'display_name = "Still Not Opted In"')
     replace_by_rename(service.config_path, edited)
     service.wait_for(
         lambda: (
@@ -440,7 +443,7 @@ def test_through_nginx_the_bytes_are_the_digests(tmp_path: Path) -> None:
     for alias, names in service_bundles(config_loader.loads(text).config).items():
         ca.issue_files(names, tmp_path / "certs" / alias)
     (tmp_path / "acme").mkdir()
-    service = Service(tmp_path / "service", text).start()
+    service = Service(tmp_path / "service", text + NO_DNS_CHECK).start()
     nginx = None
     try:
         site = generate_site(

@@ -29,6 +29,7 @@ PROBES = {
     "[tls]": SMALL + f"\n[tls]\n{UNKNOWN} = 1\n",
     "[nginx]": SMALL + f"\n[nginx]\n{UNKNOWN} = 1\n",
     "[signing]": SMALL + f'\n[signing]\ncertificate = "c.pem"\nkey = "k.pem"\n{UNKNOWN} = 1\n',
+    "[pacc]": SMALL + f"\n[pacc]\n{UNKNOWN} = 1\n",
     "caldav": SMALL.replace(
         'id = "example.net"\n', f'id = "example.net"\ncaldav = {{ url = "https://dav.example.net/", {UNKNOWN} = 1 }}\n'
     ),

@@ -96,9 +96,12 @@ def dnsmasq_options(zone_text: str) -> list[str]:
 class Dnsmasq:
     """A dnsmasq answering only from its command line, on 127.0.0.1:port, nothing forwarded."""
 
-    def __init__(self, workdir: Path, options: list[str], local_domains: list[str]) -> None:
+    def __init__(self, workdir: Path, options: list[str], local_domains: list[str], port: int | None = None) -> None:
         # dnsmasq also listens on TCP at the port, which the suite's many client
-        # connections may hold: on "Address already in use", another port.
+        # connections may hold: on "Address already in use", another port (or,
+        # with ``port`` given, the same one a moment later: a restart with a new
+        # zone, where the service under test knows the port from its config).
+        self._fixed_port = port
         for attempt in range(5):
             self._start(workdir, options, local_domains)
             try:
@@ -108,12 +111,14 @@ class Dnsmasq:
                 self.stop()
                 if attempt == 4 or "Address already in use" not in self.log():
                     raise
+                if port is not None:
+                    time.sleep(0.5)
             except BaseException:
                 self.stop()
                 raise
 
     def _start(self, workdir: Path, options: list[str], local_domains: list[str]) -> None:
-        self.port = free_udp_port()
+        self.port = self._fixed_port or free_udp_port()
         self.log_path = workdir / f"dnsmasq-{self.port}.log"
         command = [
             str(DNSMASQ), "--keep-in-foreground", "--conf-file=/dev/null", "--no-resolv", "--no-hosts",
