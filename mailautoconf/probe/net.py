@@ -461,7 +461,8 @@ class Network:
         default = 443 if https else 80
         send = {"Host": host if port == default else f"{host}:{port}", "Connection": "close", **headers}
         # One deadline for the whole answer: a server trickling bytes is cut off when it passes.
-        watchdog = threading.Timer(max(0.0, deadline - time.monotonic()), _shut, (sock,))
+        fired = threading.Event()
+        watchdog = threading.Timer(max(0.0, deadline - time.monotonic()), _shut, (sock, fired))
         watchdog.daemon = True
         watchdog.start()
         try:
@@ -482,12 +483,16 @@ class Network:
                     chunks.append(chunk[: len(chunk) - (size - self.max_body)])
                     break
                 chunks.append(chunk)
+            if fired.is_set():  # the watchdog cut a trickle off: what came is not the answer
+                raise TimeoutError
+            if not truncated and response.length:  # Content-Length promised more than came
+                raise http.client.IncompleteRead(b"".join(chunks), response.length)
         except TimeoutError:
             raise _Failed("timeout", f"{host}: no complete answer within {self.timeout:g} s") from None
         except (http.client.HTTPException, ValueError) as exc:
             raise _Failed("http", f"{host}: not a valid HTTP answer ({type(exc).__name__}: {str(exc)[:120]})") from None
         except OSError as exc:
-            if time.monotonic() >= deadline:
+            if fired.is_set():
                 raise _Failed("timeout", f"{host}: no complete answer within {self.timeout:g} s") from None
             raise _Failed("connect", f"{host}: the connection failed ({exc.strerror or exc})") from None
         finally:
@@ -504,7 +509,8 @@ class Network:
         )
 
 
-def _shut(sock: socket.socket) -> None:
+def _shut(sock: socket.socket, fired: threading.Event) -> None:
+    fired.set()
     with contextlib.suppress(OSError):  # closed already
         sock.shutdown(socket.SHUT_RDWR)
 

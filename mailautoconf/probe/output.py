@@ -21,8 +21,13 @@ _STYLE = {"ok": "green", "fail": "bold red", "absent": "dim", "warn": "yellow", 
 
 
 def console(file: IO[str]) -> Console:
-    """A console that colours only a terminal (rich decides; NO_COLOR is honoured) and never wraps JSON."""
-    return Console(file=file, highlight=False, soft_wrap=False, width=None if file.isatty() else 160)
+    """A console that colours only a terminal (rich decides; NO_COLOR is honoured); lines outside tables unwrapped."""
+    return Console(file=file, highlight=False, soft_wrap=True, width=None if file.isatty() else 160)
+
+
+def _plain(text: str) -> str:
+    """Printable text only, markup escaped: what a server sent must not drive the terminal or rich."""
+    return escape("".join(char if char.isprintable() or char == "\n" else "?" for char in text))
 
 
 def _details(step: Step) -> str:
@@ -46,7 +51,7 @@ def _family_line(result: FamilyResult) -> str:
 
 def print_report(report: ProbeReport, out: Console, *, steps: bool = True) -> None:
     out.print(
-        f"[bold]probe {escape(report.address)}[/bold] ({report.domain}): {report.seconds:.2f} s, "
+        f"[bold]probe {_plain(report.address)}[/bold] ({report.domain}): {report.seconds:.2f} s, "
         f"slowest request {report.slowest:.2f} s"
     )
     table = Table(title="Client families", show_lines=False, expand=False)
@@ -55,7 +60,7 @@ def print_report(report: ProbeReport, out: Console, *, steps: bool = True) -> No
     table.add_column("servers / why")
     for result in report.families:
         style = _STYLE[result.status]
-        table.add_row(escape(result.title), f"[{style}]{result.status}[/{style}]", escape(_family_line(result)))
+        table.add_row(_plain(result.title), f"[{style}]{result.status}[/{style}]", _plain(_family_line(result)))
     out.print(table)
     if steps:
         detail = Table(title="Steps, in each client's order", show_lines=True)
@@ -69,31 +74,31 @@ def print_report(report: ProbeReport, out: Console, *, steps: bool = True) -> No
                 style = _STYLE[step.verdict.value]
                 mark = " (used)" if step.used else ""
                 detail.add_row(
-                    escape(result.family),
-                    escape(step.label),
+                    _plain(result.family),
+                    _plain(step.label),
                     f"[{style}]{step.verdict.value}{mark}[/{style}]",
-                    escape(step.reason),
-                    escape(_details(step)),
+                    _plain(step.reason),
+                    _plain(_details(step)),
                 )
         out.print(detail)
     for result in report.families:
         for note in result.notes:
-            out.print(f"[yellow]note[/yellow] {escape(result.title)}: {escape(note)}")
+            out.print(f"[yellow]note[/yellow] {_plain(result.title)}: {_plain(note)}")
     if report.disagreements:
         out.print("[bold]Disagreements between paths[/bold]")
         for line in report.disagreements:
-            out.print(f"  - {escape(line)}")
+            out.print(f"  - {_plain(line)}")
     if report.fixes:
         out.print("[bold]Fix first[/bold] (most users helped first)")
         for number, fix in enumerate(report.fixes, 1):
             kind = "" if fix.blocking else " [dim](degrades, does not block)[/dim]"
-            out.print(f"  {number}. {escape(fix.fix)} [dim]helps {', '.join(fix.families)}[/dim]{kind}")
+            out.print(f"  {number}. {_plain(fix.fix)} [dim]helps {', '.join(fix.families)}[/dim]{kind}")
     failing = [result.title for result in report.families if result.status == "fail"]
     if not failing:
         out.print("[green]all selected families configure[/green]")
     else:
         noun = "family fails" if len(failing) == 1 else "families fail"
-        out.print(f"[bold red]{len(failing)} {noun}:[/bold red] {escape(', '.join(failing))}")
+        out.print(f"[bold red]{len(failing)} {noun}:[/bold red] {_plain(', '.join(failing))}")
 
 
 def print_json(report: ProbeReport, file: IO[str]) -> None:

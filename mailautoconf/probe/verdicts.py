@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from dataclasses import field
 from typing import Any
+from xml.parsers.expat import ExpatError
 
 import defusedxml
 import defusedxml.ElementTree
@@ -354,7 +355,7 @@ def profile_payloads(plist: bytes) -> Judgement:
     """The profile's servers and identifiers; ``data`` holds (identifier, UUIDs) for the stability check."""
     try:
         profile = plistlib.loads(plist)
-    except (plistlib.InvalidFileException, ValueError, ET.ParseError, OverflowError) as exc:
+    except (plistlib.InvalidFileException, ValueError, ET.ParseError, ExpatError, OverflowError) as exc:
         return _fail(f"not a property list ({str(exc)[:80]})")
     if not isinstance(profile, dict) or not isinstance(profile.get("PayloadContent"), list):
         return _fail("not a configuration profile (no PayloadContent)")
