@@ -18,6 +18,7 @@ from mailautoconf.probe.report import MailServer
 from mailautoconf.probe.report import Step
 from mailautoconf.probe.report import Verdict
 from mailautoconf.probe.steps import Target
+from mailautoconf.probe.steps import exchange_cause
 from mailautoconf.probe.steps import family
 
 __all__ = ["NAME", "walk"]
@@ -116,9 +117,10 @@ def _kind(target: Target, kind: dav.DavKind) -> tuple[list[Step], bool]:
         why = exchange.error or f"status {exchange.status}" + (f" to {location}" if location else "")
         # Without the redirect, clients that skip SRV (DAVx5 first asks SRV, Apple and browsers not) find nothing.
         verdict = Verdict.SKIP if not offered else (Verdict.WARN if records and path is not None else Verdict.FAIL)
-        known_cause = (
-            Cause(f"dav-well-known:{url}", f"{url}: {why}; redirect it to the {kind.title} URL") if offered else None
-        )
+        known_cause = None
+        if offered:  # the first thing wrong: the way there (DNS, TLS), else the missing redirect
+            redirect = Cause(f"dav-well-known:{url}", f"{url}: {why}; redirect it to the {kind.title} URL")
+            known_cause = exchange_cause(exchange, NAME) if exchange.error else redirect
         steps.append(
             Step(
                 f"{kind.title} well-known",

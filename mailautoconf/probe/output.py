@@ -98,7 +98,7 @@ def print_report(report: ProbeReport, out: Console, *, steps: bool = True) -> No
         out.print("[green]all selected families configure[/green]")
     else:
         noun = "family fails" if len(failing) == 1 else "families fail"
-        out.print(f"[bold red]{len(failing)} {noun}:[/bold red] {_plain(', '.join(failing))}")
+        out.print(f"[bold red]{len(failing)} {noun}:[/bold red] {_plain('; '.join(failing))}")
 
 
 def print_json(report: ProbeReport, file: IO[str]) -> None:

@@ -32,6 +32,7 @@ __all__ = [
     "WELL_KNOWN_PATH",
     "Target",
     "dns_cause",
+    "exchange_cause",
     "exchange_step",
     "family",
     "first_mx",
