@@ -1,0 +1,180 @@
+"""A signed Apple profile taken apart: the embedded plist, the signer, its chain, the signature checked.
+
+A signed ``.mobileconfig`` is DER CMS SignedData with the plist embedded
+(RFC 5652; docs/clients.md section 3.4). ``cryptography`` reads the
+certificates of such a structure but does not verify one, so the few
+fields a verification needs are read here with a small DER reader, and the
+signature is checked as RFC 5652 section 5.4 says: the ``messageDigest``
+signed attribute must be the SHA-256 of the content, and the signature
+must verify over the DER of the signed attributes (as a SET). Pure
+functions of bytes; a malformed structure gives a reason, never an
+exception.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC
+from datetime import datetime
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import padding
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import pkcs7
+from cryptography.x509.oid import NameOID
+
+__all__ = ["Signed", "open_signed"]
+
+_SIGNED_DATA = bytes.fromhex("2a864886f70d010702")  # 1.2.840.113549.1.7.2
+_MESSAGE_DIGEST = bytes.fromhex("2a864886f70d010904")  # 1.2.840.113549.1.9.4
+
+
+@dataclass(frozen=True)
+class Signed:
+    content: bytes  # the embedded plist
+    signer: str
+    chain: tuple[str, ...]  # subjects from the signer up to the anchor, as far as it goes
+    trusted: bool  # the chain ends at a trust anchor
+    signature_ok: bool
+    days_left: int | None
+    problem: str  # "" when all is well
+
+
+def _tlv(data: bytes, at: int) -> tuple[int, int, int]:
+    """(tag, start of value, end of value) of the DER element at ``at``; ValueError if malformed."""
+    if at + 2 > len(data):
+        raise ValueError("truncated")
+    tag = data[at]
+    length = data[at + 1]
+    at += 2
+    if length & 0x80:
+        count = length & 0x7F
+        if count == 0 or count > 4 or at + count > len(data):
+            raise ValueError("bad length")
+        length = int.from_bytes(data[at : at + count], "big")
+        at += count
+    if at + length > len(data):
+        raise ValueError("truncated")
+    return tag, at, at + length
+
+
+def _children(data: bytes, start: int, end: int) -> list[tuple[int, int, int, int]]:
+    """(tag, element start, value start, value end) of each element in ``data[start:end]``."""
+    found = []
+    at = start
+    while at < end:
+        tag, value_start, value_end = _tlv(data, at)
+        found.append((tag, at, value_start, value_end))
+        at = value_end
+    return found
+
+
+def _name(certificate: x509.Certificate) -> str:
+    names = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return str(names[0].value) if names else certificate.subject.rfc4514_string()
+
+
+def _issued_by(certificate: x509.Certificate, issuer: x509.Certificate) -> bool:
+    try:
+        certificate.verify_directly_issued_by(issuer)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
+
+
+def _verify(key: object, signature: bytes, data: bytes) -> bool:
+    try:
+        if isinstance(key, ec.EllipticCurvePublicKey):
+            key.verify(signature, data, ec.ECDSA(hashes.SHA256()))
+        elif isinstance(key, rsa.RSAPublicKey):
+            key.verify(signature, data, padding.PKCS1v15(), hashes.SHA256())
+        else:
+            return False
+    except InvalidSignature:
+        return False
+    return True
+
+
+def open_signed(body: bytes, anchors: list[x509.Certificate]) -> Signed | str:
+    """The signed profile in ``body``, or why it is not one that can be read."""
+    try:
+        tag, start, end = _tlv(body, 0)
+        content_info = _children(body, start, end)
+        if tag != 0x30 or len(content_info) < 2 or body[content_info[0][2] : content_info[0][3]] != _SIGNED_DATA:
+            return "not CMS SignedData"
+        explicit_start = content_info[1][2]
+        _, sd_start, sd_end = _tlv(body, explicit_start)
+        signed_data = _children(body, sd_start, sd_end)
+        encap = _children(body, signed_data[2][2], signed_data[2][3])
+        if len(encap) < 2:
+            return "the signature carries no content (a detached signature: Apple needs the plist embedded)"
+        _, content_start, content_end = _tlv(body, encap[1][2])  # the OCTET STRING inside [0] EXPLICIT
+        content = body[content_start:content_end]
+        signer_infos = _children(body, signed_data[-1][2], signed_data[-1][3])
+        if not signer_infos:
+            return "no signer"
+        signer = _children(body, signer_infos[0][2], signer_infos[0][3])
+        attributes = next((element for element in signer if element[0] == 0xA0), None)
+        signature_element = signer[-1] if signer[-1][0] == 0x04 else signer[-2]
+        signature = body[signature_element[2] : signature_element[3]]
+    except (ValueError, IndexError):
+        return "not a well-formed CMS structure"
+    try:
+        certificates = pkcs7.load_der_pkcs7_certificates(body)
+    except ValueError:
+        certificates = []
+    if not certificates:
+        return "signed, but without the signing certificate"
+    signed_bytes = content
+    digest_ok = True
+    if attributes is not None:
+        _, attr_start, value_start, value_end = attributes
+        digest_ok = False
+        for _, _, a_start, a_end in _children(body, value_start, value_end):
+            parts = _children(body, a_start, a_end)
+            if body[parts[0][2] : parts[0][3]] == _MESSAGE_DIGEST:
+                values = _children(body, parts[1][2], parts[1][3])
+                digest_ok = body[values[0][2] : values[0][3]] == hashlib.sha256(content).digest()
+        signed_bytes = b"\x31" + body[attr_start + 1 : value_end]  # [0] IMPLICIT -> SET OF (RFC 5652 5.4)
+    leaf = next((c for c in certificates if _verify(c.public_key(), signature, signed_bytes)), None)
+    problem = ""
+    if leaf is None or not digest_ok:
+        problem = "the signature does not verify (the profile was changed after signing, or signed wrongly)"
+        leaf = leaf or certificates[0]
+    chain = [leaf]
+    pool = [c for c in certificates if c is not leaf]
+    trusted = False
+    while len(chain) < 8:
+        current = chain[-1]
+        anchor = next((a for a in anchors if _issued_by(current, a)), None)
+        if anchor is not None:
+            if anchor.fingerprint(hashes.SHA256()) != current.fingerprint(hashes.SHA256()):
+                chain.append(anchor)
+            trusted = True
+            break
+        parent = next((c for c in pool if _issued_by(current, c)), None)
+        if parent is None:
+            break
+        chain.append(parent)
+        pool.remove(parent)
+    now = datetime.now(UTC)
+    days = (leaf.not_valid_after_utc - now).days
+    if not problem and leaf.not_valid_after_utc < now:
+        problem = f"the signing certificate expired on {leaf.not_valid_after_utc:%Y-%m-%d}: devices show it unverified"
+    if not problem and not trusted:
+        problem = (
+            f"the signing certificate does not chain to a trusted CA (issued by {chain[-1].issuer.rfc4514_string()})"
+        )
+    return Signed(
+        content=content,
+        signer=_name(leaf),
+        chain=tuple(_name(c) for c in chain),
+        trusted=trusted,
+        signature_ok=leaf is not None and digest_ok and not problem.startswith("the signature"),
+        days_left=days,
+        problem=problem,
+    )

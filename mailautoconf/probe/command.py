@@ -1,0 +1,81 @@
+"""``python service.py probe``: one address, or a fleet (``--config``), with the exit status scripts need.
+
+Exit status: 0 when every selected client family configures (for a fleet:
+on every probed domain), 1 when one fails, 2 on bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from mailautoconf.probe import output
+from mailautoconf.probe.net import Network
+from mailautoconf.probe.net import parse_resolve
+from mailautoconf.probe.run import FAMILIES
+from mailautoconf.probe.run import probe
+
+__all__ = ["add_arguments", "network_from", "probe_command"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "address", nargs="?", metavar="ADDRESS", help="the mail address to probe, e.g. fred@example.org"
+    )
+    parser.add_argument("--config", metavar="PATH", help="probe the config's hosted domains instead (a fleet)")
+    parser.add_argument("--sample", type=int, metavar="N", help="with --config: N domains chosen at random")
+    parser.add_argument("--parallel", type=int, default=8, metavar="N", help="with --config: domains at once (8)")
+    parser.add_argument(
+        "--resolve", action="append", default=[], metavar="HOST:PORT:IP", help="connect HOST:PORT to IP (as curl)"
+    )
+    parser.add_argument("--resolver", metavar="IP[:PORT]", help="ask this DNS server (default: the system's)")
+    parser.add_argument("--ca", metavar="FILE", help="PEM file of the only CAs to trust (default: the system's)")
+    parser.add_argument("--json", action="store_true", help="JSON for scripts and monitoring")
+    parser.add_argument(
+        "--client",
+        action="append",
+        choices=sorted(FAMILIES),
+        metavar="NAME",
+        help=f"only these client families (repeatable): {', '.join(FAMILIES)}",
+    )
+    parser.add_argument("--brief", action="store_true", help="the families and fixes, without every step")
+
+
+def network_from(args: argparse.Namespace, workers: int = 32) -> Network:
+    """Raises ValueError with a message for the user on a bad --resolve, --resolver or --ca."""
+    overrides: dict[tuple[str, int], list[str]] = {}
+    for entry in args.resolve:
+        host, port, addresses = parse_resolve(entry)
+        overrides[(host, port)] = addresses
+    try:
+        return Network(args.resolver, overrides, args.ca, workers=workers)
+    except (OSError, ValueError) as exc:
+        raise ValueError(str(exc)) from None
+
+
+def probe_command(args: argparse.Namespace) -> int:
+    families = tuple(dict.fromkeys(args.client)) if args.client else tuple(FAMILIES)
+    if (args.address is None) == (args.config is None):
+        print("probe: give an ADDRESS or --config PATH (not both)", file=sys.stderr)
+        return 2
+    if args.config is not None:
+        from mailautoconf.probe import fleet
+
+        return fleet.fleet_command(args, families)
+    try:
+        net = network_from(args)
+    except ValueError as exc:
+        print(f"probe: {exc}", file=sys.stderr)
+        return 2
+    try:
+        report = probe(args.address, net, families, args.ca)
+    except ValueError as exc:
+        print(f"probe: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        net.close()
+    if args.json:
+        output.print_json(report, sys.stdout)
+    else:
+        output.print_report(report, output.console(sys.stdout), steps=not args.brief)
+    return 0 if report.ok else 1

@@ -1,0 +1,180 @@
+"""``probe --config PATH [--sample N]``: the daily health check of a hoster's whole fleet.
+
+Built for 100,000 domains: domains are probed ``--parallel`` at a time,
+each with a network of its own that is dropped when its line is printed
+(no answer outlives its domain), at most twice ``--parallel`` domains are
+in flight, and the summary keeps counters and a few examples per kind of
+cause, never a list the size of the fleet. One line per domain as it
+finishes (JSON lines with ``--json``), then the summary; a progress bar on
+standard error when that is a terminal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from collections.abc import Sequence
+from concurrent.futures import FIRST_COMPLETED
+from concurrent.futures import Future
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import wait
+from dataclasses import dataclass
+from dataclasses import field
+
+from rich.console import Console
+from rich.progress import Progress
+
+from mailautoconf.deploy import load_or_report
+from mailautoconf.probe.report import ProbeReport
+from mailautoconf.probe.run import probe
+
+__all__ = ["FleetSummary", "fleet_command"]
+
+LOCAL_PART = "postmaster"  # every domain has one (RFC 5321 section 4.5.1)
+EXAMPLES = 3  # domains shown per kind of cause
+
+
+@dataclass
+class FleetSummary:
+    domains: int = 0
+    failing: int = 0
+    families: dict[str, Counter[str]] = field(default_factory=dict)
+    causes: Counter[str] = field(default_factory=Counter)
+    examples: dict[str, list[str]] = field(default_factory=dict)
+
+    def add(self, report: ProbeReport) -> None:
+        self.domains += 1
+        self.failing += not report.ok
+        for result in report.families:
+            self.families.setdefault(result.family, Counter())[result.status] += 1
+        for fix in report.fixes:
+            if not fix.blocking:
+                continue
+            kind = _kind(report, fix.fix)
+            self.causes[kind] += 1
+            shown = self.examples.setdefault(kind, [])
+            if len(shown) < EXAMPLES:
+                shown.append(report.domain)
+
+
+def _kind(report: ProbeReport, text: str) -> str:
+    """The kind of a cause (its key's prefix), so the summary stays bounded whatever the fleet's size."""
+    for result in report.families:
+        for cause in result.causes:
+            if cause.fix == text:
+                return cause.key.partition(":")[0]
+    return "other"
+
+
+def _domains(path: str, sample: int | None) -> tuple[int, Iterator[str]] | None:
+    loaded = load_or_report(path)
+    if loaded is None:
+        return None
+    names = [domain.name for provider in loaded.providers for domain in provider.domains]
+    if sample is not None and sample < len(names):
+        names = random.sample(names, sample)
+    return len(names), iter(names)
+
+
+def line(report: ProbeReport) -> str:
+    """One line a domain: ok or FAIL, each family's status, the first fix."""
+    status = "ok  " if report.ok else "FAIL"
+    families = " ".join(f"{r.family}={r.status}" for r in report.families)
+    first = next((fix.fix for fix in report.fixes if fix.blocking), "")
+    return f"{status} {report.domain} {families}" + (f" | fix: {first}" if first else "")
+
+
+def fleet_command(args: argparse.Namespace, families: Sequence[str]) -> int:
+    from mailautoconf.probe.command import network_from
+
+    if (args.sample is not None and args.sample < 1) or args.parallel < 1:
+        print("probe: --sample and --parallel take a number of at least 1", file=sys.stderr)
+        return 2
+    chosen = _domains(args.config, args.sample)
+    if chosen is None:
+        return 1
+    total, domains = chosen
+    try:
+        network_from(args).close()  # the options are checked once, before any domain
+    except ValueError as exc:
+        print(f"probe: {exc}", file=sys.stderr)
+        return 2
+    summary = FleetSummary()
+
+    def one(domain: str) -> ProbeReport:
+        net = network_from(args, workers=16)
+        try:
+            return probe(f"{LOCAL_PART}@{domain}", net, families, args.ca)
+        finally:
+            net.close()
+
+    with (
+        ThreadPoolExecutor(max_workers=args.parallel, thread_name_prefix="probe-domain") as pool,
+        Progress(console=_stderr(), transient=True, disable=not sys.stderr.isatty()) as progress,
+    ):
+        task = progress.add_task("probing", total=total)
+        in_flight: set[Future[ProbeReport]] = set()
+        exhausted = False
+        while in_flight or not exhausted:
+            while not exhausted and len(in_flight) < 2 * args.parallel:
+                domain = next(domains, None)
+                if domain is None:
+                    exhausted = True
+                else:
+                    in_flight.add(pool.submit(one, domain))
+            if not in_flight:
+                break
+            done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+            for future in done:
+                report = future.result()
+                summary.add(report)
+                _emit(report, args.json)
+                progress.advance(task)
+    _emit_summary(summary, args.json)
+    return 0 if summary.failing == 0 else 1
+
+
+def _stderr() -> Console:
+    return Console(file=sys.stderr)
+
+
+def _emit(report: ProbeReport, as_json: bool) -> None:
+    if as_json:
+        data = {
+            "domain": report.domain,
+            "ok": report.ok,
+            "families": {r.family: r.status for r in report.families},
+            "fixes": [fix.fix for fix in report.fixes if fix.blocking],
+            "seconds": report.seconds,
+        }
+        print(json.dumps(data, ensure_ascii=False), flush=True)
+    else:
+        print(line(report), flush=True)
+
+
+def _emit_summary(summary: FleetSummary, as_json: bool) -> None:
+    data = {
+        "summary": {
+            "domains": summary.domains,
+            "failing": summary.failing,
+            "families": {name: dict(counts) for name, counts in summary.families.items()},
+            "causes": {
+                kind: {"domains": count, "examples": summary.examples[kind]}
+                for kind, count in summary.causes.most_common()
+            },
+        }
+    }
+    if as_json:
+        print(json.dumps(data, ensure_ascii=False))
+        return
+    print(f"probe: {summary.domains} domain(s), {summary.failing} failing", file=sys.stderr)
+    for name, counts in summary.families.items():
+        print(
+            f"  {name}: " + ", ".join(f"{count} {status}" for status, count in sorted(counts.items())), file=sys.stderr
+        )
+    for kind, count in summary.causes.most_common():
+        print(f"  cause {kind}: {count} domain(s), e.g. {', '.join(summary.examples[kind])}", file=sys.stderr)

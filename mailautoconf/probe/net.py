@@ -1,0 +1,578 @@
+"""The probe's only network code: DNS through dnspython, TCP, TLS and HTTP/1.1 through the standard library.
+
+Why the standard library for HTTP: the probe must see what a client sees and
+decide what a client decides, so it does the parts libraries hide itself:
+
+- **Redirects** are followed here, one hop at a time, by the rules of the
+  client whose walk asks (:class:`Redirects`), never by a library's default.
+- **TLS** is judged by OpenSSL as the clients' libraries judge it (chain to
+  a trust anchor, the name, the dates), with ``--ca FILE`` as the only
+  anchor when given; when the handshake fails, a second handshake that
+  checks nothing reads the certificate so that the report can say *why*
+  (expired on which day, which names it covers). Nothing is sent on that
+  second connection.
+- **Names** resolve through the probe's own resolver (``--resolver``, with
+  the DNSSEC AD bit asked for and reported) or ``--resolve HOST:PORT:IP``
+  as curl takes it, never through /etc/hosts behind the report's back.
+- **Limits**: every request has one deadline (:data:`URL_TIMEOUT`, about a
+  client's own: Thunderbird gives a URL 5 s) that covers connecting, the
+  handshake, a trickled header and body alike; a body is read up to
+  :data:`MAX_BODY` and no further.
+- **No credentials**: :meth:`Network.request` refuses ``Authorization``,
+  ``Proxy-Authorization`` and ``Cookie`` headers outright.
+
+Each exact request (and each DNS question) is made once per
+:class:`Network`, however many walks ask for it: walks of different clients
+share what they have in common, and can all ask at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import ipaddress
+import socket
+import ssl
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable
+from collections.abc import Mapping
+from concurrent.futures import Future
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from dataclasses import replace
+from datetime import UTC
+from datetime import datetime
+from typing import Generic
+from typing import TypeVar
+
+import dns.exception
+import dns.flags
+import dns.name
+import dns.resolver
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+
+from mailautoconf.deploy.lookup import make_resolver
+from mailautoconf.probe.report import DnsAnswer
+from mailautoconf.probe.report import Exchange
+from mailautoconf.probe.report import Hop
+from mailautoconf.probe.report import TlsInfo
+
+__all__ = [
+    "MAX_BODY",
+    "URL_TIMEOUT",
+    "Network",
+    "Redirects",
+    "parse_resolve",
+]
+
+URL_TIMEOUT = 5.0  # seconds for one URL, redirects included (Thunderbird's FetchHTTP default)
+MAX_BODY = 1024 * 1024  # bytes read of one answer; a config document is a few KiB
+MAX_HEADERS_SHOWN = 40
+_REFUSED_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+@dataclass(frozen=True)
+class Redirects:
+    """How one client follows redirects; the probe follows exactly these and reports the rest as refused.
+
+    ``https_only``: only to https URLs (Outlook validates a redirect target
+    before it posts there, MS-OXDISCO). ``no_downgrade``: never from https to
+    http (Qt's default policy, KMail). ``post_to_get``: a 301 or 302 turns a
+    POST into a body-less GET, as XMLHttpRequest does (the Fetch standard;
+    Thunderbird's Autodiscover dance, docs/clients.md section 2.7).
+    """
+
+    name: str
+    max_hops: int = 20
+    https_only: bool = False
+    no_downgrade: bool = False
+    post_to_get: bool = True
+
+    def refuses(self, from_url: str, to_url: str) -> str:
+        """Why this client does not follow ``from_url`` -> ``to_url``; "" if it does."""
+        target = urllib.parse.urlsplit(to_url)
+        if target.scheme not in ("http", "https") or not target.hostname:
+            return f"{self.name} follows no redirect to {to_url!r}"
+        if self.https_only and target.scheme != "https":
+            return f"{self.name} follows redirects to https URLs only, not to {to_url}"
+        if self.no_downgrade and from_url.startswith("https:") and target.scheme == "http":
+            return f"{self.name} does not follow a redirect from https to http ({to_url})"
+        return ""
+
+
+NO_REDIRECTS = Redirects("this client", max_hops=0)
+
+
+def parse_resolve(text: str) -> tuple[str, int, list[str]]:
+    """``HOST:PORT:IP[,IP...]`` as curl's ``--resolve`` takes it (an IPv6 address may be in brackets)."""
+    host, sep, rest = text.partition(":")
+    port_text, sep2, addresses = rest.partition(":")
+    if not sep or not sep2 or not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise ValueError(f'"{text}" is not HOST:PORT:IP (e.g. autoconfig.example.org:443:127.0.0.1)')
+    found = []
+    for address in addresses.split(","):
+        try:
+            found.append(str(ipaddress.ip_address(address.strip().strip("[]"))))
+        except ValueError:
+            raise ValueError(f'"{text}": "{address}" is not an IP address') from None
+    return host.lower().rstrip("."), int(port_text), found
+
+
+class _Memo(Generic[K, V]):
+    """Compute each key once; a second caller waits for the first one's result (in its own thread)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._done: dict[K, V] = {}
+        self._running: dict[K, threading.Event] = {}
+
+    def get(self, key: K, compute: Callable[[], V]) -> V:
+        while True:
+            with self._lock:
+                if key in self._done:
+                    return self._done[key]
+                event = self._running.get(key)
+                if event is None:
+                    event = self._running[key] = threading.Event()
+                    mine = True
+                else:
+                    mine = False
+            if not mine:
+                event.wait()
+                continue
+            try:
+                value = compute()
+            except BaseException:
+                with self._lock:
+                    del self._running[key]
+                event.set()
+                raise
+            with self._lock:
+                self._done[key] = value
+                del self._running[key]
+            event.set()
+            return value
+
+
+@dataclass(frozen=True)
+class _Answer:
+    status: int
+    reason: str
+    content_type: str
+    location: str
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+    truncated: bool
+
+
+class _Failed(Exception):
+    """A request that got no usable answer; ``dns`` and ``tls`` are what was learnt on the way."""
+
+    def __init__(self, kind: str, words: str, tls: TlsInfo | None = None) -> None:
+        super().__init__(words)
+        self.kind = kind
+        self.words = words
+        self.tls = tls
+        self.dns: tuple[DnsAnswer, ...] = ()
+
+
+class Network:
+    """DNS and HTTP for one probe (or one fleet run), each exact question asked once.
+
+    ``resolver``: ``IP[:PORT]`` or None for the system's; ``resolve``: curl's
+    ``--resolve`` entries; ``ca``: a PEM file that is the only trust anchor
+    (else the system's store); ``workers``: requests in flight at most.
+    """
+
+    def __init__(
+        self,
+        resolver: str | None = None,
+        resolve: Mapping[tuple[str, int], list[str]] | None = None,
+        ca: str | None = None,
+        *,
+        workers: int = 32,
+        timeout: float = URL_TIMEOUT,
+        max_body: int = MAX_BODY,
+    ) -> None:
+        self.resolver = make_resolver(resolver)
+        # Ask for the AD bit (RFC 6840 section 5.7) and DNSSEC records (DO), as a validating stub would.
+        self.resolver.use_edns(0, dns.flags.DO, 1232)
+        self.resolver.flags = dns.flags.RD | dns.flags.AD
+        self.resolve_overrides = dict(resolve or {})
+        self.timeout = timeout
+        self.max_body = max_body
+        self._verify = ssl.create_default_context(cafile=ca) if ca else ssl.create_default_context()
+        self._inspect = ssl.create_default_context()
+        self._inspect.check_hostname = False
+        self._inspect.verify_mode = ssl.CERT_NONE
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="probe-net")
+        self._dns: _Memo[tuple[str, str], DnsAnswer] = _Memo()
+        self._http: _Memo[tuple[object, ...], Exchange] = _Memo()
+        self.slowest = 0.0
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    # -- DNS ------------------------------------------------------------------
+
+    def dns(self, name: str, rdtype: str) -> DnsAnswer:
+        """Ask once: ``name`` (absolute) ``rdtype``; never raises."""
+        key = (name.lower().rstrip(".") + ".", rdtype)
+        return self._dns.get(key, lambda: self._query(*key))
+
+    def dns_later(self, name: str, rdtype: str) -> Future[DnsAnswer]:
+        return self._pool.submit(self.dns, name, rdtype)
+
+    def _query(self, name: str, rdtype: str) -> DnsAnswer:
+        try:
+            qname = dns.name.from_text(name)
+        except dns.exception.DNSException as exc:
+            return DnsAnswer(name, rdtype, "error", detail=f"not a DNS name: {exc}")
+        try:
+            answer = self.resolver.resolve(qname, rdtype, search=False, raise_on_no_answer=False)
+        except dns.resolver.NXDOMAIN:
+            return DnsAnswer(name, rdtype, "nxdomain")
+        except dns.exception.Timeout:
+            return DnsAnswer(name, rdtype, "error", detail=f"no answer within {self.resolver.lifetime:g} s")
+        except dns.resolver.NoNameservers as exc:
+            errors = exc.kwargs.get("errors") or []
+            detail = "; ".join(sorted({str(error[3]) for error in errors if len(error) > 3})) or "SERVFAIL"
+            return DnsAnswer(name, rdtype, "error", detail=detail)
+        except dns.exception.DNSException as exc:
+            return DnsAnswer(name, rdtype, "error", detail=str(exc))
+        authenticated = bool(answer.response.flags & dns.flags.AD)
+        canonical = answer.canonical_name.to_text()
+        canonical = "" if canonical.lower() == name.lower() else canonical
+        if answer.rrset is None:
+            return DnsAnswer(name, rdtype, "nodata", authenticated=authenticated, canonical=canonical)
+        values = tuple(rdata.to_text() for rdata in answer.rrset)
+        return DnsAnswer(name, rdtype, "ok", values, authenticated, canonical)
+
+    def addresses(self, host: str, port: int) -> tuple[list[str], tuple[DnsAnswer, ...]]:
+        """The addresses to connect to for ``host``:``port``: ``--resolve`` first, else A then AAAA."""
+        host = host.lower().rstrip(".")
+        override = self.resolve_overrides.get((host, port))
+        if override is not None:
+            return list(override), ()
+        try:
+            return [str(ipaddress.ip_address(host))], ()
+        except ValueError:
+            pass
+        answers = (self.dns(host, "A"), self.dns(host, "AAAA"))
+        return [value for answer in answers for value in answer.values if answer.status == "ok"], answers
+
+    # -- HTTP -----------------------------------------------------------------
+
+    def request(
+        self,
+        url: str,
+        *,
+        method: str = "GET",
+        headers: Mapping[str, str] | None = None,
+        body: bytes | None = None,
+        redirects: Redirects = NO_REDIRECTS,
+    ) -> Exchange:
+        """One request as a client makes it, its redirects followed by ``redirects``; never raises."""
+        headers = dict(headers or {})
+        refused = _REFUSED_HEADERS & {name.lower() for name in headers}
+        if refused:
+            raise ValueError(f"the probe never sends credentials ({', '.join(sorted(refused))})")
+        key = (url, method, tuple(sorted(headers.items())), body, redirects)
+        return self._http.get(key, lambda: self._walk(url, method, headers, body, redirects))
+
+    def request_later(
+        self,
+        url: str,
+        *,
+        method: str = "GET",
+        headers: Mapping[str, str] | None = None,
+        body: bytes | None = None,
+        redirects: Redirects = NO_REDIRECTS,
+    ) -> Future[Exchange]:
+        return self._pool.submit(
+            lambda: self.request(url, method=method, headers=headers, body=body, redirects=redirects)
+        )
+
+    def _walk(
+        self, url: str, method: str, headers: dict[str, str], body: bytes | None, redirects: Redirects
+    ) -> Exchange:
+        started = time.monotonic()
+        deadline = started + self.timeout
+        hops: list[Hop] = []
+        looked_up: list[DnsAnswer] = []
+        current, current_method, current_body = url, method, body
+        tls: TlsInfo | None = None
+        address = ""
+        while True:
+            try:
+                answer, address, hop_tls, dns_answers = self._once(
+                    current, current_method, headers, current_body, deadline
+                )
+            except _Failed as failed:
+                looked_up += failed.dns
+                return self._done(url, method, hops, looked_up, address, failed.tls or tls, started, failed=failed)
+            looked_up += dns_answers
+            tls = hop_tls or tls
+            hops.append(Hop(current, current_method, answer.status, answer.content_type, answer.location))
+            if answer.status not in (301, 302, 303, 307, 308) or not answer.location or redirects.max_hops == 0:
+                return self._done(url, method, hops, looked_up, address, tls, started, answer=answer)
+            target = urllib.parse.urljoin(current, answer.location)
+            refusal = redirects.refuses(current, target)
+            if not refusal and len(hops) > redirects.max_hops:
+                refusal = f"more than {redirects.max_hops} redirects"
+            if refusal:
+                refused = _Failed("redirect", f"redirected ({answer.status}) to {target}: {refusal}")
+                return self._done(url, method, hops, looked_up, address, tls, started, answer=answer, failed=refused)
+            if answer.status == 303 or (
+                answer.status in (301, 302) and current_method == "POST" and redirects.post_to_get
+            ):
+                current_method, current_body = "GET", None
+            current = target
+
+    def _done(
+        self,
+        url: str,
+        method: str,
+        hops: list[Hop],
+        looked_up: list[DnsAnswer],
+        address: str,
+        tls: TlsInfo | None,
+        started: float,
+        *,
+        answer: _Answer | None = None,
+        failed: _Failed | None = None,
+    ) -> Exchange:
+        seconds = time.monotonic() - started
+        self.slowest = max(self.slowest, seconds)
+        return Exchange(
+            url=url,
+            method=method,
+            hops=tuple(hops),
+            dns=tuple(looked_up),
+            address=address,
+            tls=tls,
+            status=answer.status if answer else None,
+            content_type=answer.content_type if answer else "",
+            headers=answer.headers if answer else (),
+            body=answer.body if answer and failed is None else b"",
+            truncated=answer.truncated if answer else False,
+            error=failed.words if failed else "",
+            error_kind=failed.kind if failed else "",
+            seconds=round(seconds, 3),
+        )
+
+    def _once(
+        self, url: str, method: str, headers: dict[str, str], body: bytes | None, deadline: float
+    ) -> tuple[_Answer, str, TlsInfo | None, tuple[DnsAnswer, ...]]:
+        parts = urllib.parse.urlsplit(url)
+        host = (parts.hostname or "").lower()
+        https = parts.scheme == "https"
+        port = parts.port or (443 if https else 80)
+        addresses, answers = self.addresses(host, port)
+        if not addresses:
+            failed = _Failed("dns", _no_address(host, answers))
+            failed.dns = answers
+            raise failed
+        raw, address = self._connect(host, port, addresses, deadline)
+        tls: TlsInfo | None = None
+        sock: socket.socket = raw
+        if https:
+            sock, tls = self._handshake(raw, host, address, port, deadline)
+        try:
+            answer = self._exchange(sock, parts, host, port, https, method, headers, body, deadline)
+        except _Failed as failed:
+            failed.dns = answers
+            failed.tls = tls
+            raise
+        finally:
+            sock.close()
+        return answer, address, tls, answers
+
+    def _connect(self, host: str, port: int, addresses: list[str], deadline: float) -> tuple[socket.socket, str]:
+        problems = []
+        for address in addresses:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                return socket.create_connection((address, port), timeout=remaining), address
+            except OSError as exc:
+                problems.append(f"{address} port {port}: {exc.strerror or exc}")
+        if not problems:
+            raise _Failed("timeout", f"{host}: no connection within {self.timeout:g} s")
+        raise _Failed("connect", f"{host}: cannot connect ({'; '.join(problems)})")
+
+    def _handshake(
+        self, raw: socket.socket, host: str, address: str, port: int, deadline: float
+    ) -> tuple[ssl.SSLSocket, TlsInfo]:
+        raw.settimeout(max(0.1, deadline - time.monotonic()))
+        try:
+            sock = self._verify.wrap_socket(raw, server_hostname=host)
+        except ssl.SSLCertVerificationError as exc:
+            raw.close()
+            leaf = self._peek_certificate(host, address, port, deadline)
+            kind, words = _tls_problem(exc, host, leaf)
+            raise _Failed("tls", f"{host}: {words}", _tls_info(leaf, False, words, kind)) from None
+        except (ssl.SSLError, OSError) as exc:
+            raw.close()
+            words = f"TLS handshake failed ({getattr(exc, 'reason', None) or exc})"
+            raise _Failed("tls", f"{host}: {words}", TlsInfo(False, words, "handshake")) from None
+        der = sock.getpeercert(binary_form=True)
+        leaf = x509.load_der_x509_certificate(der) if der else None
+        info = _tls_info(leaf, True, "", "", str(sock.version() or ""))
+        chain_method = getattr(sock, "get_verified_chain", None)  # Python 3.13+
+        if chain_method is not None:
+            chain = tuple(_subject(x509.load_der_x509_certificate(c)) for c in chain_method())
+            info = replace(info, chain=chain)
+        return sock, info
+
+    def _peek_certificate(self, host: str, address: str, port: int, deadline: float) -> x509.Certificate | None:
+        """The server's certificate, read on a second connection that checks nothing and sends nothing."""
+        try:
+            remaining = max(0.1, deadline - time.monotonic())
+            with (
+                socket.create_connection((address, port), timeout=remaining) as raw,
+                self._inspect.wrap_socket(raw, server_hostname=host) as sock,
+            ):
+                der = sock.getpeercert(binary_form=True)
+        except (OSError, ssl.SSLError):
+            return None
+        return x509.load_der_x509_certificate(der) if der else None
+
+    def _exchange(
+        self,
+        sock: socket.socket,
+        parts: urllib.parse.SplitResult,
+        host: str,
+        port: int,
+        https: bool,
+        method: str,
+        headers: dict[str, str],
+        body: bytes | None,
+        deadline: float,
+    ) -> _Answer:
+        connection = http.client.HTTPConnection(host, port)
+        connection.sock = sock
+        default = 443 if https else 80
+        send = {"Host": host if port == default else f"{host}:{port}", "Connection": "close", **headers}
+        # One deadline for the whole answer: a server trickling bytes is cut off when it passes.
+        fired = threading.Event()
+        watchdog = threading.Timer(max(0.0, deadline - time.monotonic()), _shut, (sock, fired))
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            sock.settimeout(max(0.1, deadline - time.monotonic()))
+            path = parts.path or "/"
+            connection.request(method, path + (f"?{parts.query}" if parts.query else ""), body=body, headers=send)
+            response = connection.getresponse()
+            chunks: list[bytes] = []
+            size = 0
+            truncated = False
+            while True:
+                chunk = response.read1(65536)
+                if not chunk:
+                    break
+                size += len(chunk)
+                if size > self.max_body:
+                    truncated = True
+                    chunks.append(chunk[: len(chunk) - (size - self.max_body)])
+                    break
+                chunks.append(chunk)
+            if fired.is_set():  # the watchdog cut a trickle off: what came is not the answer
+                raise TimeoutError
+            if not truncated and response.length:  # Content-Length promised more than came
+                raise http.client.IncompleteRead(b"".join(chunks), response.length)
+        except TimeoutError:
+            raise _Failed("timeout", f"{host}: no complete answer within {self.timeout:g} s") from None
+        except (http.client.HTTPException, ValueError) as exc:
+            raise _Failed("http", f"{host}: not a valid HTTP answer ({type(exc).__name__}: {str(exc)[:120]})") from None
+        except OSError as exc:
+            if fired.is_set():
+                raise _Failed("timeout", f"{host}: no complete answer within {self.timeout:g} s") from None
+            raise _Failed("connect", f"{host}: the connection failed ({exc.strerror or exc})") from None
+        finally:
+            watchdog.cancel()
+        answer_headers = tuple((k, v) for k, v in response.getheaders()[:MAX_HEADERS_SHOWN])
+        return _Answer(
+            status=response.status,
+            reason=response.reason,
+            content_type=response.getheader("Content-Type", "") or "",
+            location=response.getheader("Location", "") or "",
+            headers=answer_headers,
+            body=b"".join(chunks),
+            truncated=truncated,
+        )
+
+
+def _shut(sock: socket.socket, fired: threading.Event) -> None:
+    fired.set()
+    with contextlib.suppress(OSError):  # closed already
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+def _no_address(host: str, answers: tuple[DnsAnswer, ...]) -> str:
+    statuses = {answer.status for answer in answers}
+    if "error" in statuses:
+        detail = next(answer.detail for answer in answers if answer.status == "error")
+        return f"{host}: DNS did not answer ({detail})"
+    if statuses == {"nxdomain"}:
+        return f"{host}: no such name in DNS (NXDOMAIN)"
+    return f"{host}: the name has no A or AAAA record"
+
+
+def _subject(certificate: x509.Certificate) -> str:
+    names = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return str(names[0].value) if names else certificate.subject.rfc4514_string()
+
+
+def _issuer(certificate: x509.Certificate) -> str:
+    names = certificate.issuer.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return str(names[0].value) if names else certificate.issuer.rfc4514_string()
+
+
+def _dns_names(certificate: x509.Certificate) -> tuple[str, ...]:
+    try:
+        san = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return ()
+    return tuple(str(name) for name in san.get_values_for_type(x509.DNSName))
+
+
+def _tls_info(leaf: x509.Certificate | None, verified: bool, problem: str, kind: str, version: str = "") -> TlsInfo:
+    if leaf is None:
+        return TlsInfo(verified, problem, kind, version=version)
+    days = (leaf.not_valid_after_utc - datetime.now(UTC)).days
+    return TlsInfo(
+        verified=verified,
+        problem=problem,
+        problem_kind=kind,
+        subject=_subject(leaf),
+        issuer=_issuer(leaf),
+        names=_dns_names(leaf),
+        days_left=days,
+        chain=(_subject(leaf), _issuer(leaf)),
+        version=version,
+    )
+
+
+def _tls_problem(exc: ssl.SSLCertVerificationError, host: str, leaf: x509.Certificate | None) -> tuple[str, str]:
+    """(kind, words) for a failed verification; OpenSSL's verify codes (X509_V_ERR_*)."""
+    code = exc.verify_code
+    if code == 10 and leaf is not None:  # CERT_HAS_EXPIRED
+        when = leaf.not_valid_after_utc
+        days = (datetime.now(UTC) - when).days
+        return "expired", f"the certificate expired {days} day(s) ago ({when:%Y-%m-%d %H:%M} UTC)"
+    if code == 9 and leaf is not None:  # CERT_NOT_YET_VALID
+        return "not-yet-valid", f"the certificate is not valid before {leaf.not_valid_before_utc:%Y-%m-%d %H:%M} UTC"
+    if code == 62:  # HOSTNAME_MISMATCH
+        names = ", ".join(_dns_names(leaf)) if leaf is not None else "other names"
+        return "name", f"the certificate does not cover {host} (it is for {names or 'no DNS name'})"
+    if code in (18, 19, 20, 21, 2):  # self-signed, unknown issuer, ...
+        issuer = _issuer(leaf) if leaf is not None else "an unknown issuer"
+        return "untrusted", f"the certificate is not signed by a trusted CA (issuer: {issuer}; {exc.verify_message})"
+    return "untrusted", f"the certificate was refused ({exc.verify_message})"

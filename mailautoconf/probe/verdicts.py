@@ -1,0 +1,425 @@
+"""Each client's verdict on one answer it fetched, by that client's own parser rules, in plain words.
+
+The config side of these rules is :mod:`mailautoconf.clientrules` (what a
+client does with a *config*); this module judges *documents off the wire*,
+whoever served them. Thunderbird for Android's verdict is clientrules'
+emulation of its parser (:func:`mailautoconf.clientrules.android_rejections`);
+the others are read from the clients' sources as docs/clients.md describes
+them (sections cited beside each rule).
+
+Every XML body is read with defusedxml first, DTDs forbidden: an answer
+with entity declarations (an XML bomb) is a finding, never a parse.
+"""
+
+from __future__ import annotations
+
+import json
+import plistlib
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable
+from dataclasses import dataclass
+from dataclasses import field
+from typing import Any
+from xml.parsers.expat import ExpatError
+
+import defusedxml
+import defusedxml.ElementTree
+
+from mailautoconf import clientrules
+from mailautoconf import paccspec
+from mailautoconf.probe.report import Exchange
+from mailautoconf.probe.report import MailServer
+from mailautoconf.probe.report import Verdict
+
+__all__ = [
+    "Judgement",
+    "android_config",
+    "autodiscover_json",
+    "evolution_config",
+    "kmail_config",
+    "pacc_document",
+    "parse_xml",
+    "pox_response",
+    "profile_payloads",
+    "thunderbird_config",
+    "xml_type",
+]
+
+_XML_TYPES = ("text/xml", "application/xml", "text/rdf")  # FetchHTTP.sys.mjs: parsed as XML only then
+_LDH = re.compile(r"(?=.{1,253}\Z)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.?\Z", re.I)
+_SHOWN = 60  # characters of a hostile value shown in a reason
+
+
+@dataclass(frozen=True)
+class Judgement:
+    verdict: Verdict
+    reason: str
+    servers: tuple[MailServer, ...] = ()
+    notes: tuple[str, ...] = ()
+    data: dict[str, Any] = field(default_factory=dict, compare=False)  # what later checks compare (profile UUIDs)
+
+
+def _fail(reason: str) -> Judgement:
+    return Judgement(Verdict.FAIL, reason)
+
+
+def shown(text: str) -> str:
+    """A value from an answer, fit for a report line: printable, short, quoted."""
+    cleaned = "".join(char if char.isprintable() else "?" for char in text)
+    return repr(cleaned[:_SHOWN] + ("..." if len(cleaned) > _SHOWN else ""))
+
+
+def xml_type(content_type: str) -> bool:
+    return content_type.strip().lower().startswith(_XML_TYPES)
+
+
+def parse_xml(body: bytes) -> ET.Element | str:
+    """The root element, or why it cannot be read (DTDs and entities refused: XML bombs)."""
+    try:
+        return defusedxml.ElementTree.fromstring(body, forbid_dtd=True)
+    except defusedxml.DTDForbidden:
+        return "the answer declares a DTD (a way to build XML bombs): refused unread"
+    except defusedxml.DefusedXmlException as exc:
+        return f"the answer uses XML entities ({type(exc).__name__}): refused unread"
+    except ET.ParseError as exc:
+        return f"not well-formed XML ({exc})"
+
+
+def _text(element: ET.Element | None) -> str | None:
+    return None if element is None else (element.text or "")
+
+
+def _host(text: str, address: str) -> bool:
+    local, _, domain = address.rpartition("@")
+    text = text.replace("%EMAILDOMAIN%", domain).replace("%EMAILLOCALPART%", local).replace("%EMAILADDRESS%", address)
+    return bool(_LDH.match(text))
+
+
+def _fill(text: str, address: str) -> str:
+    local, _, domain = address.rpartition("@")
+    return text.replace("%EMAILDOMAIN%", domain).replace("%EMAILLOCALPART%", local).replace("%EMAILADDRESS%", address)
+
+
+# -- Thunderbird desktop (readFromXML.sys.mjs; docs/clients.md sections 1.4, 1.6, 1.7) -------------------
+
+_TB_INCOMING = ("pop3", "imap", "nntp", "exchange", "ews", "owa")
+_TB_SOCKETS = {"plain": "plain", "SSL": "SSL", "STARTTLS": "STARTTLS"}
+_TB_PASSWORD = {"password-cleartext", "plain", "password-encrypted", "secure", "GSSAPI", "NTLM"}
+_TB_OUTGOING_NO_PASSWORD = {"none", "client-IP-address", "smtp-after-pop"}
+
+
+def _tb_server(element: ET.Element, incoming: bool, address: str) -> tuple[MailServer | None, str]:
+    kind = element.get("type", "")
+    if incoming and kind not in _TB_INCOMING:
+        return None, f"type {shown(kind)} is not one Thunderbird knows"
+    if not incoming and kind != "smtp":
+        return None, f"outgoing type {shown(kind)} is not smtp"
+    host = _text(element.find("hostname"))
+    if host is None or not _host(host, address):
+        return None, "no valid <hostname>" if host is None else f"hostname {shown(host)} is not a host name"
+    port_text = _text(element.find("port")) or ""
+    if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+        return None, f"port {shown(port_text)} is not 1-65535"
+    sockets = [_TB_SOCKETS[t] for t in (e.text or "" for e in element.findall("socketType")) if t in _TB_SOCKETS]
+    if not sockets:
+        return None, "no socketType of SSL, STARTTLS or plain (values are compared exactly: no whitespace)"
+    methods = [e.text or "" for e in element.findall("authentication")]
+    known = _TB_PASSWORD | (set() if incoming else _TB_OUTGOING_NO_PASSWORD)
+    # OAuth2 counts only for the providers Thunderbird ships registrations for (readAuthentication).
+    if not any(method in known for method in methods):
+        return None, "no authentication Thunderbird can use (OAuth2 only for providers it knows)"
+    return MailServer(kind.upper(), _fill(host, address).lower(), int(port_text), sockets[0]), ""
+
+
+def thunderbird_config(exchange: Exchange, address: str) -> Judgement:
+    """Thunderbird's verdict on a 2xx answer to an autoconfig URL: what account it would set up."""
+    if not xml_type(exchange.content_type):
+        # FetchHTTP hands any other type on as text, which readFromXML refuses (docs/clients.md 1.4).
+        return _fail(
+            f"Content-Type {shown(exchange.content_type or '(none)')}: Thunderbird reads the answer as XML only for "
+            "text/xml or application/xml, and fails on it"
+        )
+    root = parse_xml(exchange.body)
+    if isinstance(root, str):
+        return _fail(root)
+    provider = root.find("emailProvider") if root.tag == "clientConfig" else None
+    if provider is None:
+        return _fail("no <clientConfig><emailProvider>: not a config document (a web page?)")
+    if not _host(provider.get("id", ""), address):
+        return _fail(f"emailProvider id {shown(provider.get('id', ''))} is not a host name")
+    if not any(_host(element.text or "", address) for element in provider.findall("domain")):
+        return _fail("no <domain> that is a host name")
+    chosen: list[MailServer] = []
+    for tag, incoming in (("incomingServer", True), ("outgoingServer", False)):
+        problems = []
+        for element in provider.findall(tag):
+            server, problem = _tb_server(element, incoming, address)
+            if server is not None:
+                chosen.append(server)
+                break
+            problems.append(problem)
+        else:
+            direction = "incoming" if incoming else "outgoing"
+            detail = f" ({problems[0]})" if problems else ""
+            return _fail(f"no usable {direction} server{detail}")
+    return Judgement(Verdict.OK, "a config Thunderbird sets up", tuple(chosen))
+
+
+# -- Thunderbird for Android (clientrules' emulation of RealAutoconfigParser; docs/clients.md 1.10) -------
+
+
+def android_config(body: bytes, address: str) -> Judgement:
+    root = parse_xml(body)
+    if isinstance(root, str):
+        return _fail(root)
+    rejections = clientrules.android_rejections(body, address)
+    if rejections:
+        return _fail("Thunderbird for Android rejects the whole document: " + "; ".join(map(str, rejections[:3])))
+    provider = root.find("emailProvider")
+    assert provider is not None  # android_rejections said so
+    servers = []
+    for tag, kind in (("incomingServer", "imap"), ("outgoingServer", "smtp")):
+        element = next(e for e in provider.findall(tag) if e.get("type") == kind)  # it uses only the first
+        host = _fill(_text(element.find("hostname")) or "", address).strip().lower()
+        servers.append(
+            MailServer(
+                kind.upper(), host, int(_text(element.find("port")) or 0), _text(element.find("socketType")) or ""
+            )
+        )
+    return Judgement(Verdict.OK, "a config Thunderbird for Android accepts", tuple(servers))
+
+
+# -- Evolution (e-mail-autoconfig.c; docs/clients.md 1.1 and 1.8) ------------------------------------------
+
+
+def evolution_config(body: bytes, address: str) -> Judgement:
+    """Evolution stops at any well-formed 2xx answer and keeps the *last* server of each type it reads."""
+    root = parse_xml(body)
+    if isinstance(root, str):
+        return _fail(f"{root}: Evolution tries the next URL")
+    last: dict[str, MailServer] = {}
+    first: dict[str, MailServer] = {}
+    for tag in ("incomingServer", "outgoingServer"):
+        for element in root.iter(tag):  # GMarkup sees the sections wherever they are
+            kind = element.get("type", "")
+            if kind not in ("imap", "pop3", "smtp"):
+                continue
+            port = _text(element.find("port")) or "0"
+            server = MailServer(
+                kind.upper(),
+                _fill(_text(element.find("hostname")) or "", address).lower(),
+                int(port) if port.isdigit() else 0,
+                _text(element.find("socketType")) or "",
+            )
+            first.setdefault(kind, server)
+            last[kind] = server
+    incoming = last.get("imap") or last.get("pop3")
+    if incoming is None or "smtp" not in last:
+        return _fail("Evolution stops at this well-formed answer, but it has no IMAP/POP3 or SMTP server")
+    servers = (incoming, last["smtp"])
+    misread = [kind for kind in last if last[kind] != first[kind]]
+    if misread:
+        said = "; ".join(f"{last[kind]} instead of {first[kind]}" for kind in misread)
+        return Judgement(
+            Verdict.FAIL,
+            f"Evolution keeps the last server of each type: it would set up {said}; the server does not answer "
+            "Evolution's User-Agent with one server per type",
+            servers,
+        )
+    return Judgement(Verdict.OK, "Evolution sets up the document's first choice", servers)
+
+
+# -- KMail (ispdbservice.cpp; docs/clients.md 1.4, 1.9) ----------------------------------------------------
+
+
+def kmail_config(exchange: Exchange, address: str) -> Judgement:
+    if exchange.status != 200:
+        return _fail(f"status {exchange.status}: KMail accepts exactly 200")
+    root = parse_xml(exchange.body)
+    if isinstance(root, str):
+        return _fail(root)
+    provider = next(root.iter("emailProvider"), None)
+    if provider is None:
+        return _fail("no <emailProvider>")
+    servers = []
+    for tag, kinds in (("incomingServer", ("imap", "pop3")), ("outgoingServer", ("smtp",))):
+        for element in provider.findall(tag):
+            port = _text(element.find("port")) or ""
+            if element.get("type") in kinds and port.isdigit():  # a server without a port is dropped
+                host = _fill(_text(element.find("hostname")) or "", address).lower()
+                servers.append(
+                    MailServer(
+                        element.get("type", "").upper(), host, int(port), _text(element.find("socketType")) or ""
+                    )
+                )
+                break
+        else:
+            return _fail(f"no {'/'.join(kinds)} server with a port")
+    return Judgement(Verdict.OK, "a config KMail sets up", tuple(servers))
+
+
+# -- Autodiscover POX (docs/clients.md sections 2.5, 2.6, 2.8) ----------------------------------------------
+
+
+def _local(tag: str) -> str:
+    return tag.rpartition("}")[2]
+
+
+def _find(element: ET.Element, name: str) -> ET.Element | None:
+    return next((child for child in element if _local(child.tag) == name), None)
+
+
+# Thunderbird's reading of the port when SSL is on (ExchangeAutoDiscover.sys.mjs): these mean STARTTLS.
+_STARTTLS_PORTS = {143, 110, 25, 587}
+
+
+def pox_response(exchange: Exchange, address: str) -> Judgement:
+    """The servers an Autodiscover 2006a answer gives; ErrorCode, redirects and Exchange-only answers fail."""
+    if exchange.status != 200:
+        return _fail(f"status {exchange.status}")
+    if not xml_type(exchange.content_type):
+        return _fail(f"Content-Type {shown(exchange.content_type or '(none)')} is not XML: Thunderbird refuses it")
+    root = parse_xml(exchange.body)
+    if isinstance(root, str):
+        return _fail(root)
+    if _local(root.tag) != "Autodiscover":
+        return _fail(f"the root element is <{shown(_local(root.tag))}>, not <Autodiscover>")
+    response = _find(root, "Response")
+    if response is None:
+        return _fail("no <Response>")
+    error = _find(response, "Error")
+    if error is not None:
+        code = _text(_find(error, "ErrorCode")) or "?"
+        message = _text(_find(error, "Message")) or ""
+        return _fail(f"Autodiscover ErrorCode {shown(code)} ({shown(message)})")
+    account = _find(response, "Account")
+    if account is None:
+        return _fail("no <Account>")
+    action = _text(_find(account, "Action")) or ""
+    if action in ("redirectAddr", "redirectUrl"):
+        return _fail(f"Action {action}: a redirect inside the answer, which Thunderbird does not follow (2.8)")
+    servers = []
+    for protocol in account:
+        if _local(protocol.tag) != "Protocol":
+            continue
+        kind = _text(_find(protocol, "Type")) or ""
+        if kind not in ("IMAP", "POP3", "SMTP"):  # case matters to Thunderbird
+            continue
+        host = (_text(_find(protocol, "Server")) or "").strip()
+        port_text = (_text(_find(protocol, "Port")) or "").strip()
+        if not _host(host, address) or not port_text.isdigit():
+            return _fail(f"{kind} has no valid <Server>/<Port> ({shown(host)}:{shown(port_text)})")
+        port = int(port_text)
+        ssl = (_text(_find(protocol, "SSL")) or "on").strip().lower()
+        encryption = (_text(_find(protocol, "Encryption")) or "").strip()
+        if ssl == "off" or encryption == "None":
+            security = "plain"
+        elif encryption == "TLS" or (not encryption and port in _STARTTLS_PORTS):
+            security = "STARTTLS"
+        else:
+            security = "SSL"
+        servers.append(MailServer(kind, host.lower(), port, security))
+    incoming = [s for s in servers if s.protocol in ("IMAP", "POP3")]
+    outgoing = [s for s in servers if s.protocol == "SMTP"]
+    if not incoming or not outgoing:
+        return _fail("no IMAP/POP3 and SMTP <Protocol> (an Exchange-only answer?)")
+    imap = [s for s in incoming if s.protocol == "IMAP"]
+    return Judgement(Verdict.OK, "Autodiscover settings", ((imap or incoming)[0], outgoing[0]))
+
+
+def autodiscover_json(exchange: Exchange) -> Judgement:
+    """Autodiscover v2: ``{"Protocol": "AutodiscoverV1", "Url": "https://.../autodiscover.xml"}`` (section 2.9)."""
+    if exchange.status != 200:
+        return _fail(f"status {exchange.status}")
+    try:
+        data = json.loads(exchange.body)
+    except (ValueError, RecursionError) as exc:
+        return _fail(f"not JSON ({str(exc)[:80]})")
+    if not isinstance(data, dict):
+        return _fail("not a JSON object")
+    url = data.get("Url")
+    if str(data.get("Protocol", "")).lower() != "autodiscoverv1" or not isinstance(url, str):
+        return _fail(f"no Protocol AutodiscoverV1 with a Url (got {shown(json.dumps(data)[:200])})")
+    if not url.startswith("https://") or not url.lower().endswith("/autodiscover/autodiscover.xml"):
+        return _fail(f"Url {shown(url)} is not an https Autodiscover POX URL")
+    return Judgement(Verdict.OK, f"points at {url}", data={"url": url})
+
+
+# -- Apple profiles (docs/clients.md section 3) --------------------------------------------------------------
+
+_APPLE_TYPE = "application/x-apple-aspen-config"
+
+
+def profile_payloads(plist: bytes) -> Judgement:
+    """The profile's servers and identifiers; ``data`` holds (identifier, UUIDs) for the stability check."""
+    try:
+        profile = plistlib.loads(plist)
+    except (plistlib.InvalidFileException, ValueError, ET.ParseError, ExpatError, OverflowError) as exc:
+        return _fail(f"not a property list ({str(exc)[:80]})")
+    if not isinstance(profile, dict) or not isinstance(profile.get("PayloadContent"), list):
+        return _fail("not a configuration profile (no PayloadContent)")
+    uuids = [str(profile.get("PayloadUUID", ""))]
+    servers = []
+    for payload in profile["PayloadContent"]:
+        if not isinstance(payload, dict):
+            continue
+        uuids.append(str(payload.get("PayloadUUID", "")))
+        if payload.get("PayloadType") != "com.apple.mail.managed":
+            continue
+        kind = "IMAP" if payload.get("EmailAccountType") == "EmailTypeIMAP" else "POP3"
+        for prefix, protocol in (("Incoming", kind), ("Outgoing", "SMTP")):
+            host = payload.get(f"{prefix}MailServerHostName")
+            port = payload.get(f"{prefix}MailServerPortNumber")
+            if not isinstance(host, str) or not host or not isinstance(port, int):
+                return _fail(f"the mail payload has no {prefix.lower()} host and port (the profile fails to install)")
+            security = "SSL/TLS" if payload.get(f"{prefix}MailServerUseSSL") else "plain"
+            servers.append(MailServer(protocol, host.lower(), port, security))
+    if not servers:
+        return _fail("no com.apple.mail.managed payload")
+    if len(set(uuids)) != len(uuids):
+        return _fail("a PayloadUUID is used more than once: the profile does not install")
+    identity = {"identifier": profile.get("PayloadIdentifier"), "uuids": uuids}
+    return Judgement(Verdict.OK, "a mail profile", tuple(servers), data=identity)
+
+
+def profile_headers(exchange: Exchange) -> list[str]:
+    """What is wrong with how the profile is served: Safari installs only its own type, as an attachment."""
+    problems = []
+    if not exchange.content_type.lower().startswith(_APPLE_TYPE):
+        problems.append(f"Content-Type {shown(exchange.content_type or '(none)')}, not {_APPLE_TYPE}: Safari shows it")
+    if "attachment" not in exchange.header("Content-Disposition").lower():
+        problems.append("no Content-Disposition: attachment")
+    return problems
+
+
+# -- PACC (draft-ietf-mailmaint-pacc; paccspec) ------------------------------------------------------------
+
+
+def pacc_document(exchange: Exchange, digests: Iterable[str]) -> Judgement:
+    """The PACC document and whether its SHA-256 is in a live ``_ua-auto-config`` TXT record."""
+    if exchange.status != 200:
+        return _fail(f"status {exchange.status}")
+    try:
+        data = json.loads(exchange.body)
+    except (ValueError, RecursionError):
+        return _fail("not JSON")
+    if not isinstance(data, dict) or not isinstance(data.get("protocols"), dict):
+        return _fail("no protocols object")
+    servers = []
+    for name, value in sorted(data["protocols"].items()):
+        if isinstance(value, dict) and isinstance(value.get("host"), str):
+            port = paccspec.PORTS.get("smtp" if name in ("smtp", "submit") else name, 0)
+            servers.append(MailServer(name.upper(), value["host"].lower(), port, "SSL"))
+    digest = paccspec.digest(exchange.body)
+    published = list(digests)
+    if digest not in published:
+        said = ", ".join(published) if published else "no UAAC1 record"
+        return Judgement(
+            Verdict.FAIL,
+            f"stale digest: the document's SHA-256 is {digest}, the _ua-auto-config TXT record says {said}; "
+            "PACC clients reject the document",
+            tuple(servers),
+            data={"digest": digest},
+        )
+    return Judgement(Verdict.OK, "the TXT record carries the document's SHA-256", tuple(servers))

@@ -1,0 +1,199 @@
+"""The probe's pure logic: each client's verdict on bytes, the signed profile reader, redirects, the summary."""
+
+from __future__ import annotations
+
+import plistlib
+import uuid
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from support.paths import EXAMPLE_CONFIG
+from support.pki import CA
+
+from mailautoconf import config
+from mailautoconf import paccspec
+from mailautoconf.probe import cms
+from mailautoconf.probe import summary
+from mailautoconf.probe import verdicts
+from mailautoconf.probe.net import Network
+from mailautoconf.probe.net import Redirects
+from mailautoconf.probe.net import parse_resolve
+from mailautoconf.probe.report import Cause
+from mailautoconf.probe.report import Exchange
+from mailautoconf.probe.report import FamilyResult
+from mailautoconf.probe.report import Verdict
+from mailautoconf.render import evolution
+from mailautoconf.render import outlook
+from mailautoconf.render import thunderbird
+from mailautoconf.signing import Signer
+
+ADDRESS = "fred@example.org"
+LOADED = config.loads(EXAMPLE_CONFIG.read_text(encoding="utf-8")).config
+PROVIDER = LOADED.providers[0]
+DOMAIN = next(domain for domain in PROVIDER.domains if domain.name == "example.org")
+DOCUMENT = thunderbird.render(PROVIDER, DOMAIN)
+BOMB = (
+    b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;">]>'
+    b"<clientConfig>&lol2;</clientConfig>"
+)
+
+
+def answer(body: bytes, content_type: str = "application/xml; charset=utf-8", status: int = 200) -> Exchange:
+    return Exchange("https://autoconfig.example.org/mail/config-v1.1.xml", "GET", status=status,
+                    content_type=content_type, body=body)  # fmt: skip
+
+
+def test_thunderbird_sets_up_the_first_usable_servers() -> None:
+    judged = verdicts.thunderbird_config(answer(DOCUMENT), ADDRESS)
+    assert judged.verdict is Verdict.OK
+    assert list(map(str, judged.servers)) == ["IMAP mail.example.net:993 SSL", "SMTP mail.example.net:465 SSL"]
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "reason"),
+    [
+        (DOCUMENT, "text/plain", "Content-Type 'text/plain': Thunderbird reads the answer as XML only for"),
+        (DOCUMENT, "text/html; charset=utf-8", "Content-Type 'text/html; charset=utf-8'"),
+        (b"<html><body>Welcome</body></html>", "text/xml", "no <clientConfig><emailProvider>"),
+        (BOMB, "text/xml", "the answer declares a DTD (a way to build XML bombs): refused unread"),
+        (b"<clientConfig><emailProvider", "text/xml", "not well-formed XML"),
+        (DOCUMENT.replace(b"<socketType>", b"<socketType>\n "), "text/xml", "no usable incoming server"),
+        (DOCUMENT.replace(b'id="example.net"', b'id="&lt;script&gt;"'), "text/xml", "emailProvider id '<script>'"),
+    ],
+)
+def test_thunderbird_refuses(body: bytes, content_type: str, reason: str) -> None:
+    judged = verdicts.thunderbird_config(answer(body, content_type), ADDRESS)
+    assert judged.verdict is Verdict.FAIL
+    assert reason in judged.reason
+
+
+def test_android_rejects_a_plain_socket_and_reads_any_type() -> None:
+    plain = DOCUMENT.replace(b"<socketType>STARTTLS</socketType>", b"<socketType>plain</socketType>")
+    assert "socketType 'plain' is not SSL or STARTTLS" in verdicts.android_config(plain, ADDRESS).reason
+    assert verdicts.android_config(DOCUMENT, ADDRESS).verdict is Verdict.OK
+    assert "XML bombs" in verdicts.android_config(BOMB, ADDRESS).reason
+
+
+def test_evolution_keeps_the_last_server_of_each_type() -> None:
+    judged = verdicts.evolution_config(DOCUMENT, ADDRESS)
+    assert judged.verdict is Verdict.FAIL
+    assert "IMAP mail.example.net:143 STARTTLS instead of IMAP mail.example.net:993 SSL" in judged.reason
+    own = verdicts.evolution_config(evolution.render(PROVIDER, DOMAIN), ADDRESS)
+    assert own.verdict is Verdict.OK and str(own.servers[0]) == "IMAP mail.example.net:993 SSL"
+    assert "Evolution tries the next URL" in verdicts.evolution_config(b"<html>", ADDRESS).reason
+
+
+def test_kmail_wants_exactly_200() -> None:
+    assert (
+        verdicts.kmail_config(answer(DOCUMENT, status=203), ADDRESS).reason == "status 203: KMail accepts exactly 200"
+    )
+    assert verdicts.kmail_config(answer(DOCUMENT), ADDRESS).verdict is Verdict.OK
+
+
+def test_pox_answers() -> None:
+    pox = outlook.render_pox(PROVIDER, DOMAIN).replace(b"%EMAILADDRESS%", ADDRESS.encode())
+    judged = verdicts.pox_response(answer(pox, "text/xml; charset=utf-8"), ADDRESS)
+    assert list(map(str, judged.servers)) == ["IMAP mail.example.net:993 SSL", "SMTP mail.example.net:465 SSL"]
+    error = outlook.error_document(500, "Unknown e-mail address", "00:00:00", 1)
+    assert "ErrorCode '500'" in verdicts.pox_response(answer(error, "text/xml"), ADDRESS).reason
+    redirect = pox.replace(b"<Action>settings</Action>", b"<Action>redirectAddr</Action>")
+    assert "Thunderbird does not follow" in verdicts.pox_response(answer(redirect, "text/xml"), ADDRESS).reason
+
+
+def test_autodiscover_json() -> None:
+    good = b'{"Protocol":"AutodiscoverV1","Url":"https://autodiscover.example.org/autodiscover/autodiscover.xml"}'
+    assert verdicts.autodiscover_json(answer(good, "application/json")).verdict is Verdict.OK
+    assert "is not an https" in verdicts.autodiscover_json(answer(good.replace(b"https", b"http"))).reason
+    assert verdicts.autodiscover_json(answer(b"[" * 100000)).verdict is Verdict.FAIL  # deep nesting: no traceback
+
+
+def test_pacc_digest() -> None:
+    body = b'{"protocols":{"imap":{"host":"mail.example.net"}}}\n'
+    assert verdicts.pacc_document(answer(body), [paccspec.digest(body)]).verdict is Verdict.OK
+    stale = verdicts.pacc_document(answer(body), ["old"])
+    assert stale.verdict is Verdict.FAIL and stale.reason.startswith("stale digest")
+
+
+def _profile() -> bytes:
+    payload = {
+        "PayloadType": "com.apple.mail.managed", "PayloadUUID": str(uuid.uuid4()),
+        "EmailAccountType": "EmailTypeIMAP", "IncomingMailServerHostName": "mail.example.net",
+        "IncomingMailServerPortNumber": 993, "IncomingMailServerUseSSL": True,
+        "OutgoingMailServerHostName": "mail.example.net", "OutgoingMailServerPortNumber": 465,
+        "OutgoingMailServerUseSSL": True,
+    }  # fmt: skip
+    return plistlib.dumps({"PayloadContent": [payload], "PayloadUUID": str(uuid.uuid4()), "PayloadIdentifier": "x"})
+
+
+def _signer(ca: CA, days: float = 30) -> Signer:
+    chain, key = ca.issue(["autoconfig.example.net"], days=days)
+    certificates = x509.load_pem_x509_certificates(chain)
+    private = serialization.load_pem_private_key(key, None)
+    return Signer(certificates[0], private, tuple(certificates[1:]))  # type: ignore[arg-type]
+
+
+def test_signed_profile_is_opened_and_checked() -> None:
+    ca = CA.create()
+    plist = _profile()
+    signed = cms.open_signed(_signer(ca).sign(plist), [ca.certificate])
+    assert isinstance(signed, cms.Signed)
+    assert signed.content == plist and signed.signature_ok and signed.trusted and not signed.problem
+    assert signed.chain == ("autoconfig.example.net", "mailautoconf test CA")
+    untrusted = cms.open_signed(_signer(ca).sign(plist), [CA.create("other").certificate])
+    assert isinstance(untrusted, cms.Signed) and "does not chain to a trusted CA" in untrusted.problem
+    tampered = _signer(ca).sign(plist).replace(b"mail.example.net", b"evil.example.net")
+    broken = cms.open_signed(tampered, [ca.certificate])
+    assert isinstance(broken, cms.Signed) and broken.problem.startswith("the signature does not verify")
+    assert cms.open_signed(b"\x30\x03\x02\x01\x01", [ca.certificate]) == "not CMS SignedData"
+    assert cms.open_signed(b"\x30\x84\xff\xff\xff\xff", []) == "not a well-formed CMS structure"
+
+
+def test_profile_payloads() -> None:
+    judged = verdicts.profile_payloads(_profile())
+    assert list(map(str, judged.servers)) == ["IMAP mail.example.net:993 SSL/TLS", "SMTP mail.example.net:465 SSL/TLS"]
+    assert verdicts.profile_payloads(b"<plist>").verdict is Verdict.FAIL
+
+
+def test_resolve_entries() -> None:
+    assert parse_resolve("Autoconfig.Example.org:443:127.0.0.1") == ("autoconfig.example.org", 443, ["127.0.0.1"])
+    assert parse_resolve("a.example:80:[::1],127.0.0.1") == ("a.example", 80, ["::1", "127.0.0.1"])
+    for bad in ("a.example:443", "a.example:x:127.0.0.1", "a.example:443:nowhere"):
+        with pytest.raises(ValueError):
+            parse_resolve(bad)
+
+
+def test_redirect_rules() -> None:
+    outlook_rules = Redirects("Outlook", https_only=True)
+    assert "https URLs only" in outlook_rules.refuses("https://a.example/x", "http://b.example/x")
+    kmail = Redirects("KMail", no_downgrade=True)
+    assert "from https to http" in kmail.refuses("https://a.example/", "http://a.example/")
+    assert kmail.refuses("http://a.example/", "https://a.example/") == ""
+    assert Redirects("Thunderbird").refuses("https://a.example/", "ftp://a.example/") != ""
+
+
+def test_the_network_never_sends_credentials() -> None:
+    net = Network("127.0.0.1:9")
+    try:
+        for header in ("Authorization", "cookie", "Proxy-Authorization"):
+            with pytest.raises(ValueError, match="never sends credentials"):
+                net.request("https://autoconfig.example.org/", headers={header: "x"})
+    finally:
+        net.close()
+
+
+def test_fixes_first_help_the_most_users() -> None:
+    dns = Cause("dns:autoconfig.example.org", "add autoconfig")
+    tls = Cause("tls:example.org", "fix the certificate")
+    results = [
+        FamilyResult("kmail", "KMail", "fail", "", (), causes=(dns,)),
+        FamilyResult("apple", "Apple", "fail", "", (), causes=(tls,)),
+        FamilyResult("thunderbird", "Thunderbird", "ok", "", (), causes=(dns,)),
+        FamilyResult("outlook", "Outlook", "ok", "", (), causes=(Cause("x", "degrades only"),)),
+    ]
+    ordered = summary.fixes(results)
+    assert [(fix.fix, fix.families, fix.blocking) for fix in ordered] == [
+        ("fix the certificate", ("apple",), True),  # 25 users
+        ("add autoconfig", ("kmail", "thunderbird"), True),  # 3 + 20
+        ("degrades only", ("outlook",), False),
+    ]
