@@ -83,6 +83,8 @@ def test_healthy_deployment_passes(deployment: World) -> None:
     first = steps(report, "thunderbird")[0]
     tls = first["exchange"]["tls"]
     assert tls["verified"] and "autoconfig.example.org" in tls["names"] and tls["days_left"] >= 38
+    # ... and the chain OpenSSL verified, leaf first, up to the --ca anchor (probeworld's CA issues directly).
+    assert tls["chain"][0] == tls["subject"] and tls["chain"][-1] == "mailautoconf test CA", tls["chain"]
     assert first["exchange"]["dns"][0]["canonical"] == "autoconfig.example.net."
     assert first["exchange"]["dns"][0]["authenticated"] is False  # dnsmasq does not validate
     # The JSON says what the human table says.

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import plistlib
+import socket
+import ssl
+import threading
 import uuid
+from pathlib import Path
 
 import pytest
 from cryptography import x509
@@ -180,6 +184,38 @@ def test_the_network_never_sends_credentials() -> None:
                 net.request("https://autoconfig.example.org/", headers={header: "x"})
     finally:
         net.close()
+
+
+def test_tls_reports_the_verified_chain(tmp_path: Path) -> None:
+    """Leaf, intermediate, anchor: the chain OpenSSL built, not just the leaf's issuer (a local TLS server)."""
+    root = CA.create("probe test root")
+    issuing = root.intermediate("probe test intermediate")
+    chain_file, key_file = issuing.issue_files(["chain.example"], tmp_path / "server")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(chain_file, key_file)
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def serve_once() -> None:
+        connection, _ = listener.accept()
+        with context.wrap_socket(connection, server_side=True) as tls:
+            tls.recv(4096)
+            tls.sendall(
+                b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+            )
+
+    server = threading.Thread(target=serve_once, daemon=True)
+    server.start()
+    net = Network("127.0.0.1:9", {("chain.example", port): ["127.0.0.1"]}, str(root.write(tmp_path / "root.pem")))
+    try:
+        exchange = net.request(f"https://chain.example:{port}/")
+    finally:
+        net.close()
+        server.join(timeout=10)
+        listener.close()
+    assert exchange.status == 200, exchange.error
+    assert exchange.tls is not None and exchange.tls.verified
+    assert exchange.tls.chain == ("chain.example", "probe test intermediate", "probe test root")
 
 
 def test_fixes_first_help_the_most_users() -> None:

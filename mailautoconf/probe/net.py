@@ -28,6 +28,7 @@ share what they have in common, and can all ask at once.
 
 from __future__ import annotations
 
+import _ssl
 import contextlib
 import http.client
 import ipaddress
@@ -425,10 +426,9 @@ class Network:
         der = sock.getpeercert(binary_form=True)
         leaf = x509.load_der_x509_certificate(der) if der else None
         info = _tls_info(leaf, True, "", "", str(sock.version() or ""))
-        chain_method = getattr(sock, "get_verified_chain", None)  # Python 3.13+
-        if chain_method is not None:
-            chain = tuple(_subject(x509.load_der_x509_certificate(c)) for c in chain_method())
-            info = replace(info, chain=chain)
+        chain = _verified_chain(sock)
+        if chain:
+            info = replace(info, chain=tuple(_subject(certificate) for certificate in chain))
         return sock, info
 
     def _peek_certificate(self, host: str, address: str, port: int, deadline: float) -> x509.Certificate | None:
@@ -576,3 +576,23 @@ def _tls_problem(exc: ssl.SSLCertVerificationError, host: str, leaf: x509.Certif
         issuer = _issuer(leaf) if leaf is not None else "an unknown issuer"
         return "untrusted", f"the certificate is not signed by a trusted CA (issuer: {issuer}; {exc.verify_message})"
     return "untrusted", f"the certificate was refused ({exc.verify_message})"
+
+
+def _verified_chain(sock: ssl.SSLSocket) -> list[x509.Certificate]:
+    """The chain OpenSSL verified, leaf first: what "what is the chain" answers.
+
+    Python 3.13 has ``SSLSocket.get_verified_chain()`` (DER bytes); 3.10 to
+    3.12 have the same call, not yet public, on the socket's ``_sslobj``
+    (``_ssl.Certificate`` objects). Neither: an empty list, and the caller
+    shows the leaf and its issuer.
+    """
+    public = getattr(sock, "get_verified_chain", None)
+    if public is not None:
+        return [x509.load_der_x509_certificate(der) for der in public()]
+    private = getattr(getattr(sock, "_sslobj", None), "get_verified_chain", None)
+    if private is None:
+        return []
+    try:
+        return [x509.load_der_x509_certificate(item.public_bytes(_ssl.ENCODING_DER)) for item in private()]
+    except (AttributeError, ValueError, ssl.SSLError):
+        return []

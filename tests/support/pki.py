@@ -38,6 +38,8 @@ class CA:
     name: str
     key: ec.EllipticCurvePrivateKey
     certificate: x509.Certificate
+    # The PEM of the CAs above this one (an intermediate's root), appended to what it issues.
+    parents: bytes = b""
 
     @classmethod
     def create(cls, name: str = "mailautoconf test CA") -> CA:
@@ -60,6 +62,28 @@ class CA:
             .sign(key, hashes.SHA256())
         )
         return cls(name, key, certificate)
+
+    def intermediate(self, name: str) -> CA:
+        """A CA under this one: what it issues chains leaf, ``name``, this CA."""
+        key = _key()
+        now = datetime.datetime.now(datetime.UTC)
+        certificate = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+            .issuer_name(self.certificate.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(hours=1))
+            .not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(
+                x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
+            )  # key_cert_sign, crl_sign
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()), critical=False)
+            .sign(self.key, hashes.SHA256())
+        )
+        return CA(name, key, certificate, self.pem + self.parents)
 
     @property
     def pem(self) -> bytes:
@@ -94,7 +118,7 @@ class CA:
             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()), critical=False)
             .sign(self.key, hashes.SHA256())
         )
-        chain = certificate.public_bytes(serialization.Encoding.PEM) + self.pem
+        chain = certificate.public_bytes(serialization.Encoding.PEM) + self.pem + self.parents
         return chain, _pem_key(key)
 
     def issue_files(
