@@ -19,7 +19,7 @@ from support.isolation import requires_isolation
 from support.paths import ROOT
 
 pytestmark = requires_isolation
-HOSTS = ("huge", "bomb", "markup", "slow", "loop")
+HOSTS = ("huge", "bomb", "markup", "slow", "loop", "split")
 
 
 @pytest.fixture(scope="module")
@@ -70,3 +70,16 @@ def test_no_credentials_reached_the_server(hostile: HostileServer) -> None:
     probe("fred@markup.example")
     assert hostile.headers_seen
     assert not [h for h in hostile.headers_seen if h.lower() in ("authorization", "cookie", "proxy-authorization")]
+
+
+def test_paths_that_name_different_servers_are_a_disagreement(hostile: HostileServer) -> None:
+    """Thunderbird sends the address, KMail does not; a server that answers them differently is caught."""
+    code, out, err = probe("fred@split.example", "--client", "kmail", "--client", "thunderbird", "--json")
+    assert "Traceback" not in err, err
+    report = json.loads(out)
+    assert code == 0, report["fixes"]  # both configure: only the disagreement tells
+    servers = {family["family"]: family["servers"] for family in report["families"]}
+    assert "IMAP imap.with-address.example:993 SSL" in servers["thunderbird"], servers
+    assert "IMAP imap.without-address.example:993 SSL" in servers["kmail"], servers
+    (disagreement,) = report["disagreements"]
+    assert "imap.with-address.example" in disagreement and "imap.without-address.example" in disagreement

@@ -6,6 +6,9 @@
   ``[bold red]`` markup, and a Content-Type with a terminal escape;
 - ``slow``: a status line, then a byte every half second;
 - ``loop``: a redirect to itself.
+- ``split``: a valid document whose IMAP host depends on whether the
+  address was sent (``imap.with-address.example`` or
+  ``imap.without-address.example``): clients end up on different servers.
 
 Every request's header names are kept in ``headers_seen``.
 """
@@ -33,6 +36,18 @@ MARKUP = (
     b'<incomingServer type="imap"><hostname>&lt;script&gt;</hostname><port>993</port>'
     b"<socketType>SSL</socketType><authentication>password-cleartext</authentication>"
     b"<username>%EMAILADDRESS%</username></incomingServer>\n"
+    b"</emailProvider></clientConfig>\n"
+)
+
+SPLIT = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<clientConfig version="1.1">\n'
+    b'<emailProvider id="split.example"><domain>split.example</domain>\n'
+    b'<incomingServer type="imap"><hostname>IMAP_HOST</hostname><port>993</port>'
+    b"<socketType>SSL</socketType><authentication>password-cleartext</authentication>"
+    b"<username>%EMAILADDRESS%</username></incomingServer>\n"
+    b'<outgoingServer type="smtp"><hostname>smtp.split.example</hostname><port>465</port>'
+    b"<socketType>SSL</socketType><authentication>password-cleartext</authentication>"
+    b"<username>%EMAILADDRESS%</username></outgoingServer>\n"
     b"</emailProvider></clientConfig>\n"
 )
 
@@ -91,6 +106,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Location", self.path)
         self.send_header("Content-Length", "0")
         self.end_headers()
+
+    def _split(self) -> None:
+        host = "imap.with-address.example" if "emailaddress=" in self.path else "imap.without-address.example"
+        self._send(SPLIT.replace(b"IMAP_HOST", host.encode()))
 
     do_POST = do_GET
     do_PROPFIND = do_GET
