@@ -14,6 +14,7 @@ import json
 import os
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -238,6 +239,26 @@ def test_fleet_sample(deployment: World) -> None:
     assert everything.returncode == 1
     assert "probe: 8 domain(s), 3 failing" in everything.stderr
     assert "cause tls-expired: 1 domain(s), e.g. expired.example" in everything.stderr
+    assert "differ from the config" not in everything.stderr  # what is served is what the config says
+
+
+def test_fleet_reports_what_differs_from_the_config(deployment: World, tmp_path: Path) -> None:
+    """The operator's config moved IMAP to another host; the live service still hands out the old one."""
+    text = deployment.service.config_path.read_text(encoding="utf-8")
+    assert text.count('hostname = "mail.example.net"\nport = 993') == 1, text
+    moved = tmp_path / "moved.toml"
+    moved.write_text(
+        text.replace('hostname = "mail.example.net"\nport = 993', 'hostname = "imap.example.net"\nport = 993')
+    )
+    result = deployment.run("--config", str(moved), "--client", "kmail", "--json")
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    *domains, summary = lines
+    by_name = {line["domain"]: line for line in domains}
+    # The provider whose IMAP host moved: KMail still gets mail.example.net:993 for each of its working domains.
+    assert by_name["example.org"]["differs_from_config"] == ["kmail: IMAP mail.example.net:993 SSL"]
+    assert by_name["example.org"]["ok"] is False and result.returncode == 1
+    assert by_name["plain.example"]["differs_from_config"] == []  # another provider, unchanged
+    assert summary["summary"]["differ_from_config"]["domains"] == sum(bool(d["differs_from_config"]) for d in domains)
 
 
 def test_never_sent_credentials(deployment: World) -> None:
