@@ -435,18 +435,21 @@ class RssRun:
     maxrss_kib: int
 
 
-def measure_rss(command: list[str]) -> RssRun:
-    """Run ``command`` under bench/maxrss.py in a fresh process; wall time and peak RSS."""
+def measure_rss(command: list[str], timeout: int = 600, ok_codes: tuple[int, ...] = (0,)) -> RssRun:
+    """Run ``command`` under bench/maxrss.py in a fresh process; wall time and peak RSS.
+
+    An exit status outside ``ok_codes`` is a BenchError.
+    """
     wrapper = [sys.executable, str(MAXRSS), *command]
     try:
-        completed = subprocess.run(wrapper, cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
+        completed = subprocess.run(wrapper, cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
-        raise BenchError(f"did not finish within 600 s: {' '.join(command)}") from None
+        raise BenchError(f"did not finish within {timeout} s: {' '.join(command)}") from None
     try:
         report = json.loads(completed.stdout.strip().splitlines()[-1])
     except (ValueError, IndexError):
         raise BenchError(f"maxrss.py printed no report for {' '.join(command)}:\n{completed.stderr}") from None
-    if report["returncode"] != 0:
+    if report["returncode"] not in ok_codes:
         raise BenchError(f"exit status {report['returncode']}: {' '.join(command)}\n{completed.stderr[-2000:]}")
     return RssRun(report["returncode"], report["wall_s"], report["maxrss_kib"])
 

@@ -163,3 +163,17 @@ def test_fuzz_bench_quick_run_answers_no_5xx() -> None:
     assert "answers with a traceback: 0; with a reflected marker or injected header: 0" in lines
     assert "alive after: yes" in lines
     assert any(line.startswith("RSS before: ") for line in lines)
+
+
+@pytest.mark.skipif(shutil.which("dnsmasq", path="/usr/sbin:/usr/bin") is None, reason="dnsmasq is not installed")
+def test_probefleet_bench_quick_run_prints_each_sample_beside_the_baseline() -> None:
+    result = subprocess.run(
+        [sys.executable, "bench/probefleet.py", "--quick"], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    if result.returncode == 2 and "needs root and unshare" in result.stderr:
+        pytest.skip("needs root and unshare for its network namespace")
+    assert result.returncode == 0, result.stdout + result.stderr
+    header, rows = _table(result.stdout, "== Fleet probe", "domains")
+    assert header == ["domains", "wall s", "domains/s", "peak RSS MiB", "vs baseline MiB"]
+    assert [row[0] for row in rows] == ["1", "5", "20"]  # the baseline, then each sample
+    assert rows[0][2] == "-" and all(float(row[2]) > 0 and float(row[3]) > 0 for row in rows[1:]), rows

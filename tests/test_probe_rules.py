@@ -18,6 +18,7 @@ from support.pki import CA
 from mailautoconf import config
 from mailautoconf import paccspec
 from mailautoconf.probe import cms
+from mailautoconf.probe import fleet
 from mailautoconf.probe import summary
 from mailautoconf.probe import verdicts
 from mailautoconf.probe.net import Network
@@ -26,6 +27,8 @@ from mailautoconf.probe.net import parse_resolve
 from mailautoconf.probe.report import Cause
 from mailautoconf.probe.report import Exchange
 from mailautoconf.probe.report import FamilyResult
+from mailautoconf.probe.report import Fix
+from mailautoconf.probe.report import ProbeReport
 from mailautoconf.probe.report import Verdict
 from mailautoconf.render import evolution
 from mailautoconf.render import outlook
@@ -233,3 +236,16 @@ def test_fixes_first_help_the_most_users() -> None:
         ("add autoconfig", ("kmail", "thunderbird"), True),  # 3 + 20
         ("degrades only", ("outlook",), False),
     ]
+
+
+def test_fleet_summary_counts_a_domain_once_per_kind_of_cause() -> None:
+    """Three refused connections of one domain are one domain with that cause, and one example."""
+    refused = [Cause(f"connect:{host}", f"{host} refuses connections") for host in ("a", "b", "c")]
+    failing = FamilyResult("apple", "Apple", "fail", "", (), causes=tuple(refused))
+    summary = fleet.FleetSummary()
+    for domain in ("one.example", "two.example"):
+        fixes = tuple(Fix(cause.fix, ("apple",), 25, True) for cause in refused)
+        summary.add(ProbeReport(f"postmaster@{domain}", domain, (failing,), (), fixes, 0.1, 0.05))
+    assert summary.causes == {"connect": 2}
+    assert summary.examples["connect"] == ["one.example", "two.example"]
+    assert summary.failing == 2 and summary.drifting == 0

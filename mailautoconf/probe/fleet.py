@@ -87,10 +87,8 @@ class FleetSummary:
                 shown.append(report.domain)
         for result in report.families:
             self.families.setdefault(result.family, Counter())[result.status] += 1
-        for fix in report.fixes:
-            if not fix.blocking:
-                continue
-            kind = _kind(report, fix.fix)
+        # Each kind of cause once a domain: three refused connections are one domain with that cause.
+        for kind in dict.fromkeys(_kind(report, fix.fix) for fix in report.fixes if fix.blocking):
             self.causes[kind] += 1
             shown = self.examples.setdefault(kind, [])
             if len(shown) < EXAMPLES:

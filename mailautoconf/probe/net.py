@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import _ssl
 import contextlib
+import functools
 import http.client
 import ipaddress
 import socket
@@ -182,6 +183,26 @@ class _Failed(Exception):
         self.dns: tuple[DnsAnswer, ...] = ()
 
 
+@functools.lru_cache(maxsize=4)
+def _verifying_context(ca: str | None) -> ssl.SSLContext:
+    """The context that judges certificates as clients do: ``ca`` the only anchor, else the system's store.
+
+    Shared by every Network of a process (an SSLContext may wrap sockets
+    from many threads): loading a trust store takes tens of milliseconds,
+    which a fleet run would otherwise pay for each domain.
+    """
+    return ssl.create_default_context(cafile=ca) if ca else ssl.create_default_context()
+
+
+@functools.lru_cache(maxsize=1)
+def _inspecting_context() -> ssl.SSLContext:
+    """The context that only reads what a server presents (after a failed check): checks nothing, loads no store."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
 class Network:
     """DNS and HTTP for one probe (or one fleet run), each exact question asked once.
 
@@ -207,10 +228,8 @@ class Network:
         self.resolve_overrides = dict(resolve or {})
         self.timeout = timeout
         self.max_body = max_body
-        self._verify = ssl.create_default_context(cafile=ca) if ca else ssl.create_default_context()
-        self._inspect = ssl.create_default_context()
-        self._inspect.check_hostname = False
-        self._inspect.verify_mode = ssl.CERT_NONE
+        self._verify = _verifying_context(ca)
+        self._inspect = _inspecting_context()
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="probe-net")
         self._dns: _Memo[tuple[str, str], DnsAnswer] = _Memo()
         self._http: _Memo[tuple[object, ...], Exchange] = _Memo()
