@@ -266,6 +266,56 @@ def _apple_profile(provider: Provider) -> Iterator[Finding]:
             )
 
 
+# draft-ietf-mailmaint-autoconfig-06, "displayName and displayShortName": MUST be no longer.
+MAX_DISPLAY_NAME = 60
+MAX_DISPLAY_SHORT_NAME = 20
+
+
+def _display_names(provider: Provider) -> Iterator[Finding]:
+    """A name longer than Autoconfig 1.2 allows in ``displayName`` (60) or ``displayShortName`` (20).
+
+    ``short_name`` defaults to ``display_name``, so a long display name
+    without a short name breaks the shorter limit: the finding says to add
+    one. Clients show the short name beside the address as the account's
+    name. A domain's override is checked for what it sets itself.
+    """
+    where = _provider_where(provider)
+    places: list[tuple[Path, str, str | None, str | None]] = [((), where, provider.display_name, provider.short_name)]
+    for domain in provider.domains:
+        if domain.override is not NO_OVERRIDE:
+            here = f'{where}, domain "{domain.unicode}"'
+            places.append(
+                (("overrides", domain.unicode), here, domain.override.display_name, domain.override.short_name)
+            )
+    for keys, place, display_name, short_name in places:
+        if display_name is not None and len(display_name) > MAX_DISPLAY_NAME:
+            yield _name_finding(
+                (*keys, "display_name"),
+                place,
+                f"display_name has {len(display_name)}",
+                MAX_DISPLAY_NAME,
+                "displayName",
+                "shorten it",
+            )
+        if short_name is None or len(short_name) <= MAX_DISPLAY_SHORT_NAME:
+            continue
+        if not keys and short_name == display_name:  # not set: the display name stands in
+            said = f"display_name, the short name too while short_name is not set, has {len(short_name)}"
+            yield _name_finding(
+                (*keys, "display_name"), place, said, MAX_DISPLAY_SHORT_NAME, "displayShortName", "add a short_name"
+            )
+        else:
+            said = f"short_name has {len(short_name)}"
+            yield _name_finding(
+                (*keys, "short_name"), place, said, MAX_DISPLAY_SHORT_NAME, "displayShortName", "shorten it"
+            )
+
+
+def _name_finding(keys: Path, where: str, said: str, limit: int, element: str, fix: str) -> Finding:
+    message = f"{said} characters; Autoconfig 1.2 allows {limit} in {element}: {fix}"
+    return Finding(keys, where, message, frozenset({Client.AUTOCONFIG}))
+
+
 def _pacc(provider: Provider) -> Iterator[Finding]:
     """PACC says no port and no TLS mode: implicit TLS on 993, 995 and 465 only (render/pacc.py).
 
@@ -343,6 +393,7 @@ _PROVIDER_RULES: tuple[Callable[[Provider], Iterator[Finding]], ...] = (
     _no_way_to_find,
     _own_hosts_behind_mx,
     _apple_profile,
+    _display_names,
     _pacc,
 )
 

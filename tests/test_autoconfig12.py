@@ -203,6 +203,56 @@ def test_oauth_issuer_is_the_oauth2_section(issuer: str, host: str) -> None:
     assert clientrules.warnings(result) == ()
 
 
+# -- display name lengths (draft-06, "displayName and displayShortName") ------------------
+
+
+NAMES = 'display_name = "Example Mail"\n'
+
+
+@pytest.mark.parametrize(
+    ("names", "expected"),
+    [
+        ('display_name = "' + "D" * 60 + '"\nshort_name = "' + "S" * 20 + '"\n', []),  # at the limits
+        (
+            'display_name = "' + "D" * 61 + '"\nshort_name = "Short"\n',
+            [
+                'line 6: warning: provider "example.net": display_name has 61 characters; Autoconfig 1.2 allows 60 '
+                "in displayName: shorten it"
+            ],
+        ),
+        (
+            'display_name = "' + "D" * 21 + '"\n',
+            [
+                'line 6: warning: provider "example.net": display_name, the short name too while short_name is not '
+                "set, has 21 characters; Autoconfig 1.2 allows 20 in displayShortName: add a short_name"
+            ],
+        ),
+        (
+            'display_name = "Example Mail"\nshort_name = "' + "S" * 21 + '"\n',
+            [
+                'line 7: warning: provider "example.net": short_name has 21 characters; Autoconfig 1.2 allows 20 '
+                "in displayShortName: shorten it"
+            ],
+        ),
+        (
+            NAMES + '\n[provider.overrides."example.org"]\nshort_name = "' + "S" * 21 + '"\n',
+            [
+                'line 26: warning: provider "example.net", domain "example.org": short_name has 21 characters; '
+                "Autoconfig 1.2 allows 20 in displayShortName: shorten it"
+            ],
+        ),
+    ],
+    ids=["at-the-limits", "long-display-name", "long-display-name-as-short-name", "long-short-name", "override"],
+)
+def test_display_names_longer_than_the_draft_allows_are_warnings(names: str, expected: list[str]) -> None:
+    text = SMALL.replace(NAMES, names)
+    if "[provider.overrides" in names:  # the override table goes after the provider's servers
+        text = SMALL + names.removeprefix(NAMES)
+    assert text != SMALL
+    found = [str(problem) for problem in clientrules.warnings(config.loads(text, "c.toml"))]
+    assert [line.removeprefix("c.toml, ") for line in found if "Autoconfig 1.2 allows" in line] == expected
+
+
 # -- {domain} in the host, overrides, escaping -------------------------------------
 
 
