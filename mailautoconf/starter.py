@@ -2,7 +2,8 @@
 
 The smallest config most setups need, written so that ``check`` accepts it
 as it is: IMAP and SMTP on one host, implicit TLS first (RFC 8314), the
-address as login.
+address as login, and a short name when the display name is too long to
+be one.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 import tomli_w
 
+from mailautoconf import clientrules
 from mailautoconf import config
 from mailautoconf import configfile
 from mailautoconf import names
@@ -37,20 +39,30 @@ def starter_config(domain: str, mail_host: str, provider_name: str | None) -> st
             "username": "{address}",
         }
 
-    document = {
-        "service": {"public_hostname": f"autoconfig.{domain_name}"},
-        "provider": [
-            {
-                "id": domain_name,
-                "display_name": provider_name or domain_name,
-                "domains": [domain_name],
-                "incoming": [server("imap", 993, "SSL"), server("imap", 143, "STARTTLS")],
-                "outgoing": [server("smtp", 465, "SSL"), server("smtp", 587, "STARTTLS")],
-            }
-        ],
+    display_name = provider_name or domain_name
+    provider: dict[str, Any] = {"id": domain_name, "display_name": display_name}
+    if len(display_name) > clientrules.MAX_DISPLAY_SHORT_NAME:
+        provider["short_name"] = _short_name(domain_name)
+    provider |= {
+        "domains": [domain_name],
+        "incoming": [server("imap", 993, "SSL"), server("imap", 143, "STARTTLS")],
+        "outgoing": [server("smtp", 465, "SSL"), server("smtp", 587, "STARTTLS")],
     }
+    document = {"service": {"public_hostname": f"autoconfig.{domain_name}"}, "provider": [provider]}
     header = "# mailautoconf starter config (service.py init); every key: README.md, Configuration reference.\n\n"
     return header + tomli_w.dumps(document)
+
+
+def _short_name(domain: str) -> str:
+    """What users call the provider, for a display name too long to be the short one: the domain's own label.
+
+    ``mail.example-hosting.co.uk`` gives ``example-hosting`` (the registrable
+    domain's first label, by the Public Suffix List), cut to Autoconfig
+    1.2's 20 characters.
+    """
+    lookup = names.mx_lookup_domains(f"x.{domain}")  # the registrable domain of a host under ``domain``
+    label = (lookup[-1] if lookup else domain).split(".")[0]
+    return label[: clientrules.MAX_DISPLAY_SHORT_NAME].rstrip("-")
 
 
 def init_command(args: argparse.Namespace) -> int:

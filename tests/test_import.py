@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 from defusedxml import ElementTree
 from support.paths import ROOT
 
@@ -403,6 +404,29 @@ def test_merge_refuses_a_domain_of_another_provider(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert 'provider "gmx.net": domain "gmx.de" is already hosted by provider "gmx.de"' in result.stderr.decode()
     assert target.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("domain", "name", "short"),
+    [
+        ("example.org", None, None),  # the domain as display name: short enough to be the short name too
+        ("mail.example-hosting.co.uk", "Example Hosting Services GmbH", "example-hosting"),
+        ("averyveryverylongcompanyname.example", None, "averyveryverylongcom"),
+    ],
+)
+def test_init_writes_a_config_check_takes_without_a_word(
+    tmp_path: Path, domain: str, name: str | None, short: str | None
+) -> None:
+    """A display name too long to be the short one (Autoconfig 1.2: 20 characters) gets a short_name."""
+    target = tmp_path / "autoconfig.toml"
+    extra = ("--provider-name", name) if name else ()
+    assert (
+        run("init", "--output", str(target), "--domain", domain, "--mail-host", f"mail.{domain}", *extra).returncode
+        == 0
+    )
+    assert tomllib.loads(target.read_text())["provider"][0].get("short_name") == short
+    checked = run("check", "--config", str(target))
+    assert checked.returncode == 0 and b", 0 warning(s)\n" in checked.stdout, checked.stdout + checked.stderr
 
 
 def test_init_refuses_to_overwrite(tmp_path: Path) -> None:
