@@ -178,7 +178,8 @@ def mx_lookup_domains(mx_host: str) -> tuple[str, ...]:
     MXFULLDOMAIN is the MX host without its first label, used only where it
     is longer than MXBASEDOMAIN, the registrable domain by the Public Suffix
     List (``mx.example.co.uk`` gives ``example.co.uk``). Thunderbird asks
-    both; Thunderbird for Android the base domain only.
+    both, and so does Thunderbird for Android (MxLookupAutoconfigDiscovery,
+    without the address).
     """
     global _public_suffixes
     if _public_suffixes is None:
