@@ -28,7 +28,9 @@ ARTIFACTS = ROOT / "tests" / "artifacts" / "page"
 VIEWPORTS = {"phone": (390, 844), "desktop": (1280, 900)}
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (requirements-test.txt)")
-from selenium.webdriver.support import expected_conditions  # noqa: E402 - after the skip
+from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402 - after the skip
+from selenium.common.exceptions import WebDriverException  # noqa: E402
+from selenium.webdriver.remote.webelement import WebElement  # noqa: E402
 from selenium.webdriver.support.wait import WebDriverWait  # noqa: E402
 
 pytestmark = [
@@ -111,9 +113,32 @@ def test_the_page_renders_for_a_hosted_domain(service: Service, browser: webdriv
     # The language switch.
     before = browser.find_element(By.TAG_NAME, "html")
     browser.find_element(By.LINK_TEXT, "Deutsch").click()
-    WebDriverWait(browser, 10).until(expected_conditions.staleness_of(before))
+    wait_for_the_next_page(browser, before)
     assert browser.find_element(By.TAG_NAME, "h1").text == "E-Mail einrichten für example.org"
     assert browser.find_element(By.TAG_NAME, "html").get_attribute("lang") == "de"
+
+
+def wait_for_the_next_page(browser: webdriver.Chrome, before: WebElement) -> None:
+    """Until ``before`` (the old page's root) is gone and the new page has loaded.
+
+    Mid-navigation chromedriver may answer a question about the old
+    element with "Node with given id does not belong to the document"
+    instead of a stale-element error: that element is gone as well.
+    """
+
+    def replaced(_: object) -> bool:
+        try:
+            before.is_enabled()
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as exc:
+            if "does not belong to the document" in str(exc):
+                return True
+            raise
+        return False
+
+    WebDriverWait(browser, 10).until(replaced)
+    WebDriverWait(browser, 10).until(lambda driver: driver.execute_script("return document.readyState") == "complete")
 
 
 def submit_address(service: Service, browser: webdriver.Chrome, address: str, lang: str = "en") -> None:
@@ -125,7 +150,7 @@ def submit_address(service: Service, browser: webdriver.Chrome, address: str, la
     field.send_keys(address)
     before = browser.find_element(By.TAG_NAME, "html")
     browser.find_element(By.CSS_SELECTOR, "button.primary").click()
-    WebDriverWait(browser, 10).until(expected_conditions.staleness_of(before))  # the answer page has loaded
+    wait_for_the_next_page(browser, before)
 
 
 def test_the_form_leads_to_the_profile_link(service: Service, browser: webdriver.Chrome) -> None:
