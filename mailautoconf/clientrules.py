@@ -552,7 +552,7 @@ def _android_server(element: ET.Element, server: tuple[Direction, int], address:
             found.append(Rejection(f"missing <{required}>", server, required))
     if "hostname" in values and not _valid_host(_substitute(values["hostname"], address)):
         found.append(Rejection(f"invalid hostname {values['hostname']!r}", server, "hostname"))
-    if "port" in values and not (values["port"].isdigit() and 0 <= int(values["port"]) <= 65535):
+    if "port" in values and not (values["port"].isdecimal() and 0 <= int(values["port"]) <= 65535):
         found.append(Rejection(f"invalid port {values['port']!r}", server, "port"))
     if "socketType" in values and values["socketType"] not in _ANDROID_SOCKET_TYPES:
         found.append(Rejection(f"socketType {values['socketType']!r} is not SSL or STARTTLS", server, "socketType"))

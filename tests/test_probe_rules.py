@@ -108,6 +108,23 @@ def test_pox_answers() -> None:
     assert "Thunderbird does not follow" in verdicts.pox_response(answer(redirect, "text/xml"), ADDRESS).reason
 
 
+@pytest.mark.parametrize("port", ["\u00b2", "\u0663"])  # superscript two: isdigit() but not int(); Arabic-Indic 3
+def test_a_port_of_odd_digits_is_a_verdict_not_an_exception(port: str) -> None:
+    """str.isdigit() accepts "²", which int() refuses: each rule still answers with a verdict."""
+    document = DOCUMENT.replace(b"<port>993</port>", f"<port>{port}</port>".encode(), 1)
+    pox = outlook.render_pox(PROVIDER, DOMAIN).replace(b"%EMAILADDRESS%", ADDRESS.encode())
+    pox = pox.replace(b"<Port>993</Port>", f"<Port>{port}</Port>".encode(), 1)
+    assert b"<Port>" + port.encode() in pox
+    judged = [
+        verdicts.thunderbird_config(answer(document), ADDRESS),
+        verdicts.kmail_config(answer(document), ADDRESS),
+        verdicts.evolution_config(document, ADDRESS),
+        verdicts.android_config(document, ADDRESS),
+        verdicts.pox_response(answer(pox, "text/xml; charset=utf-8"), ADDRESS),
+    ]
+    assert all(isinstance(judgement.verdict, Verdict) for judgement in judged)
+
+
 def test_autodiscover_json() -> None:
     good = b'{"Protocol":"AutodiscoverV1","Url":"https://autodiscover.example.org/autodiscover/autodiscover.xml"}'
     assert verdicts.autodiscover_json(answer(good, "application/json")).verdict is Verdict.OK

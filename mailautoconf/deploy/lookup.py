@@ -99,7 +99,7 @@ def parse_resolver(text: str) -> tuple[str, int]:
     if port_text is None:
         return str(address), 53
     low, high = PORTS
-    if not port_text.isdigit() or not low <= int(port_text) <= high:
+    if not port_text.isdecimal() or not low <= int(port_text) <= high:
         raise ValueError(f'"{text}": the port is not {low}-{high}')
     return str(address), int(port_text)
 

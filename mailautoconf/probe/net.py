@@ -114,7 +114,7 @@ def parse_resolve(text: str) -> tuple[str, int, list[str]]:
     """``HOST:PORT:IP[,IP...]`` as curl's ``--resolve`` takes it (an IPv6 address may be in brackets)."""
     host, sep, rest = text.partition(":")
     port_text, sep2, addresses = rest.partition(":")
-    if not sep or not sep2 or not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+    if not sep or not sep2 or not host or not port_text.isdecimal() or not 0 < int(port_text) < 65536:
         raise ValueError(f'"{text}" is not HOST:PORT:IP (e.g. autoconfig.example.org:443:127.0.0.1)')
     found = []
     for address in addresses.split(","):

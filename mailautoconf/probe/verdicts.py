@@ -119,7 +119,7 @@ def _tb_server(element: ET.Element, incoming: bool, address: str) -> tuple[MailS
     if host is None or not _host(host, address):
         return None, "no valid <hostname>" if host is None else f"hostname {shown(host)} is not a host name"
     port_text = _text(element.find("port")) or ""
-    if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+    if not port_text.isdecimal() or not 1 <= int(port_text) <= 65535:
         return None, f"port {shown(port_text)} is not 1-65535"
     sockets = [_TB_SOCKETS[t] for t in (e.text or "" for e in element.findall("socketType")) if t in _TB_SOCKETS]
     if not sockets:
@@ -209,7 +209,7 @@ def evolution_config(body: bytes, address: str) -> Judgement:
             server = MailServer(
                 kind.upper(),
                 _fill(_text(element.find("hostname")) or "", address).lower(),
-                int(port) if port.isdigit() else 0,
+                int(port) if port.isdecimal() else 0,
                 _text(element.find("socketType")) or "",
             )
             first.setdefault(kind, server)
@@ -246,7 +246,7 @@ def kmail_config(exchange: Exchange, address: str) -> Judgement:
     for tag, kinds in (("incomingServer", ("imap", "pop3")), ("outgoingServer", ("smtp",))):
         for element in provider.findall(tag):
             port = _text(element.find("port")) or ""
-            if element.get("type") in kinds and port.isdigit():  # a server without a port is dropped
+            if element.get("type") in kinds and port.isdecimal():  # a server without a port is dropped
                 host = _fill(_text(element.find("hostname")) or "", address).lower()
                 servers.append(
                     MailServer(
@@ -308,7 +308,7 @@ def pox_response(exchange: Exchange, address: str) -> Judgement:
             continue
         host = (_text(_find(protocol, "Server")) or "").strip()
         port_text = (_text(_find(protocol, "Port")) or "").strip()
-        if not _host(host, address) or not port_text.isdigit():
+        if not _host(host, address) or not port_text.isdecimal():
             return _fail(f"{kind} has no valid <Server>/<Port> ({shown(host)}:{shown(port_text)})")
         port = int(port_text)
         ssl = (_text(_find(protocol, "SSL")) or "on").strip().lower()
