@@ -24,7 +24,7 @@ store serves at that moment, so it is always the current one.
 
 It never holds up serving or a reload: the pipeline hands over what it
 changed (a list of names, the size of the change) and returns; look-ups run
-in this thread only, one at a time. After :data:`GIVE_UP_AFTER` unanswered
+in this thread only, one at a time. After :data:`GIVE_UP_AFTER` timed-out
 look-ups in a row the resolver gets a rest of ``recheck_interval``, so a
 dead resolver leaves domains unchecked rather than piling up unknowns.
 """
@@ -58,7 +58,7 @@ __all__ = ["GIVE_UP_AFTER", "LOG_EVERY", "SHOWN", "DnsWatcher", "enabled"]
 
 log = logging.getLogger("mailautoconf.pacc")
 
-GIVE_UP_AFTER = 3  # unanswered look-ups in a row after which the resolver gets a rest
+GIVE_UP_AFTER = 3  # timed-out look-ups in a row (a silent resolver) after which it gets a rest
 LOG_EVERY = 60.0  # seconds: while a sweep keeps moving the stale count, one line at most this often
 SHOWN = 10  # stale domains named in /healthz and in the log line
 _LONGEST_WAIT = 3600.0  # seconds: the thread wakes at least this often (a clock that jumped)
@@ -151,10 +151,10 @@ class DnsWatcher:
             self._wait(delay)  # what comes in meanwhile may change what is next
             return
         self._pacer.sent(now)
-        status = self._check(step)
+        status, silent = self._check(step)
         now = time.monotonic()
         schedule.record(step, status, now)
-        self._count_failure(status == "unknown", now)
+        self._count_failure(silent, now)
         self._publish(now, idle=False)
 
     def _wait(self, seconds: float) -> None:
@@ -229,18 +229,24 @@ class DnsWatcher:
         except (OSError, KeyError):
             return b""
 
-    def _check(self, name: str) -> Status | None:
-        """Whether ``_ua-auto-config.<name>`` carries the digest served; None: nothing served, nothing asked."""
+    def _check(self, name: str) -> tuple[Status | None, bool]:
+        """Whether ``_ua-auto-config.<name>`` carries the digest served (None: nothing served, nothing asked),
+        and whether the resolver stayed silent.
+
+        Only silence counts towards resting the resolver (as check-dns does): a SERVFAIL or REFUSED is
+        one customer zone's trouble, and the next domain's answer may be fine.
+        """
         body = self._served(name)
         if not body or self._resolver is None:
-            return None
+            return None, False
         try:
             result = lookup(self._resolver, paccdns.txt_name(name), "TXT")
-        except Unanswered:
-            return "unknown"
+        except Unanswered as exc:
+            return "unknown", exc.timed_out
         if not result.values:
-            return "stale"  # no such name, or no TXT record: the client finds no digest and rejects
-        return "ok" if paccdns.digest_status((paccspec.txt_record(body),), list(result.values)) == "ok" else "stale"
+            return "stale", False  # no such name, or no TXT record: the client finds no digest and rejects
+        matches = paccdns.digest_status((paccspec.txt_record(body),), list(result.values)) == "ok"
+        return ("ok" if matches else "stale"), False
 
     def _count_failure(self, failed: bool, now: float) -> None:
         if not failed:
