@@ -334,7 +334,7 @@ def parser() -> argparse.ArgumentParser:
     init_parser.add_argument("--provider-name", metavar="NAME", help="what clients show (default the domain)")
     init_parser.add_argument("--force", action="store_true", help="overwrite an existing --output file")
     probe_help = "check a live deployment the way each mail client does, and say what to fix first"
-    from mailautoconf.probe.command import add_arguments as probe_arguments  # argparse only: no network code
+    from mailautoconf.probe.args import add_arguments as probe_arguments  # argparse only: no network code
 
     probe_arguments(commands.add_parser("probe", help=probe_help, description=probe_help))
     return top

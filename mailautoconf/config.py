@@ -24,7 +24,6 @@ from typing import Any
 
 from mailautoconf import names
 from mailautoconf import tomlsegments
-from mailautoconf.deploy.lookup import parse_resolver
 from mailautoconf.model import AUTH_METHODS
 from mailautoconf.model import INCOMING_TYPES
 from mailautoconf.model import NO_OVERRIDE
@@ -631,6 +630,9 @@ class _Checker:
         check_dns = self.boolean(table, "check_dns", where)
         resolver = self.string(table, "resolver", where, required=False)
         if resolver is not None:
+            # Here, not at the top: deploy.lookup brings dnspython, which a config without one never needs.
+            from mailautoconf.deploy.lookup import parse_resolver
+
             try:
                 parse_resolver(resolver)
             except ValueError as exc:

@@ -36,14 +36,10 @@ import math
 import threading
 import time
 from collections.abc import Iterator
-
-import dns.resolver
+from typing import TYPE_CHECKING
 
 from mailautoconf import paccspec
 from mailautoconf.deploy import paccdns
-from mailautoconf.deploy.lookup import Unanswered
-from mailautoconf.deploy.lookup import lookup
-from mailautoconf.deploy.lookup import make_resolver
 from mailautoconf.model import Config
 from mailautoconf.model import PaccSettings
 from mailautoconf.paccguard import DigestChanges
@@ -53,6 +49,9 @@ from mailautoconf.paccschedule import Status
 from mailautoconf.render import PACC
 from mailautoconf.store import PaccDns
 from mailautoconf.store import Store
+
+if TYPE_CHECKING:  # dnspython is imported when the check starts: serve without PACC never loads it
+    import dns.resolver
 
 __all__ = ["GIVE_UP_AFTER", "LOG_EVERY", "SHOWN", "DnsWatcher", "enabled"]
 
@@ -190,6 +189,8 @@ class DnsWatcher:
             if was_on:
                 log.info("PACC digests are no longer looked up in DNS (no provider with pacc = true, or check_dns)")
             return
+        from mailautoconf.deploy.lookup import make_resolver
+
         try:
             self._resolver = make_resolver(pacc.resolver)
         except ValueError as exc:
@@ -236,6 +237,9 @@ class DnsWatcher:
         Only silence counts towards resting the resolver (as check-dns does): a SERVFAIL or REFUSED is
         one customer zone's trouble, and the next domain's answer may be fine.
         """
+        from mailautoconf.deploy.lookup import Unanswered
+        from mailautoconf.deploy.lookup import lookup
+
         body = self._served(name)
         if not body or self._resolver is None:
             return None, False

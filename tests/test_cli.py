@@ -150,3 +150,16 @@ def test_check_says_what_common_names_cost(tmp_path: Path) -> None:
     assert f"{config}: warning: [dns] common_names:" in result.stderr
     assert "2 certificate(s) (dovecot 1, postfix 1" in result.stderr
     assert "common_names" not in run("check").stderr
+
+
+def test_building_the_command_line_loads_no_command_s_own_modules() -> None:
+    """serve, render and check start without what dns, check-dns, certs, nginx, import or probe need."""
+    script = (
+        "import sys; from mailautoconf import cli; cli.parser(); "
+        "print(sorted(m for m in sys.modules if m.startswith(('mailautoconf.probe.net', 'mailautoconf.probe.run', "
+        "'mailautoconf.deploy.lookup', 'mailautoconf.deploy.dns', 'mailautoconf.deploy.nginx', 'rich', "
+        "'dns.resolver', 'tomli_w'))))"
+    )
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

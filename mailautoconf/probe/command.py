@@ -15,30 +15,7 @@ from mailautoconf.probe.net import parse_resolve
 from mailautoconf.probe.run import FAMILIES
 from mailautoconf.probe.run import probe
 
-__all__ = ["add_arguments", "network_from", "probe_command"]
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "address", nargs="?", metavar="ADDRESS", help="the mail address to probe, e.g. fred@example.org"
-    )
-    parser.add_argument("--config", metavar="PATH", help="probe the config's hosted domains instead (a fleet)")
-    parser.add_argument("--sample", type=int, metavar="N", help="with --config: N domains chosen at random")
-    parser.add_argument("--parallel", type=int, default=8, metavar="N", help="with --config: domains at once (8)")
-    parser.add_argument(
-        "--resolve", action="append", default=[], metavar="HOST:PORT:IP", help="connect HOST:PORT to IP (as curl)"
-    )
-    parser.add_argument("--resolver", metavar="IP[:PORT]", help="ask this DNS server (default: the system's)")
-    parser.add_argument("--ca", metavar="FILE", help="PEM file of the only CAs to trust (default: the system's)")
-    parser.add_argument("--json", action="store_true", help="JSON for scripts and monitoring")
-    parser.add_argument(
-        "--client",
-        action="append",
-        choices=sorted(FAMILIES),
-        metavar="NAME",
-        help=f"only these client families (repeatable): {', '.join(FAMILIES)}",
-    )
-    parser.add_argument("--brief", action="store_true", help="the families and fixes, without every step")
+__all__ = ["network_from", "probe_command"]
 
 
 def network_from(args: argparse.Namespace, workers: int = 32) -> Network:

@@ -17,6 +17,7 @@ from mailautoconf.probe import outlook
 from mailautoconf.probe import pacc
 from mailautoconf.probe import summary
 from mailautoconf.probe import thunderbird
+from mailautoconf.probe.args import FAMILY_NAMES
 from mailautoconf.probe.net import Network
 from mailautoconf.probe.report import FamilyResult
 from mailautoconf.probe.report import ProbeReport
@@ -37,6 +38,8 @@ FAMILIES: dict[str, Walk] = {
     dav.NAME: lambda target, ca: dav.walk(target),
     pacc.NAME: lambda target, ca: pacc.walk(target),
 }
+# The command line names them before this module is imported (probe/args.py).
+assert tuple(FAMILIES) == FAMILY_NAMES, (tuple(FAMILIES), FAMILY_NAMES)
 
 
 def _guarded(name: str, walk: Walk, target: Target, ca: str | None) -> FamilyResult:
