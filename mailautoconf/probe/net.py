@@ -341,8 +341,11 @@ class Network:
             hops.append(Hop(current, current_method, answer.status, answer.content_type, answer.location))
             if answer.status not in (301, 302, 303, 307, 308) or not answer.location or redirects.max_hops == 0:
                 return self._done(url, method, hops, looked_up, address, tls, started, answer=answer)
-            target = urllib.parse.urljoin(current, answer.location)
-            refusal = redirects.refuses(current, target)
+            try:
+                target = urllib.parse.urljoin(current, answer.location)
+                refusal = redirects.refuses(current, target)
+            except ValueError:  # "http://[x": urljoin and urlsplit raise; a port past 65535 fails in _once
+                target, refusal = answer.location, "not a URL any client can follow"
             if not refusal and len(hops) > redirects.max_hops:
                 refusal = f"more than {redirects.max_hops} redirects"
             if refusal:
@@ -389,10 +392,13 @@ class Network:
     def _once(
         self, url: str, method: str, headers: dict[str, str], body: bytes | None, deadline: float
     ) -> tuple[_Answer, str, TlsInfo | None, tuple[DnsAnswer, ...]]:
-        parts = urllib.parse.urlsplit(url)
+        try:
+            parts = urllib.parse.urlsplit(url)
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError as exc:
+            raise _Failed("http", f"{url!r} is not a URL a client can open ({exc})") from None
         host = (parts.hostname or "").lower()
         https = parts.scheme == "https"
-        port = parts.port or (443 if https else 80)
         addresses, answers = self.addresses(host, port)
         if not addresses:
             failed = _Failed("dns", _no_address(host, answers))
@@ -438,7 +444,7 @@ class Network:
             leaf = self._peek_certificate(host, address, port, deadline)
             kind, words = _tls_problem(exc, host, leaf)
             raise _Failed("tls", f"{host}: {words}", _tls_info(leaf, False, words, kind)) from None
-        except (ssl.SSLError, OSError) as exc:
+        except (ssl.SSLError, OSError, ValueError) as exc:  # ValueError: a name the handshake cannot carry
             raw.close()
             words = f"TLS handshake failed ({getattr(exc, 'reason', None) or exc})"
             raise _Failed("tls", f"{host}: {words}", TlsInfo(False, words, "handshake")) from None
