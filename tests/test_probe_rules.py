@@ -173,6 +173,23 @@ def test_signed_profile_is_opened_and_checked() -> None:
     assert cms.open_signed(b"\x30\x84\xff\xff\xff\xff", []) == "not a well-formed CMS structure"
 
 
+# What cryptography warns about damaged certificates: warnings, not the failures looked for.
+@pytest.mark.filterwarnings("ignore:PKCS#7 certificates could not be parsed as DER")
+@pytest.mark.filterwarnings("ignore::cryptography.utils.CryptographyDeprecationWarning")
+def test_a_damaged_signed_profile_is_a_finding_not_an_exception() -> None:
+    """Each byte of a signed profile set to 0x00, 0x01, 0x80 or 0xff in turn: open_signed answers, never raises.
+
+    Damage in the certificates once raised from cryptography (InvalidVersion, UnsupportedAlgorithm, a
+    ValueError from public_key()), past the "not a well-formed CMS structure" answer.
+    """
+    ca = CA.create()
+    signed = _signer(ca).sign(_profile())
+    for position in range(len(signed)):
+        for value in (0x00, 0x01, 0x80, 0xFF):
+            damaged = signed[:position] + bytes([value]) + signed[position + 1 :]
+            assert isinstance(cms.open_signed(damaged, [ca.certificate]), (cms.Signed, str)), position
+
+
 def test_profile_payloads() -> None:
     judged = verdicts.profile_payloads(_profile())
     assert list(map(str, judged.servers)) == ["IMAP mail.example.net:993 SSL/TLS", "SMTP mail.example.net:465 SSL/TLS"]
@@ -236,6 +253,37 @@ def test_tls_reports_the_verified_chain(tmp_path: Path) -> None:
     assert exchange.status == 200, exchange.error
     assert exchange.tls is not None and exchange.tls.verified
     assert exchange.tls.chain == ("chain.example", "probe test intermediate", "probe test root")
+
+
+@pytest.mark.parametrize(
+    ("location", "kind", "words"),
+    [
+        ("http://[x/", "redirect", "not a URL any client can follow"),
+        ("http://chain.example:99999/", "http", "is not a URL a client can open"),
+    ],
+)
+def test_a_redirect_to_no_url_is_a_failed_request_not_an_exception(location: str, kind: str, words: str) -> None:
+    """What a server puts in Location is the server's: Network.request still never raises."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def serve_once() -> None:
+        connection, _ = listener.accept()
+        with connection:
+            connection.recv(4096)
+            connection.sendall(f"HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\n\r\n".encode())
+
+    server = threading.Thread(target=serve_once, daemon=True)
+    server.start()
+    net = Network("127.0.0.1:9", {("chain.example", port): ["127.0.0.1"]})
+    try:
+        exchange = net.request(f"http://chain.example:{port}/", redirects=Redirects("Thunderbird"))
+    finally:
+        net.close()
+        server.join(timeout=10)
+        listener.close()
+    assert (exchange.error_kind, exchange.status) == (kind, 302 if kind == "redirect" else None), exchange
+    assert words in exchange.error
 
 
 def test_fixes_first_help_the_most_users() -> None:

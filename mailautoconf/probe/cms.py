@@ -20,6 +20,7 @@ from datetime import datetime
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric import padding
@@ -81,12 +82,16 @@ def _name(certificate: x509.Certificate) -> str:
 def _issued_by(certificate: x509.Certificate, issuer: x509.Certificate) -> bool:
     try:
         certificate.verify_directly_issued_by(issuer)
-    except (ValueError, TypeError, InvalidSignature):
+    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
         return False
     return True
 
 
-def _verify(key: object, signature: bytes, data: bytes) -> bool:
+def _verify(certificate: x509.Certificate, signature: bytes, data: bytes) -> bool:
+    try:
+        key = certificate.public_key()  # a damaged key is a certificate that signed nothing
+    except (ValueError, UnsupportedAlgorithm):
+        return False
     try:
         if isinstance(key, ec.EllipticCurvePublicKey):
             key.verify(signature, data, ec.ECDSA(hashes.SHA256()))
@@ -125,7 +130,7 @@ def open_signed(body: bytes, anchors: list[x509.Certificate]) -> Signed | str:
         return "not a well-formed CMS structure"
     try:
         certificates = pkcs7.load_der_pkcs7_certificates(body)
-    except ValueError:
+    except (ValueError, x509.InvalidVersion):
         certificates = []
     if not certificates:
         return "signed, but without the signing certificate"
@@ -134,13 +139,16 @@ def open_signed(body: bytes, anchors: list[x509.Certificate]) -> Signed | str:
     if attributes is not None:
         _, attr_start, value_start, value_end = attributes
         digest_ok = False
-        for _, _, a_start, a_end in _children(body, value_start, value_end):
-            parts = _children(body, a_start, a_end)
-            if body[parts[0][2] : parts[0][3]] == _MESSAGE_DIGEST:
-                values = _children(body, parts[1][2], parts[1][3])
-                digest_ok = body[values[0][2] : values[0][3]] == hashlib.sha256(content).digest()
+        try:
+            for _, _, a_start, a_end in _children(body, value_start, value_end):
+                parts = _children(body, a_start, a_end)
+                if body[parts[0][2] : parts[0][3]] == _MESSAGE_DIGEST:
+                    values = _children(body, parts[1][2], parts[1][3])
+                    digest_ok = body[values[0][2] : values[0][3]] == hashlib.sha256(content).digest()
+        except (ValueError, IndexError):  # an attribute without its type or value, as the structure above
+            return "not a well-formed CMS structure"
         signed_bytes = b"\x31" + body[attr_start + 1 : value_end]  # [0] IMPLICIT -> SET OF (RFC 5652 5.4)
-    leaf = next((c for c in certificates if _verify(c.public_key(), signature, signed_bytes)), None)
+    leaf = next((c for c in certificates if _verify(c, signature, signed_bytes)), None)
     problem = ""
     if leaf is None or not digest_ok:
         problem = "the signature does not verify (the profile was changed after signing, or signed wrongly)"
