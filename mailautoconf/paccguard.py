@@ -35,7 +35,7 @@ from mailautoconf.render import PACC
 from mailautoconf.render import pacc
 from mailautoconf.render.templates import ProviderTemplates
 
-__all__ = ["DigestChanges", "changed_domains", "digest_changes", "document_keys"]
+__all__ = ["DigestChanges", "digest_changes", "document_keys"]
 
 
 @dataclass(frozen=True)
@@ -71,13 +71,6 @@ def document_keys(prepared: Iterable[tuple[Provider, ProviderTemplates]]) -> dic
             if body:
                 keys[domain.name] = hashlib.sha256(body).digest()
     return keys
-
-
-def changed_domains(
-    before: Iterable[tuple[Provider, ProviderTemplates]], after: Iterable[tuple[Provider, ProviderTemplates]]
-) -> int:
-    """How many domains of ``after`` have a PACC document that differs from (or was not in) ``before``."""
-    return digest_changes(before, after).count
 
 
 def digest_changes(
