@@ -12,11 +12,13 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from support.isolation import requires_isolation
 from support.paths import EXAMPLE_CONFIG
 from support.pki import CA
 
 from mailautoconf import config
 from mailautoconf import paccspec
+from mailautoconf.probe import apple as apple_probe
 from mailautoconf.probe import cms
 from mailautoconf.probe import fleet
 from mailautoconf.probe import summary
@@ -30,6 +32,7 @@ from mailautoconf.probe.report import FamilyResult
 from mailautoconf.probe.report import Fix
 from mailautoconf.probe.report import ProbeReport
 from mailautoconf.probe.report import Verdict
+from mailautoconf.probe.steps import Target
 from mailautoconf.render import evolution
 from mailautoconf.render import outlook
 from mailautoconf.render import thunderbird
@@ -188,6 +191,45 @@ def test_a_damaged_signed_profile_is_a_finding_not_an_exception() -> None:
         for value in (0x00, 0x01, 0x80, 0xFF):
             damaged = signed[:position] + bytes([value]) + signed[position + 1 :]
             assert isinstance(cms.open_signed(damaged, [ca.certificate]), (cms.Signed, str)), position
+
+
+@requires_isolation
+def test_a_failed_second_profile_download_is_blamed_for_itself(tmp_path: Path) -> None:
+    """The first download installs; the second gets a 503: that is the finding, not "the identifiers differ"."""
+    ca = CA.create()
+    chain_file, key_file = ca.issue_files(["autoconfig.flaky.example"], tmp_path / "server")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(chain_file, key_file)
+    listener = socket.create_server(("127.0.0.1", 443))  # the profile URL has no port: the test namespace's 443
+    profile = _profile()
+    answers = [
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/x-apple-aspen-config\r\n"
+        b'Content-Disposition: attachment; filename="email.mobileconfig"\r\n'
+        + f"Content-Length: {len(profile)}\r\nConnection: close\r\n\r\n".encode()
+        + profile,
+        b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    ]
+
+    def serve_in_turn() -> None:
+        for _ in answers:  # both downloads run at once: the second is the one asking past caches
+            connection, _address = listener.accept()
+            with context.wrap_socket(connection, server_side=True) as tls:
+                again = b"no-cache" in tls.recv(4096).lower()
+                tls.sendall(answers[1] if again else answers[0])
+
+    server = threading.Thread(target=serve_in_turn, daemon=True)
+    server.start()
+    net = Network("127.0.0.1:9", {("autoconfig.flaky.example", 443): ["127.0.0.1"]}, str(ca.write(tmp_path / "ca.pem")))
+    try:
+        result = apple_probe.walk(Target("fred@flaky.example", "flaky.example", net), str(tmp_path / "ca.pem"))
+    finally:
+        net.close()
+        server.join(timeout=10)
+        listener.close()
+    assert result.status == "fail"
+    assert [step.label for step in result.steps] == ["profile https autoconfig", "profile second download"]
+    assert "status 503" in result.steps[1].reason
+    assert all("identifiers differ" not in step.reason for step in result.steps)
 
 
 def test_profile_payloads() -> None:

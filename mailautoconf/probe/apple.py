@@ -11,10 +11,12 @@ download (else every download installs a second profile).
 from __future__ import annotations
 
 import ssl
+from collections.abc import Callable
 from dataclasses import replace
 
 from cryptography import x509
 
+from mailautoconf import signing
 from mailautoconf.probe import cms
 from mailautoconf.probe import verdicts
 from mailautoconf.probe.net import Redirects
@@ -65,7 +67,7 @@ def _judge(exchange: Exchange, trust: list[x509.Certificate]) -> verdicts.Judgem
             problems.append(signed.problem)
         else:
             notes.append(f"signed by {chain}, {signed.days_left} days left")
-            if signed.days_left is not None and signed.days_left < 14:
+            if signed.days_left is not None and signed.days_left < signing.EXPIRY_WARNING.days:
                 problems.append(f"the signing certificate expires in {signed.days_left} days")
     else:
         judged = verdicts.profile_payloads(body)
@@ -84,12 +86,23 @@ def walk(target: Target, ca: str | None = None) -> FamilyResult:
     # A second download, as a user who installs the profile again: another request, same address.
     second = target.net.request_later(url, headers={**headers, "Cache-Control": "no-cache"}, redirects=REDIRECTS)
     trust = anchors(ca)
-    step = exchange_step("profile https autoconfig", first.result(), lambda e: _judge(e, trust), NAME)
+    judged: dict[str, verdicts.Judgement] = {}  # each download judged once (signature, chain, plist)
+
+    def judging(download: str) -> Callable[[Exchange], verdicts.Judgement]:
+        def judge(exchange: Exchange) -> verdicts.Judgement:
+            judged[download] = _judge(exchange, trust)
+            return judged[download]
+
+        return judge
+
+    step = exchange_step("profile https autoconfig", first.result(), judging("first"), NAME)
     steps = [step]
-    if step.verdict is not Verdict.FAIL and step.exchange is not None:
-        again = _judge(second.result(), trust)
-        one = _judge(step.exchange, trust).data
-        if again.data != one:
+    if step.verdict is not Verdict.FAIL and "first" in judged:
+        repeat = exchange_step("profile second download", second.result(), judging("second"), NAME)
+        if repeat.verdict is Verdict.FAIL:  # the second download failed: that, not the identifiers, is the finding
+            steps.append(repeat)
+            steps[0] = step = replace(step, verdict=Verdict.FAIL, cause=repeat.cause)
+        elif judged["second"].data != judged["first"].data:
             reason = "the identifiers differ between two downloads: each download installs another profile"
             steps.append(
                 Step(
