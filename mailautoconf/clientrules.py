@@ -266,13 +266,26 @@ def _apple_profile(provider: Provider) -> Iterator[Finding]:
             )
 
 
-# draft-ietf-mailmaint-autoconfig-06, "displayName and displayShortName": MUST be no longer.
-MAX_DISPLAY_NAME = 60
-MAX_DISPLAY_SHORT_NAME = 20
+# draft-ietf-mailmaint-autoconfig-06, "displayName and displayShortName": MUST be no longer. PACC's
+# info.provider name and shortName have the same limits (paccspec).
+MAX_DISPLAY_NAME = paccspec.MAX_NAME
+MAX_DISPLAY_SHORT_NAME = paccspec.MAX_SHORT_NAME
+
+# What the finding says a format does with a name over ``limit`` for its ``element``, and the ``fix``.
+Allows = Callable[[int, str, str], str]
 
 
 def _display_names(provider: Provider) -> Iterator[Finding]:
-    """A name longer than Autoconfig 1.2 allows in ``displayName`` (60) or ``displayShortName`` (20).
+    """A name longer than Autoconfig 1.2 allows in ``displayName`` (60) or ``displayShortName`` (20)."""
+
+    def allows(limit: int, element: str, fix: str) -> str:
+        return f"Autoconfig 1.2 allows {limit} in {element}: {fix}"
+
+    return _long_names(provider, allows, frozenset({Client.AUTOCONFIG}))
+
+
+def _long_names(provider: Provider, allows: Allows, clients: frozenset[Client]) -> Iterator[Finding]:
+    """Each name over the display name's or the short name's limit, for a format that says ``allows``.
 
     ``short_name`` defaults to ``display_name``, so a long display name
     without a short name breaks the shorter limit: the finding says to add
@@ -289,31 +302,18 @@ def _display_names(provider: Provider) -> Iterator[Finding]:
             )
     for keys, place, display_name, short_name in places:
         if display_name is not None and len(display_name) > MAX_DISPLAY_NAME:
-            yield _name_finding(
-                (*keys, "display_name"),
-                place,
-                f"display_name has {len(display_name)}",
-                MAX_DISPLAY_NAME,
-                "displayName",
-                "shorten it",
-            )
+            said = f"display_name has {len(display_name)} characters"
+            message = f"{said}; {allows(MAX_DISPLAY_NAME, 'displayName', 'shorten it')}"
+            yield Finding((*keys, "display_name"), place, message, clients)
         if short_name is None or len(short_name) <= MAX_DISPLAY_SHORT_NAME:
             continue
         if not keys and short_name == display_name:  # not set: the display name stands in
-            said = f"display_name, the short name too while short_name is not set, has {len(short_name)}"
-            yield _name_finding(
-                (*keys, "display_name"), place, said, MAX_DISPLAY_SHORT_NAME, "displayShortName", "add a short_name"
-            )
+            key, fix = "display_name", "add a short_name"
+            said = f"display_name, the short name too while short_name is not set, has {len(short_name)} characters"
         else:
-            said = f"short_name has {len(short_name)}"
-            yield _name_finding(
-                (*keys, "short_name"), place, said, MAX_DISPLAY_SHORT_NAME, "displayShortName", "shorten it"
-            )
-
-
-def _name_finding(keys: Path, where: str, said: str, limit: int, element: str, fix: str) -> Finding:
-    message = f"{said} characters; Autoconfig 1.2 allows {limit} in {element}: {fix}"
-    return Finding(keys, where, message, frozenset({Client.AUTOCONFIG}))
+            key, fix, said = "short_name", "shorten it", f"short_name has {len(short_name)} characters"
+        message = f"{said}; {allows(MAX_DISPLAY_SHORT_NAME, 'displayShortName', fix)}"
+        yield Finding((*keys, key), place, message, clients)
 
 
 def _pacc(provider: Provider) -> Iterator[Finding]:
@@ -366,17 +366,11 @@ def _pacc(provider: Provider) -> Iterator[Finding]:
                 f"{paccspec.PORTS[kind]} only): its PACC document leaves {kind} out",
                 clients,
             )
-    for key, value, limit in (
-        ("display_name", provider.display_name, paccspec.MAX_NAME),
-        ("short_name", provider.short_name, paccspec.MAX_SHORT_NAME),
-    ):
-        if len(value) > limit:
-            yield Finding(
-                (key,),
-                where,
-                f"{key} has {len(value)} characters; PACC allows {limit}: its document carries the first {limit}",
-                clients,
-            )
+
+    def allows(limit: int, element: str, fix: str) -> str:
+        return f"PACC allows {limit}: its document carries the first {limit}"
+
+    yield from _long_names(provider, allows, clients)
 
 
 def _pacc_key(server: Server) -> str:
