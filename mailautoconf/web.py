@@ -204,13 +204,15 @@ def _document(entry: Entry, path: str) -> tuple[bytes, str] | None:
         return None
 
 
-def _conditional(entry: Entry, path: str, content_type: str) -> Response:
+def _conditional(entry: Entry, path: str, content_type: str, document: tuple[bytes, str] | None = None) -> Response:
     """Answer a static document, or 304 when the client's copy is current.
 
     Last-Modified is the mtime of the domain's file, which nginx sends too
-    when it serves the same file itself.
+    when it serves the same file itself. ``document``: its bytes and ETag,
+    when the caller has read them already.
     """
-    document = _document(entry, path)
+    if document is None:
+        document = _document(entry, path)
     if document is None:
         return _unavailable()
     content, tag = document
@@ -409,7 +411,7 @@ def user_agent_configuration() -> Response:
         return _unavailable()
     if not document[0]:
         return _text(404, "no PACC document for this domain: it does not opt in, or PACC cannot describe its servers")
-    return _conditional(found[1], PACC, pacc.CONTENT_TYPE)
+    return _conditional(found[1], PACC, pacc.CONTENT_TYPE, document)  # read once: the same bytes as checked
 
 
 # -- health ------------------------------------------------------------------
