@@ -356,3 +356,12 @@ def test_fleet_summary_counts_a_domain_once_per_kind_of_cause() -> None:
     assert summary.causes == {"connect": 2}
     assert summary.examples["connect"] == ["one.example", "two.example"]
     assert summary.failing == 2 and summary.drifting == 0
+
+
+def test_txt_records_are_read_as_the_service_reads_them() -> None:
+    """Zone-file TXT text (several strings, escapes): the probe reads it with deploy/paccdns.txt_text, as the
+    service's own digest check does, so the two cannot disagree about one record."""
+    from mailautoconf.probe import dav as dav_probe
+
+    assert dav_probe._path(('"path=/dav/\\"team\\"/"',)) == '/dav/"team"/'
+    assert dav_probe._path(('"pa" "th=/cal/"',)) == "/cal/"

@@ -32,7 +32,7 @@ from mailautoconf.render.templates import Template
 from mailautoconf.render.templates import domain_values
 from mailautoconf.render.templates import provider_templates
 
-__all__ = ["Bodies", "digest_status", "host_names", "is_digest", "txt_name"]
+__all__ = ["Bodies", "digest_status", "host_names", "is_digest", "txt_name", "txt_text"]
 
 
 def txt_name(domain: str) -> str:
@@ -94,12 +94,12 @@ def digest_status(expected: tuple[str, ...], found: list[str]) -> str:
     ``found`` are TXT rdata in zone-file form (quoted strings, a long one
     split in several); a client accepts the body if any record matches.
     """
-    want = {paccspec.parse_txt(_unquote(value)) for value in expected}
-    have = {paccspec.parse_txt(_unquote(value)) for value in found}
+    want = {paccspec.parse_txt(txt_text(value)) for value in expected}
+    have = {paccspec.parse_txt(txt_text(value)) for value in found}
     return "ok" if want & have - {None} else "stale"
 
 
-def _unquote(rdata: str) -> str:
+def txt_text(rdata: str) -> str:
     """A TXT rdata's text: its quoted strings joined (RFC 1035 section 3.3.14), escapes undone."""
     parts: list[str] = []
     current: list[str] = []

@@ -12,6 +12,7 @@ calendars.
 from __future__ import annotations
 
 from mailautoconf import dav
+from mailautoconf.deploy import paccdns
 from mailautoconf.probe.report import Cause
 from mailautoconf.probe.report import FamilyResult
 from mailautoconf.probe.report import MailServer
@@ -30,7 +31,7 @@ AGENT = "DAVx5/4.4 (mailautoconf probe)"
 
 def _path(values: tuple[str, ...]) -> str | None:
     for value in values:
-        text = value.strip('"').replace('" "', "")
+        text = paccdns.txt_text(value)  # zone-file form: quoted strings, escapes (deploy/paccdns.py)
         if text.startswith("path="):
             return text[len("path=") :]
     return None

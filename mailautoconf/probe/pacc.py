@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from mailautoconf import paccspec
+from mailautoconf.deploy import paccdns
 from mailautoconf.probe import verdicts
 from mailautoconf.probe.net import Redirects
 from mailautoconf.probe.report import Cause
@@ -34,7 +35,7 @@ def walk(target: Target) -> FamilyResult:
     future = target.net.request_later(url, headers={"User-Agent": AGENT}, redirects=Redirects("PACC", https_only=True))
     txt = target.net.dns(f"{paccspec.TXT_LABEL}.{target.domain}", "TXT")
     exchange = future.result()
-    digests = [d for d in (paccspec.parse_txt(v.strip('"').replace('" "', "")) for v in txt.values) if d]
+    digests = [d for d in (paccspec.parse_txt(paccdns.txt_text(v)) for v in txt.values) if d]
     if not digests and (exchange.error_kind == "dns" or exchange.status == 404):
         step = Step("PACC document", Verdict.SKIP, f"not offered ({exchange.error or 'status 404'})", url, exchange)
         return family(NAME, TITLE, [[step]], failed_summary="no PACC document (not offered)", absent=True)
