@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from mailautoconf import files
 from mailautoconf import names
 from mailautoconf import tomlsegments
 from mailautoconf.model import AUTH_METHODS
@@ -84,6 +85,12 @@ _URL = re.compile(r"https?://[^\s<>\"']+")
 # An https URL taken apart: the host (a name, maybe with {domain}) and the rest (port, path, query).
 _HTTPS_URL = re.compile(r"https://(?P<host>[^/:?#\s<>\"']+)(?P<rest>(:\d{1,5})?([/?#][^\s<>\"']*)?)", re.IGNORECASE)
 
+# An included file of zero bytes is most often one being written (a panel truncates, then writes),
+# and taking it for "no providers" would withdraw its domains for that moment.
+_EMPTY_INCLUDE = (
+    "the file is empty; to remove its providers delete the file (or leave a comment in it), "
+    "an empty one is taken for a file still being written"
+)
 Path = tuple[str | int, ...]  # keys into the parsed TOML, e.g. ("provider", 0, "incoming", 1, "port")
 Locate = Callable[[Path], tuple[str, int | None]]
 
@@ -201,11 +208,9 @@ class Loader:
         """Load the main file ``path`` (its text given as ``data``, or read) with its includes."""
         if data is None:
             try:
-                with open(path, "rb") as handle:
-                    data = handle.read()
-            except OSError as exc:
-                reason = exc.strerror or str(exc)
-                raise ConfigError([Problem(path, None, "", f"cannot read the file: {reason}")]) from None
+                data = files.read_regular(path)
+            except files.FileTrouble as exc:
+                raise ConfigError([Problem(path, None, "", f"cannot read the file: {exc.reason}")]) from None
         text = data if isinstance(data, str) else _decode(data, path)
         fingerprint = hashlib.sha256(text.encode("utf-8", "surrogatepass"))
         parsed_before = self._parsed
@@ -239,8 +244,9 @@ class Loader:
 
         sources = [path]
         if settings is not None and settings[0].include:
-            files = _included_files(path, settings[0].include)
-            for file in files:
+            included, include_problems = _included_files(path, settings[0].include, locate_top)
+            problems += include_problems
+            for file in included:
                 sources.append(file)
                 state = self._file(file, parsed_before)
                 fingerprint.update(file.encode("utf-8", "surrogateescape") + b"\0" + repr(state.stat).encode())
@@ -261,7 +267,7 @@ class Loader:
                     providers_raw = segment.data.get("provider")
                     if isinstance(providers_raw, list):
                         placed += [_Placed(raw, lines, index) for index, raw in enumerate(providers_raw)]
-            self._files = {file: self._files[file] for file in files if file in self._files}
+            self._files = {file: self._files[file] for file in included if file in self._files}
         else:
             self._files = {}
 
@@ -305,7 +311,9 @@ class Loader:
         try:
             status = os.stat(file)
         except OSError as exc:
-            return _FileState((0, 0, 0), None, (Problem(file, None, "", f"cannot read the file: {exc.strerror}"),))
+            return _FileState(
+                (0, 0, 0), None, (Problem(file, None, "", f"cannot read the file: {files.describe(file, exc)}"),)
+            )
         stat = (status.st_mtime_ns, status.st_size, status.st_ino)
         known = self._files.get(file)
         if known is not None and known.stat == stat:
@@ -313,13 +321,14 @@ class Loader:
                 self._parsed[segment.digest] = segment.data
             return known
         try:
-            with open(file, "rb") as handle:
-                data = handle.read()
+            data = files.read_regular(file)
+            if not data.strip():
+                raise ConfigError([Problem(file, None, "", _EMPTY_INCLUDE)])
             text = _decode(data, file)
             segments = tomlsegments.parse(text, parsed_before, self._parsed)
             state = _FileState(stat, tuple(segments), ())
-        except OSError as exc:
-            state = _FileState(stat, None, (Problem(file, None, "", f"cannot read the file: {exc.strerror}"),))
+        except files.FileTrouble as exc:
+            state = _FileState(stat, None, (Problem(file, None, "", f"cannot read the file: {exc.reason}"),))
         except ConfigError as exc:
             state = _FileState(stat, None, tuple(exc.problems))
         except tomllib.TOMLDecodeError as exc:
@@ -391,22 +400,60 @@ def check_oauth_issuer(url: str) -> tuple[str | None, Messages]:
     return found, checker.messages()
 
 
-def _included_files(main: str, patterns: tuple[str, ...]) -> tuple[str, ...]:
-    """The files ``[service] include`` names, sorted, each once, never the main file.
+def _included_files(main: str, patterns: tuple[str, ...], locate: Locate) -> tuple[tuple[str, ...], list[Problem]]:
+    """The files ``[service] include`` names, sorted, each once, never the main file; and what is wrong.
 
     A relative pattern is relative to the main file's folder, and its files
-    are named the way the main file was (so messages read alike).
+    are named the way the main file was (so messages read alike). Every
+    match is kept, whatever it is: one that is not a plain file (a folder,
+    a dangling symlink, a loop) is reported when it is read, and the config
+    is not applied. Skipping it would withdraw the domains it held without
+    a word. A pattern whose folder is missing or cannot be listed is an
+    error for the same reason: glob finds nothing there, silently.
     """
     folder = os.path.dirname(os.path.abspath(main))
     main_path = os.path.abspath(main)
     found: dict[str, None] = {}
+    problems: list[Problem] = []
+    file, line = locate(("service", "include"))
     for pattern in patterns:
         relative = not os.path.isabs(pattern)
-        for match in sorted(glob.glob(os.path.join(folder, pattern) if relative else pattern)):
-            if os.path.isfile(match) and os.path.abspath(match) != main_path:
+        full = os.path.join(folder, pattern) if relative else pattern
+        base = _fixed_folder(full)
+        shown_base = os.path.normpath(
+            os.path.join(os.path.dirname(main), os.path.relpath(base, folder)) if relative else base
+        )
+        try:
+            with os.scandir(base):
+                pass
+        except OSError as exc:
+            reason = files.describe(base, exc) if not os.path.isdir(base) else (exc.strerror or str(exc))
+            problems.append(
+                Problem(
+                    file,
+                    line,
+                    "[service]",
+                    f'include "{pattern}": the folder {shown_base} cannot be listed: {reason}; '
+                    "the files it held would be withdrawn, so the config is not applied",
+                )
+            )
+            continue
+        for match in sorted(glob.glob(full)):
+            if os.path.abspath(match) != main_path:
                 shown = os.path.join(os.path.dirname(main), os.path.relpath(match, folder)) if relative else match
                 found.setdefault(os.path.normpath(shown), None)
-    return tuple(found)
+    return tuple(found), problems
+
+
+def _fixed_folder(pattern: str) -> str:
+    """The folder of ``pattern`` before its first glob wildcard: what must exist for it to match anything."""
+    parts = os.path.dirname(pattern).split(os.sep)
+    fixed: list[str] = []
+    for part in parts:
+        if glob.has_magic(part):
+            break
+        fixed.append(part)
+    return os.sep.join(fixed) or os.sep
 
 
 def _cross_checks(providers: list[Provider], places: list[_Placed]) -> list[Problem]:
@@ -749,7 +796,7 @@ class _Checker:
         table = self.table(raw, where, "[service]")
         if table is None:
             return None
-        self.known_keys(table, ("public_hostname", "include"), where)
+        self.known_keys(table, ("public_hostname", "include", "check_interval"), where)
         include: list[str] = []
         if "include" in table:
             for pattern in self.string_list(table, "include", where) or []:
@@ -761,11 +808,15 @@ class _Checker:
                     )
                 else:
                     include.append(pattern)
+        interval = self.integer(table, "check_interval", where, 1, 3600, "a number of seconds")
         public = self.string(table, "public_hostname", where)
         if public is None:
             return None
         hostname = self.hostname(public, where, "public_hostname", template=False)
-        return ServiceSettings(public_hostname=hostname, include=tuple(include)) if hostname else None
+        if not hostname or ("check_interval" in table and interval is None):
+            return None
+        default = ServiceSettings(hostname)
+        return ServiceSettings(hostname, tuple(include), interval or default.check_interval)
 
     def provider(self, raw: dict[str, Any], where: _Where) -> Provider | None:
         self.known_keys(

@@ -1318,7 +1318,7 @@ def test_load_missing_file(tmp_path: Path) -> None:
     path = tmp_path / "nowhere.toml"
     with pytest.raises(ConfigError) as excinfo:
         config.load(str(path))
-    assert str(excinfo.value) == f"{path}: cannot read the file: No such file or directory"
+    assert str(excinfo.value) == f"{path}: cannot read the file: it does not exist"
     (problem,) = excinfo.value.problems
     assert problem.line is None
 
@@ -1326,7 +1326,7 @@ def test_load_missing_file(tmp_path: Path) -> None:
 def test_load_directory(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as excinfo:
         config.load(str(tmp_path))
-    assert str(excinfo.value) == f"{tmp_path}: cannot read the file: Is a directory"
+    assert str(excinfo.value) == f"{tmp_path}: cannot read the file: it is a folder, not a file"
 
 
 def test_default_source_name() -> None:
