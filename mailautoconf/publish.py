@@ -13,7 +13,8 @@ Layout of the output folder (``static_xml/`` by default)::
     manifest.json                              generation, rendered_at, domains, retired versions
     .staging/                                  versions being written (or killed: removed)
     .trash/                                    retired versions being deleted
-    .lock                                      one publisher at a time
+    .lock                                      one publish, clean or sweep at a time
+    .owner                                     held by the one process publishing here (serve, render)
 
 Why this shape (bench/layouts.py measured the candidates at 100,000
 domains): a reload writes only the domains whose documents changed. A
@@ -45,6 +46,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import time
 from collections.abc import Callable
 from collections.abc import Iterator
@@ -60,21 +62,28 @@ __all__ = [
     "CURRENT",
     "DOMAINS",
     "MANIFEST",
+    "OWNER",
     "VERSIONS",
+    "Busy",
     "Change",
+    "Claim",
     "Linked",
     "Published",
+    "claim",
     "clean",
+    "generation_number",
     "linked",
     "publish",
     "read_manifest",
     "sweep",
+    "version_name",
 ]
 
 CURRENT = "current"
 DOMAINS = "domains"
 VERSIONS = "versions"
 MANIFEST = "manifest.json"
+OWNER = ".owner"  # locked by the process that publishes here (Claim)
 # How long a replaced version stays at least, for readers that resolved its
 # symlink just before the switch.
 HOLD_SECONDS = 1.0
@@ -112,6 +121,75 @@ class Change:
     documents: Callable[[], Mapping[str, bytes]]
 
 
+class Busy(Exception):
+    """Another process publishes into the output folder; the message says which and what to do."""
+
+
+class Claim:
+    """This process's hold on an output folder: the one process publishing there, for as long as it runs.
+
+    Two writers on one tree (``render`` beside a running ``serve``, a second
+    ``serve``) each delete the versions the other links to. So whoever
+    publishes first holds an exclusive lock on ``.owner`` in the folder
+    until it exits (the kernel lets go of it even after ``kill -9``), and
+    every other process is refused with a message naming the holder.
+    """
+
+    def __init__(self, output_dir: str, role: str) -> None:
+        self.output_dir = output_dir
+        self.role = role
+        self._descriptor: int | None = None
+        self._take()
+
+    def _take(self) -> None:
+        os.makedirs(self.output_dir, exist_ok=True)
+        path = os.path.join(self.output_dir, OWNER)
+        # Read-only: a descriptor open for writing would keep the file system from being remounted read-only.
+        descriptor = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(descriptor, 256, 0).decode("utf-8", "replace").strip() or "a process"
+            os.close(descriptor)
+            raise Busy(
+                f"{self.output_dir}: {holder} publishes into this folder; one process per output folder: "
+                "stop it, or give this one an --output of its own (a running serve re-renders by itself "
+                "when the config changes)"
+            ) from None
+        self._descriptor = descriptor
+        started = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        with contextlib.suppress(OSError), open(path, "w", encoding="utf-8") as holder:  # said, not needed
+            holder.write(f"mailautoconf {self.role} (pid {os.getpid()}, since {started})\n")
+
+    def held(self) -> bool:
+        """Whether the lock file in the folder is still the one held (the folder was not deleted or replaced)."""
+        if self._descriptor is None:
+            return False
+        try:
+            on_disk = os.stat(os.path.join(self.output_dir, OWNER))
+        except OSError:
+            return False
+        own = os.fstat(self._descriptor)
+        return (on_disk.st_dev, on_disk.st_ino) == (own.st_dev, own.st_ino)
+
+    def renew(self) -> None:
+        """Hold the folder again after it was replaced; raises Busy if another process took it meanwhile."""
+        if self.held():
+            return
+        self.release()
+        self._take()
+
+    def release(self) -> None:
+        if self._descriptor is not None:
+            os.close(self._descriptor)
+            self._descriptor = None
+
+
+def claim(output_dir: str, role: str) -> Claim:
+    """Hold ``output_dir`` for this process (``role``: serve, render); raises Busy naming the holder."""
+    return Claim(output_dir, role)
+
+
 @contextlib.contextmanager
 def _locked(output_dir: str) -> Iterator[None]:
     with open(os.path.join(output_dir, ".lock"), "w") as handle:
@@ -132,18 +210,21 @@ def read_manifest(output_dir: str) -> dict[str, object]:
 
 
 def linked(output_dir: str) -> dict[str, Linked]:
-    """Every folder in ``domains/`` and the version it points at: what a restart can keep.
+    """Every folder in ``domains/`` and the version it points at, when that version is there: what a restart can keep.
 
-    Empty for a tree of the layout before (``current`` -> ``gen-NNNNNN``):
-    everything is written again once, in the new layout.
+    A link whose version is missing (deleted under the service, or by a
+    second writer) is left out, so it is written again. Empty for a tree
+    of the layout before (``current`` -> ``gen-NNNNNN``): everything is
+    written again once, in the new layout.
     """
     if _current_target(output_dir) not in (DOMAINS, None):
         return {}
     folder = os.path.join(output_dir, DOMAINS)
+    present = _version_names(output_dir)
     found: dict[str, Linked] = {}
     try:
         entries = os.scandir(folder)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return {}
     with entries:
         for entry in entries:
@@ -155,10 +236,28 @@ def linked(output_dir: str) -> dict[str, Linked]:
                 target = os.readlink(entry.path)
             except OSError:
                 continue  # not a symlink: written again
-            parsed = _parse(os.path.basename(target))
-            if parsed is not None and parsed[0] == entry.name:
+            version = os.path.basename(target)
+            parsed = _parse(version)
+            if (
+                parsed is not None
+                and parsed[0] == entry.name
+                and target == f"../{VERSIONS}/{version}"
+                and version in present
+            ):
                 found[entry.name] = Linked(parsed[1], parsed[2])
     return found
+
+
+def _version_names(output_dir: str) -> set[str]:
+    try:
+        return set(os.listdir(os.path.join(output_dir, VERSIONS)))
+    except (FileNotFoundError, NotADirectoryError):
+        return set()
+
+
+def version_name(folder: str, linked: Linked) -> str:
+    """The name in ``versions/`` of ``folder``'s version ``linked``."""
+    return f"{folder}@{linked.digest}.{linked.mtime}"
 
 
 def _parse(version: str) -> tuple[str, str, int] | None:
@@ -185,12 +284,23 @@ def publish(
     *,
     progress: Callable[[int, int], None] | None = None,
     now: datetime | None = None,
+    after: int = 0,
 ) -> tuple[Published, dict[str, Linked]]:
     """Make ``changes`` current: folder -> its new version, or None to remove the folder.
 
     ``before`` is what is linked now (:func:`linked`, or what the last
     publish returned). Returns the publish and the folders now linked that
     changed. ``total`` is the number of hosted domains, for the manifest.
+    ``after``: the last generation number the caller served; the new one
+    is above it and above the manifest's, so a tree deleted under a running
+    service does not start counting at 1 again.
+
+    Two phases, so that a publish that fails leaves the tree as it was:
+    first every new version is written (where a full disk shows), and the
+    manifest prepared; only then are the links switched, each by one
+    rename. A failure in the first phase removes what it wrote; one in the
+    second puts the links it switched back. Either way the error is raised
+    and the tree on disk still equals what the caller serves.
     """
     os.makedirs(output_dir, exist_ok=True)
     with _locked(output_dir):
@@ -198,71 +308,144 @@ def publish(
         mtime = int(moment.timestamp())
         staging = os.path.join(output_dir, _STAGING)
         shutil.rmtree(staging, ignore_errors=True)  # a killed publish's half-written versions
-        os.makedirs(staging)
         versions = os.path.join(output_dir, VERSIONS)
         domains = os.path.join(output_dir, DOMAINS)
-        os.makedirs(versions, exist_ok=True)
-        os.makedirs(domains, exist_ok=True)
+        for folder in (versions, domains):
+            _ensure_folder(output_dir, folder)
+        os.makedirs(staging)
         manifest = read_manifest(output_dir)
         retired: list[str] = []
         now_linked: dict[str, Linked] = {}
         written = removed = 0
-        for folder, change in changes.items():
-            old = before.get(folder)
-            if change is None:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(os.path.join(domains, folder))
-                removed += 1
+        new_versions: list[str] = []  # written by this publish: removed again if it fails
+        try:
+            for folder, change in changes.items():
+                old = before.get(folder)
+                if change is None:
+                    removed += 1
+                else:
+                    version = f"{folder}@{change.digest}.{mtime}"
+                    if _write_version(staging, versions, version, change.documents(), mtime):
+                        new_versions.append(version)
+                    now_linked[folder] = Linked(change.digest, mtime)
+                    written += 1
+                if old is not None and (change is None or (change.digest, mtime) != (old.digest, old.mtime)):
+                    retired.append(version_name(folder, old))
+                if progress is not None and (written + removed) % 5000 == 0 and written + removed:
+                    progress(written + removed, len(changes))
+            old_tree = _current_target(output_dir)
+            number = max(generation_number(manifest), after) + 1
+            generation = f"gen-{number:06d}"
+            rendered_at = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+            # Versions retired by an earlier publish, at least HOLD_SECONDS ago
+            # (readers have long let go of them), are removed by clean(), after
+            # the caller has switched to this one. bench/layouts.py saw readers
+            # miss a file when a version went at the very next of many quick
+            # publishes, and never with this hold.
+
+            def still_linked(version: str) -> bool:
+                folder, digest, version_mtime = _parse(version) or ("", "", 0)
+                linked = now_linked.get(folder) or (before.get(folder) if folder not in changes else None)
+                return linked is not None and (linked.digest, linked.mtime) == (digest, version_mtime)
+
+            earlier = [version for version in _names(manifest, "retired") if not still_linked(version)]
+            to_remove = [version for version in _names(manifest, "to_remove") if not still_linked(version)]
+            retired_at = manifest.get("retired_at")
+            held = isinstance(retired_at, int | float) and moment.timestamp() - retired_at < HOLD_SECONDS
+            if held:
+                retired = earlier + retired  # kept for another publish, at least HOLD_SECONDS from now
             else:
-                version = f"{folder}@{change.digest}.{mtime}"
-                _write_version(staging, versions, version, change.documents(), mtime)
-                _link(domains, folder, f"../{VERSIONS}/{version}")
-                now_linked[folder] = Linked(change.digest, mtime)
-                written += 1
-            if old is not None and (change is None or change.digest != old.digest):
-                retired.append(f"{folder}@{old.digest}.{old.mtime}")
-            if progress is not None and (written + removed) % 5000 == 0 and written + removed:
-                progress(written + removed, len(changes))
-        old_tree = _current_target(output_dir)
-        if old_tree != DOMAINS:
-            _replace_symlink(output_dir, CURRENT, DOMAINS)  # the one switch from the layout before
-        number = _generation_number(manifest) + 1
-        generation = f"gen-{number:06d}"
-        rendered_at = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-        # Versions retired by an earlier publish, at least HOLD_SECONDS ago
-        # (readers have long let go of them), are removed by clean(), after
-        # the caller has switched to this one. bench/layouts.py saw readers
-        # miss a file when a version went at the very next of many quick
-        # publishes, and never with this hold.
-
-        def still_linked(version: str) -> bool:
-            folder, digest, version_mtime = _parse(version) or ("", "", 0)
-            linked = now_linked.get(folder) or (before.get(folder) if folder not in changes else None)
-            return linked is not None and (linked.digest, linked.mtime) == (digest, version_mtime)
-
-        earlier = [version for version in _names(manifest, "retired") if not still_linked(version)]
-        to_remove = [version for version in _names(manifest, "to_remove") if not still_linked(version)]
-        retired_at = manifest.get("retired_at")
-        held = isinstance(retired_at, int | float) and moment.timestamp() - retired_at < HOLD_SECONDS
-        if held:
-            retired = earlier + retired  # kept for another publish, at least HOLD_SECONDS from now
-        else:
-            to_remove += earlier
-        _write_manifest(
-            output_dir,
-            {
-                "generation": generation,
-                "rendered_at": rendered_at,
-                "domains": total,
-                "retired": retired,
-                "retired_at": moment.timestamp(),
-                "to_remove": to_remove,
-            },
-        )
+                to_remove += earlier
+            prepared = _prepare_manifest(
+                output_dir,
+                {
+                    "generation": generation,
+                    "rendered_at": rendered_at,
+                    "domains": total,
+                    "retired": retired,
+                    "retired_at": moment.timestamp(),
+                    "to_remove": to_remove,
+                },
+            )
+        except BaseException:
+            _remove_versions(versions, new_versions)
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        switched: list[tuple[str, str | None]] = []  # folder, the link's target before (None: no link)
+        try:
+            for folder, change in changes.items():
+                path = os.path.join(domains, folder)
+                switched.append((folder, _link_target(path)))
+                if change is None:
+                    _remove_entry(output_dir, path)
+                else:
+                    version = f"{folder}@{change.digest}.{mtime}"
+                    _link(output_dir, domains, folder, f"../{VERSIONS}/{version}")
+            if old_tree != DOMAINS:
+                _link(output_dir, output_dir, CURRENT, DOMAINS)  # the one switch from the layout before
+            os.replace(prepared, os.path.join(output_dir, MANIFEST))
+        except BaseException:
+            _restore_links(domains, switched)
+            _remove_versions(versions, new_versions)
+            with contextlib.suppress(OSError):
+                os.unlink(prepared)
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
         shutil.rmtree(staging, ignore_errors=True)
         if old_tree is not None and _OLD_GENERATION.match(old_tree):
             _remove_old_generations(output_dir)
         return Published(generation, os.path.join(output_dir, CURRENT), rendered_at, written, removed), now_linked
+
+
+def _link_target(path: str) -> str | None:
+    try:
+        return os.readlink(path)
+    except OSError:
+        return None
+
+
+def _restore_links(domains: str, switched: list[tuple[str, str | None]]) -> None:
+    """Put back the links a failed publish switched: best effort, the guard (treeguard.py) finds the rest."""
+    for folder, target in reversed(switched):
+        path = os.path.join(domains, folder)
+        with contextlib.suppress(OSError):
+            if target is None:
+                if os.path.islink(path):
+                    os.unlink(path)
+            else:
+                _replace_symlink(domains, folder, target)
+
+
+def _remove_versions(versions: str, names: list[str]) -> None:
+    for name in names:
+        shutil.rmtree(os.path.join(versions, name), ignore_errors=True)
+
+
+def _ensure_folder(output_dir: str, path: str) -> None:
+    """Make ``path`` a real folder: whatever else stands there (a file, a link) is moved into the trash."""
+    try:
+        status = os.lstat(path)
+    except FileNotFoundError:
+        os.mkdir(path)
+        return
+    if stat.S_ISDIR(status.st_mode):
+        return
+    _remove_entry(output_dir, path)
+    os.mkdir(path)
+
+
+def _remove_entry(output_dir: str, path: str) -> None:
+    """Remove ``path`` from the tree: a link or file at once, a folder by a rename into the trash."""
+    try:
+        status = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISDIR(status.st_mode):
+        os.unlink(path)
+        return
+    trash = os.path.join(output_dir, _TRASH)
+    os.makedirs(trash, exist_ok=True)
+    os.rename(path, os.path.join(trash, f"{os.path.basename(path)}-{os.getpid()}-{time.monotonic_ns()}"))
 
 
 def _names(manifest: Mapping[str, object], key: str) -> list[str]:
@@ -289,6 +472,8 @@ def clean(output_dir: str) -> int:
         trash = os.path.join(output_dir, _TRASH, f"{manifest.get('generation')}-{os.getpid()}-{time.monotonic_ns()}")
         os.makedirs(trash)
         for name in names:
+            if _is_linked(output_dir, name):
+                continue  # linked again since it was retired: never leave a link dangling
             with contextlib.suppress(FileNotFoundError):
                 os.rename(os.path.join(output_dir, VERSIONS, name), os.path.join(trash, name))
         _write_manifest(output_dir, {**manifest, "to_remove": []})
@@ -307,7 +492,9 @@ def sweep(output_dir: str, keep: Mapping[str, Linked]) -> int:
         shutil.rmtree(os.path.join(output_dir, _STAGING), ignore_errors=True)
         shutil.rmtree(os.path.join(output_dir, _TRASH), ignore_errors=True)  # a killed clean's
         retired = set(_names(read_manifest(output_dir), "retired"))
-        wanted = {f"{folder}@{linked.digest}.{linked.mtime}" for folder, linked in keep.items()} | retired
+        # What the links on disk point at counts, whatever ``keep`` says: a version is never removed under a link.
+        on_disk = {version_name(folder, found) for folder, found in linked(output_dir).items()}
+        wanted = {version_name(folder, found) for folder, found in keep.items()} | retired | on_disk
         removed = 0
         try:
             names = os.listdir(os.path.join(output_dir, VERSIONS))
@@ -320,17 +507,26 @@ def sweep(output_dir: str, keep: Mapping[str, Linked]) -> int:
         return removed
 
 
-def _generation_number(manifest: Mapping[str, object]) -> int:
+def _is_linked(output_dir: str, version: str) -> bool:
+    parsed = _parse(version)
+    if parsed is None:
+        return False
+    return _link_target(os.path.join(output_dir, DOMAINS, parsed[0])) == f"../{VERSIONS}/{version}"
+
+
+def generation_number(manifest: Mapping[str, object]) -> int:
+    """The number of the manifest's generation (``gen-000042`` -> 42); 0 for none."""
     match = _OLD_GENERATION.match(str(manifest.get("generation", "")))
     return int(match.group(1)) if match else 0
 
 
-def _write_version(staging: str, versions: str, version: str, documents: Mapping[str, bytes], mtime: int) -> None:
-    """Write a version whole under ``staging``, then move it into ``versions`` in one rename.
+def _write_version(staging: str, versions: str, version: str, documents: Mapping[str, bytes], mtime: int) -> bool:
+    """Write a version whole under ``staging``, then move it into ``versions`` in one rename; True if it was new.
 
     A version of that name already there (the same documents, written in
-    the same second) is kept. One mkdir per folder, one open per file and
-    no look-before-writing: at 100,000 domains every system call counts.
+    the same second) is kept when it is whole; one that lost a file is
+    replaced. One mkdir per folder, one open per file and no
+    look-before-writing: at 100,000 domains every system call counts.
     """
     root = os.path.join(staging, version)
     os.mkdir(root)
@@ -345,20 +541,48 @@ def _write_version(staging: str, versions: str, version: str, documents: Mapping
             handle.write(content)
         if relative in _STATIC:
             os.utime(path, (mtime, mtime))
+    target = os.path.join(versions, version)
     try:
-        os.rename(root, os.path.join(versions, version))
+        os.rename(root, target)
+        return True
     except OSError as exc:
         if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
             raise
+    if _whole(target, documents):
         shutil.rmtree(root, ignore_errors=True)
+        return False
+    # Damaged (a file deleted under the service): the new one takes its place.
+    _remove_entry(os.path.dirname(versions), target)
+    os.rename(root, target)
+    return True
 
 
-def _link(folder: str, name: str, target: str) -> None:
-    """Point ``folder/name`` at ``target``: created, or replaced in one rename."""
+def _whole(folder: str, documents: Mapping[str, bytes]) -> bool:
+    """Whether ``folder`` holds each of ``documents``, at its length."""
+    for relative, content in documents.items():
+        try:
+            if os.stat(os.path.join(folder, relative)).st_size != len(content):
+                return False
+        except OSError:
+            return False
+    return True
+
+
+def _link(output_dir: str, folder: str, name: str, target: str) -> None:
+    """Point ``folder/name`` at ``target``: created, or replaced in one rename.
+
+    Anything else standing at that name (a folder copied over the link, a
+    file) is moved into the trash first: the name belongs to the tree.
+    """
+    path = os.path.join(folder, name)
     try:
-        os.symlink(target, os.path.join(folder, name))
+        os.symlink(target, path)
     except FileExistsError:
-        _replace_symlink(folder, name, target)
+        if not os.path.islink(path):
+            _remove_entry(output_dir, path)
+            os.symlink(target, path)
+        else:
+            _replace_symlink(folder, name, target)
 
 
 def _replace_symlink(folder: str, name: str, target: str) -> None:
@@ -370,11 +594,16 @@ def _replace_symlink(folder: str, name: str, target: str) -> None:
 
 
 def _write_manifest(output_dir: str, manifest: dict[str, object]) -> None:
+    os.replace(_prepare_manifest(output_dir, manifest), os.path.join(output_dir, MANIFEST))
+
+
+def _prepare_manifest(output_dir: str, manifest: dict[str, object]) -> str:
+    """Write ``manifest`` beside the real one; returns the path to rename over it."""
     temporary = os.path.join(output_dir, _TEMPORARY + MANIFEST)
     with open(temporary, "w", encoding="utf-8") as handle:
         json.dump(manifest, handle, indent=2)
         handle.write("\n")
-    os.replace(temporary, os.path.join(output_dir, MANIFEST))
+    return temporary
 
 
 def _remove_old_generations(output_dir: str) -> None:
