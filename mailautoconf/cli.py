@@ -27,6 +27,7 @@ from mailautoconf import publish
 from mailautoconf import sdnotify
 from mailautoconf.logs import setup_logging
 from mailautoconf.pipeline import Pipeline
+from mailautoconf.selfcheck import SelfCheck
 from mailautoconf.store import Store
 from mailautoconf.store import load_generation
 from mailautoconf.watch import Watcher
@@ -95,6 +96,13 @@ class Running:
     store: Store
     pipeline: Pipeline
     pacc_dns: paccwatch.DnsWatcher
+    selfcheck: SelfCheck
+
+    def stop(self) -> None:
+        """Stop the threads beside the server: the watcher, the DNS watcher, the self-check."""
+        self.watcher.stop()
+        self.pacc_dns.stop()
+        self.selfcheck.stop()
 
 
 def build_service(config_path: str, output_dir: str) -> Running:
@@ -106,6 +114,8 @@ def build_service(config_path: str, output_dir: str) -> Running:
     store = Store()
     pipeline = Pipeline(config_path, output_dir, store)
     pipeline.clean_in_background = True
+    # One publisher per output folder (publish.Claim): raises Busy naming the other one.
+    pipeline.claim = publish.claim(output_dir, "serve")
     # PACC digests in DNS, looked up in a thread of their own (paccwatch.py): told of each applied config.
     pacc_dns = paccwatch.DnsWatcher(store)
     pipeline.on_applied = pacc_dns.applied
@@ -120,7 +130,10 @@ def build_service(config_path: str, output_dir: str) -> Running:
     watcher = Watcher(pipeline)
     watcher.start()
     pacc_dns.start()
-    return Running(create_app(store), watcher, store, pipeline, pacc_dns)
+    # The tree on disk and the signing certificate's dates, looked at between edits (selfcheck.py).
+    checker = SelfCheck(pipeline)
+    checker.start()
+    return Running(create_app(store), watcher, store, pipeline, pacc_dns, checker)
 
 
 def _raise_open_files(connections: int) -> None:
@@ -156,15 +169,18 @@ def waitress_server(app: Any, listen: str) -> Any:
 
 
 def serve(args: argparse.Namespace) -> int:
-    running = build_service(args.config, args.output)
+    try:
+        running = build_service(args.config, args.output)
+    except publish.Busy as exc:
+        log.error("%s", exc)
+        return 1
     watcher = running.watcher
     try:
         _raise_open_files(WAITRESS_SETTINGS["connection_limit"])
         server = waitress_server(running.app, args.listen)
     except (OSError, ValueError) as exc:
         log.error("cannot listen on %s: %s", args.listen, exc)
-        watcher.stop()
-        running.pacc_dns.stop()
+        running.stop()
         return 1
 
     def stop(signum: int, frame: FrameType | None) -> None:
@@ -194,8 +210,7 @@ def serve(args: argparse.Namespace) -> int:
     server.run()
     if watchdog is not None:
         watchdog.stop()
-    watcher.stop()
-    running.pacc_dns.stop()
+    running.stop()
     log.info("stopped")
     return 0
 
@@ -210,7 +225,16 @@ def _listening(server: Any) -> list[str]:
 
 
 def render(args: argparse.Namespace) -> int:
-    outcome = Pipeline(args.config, args.output).run()
+    pipeline = Pipeline(args.config, args.output)
+    try:
+        pipeline.claim = publish.claim(args.output, "render")
+    except (publish.Busy, OSError) as exc:
+        print(f"render: {exc}", file=sys.stderr)
+        return 1
+    outcome = pipeline.run()
+    # Profiles are signed when served, not rendered: a signing problem is said, the tree is fine.
+    for line in outcome.signing_errors:
+        print(f"warning: {line}", file=sys.stderr)
     if outcome.published:
         print(f"rendered {outcome.published.path}", file=sys.stderr)
     return 0 if outcome.ok else 1

@@ -243,11 +243,59 @@ class _ServiceCollector(Collector):
             "was served (changed by a reload, or not reached by the sweep at start).",
             pacc_dns.unchecked,
         )
+        tree, signing = self.store.tree, self.store.signing
+        yield _gauge(
+            "mailautoconf_tree_error",
+            "1 while the tree on disk (what nginx serves) does not match what the service serves and could not "
+            "be repaired yet, else 0; /healthz tree_error names the paths.",
+            1 if tree.errors is not None else 0,
+        )
+        yield CounterMetricFamily(
+            "mailautoconf_tree_repairs",
+            "Times the service found its tree on disk damaged (a folder deleted, a link dangling) and "
+            "published it again.",
+            value=tree.repairs,
+        )
+        yield _gauge(
+            "mailautoconf_signing_error",
+            "1 while Apple profiles are not signed as [signing] says (a file unreadable, a certificate "
+            "expired, a chain that did not issue it), else 0; /healthz signing_error names the file.",
+            1 if signing.errors is not None else 0,
+        )
+        yield _gauge(
+            "mailautoconf_signing_certificate_expiry_timestamp_seconds",
+            "When the certificate Apple profiles are signed with expires (Unix time); 0 while they go out unsigned.",
+            _timestamp(signing.expires_at) if signing.expires_at else 0,
+        )
+        # The files the troubles name, one series each (a few: the first words of each problem),
+        # so an alert can say which file; the set is bounded by the config's own files.
+        files = GaugeMetricFamily(
+            "mailautoconf_trouble_file",
+            "1 for each file a current trouble names, by kind (config, tree, signing).",
+            labels=("kind", "file"),
+        )
+        for kind, errors in (("config", health.config_errors), ("tree", tree.errors), ("signing", signing.errors)):
+            for name in sorted({_file_of(line) for line in errors or ()} - {""})[:_FILES_SHOWN]:
+                files.add_metric((kind, name), 1)
+        yield files
         yield _gauge(
             "mailautoconf_config_checked_timestamp_seconds",
             "When the config was last read (Unix time), 0 before it was.",
             _timestamp(health.checked_at) if health.checked_at else 0,
         )
+
+
+_FILES_SHOWN = 10
+
+
+def _file_of(line: str) -> str:
+    """The file a problem line starts with (``path, line 3: ...`` or ``path: ...``); "" if none."""
+    if ": " not in line:
+        return ""
+    head = line.split(": ", 1)[0].split(", line ", 1)[0]
+    # A sentence (the signing error's last line says what profiles get) is no path.
+    looks_like_path = "/" in head or " " not in head
+    return head if looks_like_path and len(head) < 1024 else ""
 
 
 def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:

@@ -314,6 +314,9 @@ class ServiceSettings:
     # Glob patterns of further config files, as written (relative to the
     # main file's folder); each holds [[provider]] tables only.
     include: tuple[str, ...] = ()
+    # Seconds between the running service's checks of its tree on disk and
+    # of the signing certificate's dates (selfcheck.py).
+    check_interval: int = 10
 
 
 @dataclass(frozen=True)

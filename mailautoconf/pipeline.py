@@ -17,12 +17,12 @@ from __future__ import annotations
 import gc
 import hashlib
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
 from collections.abc import Mapping
 from dataclasses import dataclass
+from dataclasses import replace
 from datetime import UTC
 from datetime import datetime
 from typing import NamedTuple
@@ -38,7 +38,6 @@ from mailautoconf.model import Config
 from mailautoconf.model import DavService
 from mailautoconf.model import Domain
 from mailautoconf.model import Provider
-from mailautoconf.problems import Problem
 from mailautoconf.render import DOCUMENTS
 from mailautoconf.render import MX_FOLDER_PREFIX
 from mailautoconf.render.templates import DOMAIN
@@ -47,14 +46,15 @@ from mailautoconf.render.templates import ProviderTemplates
 from mailautoconf.render.templates import domain_values
 from mailautoconf.render.templates import provider_templates
 from mailautoconf.store import DavTargets
-from mailautoconf.store import DiskEntry
 from mailautoconf.store import Entry
 from mailautoconf.store import Generation
 from mailautoconf.store import Health
+from mailautoconf.store import OwnTemplates
+from mailautoconf.store import SigningHealth
 from mailautoconf.store import Store
 from mailautoconf.store import TemplateEntry
 
-__all__ = ["Outcome", "Pipeline"]
+__all__ = ["Outcome", "Pipeline", "RepairImpossible"]
 
 log = logging.getLogger("mailautoconf.reload")
 
@@ -66,10 +66,17 @@ class Outcome:
     warnings: tuple[str, ...]
     # How the run ended, one of store.RELOAD_OUTCOMES: counted for /metrics.
     stage: str = "applied"
+    # What is wrong with the [signing] files: profiles go out as the last good state allows (not an error
+    # of the config: it was applied).
+    signing_errors: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
         return not self.errors
+
+
+class RepairImpossible(Exception):
+    """The tree cannot be written again: there is no applied config to write it from."""
 
 
 class _Prepared(NamedTuple):
@@ -120,6 +127,16 @@ class Pipeline:
         # The serving process deletes retired versions in the background, so
         # a slow disk does not hold up the next reload; render waits for it.
         self.clean_in_background = False
+        # This process's hold on the output folder (publish.Claim); taken again before a publish
+        # when the folder was deleted or replaced under it.
+        self.claim: publish.Claim | None = None
+        # The number of the last generation published or served: the next is above it, whatever
+        # happened to the manifest on disk.
+        self._number = 0
+        # The last run could not publish (a full disk): selfcheck.py tries again.
+        self.publish_failed = False
+        self._rewrite: frozenset[str] = frozenset()  # folders repair() writes again whatever their links say
+        self._repairing = False  # repair() publishes even when no folder changed (current, the manifest)
 
     def run(self, *, force: bool = True) -> Outcome:
         """Load, render and publish; swap the store to the result.
@@ -172,34 +189,28 @@ class Pipeline:
         pacc_changes = self._pacc_changes(prepared, changed)
         pacc_changed = pacc_changes.count if pacc_changes is not None else 0
         found = list(clientrules.warnings(result, lambda p: prepared[id(p)].findings))
-        try:
-            signer = self._load_signer(result.config)
-        except config.ConfigError as exc:
-            errors = tuple(str(problem) for problem in exc.problems)
-            warnings = tuple(str(problem) for problem in found)
-            for line in errors:
-                log.error("%s", line)
-            log.error("config not applied; still serving %s", self._serving())
-            self._report(errors, warnings)
-            return Outcome(None, errors, warnings, "config_error")
-        if signer is not None:
-            found += signer[1]
         warnings = tuple(str(problem) for problem in found)
         for line in warnings:
             log.warning("%s", line)
         try:
             published = self._apply(result.config, prepared, changed)
-        except OSError as exc:
+        except (OSError, publish.Busy) as exc:
             errors = (f"{self.output_dir}: cannot publish the rendered documents: {exc}",)
             log.error("%s; still serving %s", errors[0], self._serving())
-            self._linked = None  # read the disk again next time: it may hold part of this run
+            self._linked = None  # read the disk again next time
             # Not applied: the same config, saved again once the disk has room, must be tried
-            # again rather than skipped as "unchanged".
+            # again rather than skipped as "unchanged"; selfcheck.py retries it by itself.
             self._fingerprint = self._signing_state = None
-            self._report(errors, warnings)
+            self.publish_failed = True
+            self._report(None, warnings)
+            self._tree_trouble(errors)
             return Outcome(None, errors, warnings, "publish_error")
-        if self.store is not None:
-            self.store.signer = signer[0] if signer is not None else None
+        if self.publish_failed and self.store is not None:
+            # The publish that failed went through now; the tree is whole again as far as publishing goes
+            # (selfcheck.py looks at every folder on its own).
+            self.store.tree = replace(self.store.tree, errors=None, checked_at=_now())
+        self.publish_failed = False
+        signing_errors = self._apply_signing(result.config)
         if pacc_changed:
             log.warning(
                 "the PACC documents of %d domain(s) changed: PACC clients reject them until their "
@@ -211,13 +222,68 @@ class Pipeline:
             self.on_applied(result.config, pacc_changes)
         if published is not None and self.on_publish is not None:
             self.on_publish(published)
-        return Outcome(published, (), warnings)
+        return Outcome(published, (), warnings, signing_errors=signing_errors)
 
-    def _load_signer(self, loaded: Config) -> tuple[signing.Signer, list[Problem]] | None:
-        """The profile signer the config names (None: profiles go out unsigned); raises ConfigError."""
-        if not loaded.signing.enabled:
-            return None
-        return signing.load(loaded.signing)
+    def _apply_signing(self, loaded: Config) -> tuple[str, ...]:
+        """Read the ``[signing]`` files and sign with them from now on; what is wrong with them, if anything.
+
+        A signing problem does not hold the config back (a new customer
+        domain is served although a certificate renewal went wrong): the
+        last good certificate keeps signing while it is valid, else
+        profiles go out unsigned, and /healthz says which, naming the file.
+        """
+        settings = loaded.signing
+        if not settings.enabled:
+            if self.store is not None:
+                self.store.signer = None
+                self.store.signing = SigningHealth()
+            return ()
+        try:
+            signer, problems = signing.load(settings)
+        except config.ConfigError as exc:
+            kept = self.store.signer if self.store is not None else None
+            if kept is not None and signing.time_problems(kept)[0]:
+                kept = None
+            errors = (*(str(problem) for problem in exc.problems), signing.fallback(kept))
+            for line in errors:
+                log.error("%s", line)
+            if self.store is not None:
+                self.store.signer = kept
+                self.store.signing = _signing_health(kept, errors, ())
+            return errors
+        warnings = tuple(str(problem) for problem in problems)
+        for line in warnings:
+            log.warning("%s", line)
+        if self.store is not None:
+            self.store.signer = signer
+            self.store.signing = _signing_health(signer, None, warnings)
+        return ()
+
+    def check_signing(self) -> None:
+        """Look at the signing certificate's dates again (selfcheck.py): it expires while the service runs.
+
+        An expired certificate (or chain certificate) stops signing: a
+        device shows a profile signed with it as not verified, as it does an
+        unsigned one, and /healthz says why. Within signing.EXPIRY_WARNING
+        of the end the state is "expiring".
+        """
+        with self._lock:
+            if self.store is None or self.store.signer is None:
+                return
+            signer = self.store.signer
+            errors, warnings = signing.time_problems(signer)
+            if errors:
+                errors = (*errors, signing.fallback(None))
+                for line in errors:
+                    log.error("%s", line)
+                self.store.signer = None
+                self.store.signing = _signing_health(None, errors, ())
+                return
+            health = _signing_health(signer, None, warnings)
+            if health != self.store.signing:
+                for line in warnings:
+                    log.warning("%s", line)
+                self.store.signing = health
 
     def _prepare(self, loaded: Config) -> tuple[dict[int, _Prepared], list[Provider]]:
         """Each provider's templates and client-rule findings: made again only for providers that are new objects."""
@@ -234,6 +300,40 @@ class Pipeline:
                 )
                 changed.append(provider)
         return prepared, changed
+
+    def linked_now(self) -> Mapping[str, publish.Linked] | None:
+        """Each folder on disk and the version the service serves from it (never changed in place); None: not known."""
+        return self._linked
+
+    def repair(self, damaged: frozenset[str] = frozenset()) -> publish.Published | None:
+        """Publish again what the tree on disk lost, from the config applied last (selfcheck.py found the loss).
+
+        Every domain is compared with the disk, as at a restart: a link that
+        is missing, dangles or points elsewhere counts as not written.
+        ``damaged``: folders to write again although their links look right
+        (their version lost a file). Nothing is loaded: the config that is
+        served is the one written. Returns None when nothing needed writing;
+        raises RepairImpossible, OSError or publish.Busy.
+        """
+        with self._lock:
+            if self.config is None:
+                raise RepairImpossible(
+                    "no config has been applied since the service started (it serves the last tree from disk): "
+                    "fix the config, and the tree is written again"
+                )
+            self._linked = None
+            self._rewrite, self._repairing = damaged, True
+            try:
+                published = self._apply(self.config, dict(self._templates), [])
+            except BaseException:
+                self._linked = None
+                raise
+            finally:
+                self._rewrite, self._repairing = frozenset(), False
+            if self.publish_failed:
+                # What the failed reload left to do is done by the next one (selfcheck.py retries it).
+                self._fingerprint = None
+            return published
 
     def _apply(
         self, loaded: Config, templates: dict[int, _Prepared], changed: list[Provider]
@@ -263,7 +363,7 @@ class Pipeline:
         for name in leaving:
             dav_targets.pop(name, None)
         changes: dict[str, publish.Change | None] = {}
-        wanted: dict[str, tuple[ProviderTemplates, Domain, str]] = {}
+        wanted: dict[str, tuple[Provider, ProviderTemplates, Domain, str]] = {}
         for provider in examined:
             shared = templates[id(provider)].templates
             provider_dav = _dav_targets(provider.caldav, provider.carddav)
@@ -276,9 +376,9 @@ class Pipeline:
                 if targets is not None:
                     dav_targets[domain.name] = targets
                 digest = _digest(shared, _domain_key(domain))
-                wanted[domain.name] = (shared, domain, digest)
+                wanted[domain.name] = (provider, shared, domain, digest)
                 on_disk = linked.get(domain.name)
-                if on_disk is None or on_disk.digest != digest:
+                if on_disk is None or on_disk.digest != digest or domain.name in self._rewrite:
                     changes[domain.name] = publish.Change(digest, _documents(provider, shared, domain))
         hosted = set(wanted) if first else (self._hosted - leaving) | wanted.keys()
         mx_wanted: dict[str, tuple[ProviderTemplates, str]] = {}
@@ -290,7 +390,7 @@ class Pipeline:
         for name, (shared, digest) in mx_wanted.items():
             folder = MX_FOLDER_PREFIX + name
             on_disk = linked.get(folder)
-            if on_disk is None or on_disk.digest != digest:
+            if on_disk is None or on_disk.digest != digest or folder in self._rewrite:
                 changes[folder] = publish.Change(digest, _mx_documents(shared))
         mx_folders = {MX_FOLDER_PREFIX + name for name in mx_wanted}
         gone = (set(linked) - hosted - mx_folders) if first else {n for n in leaving if n not in hosted}
@@ -301,10 +401,15 @@ class Pipeline:
         total = len(hosted)
 
         published = None
-        if changes or not publish.read_manifest(self.output_dir):
+        if changes or self._repairing or not publish.read_manifest(self.output_dir):
             if len(changes) > 5000:
                 log.info("writing %d domain folders to %s", len(changes), self.output_dir)
-            published, now_linked = publish.publish(self.output_dir, changes, total, linked, progress=self._progress)
+            if self.claim is not None:
+                self.claim.renew()  # the folder was deleted or replaced: hold the new one, or refuse
+            published, now_linked = publish.publish(
+                self.output_dir, changes, total, linked, progress=self._progress, after=self._number
+            )
+            self._number = publish.generation_number({"generation": published.generation})
             for folder, change in changes.items():
                 if change is None:
                     linked.pop(folder, None)
@@ -346,20 +451,20 @@ class Pipeline:
         self,
         published: publish.Published | None,
         entries: dict[str, Entry],
-        wanted: Mapping[str, tuple[ProviderTemplates, Domain, str]],
+        wanted: Mapping[str, tuple[Provider, ProviderTemplates, Domain, str]],
         mx_wanted: Mapping[str, tuple[ProviderTemplates, str]],
         linked: Mapping[str, publish.Linked],
         dav_targets: Mapping[str, DavTargets],
     ) -> Generation:
-        current = os.path.join(self.output_dir, publish.CURRENT)
-        for name, (shared, domain, _) in wanted.items():
+        for name, (provider, shared, domain, _) in wanted.items():
             mtime = linked[name].mtime
+            values = domain_values(domain)
             if _shares(shared, domain):
                 assert shared.shared is not None
-                values = domain_values(domain)
                 entries[name] = TemplateEntry(shared.shared, values[DOMAIN], values[UNICODE], mtime)
             else:
-                entries[name] = DiskEntry(os.path.join(current, name), mtime)
+                own = OwnTemplates(provider, domain)
+                entries[name] = TemplateEntry(own, values[DOMAIN], values[UNICODE], mtime)
         mx = {
             name: TemplateEntry(shared.mx, b"", b"", linked[MX_FOLDER_PREFIX + name].mtime)
             for name, (shared, _) in mx_wanted.items()
@@ -369,6 +474,7 @@ class Pipeline:
         else:
             manifest = publish.read_manifest(self.output_dir)
             generation, rendered_at = str(manifest.get("generation")), str(manifest.get("rendered_at"))
+            self._number = max(self._number, publish.generation_number(manifest))
         return Generation(generation, rendered_at, entries, mx, dav_targets)
 
     def _clean(self) -> None:
@@ -384,10 +490,13 @@ class Pipeline:
         generation = self.store.generation if self.store else None
         return generation.name if generation else "nothing yet"
 
+    def _tree_trouble(self, errors: tuple[str, ...]) -> None:
+        if self.store is not None:
+            self.store.tree = replace(self.store.tree, errors=errors, checked_at=_now())
+
     def _report(self, errors: tuple[str, ...] | None, warnings: tuple[str, ...], pacc_changed: int = 0) -> None:
         if self.store is not None:
-            now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-            self.store.health = Health(errors, warnings, now, pacc_changed)
+            self.store.health = Health(errors, warnings, _now(), pacc_changed)
 
     def _pacc_changes(self, prepared: dict[int, _Prepared], changed: list[Provider]) -> paccguard.DigestChanges | None:
         """What this run does to the PACC digests against the last applied run's (paccguard.py); None on the first.
@@ -420,3 +529,16 @@ def _dav_targets(caldav: DavService | None, carddav: DavService | None) -> DavTa
 
 def _mx_documents(shared: ProviderTemplates) -> Callable[[], dict[str, bytes]]:
     return lambda: {path: template.fill({}) for path, template in shared.mx.items()}
+
+
+def _signing_health(
+    signer: signing.Signer | None, errors: tuple[str, ...] | None, warnings: tuple[str, ...]
+) -> SigningHealth:
+    """The /healthz view of signing with ``signer`` (None: unsigned) given these problems."""
+    state = "error" if errors else "expiring" if warnings else "ok"
+    expires = signer.expires.strftime("%Y-%m-%dT%H:%M:%SZ") if signer is not None else None
+    return SigningHealth(state, errors, warnings, expires, signer is not None)
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -19,6 +19,8 @@ import functools
 import hashlib
 import os
 import threading
+from collections import OrderedDict
+from collections.abc import Iterator
 from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field
@@ -29,7 +31,10 @@ from xml.sax.saxutils import escape
 
 from mailautoconf import names
 from mailautoconf import publish
+from mailautoconf.model import Domain
+from mailautoconf.model import Provider
 from mailautoconf.render import APPLE_PROFILE
+from mailautoconf.render import DOCUMENTS
 from mailautoconf.render import MX_FOLDER_PREFIX
 from mailautoconf.render import THUNDERBIRD
 from mailautoconf.render import apple
@@ -37,6 +42,7 @@ from mailautoconf.render import placeholders
 from mailautoconf.render.templates import DOMAIN
 from mailautoconf.render.templates import UNICODE
 from mailautoconf.render.templates import Template
+from mailautoconf.render.templates import own_document
 from mailautoconf.signing import Signer
 
 __all__ = [
@@ -47,10 +53,13 @@ __all__ = [
     "Entry",
     "Generation",
     "Health",
+    "OwnTemplates",
     "PaccDns",
     "ReloadStats",
+    "SigningHealth",
     "Store",
     "TemplateEntry",
+    "TreeHealth",
     "etag",
     "load_generation",
 ]
@@ -143,6 +152,52 @@ class DiskEntry:
 Entry = TemplateEntry | DiskEntry
 
 
+class OwnTemplates(Mapping[str, Template]):
+    """The documents of a domain that does not share its provider's (an override), rendered when asked for.
+
+    They are published to disk like every domain's, but answered from the
+    model like the shared ones: a service that read them back from its tree
+    answered 503 for good once the tree was deleted. Rendering a document
+    costs about a millisecond, so the most asked ones are kept (a small
+    LRU): memory stays bounded at any number of such domains.
+    """
+
+    __slots__ = ("domain", "provider")
+
+    def __init__(self, provider: Provider, domain: Domain) -> None:
+        self.provider = provider
+        self.domain = domain
+
+    def __getitem__(self, path: str) -> Template:
+        key = (id(self.provider), self.domain.name, path)
+        with _OWN_LOCK:
+            found = _OWN.get(key)
+            if found is not None and found[0] is self.provider:
+                _OWN.move_to_end(key)
+                return found[1]
+        if path not in DOCUMENTS:
+            raise KeyError(path)
+        template = own_document(self.provider, self.domain, path)
+        with _OWN_LOCK:
+            _OWN[key] = (self.provider, template)
+            if len(_OWN) > _OWN_SIZE:
+                _OWN.popitem(last=False)
+        return template
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(DOCUMENTS)
+
+    def __len__(self) -> int:
+        return len(DOCUMENTS)
+
+
+# (id of the provider, domain, path) -> (the provider, its template); the provider is kept to tell a
+# new object that reuses a freed one's id.
+_OWN: OrderedDict[tuple[int, str, str], tuple[Provider, Template]] = OrderedDict()
+_OWN_LOCK = threading.Lock()
+_OWN_SIZE = 1024
+
+
 @dataclass(frozen=True, slots=True)
 class DavTargets:
     """Where a domain's ``/.well-known/caldav`` and ``/.well-known/carddav`` redirect (RFC 6764 section 5).
@@ -188,6 +243,33 @@ class Health:
     checked_at: str | None = None
     # Domains whose PACC document (and so DNS digest) the last applied reload changed (paccguard.py).
     pacc_digests_changed: int = 0
+
+
+@dataclass(frozen=True)
+class TreeHealth:
+    """Whether the tree on disk matches what is served (selfcheck.py, and the last publish); swapped whole.
+
+    nginx serves the static documents from the tree, so a tree that lost a
+    domain's folder serves less than the service does, while the service
+    answers in full from memory. Each problem names the path.
+    """
+
+    errors: tuple[str, ...] | None = None  # None: the tree matches what is served
+    checked_at: str | None = None  # the last check that looked at every folder, or a publish
+    repairs: int = 0  # publishes made to repair the tree since the start
+    repaired_at: str | None = None
+    repaired: tuple[str, ...] = ()  # what the last repair found, a few paths
+
+
+@dataclass(frozen=True)
+class SigningHealth:
+    """Whether Apple profiles go out signed as ``[signing]`` says (pipeline.py, selfcheck.py); swapped whole."""
+
+    state: str = "off"  # off (no [signing]), ok, expiring (within signing.EXPIRY_WARNING), error
+    errors: tuple[str, ...] | None = None  # why profiles are not signed as the config says, naming the file
+    warnings: tuple[str, ...] = ()
+    expires_at: str | None = None  # of the certificate signing now
+    signing: bool = False  # whether profiles go out signed now
 
 
 @dataclass(frozen=True)
@@ -251,6 +333,8 @@ class Store:
     # Signs Apple profiles; None: they go out unsigned (no [signing], or none applied yet).
     signer: Signer | None = None
     pacc_dns: PaccDns = field(default_factory=PaccDns)
+    tree: TreeHealth = field(default_factory=TreeHealth)
+    signing: SigningHealth = field(default_factory=SigningHealth)
 
     def lookup(self, candidates: tuple[str | None, ...]) -> tuple[str, Entry] | None:
         """The first hosted domain among ``candidates`` and its entry."""

@@ -9,7 +9,9 @@ events count when they concern a config file: the main file, a file an
 symlinked folder the main file is reached through, and the ``[signing]``
 certificate and key (a renewal is used without a restart). Everything else in those
 folders (a log written beside the config, a panel's other files) is
-ignored.
+ignored. What inotify cannot see (a watched folder replaced by another of
+its name, a symlinked file's target changing in a folder nobody watched)
+is caught by comparing a few stat() results every :data:`POLL_SECONDS`.
 
 A burst of events (one save is often three or four) is debounced into one
 reload: the reload runs once events stop for :data:`DEBOUNCE_SECONDS`, and
@@ -21,8 +23,10 @@ reload when no config file's bytes changed.
 from __future__ import annotations
 
 import fnmatch
+import glob
 import logging
 import os
+import stat
 import threading
 import time
 
@@ -41,6 +45,8 @@ log = logging.getLogger("mailautoconf.watch")
 DEBOUNCE_SECONDS = 0.15
 # The longest a change waits while events keep coming.
 MAX_DELAY_SECONDS = 0.5
+# How often the watched folders' identities and symlinked files' targets are compared (Watcher._signature).
+POLL_SECONDS = 1.0
 
 
 class Watcher(FileSystemEventHandler):
@@ -54,10 +60,14 @@ class Watcher(FileSystemEventHandler):
         self._stopping = threading.Event()
         self._observer = Observer()
         self._thread = threading.Thread(target=self._loop, name="reload", daemon=True)
-        self._folders: set[str] = set()
+        self._folders: dict[str, tuple[int, int]] = {}  # watched folder -> its identity (device, inode)
         self._patterns: tuple[str, ...] = ()
         self._files: frozenset[str] = frozenset()
         self._via: frozenset[str] = frozenset()
+        self._config_folder = os.path.dirname(self.main)
+        self._polled: tuple[str, ...] = ()
+        self._wanted: tuple[str, ...] = ()  # the folders to watch, present or not
+        self._seen: tuple[object, ...] = ()
 
     def start(self) -> None:
         self._observer.daemon = True
@@ -78,7 +88,15 @@ class Watcher(FileSystemEventHandler):
         self._wake.set()
 
     def _watch(self) -> None:
-        """Watch the folders of the config files the last config named; again after each reload."""
+        """Watch the folders of the config files the last config named; again after each reload.
+
+        Also watched: the folder the config folder sits in (so that the
+        config folder deleted, or a new one renamed over it, is noticed),
+        and the folders that symlinked config files point into (a dangling
+        link mended there changes nothing beside the link). A folder that
+        was replaced by another of the same name is watched anew: inotify
+        watches the folder, not the name, and kept watching the deleted one.
+        """
         folder = os.path.dirname(self.main)
         loaded = self.pipeline.watched or self.pipeline.config
         patterns = tuple(
@@ -90,28 +108,52 @@ class Watcher(FileSystemEventHandler):
         # dehydrated switch a symlink in their folder), and is used at once.
         signing_files = {os.path.abspath(path) for path in (loaded.signing.files() if loaded else ())}
         files |= signing_files
+        # Included files matched by name, whatever they are now (a dangling link is one too).
+        for pattern in patterns:
+            files.update(os.path.abspath(match) for match in glob.glob(pattern))
         # Kubernetes: autoconfig.toml -> ..data/autoconfig.toml, ..data -> ..2026_12_01...
         via = set()
         if os.path.islink(self.main):
             target = os.readlink(self.main)
             if not os.path.isabs(target):
                 via.add(os.path.join(folder, target.split(os.sep)[0]))
+        # Where symlinked files point: their targets, and the folders those are (or would be) in.
+        linked = {_target(path) for path in files if os.path.islink(path)}
+        targets = {path for path in linked if path}
         folders = (
-            {folder} | {os.path.dirname(pattern) for pattern in patterns} | {os.path.dirname(f) for f in signing_files}
+            {folder, os.path.dirname(folder)}
+            | {os.path.dirname(pattern) for pattern in patterns}
+            | {os.path.dirname(f) for f in signing_files}
+            | {_existing_folder(os.path.dirname(path)) for path in targets}
         )
-        folders = {path for path in folders if os.path.isdir(path)}
-        self._patterns, self._files, self._via = patterns, frozenset(files), frozenset(via)
-        if folders != self._folders:
+        self._wanted = tuple(sorted(folders))
+        identities = {path: identity for path in self._wanted if (identity := _identity(path)) is not None}
+        self._patterns, self._files = patterns, frozenset(files | targets)
+        self._via = frozenset(via | {folder} | {os.path.dirname(pattern) for pattern in patterns})
+        self._polled = tuple(sorted(path for path in files if os.path.islink(path)) + sorted(targets))
+        if identities != self._folders:
+            replaced = bool(self._folders)
             self._observer.unschedule_all()
-            for path in sorted(folders):
+            for path in sorted(identities):
                 self._observer.schedule(self, path, recursive=False)
-            self._folders = folders
+            self._folders = identities
+            if replaced:
+                # Files written into a new folder before it was watched sent no event to anyone.
+                self._wake.set()
+        self._seen = self._signature()
+
+    def _signature(self) -> tuple[object, ...]:
+        """What the poll compares: the watched folders' identities, and the symlinked files' targets."""
+        return (
+            tuple(_identity(path) for path in self._wanted),
+            tuple(_state(path) for path in self._polled),
+        )
 
     def _relevant(self, path: str) -> bool:
         if not path:
             return False
         path = os.path.abspath(path)
-        if path in self._files or path in self._via:
+        if path in self._files or path in self._via or path == self._config_folder:
             return True
         # A file an include pattern matches, or the pattern's folder itself appearing.
         return any(fnmatch.fnmatch(path, pattern) or path == os.path.dirname(pattern) for pattern in self._patterns)
@@ -125,7 +167,16 @@ class Watcher(FileSystemEventHandler):
 
     def _loop(self) -> None:
         while not self._stopping.is_set():
-            self._wake.wait()
+            if not self._wake.wait(POLL_SECONDS):
+                # inotify says nothing when a watched folder is replaced, or a symlink's target
+                # changes in a folder nobody watched: a few stat() calls a second notice both.
+                try:
+                    changed = self._signature() != self._seen
+                except OSError:
+                    changed = True
+                if not changed:
+                    continue
+                self._wake.set()
             # Debounce: until no event arrived for DEBOUNCE_SECONDS, or MAX_DELAY_SECONDS passed.
             deadline = time.monotonic() + MAX_DELAY_SECONDS
             while self._wake.is_set() and not self._stopping.is_set():
@@ -146,3 +197,42 @@ class Watcher(FileSystemEventHandler):
                 self._watch()
             except OSError as exc:
                 log.warning("cannot watch the config folders: %s", exc)
+
+
+def _identity(path: str) -> tuple[int, int] | None:
+    try:
+        status = os.stat(path)
+    except OSError:
+        return None
+    return (status.st_dev, status.st_ino) if stat.S_ISDIR(status.st_mode) else None
+
+
+def _state(path: str) -> tuple[object, ...]:
+    """A file's link target and what it leads to (or why it leads nowhere)."""
+    try:
+        target = os.readlink(path)
+    except OSError:
+        target = ""
+    try:
+        status = os.stat(path)
+    except OSError as exc:
+        return (target, exc.errno)
+    return (target, status.st_dev, status.st_ino, status.st_mtime_ns, status.st_size)
+
+
+def _target(path: str) -> str:
+    """Where the symlink ``path`` finally leads, as an absolute path ("" for a loop)."""
+    try:
+        return os.path.realpath(path, strict=False)
+    except OSError:
+        return ""
+
+
+def _existing_folder(path: str) -> str:
+    """``path``, or the nearest folder above it that exists: where a missing target would appear."""
+    while path and not os.path.isdir(path):
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    return path

@@ -419,17 +419,42 @@ def user_agent_configuration() -> Response:
 
 @bp.get("/healthz")
 def healthz() -> Response:
-    """Report what is served and the last config outcome; 503 until something is."""
+    """Report what is served and each kind of trouble, naming the file; 503 until something is served.
+
+    One field per kind, for a monitor to alert on: ``config_error`` (the
+    last config read was rejected: an older one is served), ``tree_error``
+    (the tree nginx serves from does not match what is served, and could
+    not be repaired yet), ``signing_error`` (Apple profiles are not signed
+    as ``[signing]`` says). ``status`` is "ok" only when all three are null.
+    """
     store = _store()
-    generation, health = store.generation, store.health
+    generation, health, tree, signing = store.generation, store.health, store.tree, store.signing
+    troubles = [
+        name
+        for name, errors in (("config", health.config_errors), ("tree", tree.errors), ("signing", signing.errors))
+        if errors is not None
+    ]
     body = {
-        "status": "ok" if health.config_errors is None else "config error",
+        "status": f"{troubles[0]} error" if troubles else "ok",
+        "troubles": troubles,
         "generation": generation.name if generation else None,
         "rendered_at": generation.rendered_at if generation else None,
         "domains": len(generation.domains) if generation else 0,
         "config_error": list(health.config_errors) if health.config_errors is not None else None,
         "config_warnings": list(health.config_warnings),
         "checked_at": health.checked_at,
+        # The tree on disk (selfcheck.py): damage it could not repair, and what it repaired.
+        "tree_error": list(tree.errors) if tree.errors is not None else None,
+        "tree_checked_at": tree.checked_at,
+        "tree_repairs": tree.repairs,
+        "tree_repaired_at": tree.repaired_at,
+        "tree_repaired": list(tree.repaired),
+        # Apple profile signing: "off" (no [signing]), "ok", "expiring" (within 14 days), "error".
+        "signing": signing.state,
+        "signing_error": list(signing.errors) if signing.errors is not None else None,
+        "signing_warnings": list(signing.warnings),
+        "signing_expires_at": signing.expires_at,
+        "profiles_signed": signing.signing,
         # Domains whose PACC document the last applied reload changed: their TXT records need updating.
         "pacc_digests_changed": health.pacc_digests_changed,
         # What the live _ua-auto-config TXT records hold (paccwatch.py): "off" unless some provider opts in.

@@ -3,9 +3,10 @@
 The rendered tree lives on a small tmpfs mounted in the test's own mount
 namespace (tests/run.sh runs everything under ``unshare --net --mount``; the
 mounts here need root and are skipped without it). In both cases the error
-is logged and reported by /healthz, clients keep getting the documents of
-the last good generation byte for byte, and once the disk is usable again
-touching the config publishes it.
+is logged and reported by /healthz as a tree error, clients keep getting the
+documents of the last good generation byte for byte, the tree on disk keeps
+no part of the failed publish, and once the disk is usable again the service
+publishes by itself.
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ import pytest
 from support.configs import HEAD
 from support.configs import provider
 
-OLD = HEAD + provider("alpha.example", ["alpha.example", "beta.example"], "mail.alpha.example")
+# The service retries a failed publish by itself, every check_interval at first.
+FAST_HEAD = HEAD.replace("[service]\n", "[service]\ncheck_interval = 1\n", 1)
+OLD = FAST_HEAD + provider("alpha.example", ["alpha.example", "beta.example"], "mail.alpha.example")
 # The edit: a new host name, and many more domains than the nearly full disk holds.
 MANY = [f"d{index:04d}.example" for index in range(100)]
-NEW = HEAD + provider("alpha.example", ["alpha.example", "beta.example", *MANY], "mail2.alpha.example")
+NEW = FAST_HEAD + provider("alpha.example", ["alpha.example", "beta.example", *MANY], "mail2.alpha.example")
 DOCUMENT = "/mail/config-v1.1.xml?emailaddress=fred%40{domain}"
 
 
@@ -69,18 +72,23 @@ def _fails_keeps_serving(service, old: dict[str, bytes], reason: str) -> dict:  
     generation = service.health()["generation"]
     _edit(service, NEW)
     health = service.wait_for(
-        lambda: (h := service.health())["config_error"] and h, what=f"/healthz to report {reason}", timeout=20
+        lambda: (h := service.health())["tree_error"] and h, what=f"/healthz to report {reason}", timeout=20
     )
-    assert health["status"] == "config error" and health["generation"] == generation, health
-    assert any(reason in error and "cannot publish" in error for error in health["config_error"]), health
+    assert health["status"] == "tree error" and health["generation"] == generation, health
+    assert health["config_error"] is None, health  # the config is fine: the disk is not
+    assert any(reason in error and "cannot publish" in error for error in health["tree_error"]), health
+    assert all(error.startswith(str(service.output)) for error in health["tree_error"]), health
     assert service.get("/healthz").status_code == 200  # still serving
-    # ... and in the metrics: a failed render, the config state flagged, the old generation served.
+    # ... and in the metrics: a failed render, the tree flagged and named, the old generation served.
     scraped = service.metrics()
     assert scraped[("mailautoconf_reloads_total", (("outcome", "publish_error"),))] >= 1
-    assert scraped[("mailautoconf_config_error", ())] == 1
+    assert scraped[("mailautoconf_tree_error", ())] == 1
+    assert scraped[("mailautoconf_trouble_file", (("file", str(service.output)), ("kind", "tree")))] == 1
     assert scraped[("mailautoconf_generation_info", (("generation", generation),))] == 1
     assert _documents(service, list(old)) == old
     assert service.get(DOCUMENT.format(domain=MANY[0])).status_code != 200  # not half of the new one
+    # The tree on disk is what is served: no folder of the new config was linked (nginx serves it).
+    assert sorted(os.listdir(service.output / "domains")) == sorted(old)
 
     # The log is written by its own thread: /healthz can say it first.
     def logged() -> str | None:
@@ -93,13 +101,13 @@ def _fails_keeps_serving(service, old: dict[str, bytes], reason: str) -> dict:  
 
 
 def _recovers(service, old_generation: str) -> None:  # type: ignore[no-untyped-def]
-    """Touching the config once the disk is usable publishes it."""
-    _edit(service, NEW)
-    service.wait_for(
-        lambda: (h := service.health())["config_error"] is None and h["generation"] != old_generation,
+    """Once the disk is usable the service publishes the new config by itself: nobody touches it."""
+    health = service.wait_for(
+        lambda: (h := service.health())["tree_error"] is None and h["generation"] != old_generation and h,
         what="the new config to be published",
-        timeout=20,
+        timeout=30,
     )
+    assert health["status"] == "ok", health
     new = _documents(service, ["alpha.example", MANY[0], MANY[-1]])
     assert all(b"mail2.alpha.example" in body for body in new.values()), new
     assert "Traceback" not in service.log()

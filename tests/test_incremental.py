@@ -19,7 +19,7 @@ from mailautoconf.pipeline import Pipeline
 from mailautoconf.render import DOCUMENTS
 from mailautoconf.render import EVOLUTION
 from mailautoconf.render import THUNDERBIRD
-from mailautoconf.store import DiskEntry
+from mailautoconf.store import OwnTemplates
 from mailautoconf.store import Store
 from mailautoconf.store import TemplateEntry
 
@@ -147,7 +147,9 @@ def test_plain_domains_share_their_providers_templates(tmp_path: Path) -> None:
     entries = [generation.domains[name] for name in domains if name != "d0007.example"]
     assert all(isinstance(entry, TemplateEntry) for entry in entries)
     assert len({id(entry.templates) for entry in entries if isinstance(entry, TemplateEntry)}) == 1
-    assert isinstance(generation.domains["d0007.example"], DiskEntry)  # an override: its own file
+    # An override: its own documents, rendered from the model when asked for (not read back from disk).
+    override = generation.domains["d0007.example"]
+    assert isinstance(override, TemplateEntry) and isinstance(override.templates, OwnTemplates)
     for name in [*domains[:20], "d0007.example", *BETA]:
         entry = generation.domains[name]
         for relative in DOCUMENTS:

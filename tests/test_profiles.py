@@ -262,28 +262,40 @@ def _broken(folder: Path, ca: CA, how: str) -> None:
         (folder / "fullchain.pem").write_text("hello\n")
 
 
-@pytest.mark.parametrize(
-    ("how", "message"),
-    [
-        ("expired", "the certificate (CN=a.example) expired on"),
-        ("not yet valid", "the certificate (CN=a.example) is valid only from"),
-        ("wrong key", "privkey.pem: [signing]: does not belong to the certificate in"),
-        ("unreadable", "fullchain.pem: [signing]: cannot read the certificate: No such file or directory"),
-        ("not a certificate", "fullchain.pem: [signing]: holds no PEM certificate"),
-    ],
-)
-def test_a_bad_certificate_is_a_config_error_and_the_last_good_state_serves(
+BAD_CERTIFICATES = [
+    ("expired", "the certificate (CN=a.example) expired on"),
+    ("not yet valid", "the certificate (CN=a.example) is valid only from"),
+    ("wrong key", "privkey.pem: [signing]: does not belong to the certificate in"),
+    ("unreadable", "fullchain.pem: [signing]: cannot read the certificate: it does not exist"),
+    ("not a certificate", "fullchain.pem: [signing]: holds no PEM certificate"),
+]
+
+
+@pytest.mark.parametrize(("how", "message"), BAD_CERTIFICATES)
+def test_a_bad_certificate_is_a_signing_error_and_the_config_still_applies(
     make_service, tmp_path: Path, how: str, message: str
 ) -> None:  # type: ignore[no-untyped-def]
+    """A signing problem does not hold the config back; profiles go out unsigned, and /healthz says so."""
     service = make_service(CONFIG)
     unsigned = service.get(PROFILE + "fred@alpha.example").content
     folder = tmp_path / "certs"
     _broken(folder, CA.create(), how)
-    service.config_path.write_text(_signing_config(folder), encoding="utf-8")
-    errors = service.wait_for(lambda: service.health()["config_error"], what="the certificate error")
-    assert len(errors) == 1 and message in errors[0], errors
+    # The same edit adds a domain: it is served although the signing files are broken.
+    edited = _signing_config(folder).replace('domains = ["alpha.example"', 'domains = ["gamma.example", "alpha.example"')
+    assert edited != _signing_config(folder)
+    service.config_path.write_text(edited, encoding="utf-8")
+    health = service.wait_for(lambda: (h := service.health())["signing_error"] and h, what="the certificate error")
+    errors = health["signing_error"]
+    assert len(errors) == 2 and message in errors[0], errors
     assert errors[0].startswith(str(folder))
+    assert "Apple profiles go out unsigned" in errors[1], errors
+    assert health["status"] == "signing error" and health["troubles"] == ["signing"], health
+    assert health["config_error"] is None and health["signing"] == "error" and not health["profiles_signed"]
+    assert service.get("/mail/config-v1.1.xml", host="autoconfig.gamma.example").status_code == 200
     assert service.get(PROFILE + "fred@alpha.example").content == unsigned
+    scraped = service.metrics()
+    assert scraped[("mailautoconf_signing_error", ())] == 1
+    assert scraped[("mailautoconf_trouble_file", (("file", errors[0].split(": ")[0]), ("kind", "signing")))] == 1
     check = subprocess.run(
         [sys.executable, "service.py", "check", "--config", str(service.config_path)],
         capture_output=True,
@@ -295,12 +307,29 @@ def test_a_bad_certificate_is_a_config_error_and_the_last_good_state_serves(
     assert check.returncode == 1 and message in check.stderr
 
 
+def test_a_broken_renewal_keeps_signing_with_the_last_good_certificate(make_service, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    ca = CA.create()
+    folder = tmp_path / "certs"
+    ca.issue_files(["autoconfig.alpha.example"], folder, days=60)
+    service = make_service(_signing_config(folder))
+    before = _signer_serial(service.get(PROFILE + "fred@alpha.example").content)
+    (folder / "fullchain.pem").write_text("hello\n")
+    health = service.wait_for(lambda: (h := service.health())["signing_error"] and h, what="the signing error")
+    assert "holds no PEM certificate" in health["signing_error"][0], health
+    assert "still signed with the certificate read before" in health["signing_error"][-1], health
+    assert health["profiles_signed"] is True
+    assert _signer_serial(service.get(PROFILE + "fred@alpha.example").content) == before
+    assert _verify(service.get(PROFILE + "fred@alpha.example").content, ca, tmp_path)
+
+
 def test_a_certificate_close_to_expiry_is_a_warning(make_service, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     ca = CA.create()
     ca.issue_files(["autoconfig.alpha.example"], tmp_path / "certs", days=5)
     service = make_service(_signing_config(tmp_path / "certs"))
-    warnings = service.health()["config_warnings"]
+    health = service.health()
+    warnings = health["signing_warnings"]
     assert len(warnings) == 1 and "expires in 4 day(s)" in warnings[0], warnings
+    assert health["signing"] == "expiring" and health["status"] == "ok", health
     assert _verify(service.get(PROFILE + "fred@alpha.example").content, ca, tmp_path)
 
 

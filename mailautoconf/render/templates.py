@@ -45,6 +45,7 @@ __all__ = [
     "Template",
     "domain_values",
     "mx_values",
+    "own_document",
     "own_templates",
     "provider_templates",
 ]
@@ -113,9 +114,15 @@ class Template:
         object.__setattr__(self, "digest", digest.digest())
 
     @classmethod
-    def split(cls, content: bytes) -> Template:
+    def split(cls, content: bytes, *, names: bool = True) -> Template:
+        """``content`` split at its fill-in points; ``names=False``: at the address tokens only.
+
+        A document rendered for its own domain holds the real name, and a
+        provider that cannot share may hold the stand-in text as a setting
+        of its own: those are split at the address tokens only.
+        """
         parts: list[bytes | str] = [content]
-        for needle, token in _SPLIT_AT:
+        for needle, token in _SPLIT_AT if names else _SPLIT_AT[2:]:
             split: list[bytes | str] = []
             for part in parts:
                 if isinstance(part, str):
@@ -207,6 +214,11 @@ def provider_templates(provider: Provider) -> ProviderTemplates:
     else:
         mx_filled = {path: Template.split(DOCUMENTS[path](provider, mx_domain)) for path in MX_DOCUMENTS}
     return ProviderTemplates(digest, shared, mx_filled)
+
+
+def own_document(provider: Provider, domain: Domain, path: str) -> Template:
+    """Document ``path`` of a domain that does not share its provider's: the very bytes publish writes for it."""
+    return Template.split(DOCUMENTS[path](provider, domain), names=False)
 
 
 def own_templates(provider: Provider, domain: Domain) -> dict[str, Template]:
