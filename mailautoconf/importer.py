@@ -609,7 +609,10 @@ def _read(name: str) -> bytes:
 
 def import_command(args: argparse.Namespace) -> int:
     """``service.py import FILE...``: exit 0 with the TOML written, 1 with every reason it was not."""
+    target = args.output or args.merge
     try:
+        if target:
+            configfile.check_target(target)  # a mistyped folder is said before any file is read
         imported = []
         for name in args.files:
             item = parse_document(_read(name), "<stdin>" if name == "-" else name)
@@ -631,7 +634,6 @@ def import_command(args: argparse.Namespace) -> int:
             text = merge_text(existing_text, base, imported)
         else:
             text = build_document(imported, args.public_hostname)
-        target = args.output or (args.merge if args.merge else None)
         for item in imported:
             for message in item.notes:
                 print(shown(message), file=sys.stderr)  # notes echo the document's text
@@ -639,14 +641,14 @@ def import_command(args: argparse.Namespace) -> int:
             warnings = configfile.validate(text, target or "<output>")
         except config.ConfigError as exc:
             raise ImportFailure(["the imported config is not valid:"] + [str(p) for p in exc.problems]) from None
-    except ImportFailure as exc:
-        for message in exc.messages:
+        for warning in warnings:
+            print(warning, file=sys.stderr)
+        configfile.write(target, text)
+    except (ImportFailure, configfile.WriteError) as exc:
+        for message in exc.messages if isinstance(exc, ImportFailure) else [str(exc)]:
             print(shown(message), file=sys.stderr)
         print("nothing written", file=sys.stderr)
         return 1
-    for warning in warnings:
-        print(warning, file=sys.stderr)
-    configfile.write(target, text)
     if target:
         print(f"{target}: {len(imported)} provider(s) imported, {len(warnings)} warning(s)", file=sys.stderr)
     return 0
