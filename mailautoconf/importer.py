@@ -15,7 +15,6 @@ anything is written: an import never leaves a config ``check`` refuses.
 from __future__ import annotations
 
 import argparse
-import codecs
 import os
 import re
 import sys
@@ -33,6 +32,7 @@ from mailautoconf import config
 from mailautoconf import configfile
 from mailautoconf import names
 from mailautoconf import tomlsegments
+from mailautoconf import xmlencoding
 from mailautoconf.model import AUTH_METHODS
 from mailautoconf.model import INCOMING_TYPES
 from mailautoconf.model import OUTGOING_TYPES
@@ -503,51 +503,16 @@ def _whole_number(text: str) -> int | None:
     return None
 
 
-# The encoding pseudo-attribute of an XML declaration written in ASCII-compatible bytes.
-_DECLARED_ENCODING = re.compile(rb"""\A(\xef\xbb\xbf)?(<\?xml[^>]*?)(\s+encoding\s*=\s*(["'])([A-Za-z0-9._:-]*)\4)""")
-# What expat reads itself; every other encoding is decoded here.
-_EXPAT_ENCODINGS = ("utf-8", "utf-16", "utf-16-le", "utf-16-be", "iso8859-1", "ascii")
-
-
-def _as_utf8(data: bytes, source: str) -> bytes:
-    """The document re-encoded as UTF-8 when it declares an encoding expat cannot read.
-
-    Japanese and Chinese providers publish Shift_JIS and Big5 files; expat
-    (through defusedxml) refuses multi-byte encodings with a bare ValueError.
-    Python's codec of the declared name decodes them; the declaration's
-    encoding is dropped (lines and other columns stay) so expat reads UTF-8.
-    """
-    match = _DECLARED_ENCODING.match(data)
-    if match is None:
-        return data
-    name = match.group(5).decode("ascii")
-    try:
-        codec = codecs.lookup(name)
-    except LookupError:
-        raise ImportFailure([f'{source}, line 1: the declared encoding "{name}" is not known']) from None
-    if not getattr(codec, "_is_text_encoding", True):
-        raise ImportFailure([f'{source}, line 1: "{name}" is not a text encoding']) from None
-    if codec.name in _EXPAT_ENCODINGS:
-        return data
-    body = data[match.end() :]
-    try:
-        text = body.decode(codec.name)
-    except UnicodeDecodeError as exc:
-        before = data[: match.end() + exc.start]
-        line = before.count(b"\n") + 1
-        raise ImportFailure(
-            [f"{source}, line {line}: not {name} text as declared (byte 0x{body[exc.start]:02x})"]
-        ) from None
-    return match.group(2) + text.encode("utf-8")
-
-
 def _text(element: ElementTree.Element) -> str:
     return (element.text or "").strip()
 
 
 def parse_document(data: bytes, source: str) -> Imported:
     """Read one config-v1.1.xml; raise ImportFailure naming the file (and line) if unusable."""
-    data = _as_utf8(data, source)
+    try:
+        data = xmlencoding.as_utf8(data)
+    except xmlencoding.EncodingError as exc:
+        raise ImportFailure([f"{source}, line {exc.line}: {exc.reason}"]) from None
     try:
         root = SafeElementTree.fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except ElementTree.ParseError as exc:
@@ -609,7 +574,10 @@ def _read(name: str) -> bytes:
 
 def import_command(args: argparse.Namespace) -> int:
     """``service.py import FILE...``: exit 0 with the TOML written, 1 with every reason it was not."""
+    target = args.output or args.merge
     try:
+        if target:
+            configfile.check_target(target)  # a mistyped folder is said before any file is read
         imported = []
         for name in args.files:
             item = parse_document(_read(name), "<stdin>" if name == "-" else name)
@@ -631,7 +599,6 @@ def import_command(args: argparse.Namespace) -> int:
             text = merge_text(existing_text, base, imported)
         else:
             text = build_document(imported, args.public_hostname)
-        target = args.output or (args.merge if args.merge else None)
         for item in imported:
             for message in item.notes:
                 print(shown(message), file=sys.stderr)  # notes echo the document's text
@@ -639,14 +606,14 @@ def import_command(args: argparse.Namespace) -> int:
             warnings = configfile.validate(text, target or "<output>")
         except config.ConfigError as exc:
             raise ImportFailure(["the imported config is not valid:"] + [str(p) for p in exc.problems]) from None
-    except ImportFailure as exc:
-        for message in exc.messages:
+        for warning in warnings:
+            print(warning, file=sys.stderr)
+        configfile.write(target, text)
+    except (ImportFailure, configfile.WriteError) as exc:
+        for message in exc.messages if isinstance(exc, ImportFailure) else [str(exc)]:
             print(shown(message), file=sys.stderr)
         print("nothing written", file=sys.stderr)
         return 1
-    for warning in warnings:
-        print(warning, file=sys.stderr)
-    configfile.write(target, text)
     if target:
         print(f"{target}: {len(imported)} provider(s) imported, {len(warnings)} warning(s)", file=sys.stderr)
     return 0

@@ -67,6 +67,12 @@ def _short_name(domain: str) -> str:
 
 def init_command(args: argparse.Namespace) -> int:
     """``service.py init``: a starter config, never over an existing file unless --force."""
+    try:
+        if args.output:
+            configfile.check_target(args.output)  # a folder, or a missing one: said before "exists"
+    except configfile.WriteError as exc:
+        print(problems.shown(str(exc)), file=sys.stderr)
+        return 1
     if args.output and os.path.exists(args.output) and not args.force:
         print(f"{args.output} exists; not overwritten (use --force)", file=sys.stderr)
         return 1
@@ -81,7 +87,11 @@ def init_command(args: argparse.Namespace) -> int:
         return 1
     for warning in warnings:
         print(warning, file=sys.stderr)
-    configfile.write(args.output, text)
+    try:
+        configfile.write(args.output, text)
+    except configfile.WriteError as exc:
+        print(problems.shown(str(exc)), file=sys.stderr)
+        return 1
     if args.output:
         print(f"{args.output}: written; check it with: service.py check --config {args.output}", file=sys.stderr)
     return 0
