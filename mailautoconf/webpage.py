@@ -43,6 +43,8 @@ _FORM_CACHE = "max-age=300"
 _ADDRESS_CACHE = "no-store"  # a page with someone's address in it: kept by no cache
 _MAX_ADDRESS = 320  # RFC 5321's longest path; longer input is not echoed
 _STYLE = re.compile(rb"<style>(.*?)</style>", re.S)
+# Every fill-in point of a page, found in one scan (see _fill).
+_TOKEN = re.compile(b"|".join(re.escape(token.encode("ascii")) for token in Tokens.ALL))
 
 
 @bp.get("/")
@@ -123,9 +125,11 @@ def _fill(content: bytes, address: str, shown: str) -> bytes:
         }
     for name in page.SECTIONS:
         content = _section(content, name, keep=name == shown)
-    for token, value in values.items():
-        content = content.replace(token.encode("ascii"), value)
-    return content
+    # One pass: a value is never searched again, so an address that spells a
+    # token stays the text it is (replaced one after another, the QR code's
+    # markup landed in the input's value attribute). A token without a value
+    # (the address part of a page without a profile, cut above) stays as it is.
+    return _TOKEN.sub(lambda found: values.get(found[0].decode("ascii"), found[0]), content)
 
 
 def _section(content: bytes, name: str, *, keep: bool) -> bytes:

@@ -22,6 +22,7 @@ from support.paths import EXAMPLE_CONFIG
 
 from mailautoconf import config as config_loader
 from mailautoconf.render import PAGES
+from mailautoconf.render.page import Tokens
 from mailautoconf.render.templates import provider_templates
 
 HOSTED = ("example.net", "example.org", "xn--bcher-kva.example", "bücher.example")
@@ -212,6 +213,48 @@ def test_hostile_addresses_come_out_escaped(site: App, address: str) -> None:
     assert "@@MAILAUTOCONF:" not in body
 
 
+# Every token of the page, read from the class that defines them: a new token is covered too.
+TOKENS = [value for name, value in vars(Tokens).items() if name.isupper() and isinstance(value, str)]
+# Addresses that spell a token, with markup, for each state of the page: with a
+# profile (hosted domain), of an unhosted domain, and no address at all (no domain).
+TOKEN_ADDRESSES = [
+    address
+    for token in TOKENS
+    for address in (f'{token}"><b>x</b>@example.org', f"<i>{token}</i>@other.test", f"{token}<u>")
+]
+
+
+def assert_filled_once(body: bytes, address: str) -> None:
+    """``address`` stands in the page escaped, each time whole, and nothing else came of it.
+
+    The address spells a token: filled one after another, a later token
+    was replaced inside the already filled address (a QR code's markup in
+    the input's value attribute).
+    """
+    text = body.decode("utf-8")
+    escaped = html.escape(address, quote=True)
+    assert f'value="{escaped}"' in text
+    if address.endswith("@example.org"):
+        assert f'<span class="address">{escaped}</span>' in text
+    assert text.count("<svg") == (1 if address.endswith("@example.org") else 0)
+    for tag in ("<b>", "<i>", "<u>"):
+        assert tag not in text
+    # Where the escaped address stands, nothing else was put; no token is left anywhere else.
+    assert "@@MAILAUTOCONF:" not in text.replace(escaped, "")
+
+
+def test_every_token_is_filled() -> None:
+    """The fill finds the tokens of Tokens.ALL: a token left out there would stay in the page."""
+    assert sorted(Tokens.ALL) == sorted(TOKENS)
+
+
+@pytest.mark.parametrize("address", TOKEN_ADDRESSES)
+def test_an_address_spelling_a_token_is_filled_in_once(site: App, address: str) -> None:
+    answer = site.client.get("/", query_string={"emailaddress": address}, headers={"Host": "autoconfig.example.org"})
+    assert answer.status_code == 200
+    assert_filled_once(answer.data, address)
+
+
 def test_an_idn_address_gets_the_profile_of_its_domain(site: App) -> None:
     answer = site.client.get(
         "/", query_string={"emailaddress": "jürgen@bücher.example"}, headers={"Host": "autoconfig.example.org"}
@@ -303,3 +346,13 @@ def test_the_page_from_the_real_service(make_service) -> None:  # type: ignore[n
     answer = service.get("/", host="example.org", params={"emailaddress": "fred@example.org"})
     assert b'href="/email.mobileconfig?emailaddress=fred@example.org"' in answer.content
     assert service.get("/", host="autoconfig.other.test").status_code == 404
+
+
+def test_addresses_spelling_tokens_from_the_real_service(make_service) -> None:  # type: ignore[no-untyped-def]
+    """Each token spelled in an address, with markup: the page shows the address escaped, once per place."""
+    service = make_service(CONFIG)
+    for address in TOKEN_ADDRESSES:
+        for language in ("en", "de"):
+            answer = service.get("/", host="autoconfig.example.org", params={"emailaddress": address, "lang": language})
+            assert answer.status_code == 200, address
+            assert_filled_once(answer.content, address)
