@@ -98,22 +98,64 @@ def test_the_page_is_the_published_document(site: App) -> None:
     assert served == re.sub(rb"@@MAILAUTOCONF:\w+@@", b"", sections_cut)
 
 
-@pytest.mark.parametrize(
-    ("accept", "language"),
-    [
-        ("", "en"),
-        ("de", "de"),
-        ("de-DE,de;q=0.9,en;q=0.5", "de"),
-        ("en;q=0.2, de;q=0.8", "de"),
-        ("de;q=0.1, en", "en"),
-        ("fr, de;q=0.5", "de"),
-        ("fr", "en"),
-        ("*", "en"),
-        ("de-AT, en;q=0.5", "de"),
-        ("en-GB;q=0.3, de-CH;q=0.7", "de"),
-        ("de;q=0, en", "en"),
-    ],
-)
+# Accept-Language (RFC 9110 section 12.5.4) and the page's language. A language's
+# weight is the one the header gives it by name; else the best of its more specific
+# ranges (who reads de-AT reads de); else that of "*". q=0: not acceptable (section
+# 12.4.2); equal weights: the header's order; nothing acceptable: a language not
+# refused, English first. An element whose range or weight is malformed counts not.
+ACCEPT_LANGUAGE = [
+    ("", "en"),
+    ("de", "de"),
+    ("de-DE,de;q=0.9,en;q=0.5", "de"),
+    ("en;q=0.2, de;q=0.8", "de"),
+    ("de;q=0.1, en", "en"),
+    ("fr, de;q=0.5", "de"),
+    ("fr", "en"),
+    ("*", "en"),
+    ("de-AT, en;q=0.5", "de"),
+    ("en-GB;q=0.3, de-CH;q=0.7", "de"),
+    ("de;q=0, en", "en"),
+    # q=0 is "not acceptable", however it is spelled, also under "*".
+    ("de;q=0", "en"),
+    ("de;q=0.000", "en"),
+    ("*;q=0.5, de;q=0", "en"),
+    ("*, en;q=0", "de"),
+    ("en;q=0", "de"),
+    ("en;q=0, de;q=0", "en"),
+    ("*;q=0", "en"),
+    ("de-AT;q=0.2, de-CH;q=0, en;q=0.1", "de"),
+    ("de;q=0.001, en;q=0", "de"),
+    # Tags and the q are matched without letter case; whitespace only where the grammar has it.
+    ("DE", "de"),
+    ("De-At;Q=0.5, EN;q=0.4", "de"),
+    ("de ;q=0.5, en;q=0.4", "de"),
+    ("de;q=0.5\t, en;q=0.4", "de"),
+    # Equal weights: the order of the header.
+    ("en, de", "en"),
+    ("de, en", "de"),
+    ("en;q=0.5, de;q=0.5", "en"),
+    ("de;q=1.000, en", "de"),
+    # Malformed weights and ranges count not: no preference, no refusal.
+    ("de;q=0.5000, en;q=0.1", "en"),
+    ("de;q=.5, en;q=0.1", "en"),
+    ("de;q=1.5, en;q=0.1", "en"),
+    ("de;q=1e0, en;q=0.1", "en"),
+    ("de;q=-0, en;q=0.1", "en"),
+    ("de;q=abc, en;q=0.1", "en"),
+    ("de;q=, en;q=0.1", "en"),
+    ("de;q = 0.5, en;q=0.1", "en"),
+    ("de;q=0;q=1, en;q=0.1", "en"),
+    ("de;level=1, en;q=0.1", "en"),
+    ("de-, en;q=0.1", "en"),
+    ("deutschland, en;q=0.1", "en"),
+    ("de;q=0.5000, de;q=0", "en"),
+    ("en;q=0.9x, de;q=0.1", "de"),
+    (",,de,,", "de"),
+    (";q=1, de", "de"),
+]
+
+
+@pytest.mark.parametrize(("accept", "language"), ACCEPT_LANGUAGE)
 def test_the_language_follows_accept_language(site: App, accept: str, language: str) -> None:
     answer = site.get("/", host="autoconfig.example.org", **({"Accept-Language": accept} if accept else {}))
     assert f'<html lang="{language}">'.encode() in answer.data
@@ -356,3 +398,12 @@ def test_addresses_spelling_tokens_from_the_real_service(make_service) -> None: 
             answer = service.get("/", host="autoconfig.example.org", params={"emailaddress": address, "lang": language})
             assert answer.status_code == 200, address
             assert_filled_once(answer.content, address)
+
+
+def test_accept_language_from_the_real_service(make_service) -> None:  # type: ignore[no-untyped-def]
+    service = make_service(CONFIG)
+    for accept, language in ACCEPT_LANGUAGE:
+        headers = {"Accept-Language": accept} if accept else {}
+        answer = service.get("/", host="autoconfig.example.org", headers=headers)
+        assert answer.status_code == 200
+        assert f'<html lang="{language}">'.encode() in answer.content, accept
