@@ -278,6 +278,7 @@ def assert_filled_once(body: bytes, address: str) -> None:
     assert f'value="{escaped}"' in text
     if address.endswith("@example.org"):
         assert f'<span class="address">{escaped}</span>' in text
+    assert text.count(escaped) == (2 if address.endswith("@example.org") else 1)
     assert text.count("<svg") == (1 if address.endswith("@example.org") else 0)
     for tag in ("<b>", "<i>", "<u>"):
         assert tag not in text
