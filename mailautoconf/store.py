@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -39,6 +40,7 @@ from mailautoconf.render import MX_FOLDER_PREFIX
 from mailautoconf.render import THUNDERBIRD
 from mailautoconf.render import apple
 from mailautoconf.render import placeholders
+from mailautoconf.render.templates import ADDRESS_TOKENS
 from mailautoconf.render.templates import DOMAIN
 from mailautoconf.render.templates import UNICODE
 from mailautoconf.render.templates import Template
@@ -63,6 +65,12 @@ __all__ = [
     "etag",
     "load_generation",
 ]
+
+
+# The address tokens of a document on disk, found in one scan (DiskEntry.content).
+_ADDRESS_TOKEN = re.compile(
+    b"|".join(re.escape(token.encode("ascii")) for token in (*ADDRESS_TOKENS, *placeholders.PROFILE_TOKENS))
+)
 
 
 def _address_values(address: str, path: str, domain: str) -> dict[str, bytes]:
@@ -139,8 +147,9 @@ class DiskEntry:
         with open(os.path.join(self.folder, path), "rb") as handle:
             data = handle.read()
         if address is not None:
-            for token, value in _address_values(address, path, os.path.basename(self.folder)).items():
-                data = data.replace(token.encode("ascii"), value)
+            # One pass, as Template.fill: an address that spells a token stays as typed.
+            values = _address_values(address, path, os.path.basename(self.folder))
+            data = _ADDRESS_TOKEN.sub(lambda found: values.get(found[0].decode("ascii"), found[0]), data)
         return data
 
     def document(self, path: str) -> tuple[bytes, str]:

@@ -382,6 +382,9 @@ def autodiscover_json(address: str | None = None) -> Response:
     content = _content(found[1], OUTLOOK_JSON)
     if content is None:
         return _unavailable()
+    if not content:  # no own names and no mx: no name to point at (render/outlook.py, render_json)
+        message = "No Autodiscover v2 URL for this domain: ask its _autodiscover._tcp SRV record"
+        return Response(outlook.json_error("NotFound", message), 404, content_type=_JSON_TYPE)
     return Response(content, 200, content_type=_JSON_TYPE)
 
 

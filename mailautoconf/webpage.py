@@ -43,6 +43,8 @@ _FORM_CACHE = "max-age=300"
 _ADDRESS_CACHE = "no-store"  # a page with someone's address in it: kept by no cache
 _MAX_ADDRESS = 320  # RFC 5321's longest path; longer input is not echoed
 _STYLE = re.compile(rb"<style>(.*?)</style>", re.S)
+# Every fill-in point of a page, found in one scan (see _fill).
+_TOKEN = re.compile(b"|".join(re.escape(token.encode("ascii")) for token in Tokens.ALL))
 
 
 @bp.get("/")
@@ -76,19 +78,70 @@ def settings_page() -> Response:
 
 
 def _language() -> str:
-    """``?lang=`` when it names one of ours, else the best of Accept-Language (q-values count), else English."""
+    """``?lang=`` when it names one of ours, else the best of Accept-Language (:func:`accepted_language`)."""
     asked = request.args.get("lang", "")
     if asked in page.LANGUAGES:
         return asked
-    # By quality, highest first (werkzeug sorts; q=0 is dropped), comparing primary tags:
-    # "de-AT, en;q=0.5" is German, which werkzeug's best_match would answer in English.
-    for tag, _quality in request.accept_languages:
-        primary = tag.split("-", 1)[0].split("_", 1)[0].lower()
-        if primary in page.LANGUAGES:
-            return primary
-        if primary == "*":
-            break
-    return page.DEFAULT_LANGUAGE
+    return accepted_language(request.environ.get("HTTP_ACCEPT_LANGUAGE", ""))
+
+
+def accepted_language(header: str) -> str:
+    """The page's language for an Accept-Language header (RFC 9110 sections 12.4.2 and 12.5.4).
+
+    A language's weight is the one the header gives it by name; else the
+    best of its more specific ranges, since who reads ``de-AT`` reads ``de``
+    (RFC 4647 section 3.4 truncates a range so); else that of ``*``. A
+    weight of 0 means "not acceptable", however it is spelled and also when
+    it comes from ``*``. The highest weight wins, equal weights go by the
+    header's order (then English first). When no language is acceptable,
+    RFC 9110 lets a server disregard the header: a language the header did
+    not refuse, else English. An element whose range or weight does not
+    parse is left out whole: it neither asks for a language nor refuses one.
+    """
+    ranges = _weighted_ranges(header)
+    verdicts = {language: _verdict(language, ranges) for language in page.LANGUAGES}
+    acceptable = [
+        (-verdict[0], verdict[1], order, language)
+        for order, (language, verdict) in enumerate(verdicts.items())
+        if verdict is not None and verdict[0] > 0
+    ]
+    if acceptable:
+        return min(acceptable)[3]
+    return next((language for language, verdict in verdicts.items() if verdict is None), page.DEFAULT_LANGUAGE)
+
+
+def _verdict(language: str, ranges: list[tuple[str, float]]) -> tuple[float, int] | None:
+    """The weight the header gives ``language`` and the position it gives it at; None: no range names it."""
+    narrower: tuple[float, int] | None = None
+    anything: tuple[float, int] | None = None
+    for at, (tag, weight) in enumerate(ranges):
+        if tag == language:
+            return weight, at
+        if tag.startswith(language + "-"):
+            if narrower is None or weight > narrower[0]:
+                narrower = (weight, at)
+        elif tag == "*" and anything is None:
+            anything = (weight, at)
+    return narrower or anything
+
+
+# RFC 9110 section 12.5.4: a language-range of RFC 4647 section 2.1, and "_"
+# (de_DE), which some clients send for "-"; section 12.4.2: the qvalue, at
+# most three decimals, "q" in any case (ABNF strings are case-insensitive).
+_RANGE = re.compile(r"\*|[a-z]{1,8}(?:[-_][a-z0-9]{1,8})*")
+_WEIGHT = re.compile(r"q=(0(?:\.[0-9]{0,3})?|1(?:\.0{0,3})?)")
+
+
+def _weighted_ranges(header: str) -> list[tuple[str, float]]:
+    """The header's well-formed elements in order: (lower-case range, weight)."""
+    ranges = []
+    for element in header.split(","):
+        tag, *parameters = (part.strip(" \t") for part in element.lower().split(";"))
+        weight = _WEIGHT.fullmatch(parameters[0]) if len(parameters) == 1 else None
+        if not _RANGE.fullmatch(tag) or len(parameters) > 1 or (parameters and weight is None):
+            continue
+        ranges.append((tag.replace("_", "-"), float(weight.group(1)) if weight else 1.0))
+    return ranges
 
 
 def _note(domain: str | None, address: str) -> None:
@@ -123,9 +176,11 @@ def _fill(content: bytes, address: str, shown: str) -> bytes:
         }
     for name in page.SECTIONS:
         content = _section(content, name, keep=name == shown)
-    for token, value in values.items():
-        content = content.replace(token.encode("ascii"), value)
-    return content
+    # One pass: a value is never searched again, so an address that spells a
+    # token stays the text it is (replaced one after another, the QR code's
+    # markup landed in the input's value attribute). A token without a value
+    # (the address part of a page without a profile, cut above) stays as it is.
+    return _TOKEN.sub(lambda found: values.get(found[0].decode("ascii"), found[0]), content)
 
 
 def _section(content: bytes, name: str, *, keep: bool) -> bytes:

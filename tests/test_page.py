@@ -22,6 +22,7 @@ from support.paths import EXAMPLE_CONFIG
 
 from mailautoconf import config as config_loader
 from mailautoconf.render import PAGES
+from mailautoconf.render.page import Tokens
 from mailautoconf.render.templates import provider_templates
 
 HOSTED = ("example.net", "example.org", "xn--bcher-kva.example", "bücher.example")
@@ -97,22 +98,64 @@ def test_the_page_is_the_published_document(site: App) -> None:
     assert served == re.sub(rb"@@MAILAUTOCONF:\w+@@", b"", sections_cut)
 
 
-@pytest.mark.parametrize(
-    ("accept", "language"),
-    [
-        ("", "en"),
-        ("de", "de"),
-        ("de-DE,de;q=0.9,en;q=0.5", "de"),
-        ("en;q=0.2, de;q=0.8", "de"),
-        ("de;q=0.1, en", "en"),
-        ("fr, de;q=0.5", "de"),
-        ("fr", "en"),
-        ("*", "en"),
-        ("de-AT, en;q=0.5", "de"),
-        ("en-GB;q=0.3, de-CH;q=0.7", "de"),
-        ("de;q=0, en", "en"),
-    ],
-)
+# Accept-Language (RFC 9110 section 12.5.4) and the page's language. A language's
+# weight is the one the header gives it by name; else the best of its more specific
+# ranges (who reads de-AT reads de); else that of "*". q=0: not acceptable (section
+# 12.4.2); equal weights: the header's order; nothing acceptable: a language not
+# refused, English first. An element whose range or weight is malformed counts not.
+ACCEPT_LANGUAGE = [
+    ("", "en"),
+    ("de", "de"),
+    ("de-DE,de;q=0.9,en;q=0.5", "de"),
+    ("en;q=0.2, de;q=0.8", "de"),
+    ("de;q=0.1, en", "en"),
+    ("fr, de;q=0.5", "de"),
+    ("fr", "en"),
+    ("*", "en"),
+    ("de-AT, en;q=0.5", "de"),
+    ("en-GB;q=0.3, de-CH;q=0.7", "de"),
+    ("de;q=0, en", "en"),
+    # q=0 is "not acceptable", however it is spelled, also under "*".
+    ("de;q=0", "en"),
+    ("de;q=0.000", "en"),
+    ("*;q=0.5, de;q=0", "en"),
+    ("*, en;q=0", "de"),
+    ("en;q=0", "de"),
+    ("en;q=0, de;q=0", "en"),
+    ("*;q=0", "en"),
+    ("de-AT;q=0.2, de-CH;q=0, en;q=0.1", "de"),
+    ("de;q=0.001, en;q=0", "de"),
+    # Tags and the q are matched without letter case; whitespace only where the grammar has it.
+    ("DE", "de"),
+    ("De-At;Q=0.5, EN;q=0.4", "de"),
+    ("de ;q=0.5, en;q=0.4", "de"),
+    ("de;q=0.5\t, en;q=0.4", "de"),
+    # Equal weights: the order of the header.
+    ("en, de", "en"),
+    ("de, en", "de"),
+    ("en;q=0.5, de;q=0.5", "en"),
+    ("de;q=1.000, en", "de"),
+    # Malformed weights and ranges count not: no preference, no refusal.
+    ("de;q=0.5000, en;q=0.1", "en"),
+    ("de;q=.5, en;q=0.1", "en"),
+    ("de;q=1.5, en;q=0.1", "en"),
+    ("de;q=1e0, en;q=0.1", "en"),
+    ("de;q=-0, en;q=0.1", "en"),
+    ("de;q=abc, en;q=0.1", "en"),
+    ("de;q=, en;q=0.1", "en"),
+    ("de;q = 0.5, en;q=0.1", "en"),
+    ("de;q=0;q=1, en;q=0.1", "en"),
+    ("de;level=1, en;q=0.1", "en"),
+    ("de-, en;q=0.1", "en"),
+    ("deutschland, en;q=0.1", "en"),
+    ("de;q=0.5000, de;q=0", "en"),
+    ("en;q=0.9x, de;q=0.1", "de"),
+    (",,de,,", "de"),
+    (";q=1, de", "de"),
+]
+
+
+@pytest.mark.parametrize(("accept", "language"), ACCEPT_LANGUAGE)
 def test_the_language_follows_accept_language(site: App, accept: str, language: str) -> None:
     answer = site.get("/", host="autoconfig.example.org", **({"Accept-Language": accept} if accept else {}))
     assert f'<html lang="{language}">'.encode() in answer.data
@@ -212,6 +255,49 @@ def test_hostile_addresses_come_out_escaped(site: App, address: str) -> None:
     assert "@@MAILAUTOCONF:" not in body
 
 
+# Every token of the page, read from the class that defines them: a new token is covered too.
+TOKENS = [value for name, value in vars(Tokens).items() if name.isupper() and isinstance(value, str)]
+# Addresses that spell a token, with markup, for each state of the page: with a
+# profile (hosted domain), of an unhosted domain, and no address at all (no domain).
+TOKEN_ADDRESSES = [
+    address
+    for token in TOKENS
+    for address in (f'{token}"><b>x</b>@example.org', f"<i>{token}</i>@other.test", f"{token}<u>")
+]
+
+
+def assert_filled_once(body: bytes, address: str) -> None:
+    """``address`` stands in the page escaped, each time whole, and nothing else came of it.
+
+    The address spells a token: filled one after another, a later token
+    was replaced inside the already filled address (a QR code's markup in
+    the input's value attribute).
+    """
+    text = body.decode("utf-8")
+    escaped = html.escape(address, quote=True)
+    assert f'value="{escaped}"' in text
+    if address.endswith("@example.org"):
+        assert f'<span class="address">{escaped}</span>' in text
+    assert text.count(escaped) == (2 if address.endswith("@example.org") else 1)
+    assert text.count("<svg") == (1 if address.endswith("@example.org") else 0)
+    for tag in ("<b>", "<i>", "<u>"):
+        assert tag not in text
+    # Where the escaped address stands, nothing else was put; no token is left anywhere else.
+    assert "@@MAILAUTOCONF:" not in text.replace(escaped, "")
+
+
+def test_every_token_is_filled() -> None:
+    """The fill finds the tokens of Tokens.ALL: a token left out there would stay in the page."""
+    assert sorted(Tokens.ALL) == sorted(TOKENS)
+
+
+@pytest.mark.parametrize("address", TOKEN_ADDRESSES)
+def test_an_address_spelling_a_token_is_filled_in_once(site: App, address: str) -> None:
+    answer = site.client.get("/", query_string={"emailaddress": address}, headers={"Host": "autoconfig.example.org"})
+    assert answer.status_code == 200
+    assert_filled_once(answer.data, address)
+
+
 def test_an_idn_address_gets_the_profile_of_its_domain(site: App) -> None:
     answer = site.client.get(
         "/", query_string={"emailaddress": "jürgen@bücher.example"}, headers={"Host": "autoconfig.example.org"}
@@ -303,3 +389,22 @@ def test_the_page_from_the_real_service(make_service) -> None:  # type: ignore[n
     answer = service.get("/", host="example.org", params={"emailaddress": "fred@example.org"})
     assert b'href="/email.mobileconfig?emailaddress=fred@example.org"' in answer.content
     assert service.get("/", host="autoconfig.other.test").status_code == 404
+
+
+def test_addresses_spelling_tokens_from_the_real_service(make_service) -> None:  # type: ignore[no-untyped-def]
+    """Each token spelled in an address, with markup: the page shows the address escaped, once per place."""
+    service = make_service(CONFIG)
+    for address in TOKEN_ADDRESSES:
+        for language in ("en", "de"):
+            answer = service.get("/", host="autoconfig.example.org", params={"emailaddress": address, "lang": language})
+            assert answer.status_code == 200, address
+            assert_filled_once(answer.content, address)
+
+
+def test_accept_language_from_the_real_service(make_service) -> None:  # type: ignore[no-untyped-def]
+    service = make_service(CONFIG)
+    for accept, language in ACCEPT_LANGUAGE:
+        headers = {"Accept-Language": accept} if accept else {}
+        answer = service.get("/", host="autoconfig.example.org", headers=headers)
+        assert answer.status_code == 200
+        assert f'<html lang="{language}">'.encode() in answer.content, accept

@@ -116,9 +116,25 @@ def render_pox(provider: Provider, domain: Domain) -> bytes:
 
 
 def render_json(provider: Provider, domain: Domain) -> bytes:
-    """Render the Autodiscover v2 answer: where this domain's POX endpoint is."""
-    url = f"https://autodiscover.{domain.name}/autodiscover/autodiscover.xml"
-    return json_bytes({"Protocol": AUTODISCOVER_V1, "Url": url})
+    """Render the Autodiscover v2 answer: where this domain's POX endpoint is; empty when no name says.
+
+    Outlook POSTs the POX request to the ``Url``, so its host must resolve
+    to this service and have a certificate: ``autodiscover.<d>`` for a
+    domain with own names. A domain without them (``own_names = false``)
+    has no such name in dns, certs or nginx; what they make for it is the
+    MX lookup name ``autoconfig.<MX domain>`` of its provider (the first,
+    the one Thunderbird asks first), on which the service answers POX for
+    any hosted address. Without ``mx`` there is none (``check`` warns): the
+    empty document is answered 404 NotFound, and Outlook goes on to the
+    ``_autodiscover._tcp`` SRV record (docs/clients.md sections 2.1, 2.9).
+    """
+    if provider.has_own_names(domain):
+        host = f"autodiscover.{domain.name}"
+    elif provider.mx_domains:
+        host = f"autoconfig.{provider.mx_domains[0]}"
+    else:
+        return b""
+    return json_bytes({"Protocol": AUTODISCOVER_V1, "Url": f"https://{host}/autodiscover/autodiscover.xml"})
 
 
 def error_document(code: int, message: str, time: str, error_id: int, response_schema: str | None = None) -> bytes:

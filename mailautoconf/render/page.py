@@ -173,7 +173,9 @@ class Tokens:
 
     Plain ASCII that HTML escaping leaves as it is, so a token stands in the
     page as written; no host name or URL can hold one, and a display name
-    or description would have to spell one out on purpose.
+    or description would have to spell one out on purpose. An address can
+    spell one, and escaping keeps it: so :data:`ALL` are filled in one pass,
+    never one after another.
     """
 
     ADDRESS_VALUE = "@@MAILAUTOCONF:ADDRESS_VALUE@@"  # the input's value: HTML-escaped address
@@ -182,6 +184,7 @@ class Tokens:
     PROFILE_URL = "@@MAILAUTOCONF:PROFILE_URL@@"  # the absolute profile URL, as text
     QR = "@@MAILAUTOCONF:QR@@"  # the QR code of that URL, inline SVG
     LANG_QUERY = "@@MAILAUTOCONF:LANG_QUERY@@"  # "&amp;emailaddress=..." on the language links, or nothing
+    ALL = (ADDRESS_VALUE, ADDRESS_TEXT, ADDRESS_QUERY, PROFILE_URL, QR, LANG_QUERY)
 
     @staticmethod
     def section_begin(name: str) -> Markup:
