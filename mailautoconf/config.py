@@ -160,7 +160,7 @@ class _SegmentLines:
 class _FileState:
     """What was made of one file: kept to skip re-reading an included file that did not change."""
 
-    stat: tuple[int, int, int]  # mtime_ns, size, inode
+    stat: tuple[int, int, int, int]  # mtime_ns, size, inode, ctime_ns (a chmod changes only that)
     segments: tuple[tomlsegments.Segment, ...] | None  # None: the file had a problem
     problems: tuple[Problem, ...]
 
@@ -203,6 +203,7 @@ class Loader:
         self._parsed: dict[bytes, dict[str, Any]] = {}
         self._checked: dict[tuple[bytes, int, int | None], _CheckedProvider] = {}
         self._files: dict[str, _FileState] = {}
+        self._matched: dict[str, int] = {}  # include pattern -> the files it matched at the last good load
 
     def load(self, path: str, data: bytes | str | None = None) -> LoadResult:
         """Load the main file ``path`` (its text given as ``data``, or read) with its includes."""
@@ -244,8 +245,9 @@ class Loader:
 
         sources = [path]
         if settings is not None and settings[0].include:
-            included, include_problems = _included_files(path, settings[0].include, locate_top)
+            included, include_problems, matched = _included_files(path, settings[0].include, locate_top)
             problems += include_problems
+            problems += self._emptied(matched, locate_top)
             for file in included:
                 sources.append(file)
                 state = self._file(file, parsed_before)
@@ -270,6 +272,7 @@ class Loader:
             self._files = {file: self._files[file] for file in included if file in self._files}
         else:
             self._files = {}
+            matched = {}
 
         providers: list[Provider] = []
         provider_places: list[_Placed] = []
@@ -304,7 +307,41 @@ class Loader:
             sources=tuple(sources),
         )
         warnings = tuple(in_file_order(problems, tuple(sources)))
+        self._matched = matched if service.include else {}
         return LoadResult(config, warnings, fingerprint.digest(), tuple(provider_places))
+
+    def _emptied(self, matched: dict[str, int], locate: Locate) -> list[Problem]:
+        """An include pattern that matched files at the last load and matches none now.
+
+        That is a folder emptied or replaced by an empty one far more often
+        than every customer removed at once, and applying it withdraws all
+        their domains. A forced reload (SIGHUP, which calls :meth:`forget`)
+        and ``check`` have no earlier load, and accept it.
+        """
+        file, line = locate(("service", "include"))
+        unmatched = [
+            Problem(
+                _pattern_folder(file, pattern),
+                None,
+                "",
+                f'include "{pattern}" ({_at(file, line)}) matches no file',
+                Severity.WARNING,
+            )
+            for pattern, count in matched.items()
+            if count == 0 and self._matched.get(pattern, 0) == 0
+        ]
+        return unmatched + [
+            Problem(
+                _pattern_folder(file, pattern),
+                None,
+                "",
+                f'include "{pattern}" ({_at(file, line)}) matches no file now, where it matched '
+                f"{self._matched[pattern]}: the folder was emptied or replaced, so the config is not applied; to "
+                "withdraw every provider it held on purpose, reload with SIGHUP (systemctl reload mailautoconf)",
+            )
+            for pattern, count in matched.items()
+            if count == 0 and self._matched.get(pattern, 0) > 0
+        ]
 
     def _file(self, file: str, parsed_before: dict[bytes, dict[str, Any]]) -> _FileState:
         """Read and parse an included file, or reuse what it gave last time if it did not change."""
@@ -312,9 +349,9 @@ class Loader:
             status = os.stat(file)
         except OSError as exc:
             return _FileState(
-                (0, 0, 0), None, (Problem(file, None, "", f"cannot read the file: {files.describe(file, exc)}"),)
+                (0, 0, 0, 0), None, (Problem(file, None, "", f"cannot read the file: {files.describe(file, exc)}"),)
             )
-        stat = (status.st_mtime_ns, status.st_size, status.st_ino)
+        stat = (status.st_mtime_ns, status.st_size, status.st_ino, status.st_ctime_ns)
         known = self._files.get(file)
         if known is not None and known.stat == stat:
             for segment in known.segments or ():
@@ -400,8 +437,10 @@ def check_oauth_issuer(url: str) -> tuple[str | None, Messages]:
     return found, checker.messages()
 
 
-def _included_files(main: str, patterns: tuple[str, ...], locate: Locate) -> tuple[tuple[str, ...], list[Problem]]:
-    """The files ``[service] include`` names, sorted, each once, never the main file; and what is wrong.
+def _included_files(
+    main: str, patterns: tuple[str, ...], locate: Locate
+) -> tuple[tuple[str, ...], list[Problem], dict[str, int]]:
+    """The files ``[service] include`` names (sorted, each once, never the main file), problems, matches per pattern.
 
     A relative pattern is relative to the main file's folder, and its files
     are named the way the main file was (so messages read alike). Every
@@ -415,6 +454,7 @@ def _included_files(main: str, patterns: tuple[str, ...], locate: Locate) -> tup
     main_path = os.path.abspath(main)
     found: dict[str, None] = {}
     problems: list[Problem] = []
+    counts: dict[str, int] = {}
     file, line = locate(("service", "include"))
     for pattern in patterns:
         relative = not os.path.isabs(pattern)
@@ -430,19 +470,30 @@ def _included_files(main: str, patterns: tuple[str, ...], locate: Locate) -> tup
             reason = files.describe(base, exc) if not os.path.isdir(base) else (exc.strerror or str(exc))
             problems.append(
                 Problem(
-                    file,
-                    line,
-                    "[service]",
-                    f'include "{pattern}": the folder {shown_base} cannot be listed: {reason}; '
-                    "the files it held would be withdrawn, so the config is not applied",
+                    shown_base,
+                    None,
+                    "",
+                    f'cannot list the folder: {reason} (include "{pattern}", {_at(file, line)}); the providers '
+                    "of its files would be withdrawn, so the config is not applied",
                 )
             )
             continue
-        for match in sorted(glob.glob(full)):
-            if os.path.abspath(match) != main_path:
-                shown = os.path.join(os.path.dirname(main), os.path.relpath(match, folder)) if relative else match
-                found.setdefault(os.path.normpath(shown), None)
-    return tuple(found), problems
+        matches = [match for match in sorted(glob.glob(full)) if os.path.abspath(match) != main_path]
+        counts[pattern] = len(matches)
+        for match in matches:
+            shown = os.path.join(os.path.dirname(main), os.path.relpath(match, folder)) if relative else match
+            found.setdefault(os.path.normpath(shown), None)
+    return tuple(found), problems, counts
+
+
+def _pattern_folder(main: str, pattern: str) -> str:
+    """The folder an include pattern's files are in, named the way the main file is."""
+    full = pattern if os.path.isabs(pattern) else os.path.join(os.path.dirname(main), pattern)
+    return os.path.normpath(_fixed_folder(full))
+
+
+def _at(file: str, line: int | None) -> str:
+    return f"{file}, line {line}" if line else file
 
 
 def _fixed_folder(pattern: str) -> str:
@@ -453,7 +504,7 @@ def _fixed_folder(pattern: str) -> str:
         if glob.has_magic(part):
             break
         fixed.append(part)
-    return os.sep.join(fixed) or os.sep
+    return os.sep.join(fixed) or (os.sep if pattern.startswith(os.sep) else os.curdir)
 
 
 def _cross_checks(providers: list[Provider], places: list[_Placed]) -> list[Problem]:

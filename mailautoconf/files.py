@@ -38,9 +38,12 @@ def describe(path: str, error: OSError | None = None, *, folder: bool = False) -
     """
     try:
         own = os.lstat(path)
-    except FileNotFoundError:
-        return "it does not exist"
     except OSError as exc:
+        above = _folder_trouble(path)
+        if above is not None:
+            return above
+        if isinstance(exc, FileNotFoundError):
+            return "it does not exist"
         return f"it cannot be looked at: {exc.strerror or exc}"
     if stat.S_ISLNK(own.st_mode):
         target = _readlink(path)
@@ -95,6 +98,33 @@ def read_regular(path: str) -> bytes:
         raise FileTrouble(path, describe(path, exc)) from None
     finally:
         os.close(descriptor)
+
+
+def _folder_trouble(path: str) -> str | None:
+    """What is wrong with a folder above ``path`` (the first from the top), or None.
+
+    A config folder replaced by a file, or by a link to nowhere, makes
+    every file in it "not exist": say which folder is the cause.
+    """
+    folders = []
+    folder = os.path.dirname(os.path.abspath(path))
+    while folder != os.path.dirname(folder):
+        folders.append(folder)
+        folder = os.path.dirname(folder)
+    for folder in reversed(folders):
+        try:
+            status = os.stat(folder)
+        except FileNotFoundError:
+            if os.path.islink(folder):
+                return f'its folder {folder} is a symbolic link to "{_readlink(folder)}", which does not exist'
+            return f"its folder {folder} does not exist"
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                return f"its folder {folder} is a symbolic link loop"
+            return f"its folder {folder} cannot be looked at: {exc.strerror or exc}"
+        if not stat.S_ISDIR(status.st_mode):
+            return f"its folder {folder} is a file, not a folder"
+    return None
 
 
 def _readlink(path: str) -> str:

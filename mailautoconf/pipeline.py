@@ -137,6 +137,7 @@ class Pipeline:
         self.publish_failed = False
         self._rewrite: frozenset[str] = frozenset()  # folders repair() writes again whatever their links say
         self._repairing = False  # repair() publishes even when no folder changed (current, the manifest)
+        self._signing_errors: tuple[str, ...] = ()  # what the last read of the [signing] files found wrong
 
     def run(self, *, force: bool = True) -> Outcome:
         """Load, render and publish; swap the store to the result.
@@ -244,13 +245,15 @@ class Pipeline:
             kept = self.store.signer if self.store is not None else None
             if kept is not None and signing.time_problems(kept)[0]:
                 kept = None
-            errors = (*(str(problem) for problem in exc.problems), signing.fallback(kept))
+            self._signing_errors = tuple(str(problem) for problem in exc.problems)
+            errors = (*self._signing_errors, signing.fallback(kept))
             for line in errors:
                 log.error("%s", line)
             if self.store is not None:
                 self.store.signer = kept
                 self.store.signing = _signing_health(kept, errors, ())
             return errors
+        self._signing_errors = ()
         warnings = tuple(str(problem) for problem in problems)
         for line in warnings:
             log.warning("%s", line)
@@ -273,13 +276,15 @@ class Pipeline:
             signer = self.store.signer
             errors, warnings = signing.time_problems(signer)
             if errors:
-                errors = (*errors, signing.fallback(None))
+                errors = (*self._signing_errors, *errors, signing.fallback(None))
                 for line in errors:
                     log.error("%s", line)
                 self.store.signer = None
                 self.store.signing = _signing_health(None, errors, ())
                 return
-            health = _signing_health(signer, None, warnings)
+            # A file problem of the last load stays said: the signer is the one kept from before it.
+            said = (*self._signing_errors, signing.fallback(signer)) if self._signing_errors else None
+            health = _signing_health(signer, said, warnings)
             if health != self.store.signing:
                 for line in warnings:
                     log.warning("%s", line)

@@ -138,10 +138,9 @@ class Claim:
     def __init__(self, output_dir: str, role: str) -> None:
         self.output_dir = output_dir
         self.role = role
-        self._descriptor: int | None = None
-        self._take()
+        self._descriptor: int | None = self._take()
 
-    def _take(self) -> None:
+    def _take(self) -> int:
         os.makedirs(self.output_dir, exist_ok=True)
         path = os.path.join(self.output_dir, OWNER)
         # Read-only: a descriptor open for writing would keep the file system from being remounted read-only.
@@ -156,10 +155,10 @@ class Claim:
                 "stop it, or give this one an --output of its own (a running serve re-renders by itself "
                 "when the config changes)"
             ) from None
-        self._descriptor = descriptor
         started = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        with contextlib.suppress(OSError), open(path, "w", encoding="utf-8") as holder:  # said, not needed
-            holder.write(f"mailautoconf {self.role} (pid {os.getpid()}, since {started})\n")
+        with contextlib.suppress(OSError), open(path, "w", encoding="utf-8") as said:  # said, not needed
+            said.write(f"mailautoconf {self.role} (pid {os.getpid()}, since {started})\n")
+        return descriptor
 
     def held(self) -> bool:
         """Whether the lock file in the folder is still the one held (the folder was not deleted or replaced)."""
@@ -176,8 +175,9 @@ class Claim:
         """Hold the folder again after it was replaced; raises Busy if another process took it meanwhile."""
         if self.held():
             return
+        descriptor = self._take()  # the old one is let go of only once the new one is held
         self.release()
-        self._take()
+        self._descriptor = descriptor
 
     def release(self) -> None:
         if self._descriptor is not None:
@@ -324,12 +324,20 @@ def publish(
                 if change is None:
                     removed += 1
                 else:
-                    version = f"{folder}@{change.digest}.{mtime}"
-                    if _write_version(staging, versions, version, change.documents(), mtime):
-                        new_versions.append(version)
-                    now_linked[folder] = Linked(change.digest, mtime)
+                    documents = change.documents()
+                    version_mtime = mtime
+                    # A damaged version of this very name (a file lost under the service) is left for
+                    # clean() and sweep(): the new one is a second later, so nothing has to be moved.
+                    while (
+                        found := _write_version(staging, versions, folder, change.digest, documents, version_mtime)
+                    ) == "damaged":
+                        version_mtime += 1
+                    if found == "new":
+                        new_versions.append(version_name(folder, Linked(change.digest, version_mtime)))
+                    now_linked[folder] = Linked(change.digest, version_mtime)
                     written += 1
-                if old is not None and (change is None or (change.digest, mtime) != (old.digest, old.mtime)):
+                new = now_linked.get(folder)
+                if old is not None and (new is None or (new.digest, new.mtime) != (old.digest, old.mtime)):
                     retired.append(version_name(folder, old))
                 if progress is not None and (written + removed) % 5000 == 0 and written + removed:
                     progress(written + removed, len(changes))
@@ -379,7 +387,7 @@ def publish(
                 if change is None:
                     _remove_entry(output_dir, path)
                 else:
-                    version = f"{folder}@{change.digest}.{mtime}"
+                    version = version_name(folder, now_linked[folder])
                     _link(output_dir, domains, folder, f"../{VERSIONS}/{version}")
             if old_tree != DOMAINS:
                 _link(output_dir, output_dir, CURRENT, DOMAINS)  # the one switch from the layout before
@@ -520,22 +528,26 @@ def generation_number(manifest: Mapping[str, object]) -> int:
     return int(match.group(1)) if match else 0
 
 
-def _write_version(staging: str, versions: str, version: str, documents: Mapping[str, bytes], mtime: int) -> bool:
-    """Write a version whole under ``staging``, then move it into ``versions`` in one rename; True if it was new.
+def _write_version(
+    staging: str, versions: str, folder: str, digest: str, documents: Mapping[str, bytes], mtime: int
+) -> str:
+    """Write a version whole under ``staging``, then move it into ``versions`` in one rename.
 
-    A version of that name already there (the same documents, written in
-    the same second) is kept when it is whole; one that lost a file is
-    replaced. One mkdir per folder, one open per file and no
+    Returns "new"; "kept" when a whole version of that name is there
+    already (the same documents, written in the same second); "damaged"
+    when one is there that lost a file (nothing is written: the caller
+    takes the next second). One mkdir per folder, one open per file and no
     look-before-writing: at 100,000 domains every system call counts.
     """
+    version = version_name(folder, Linked(digest, mtime))
     root = os.path.join(staging, version)
     os.mkdir(root)
     made: set[str] = set()
     for relative, content in documents.items():
-        folder, _, _ = relative.rpartition("/")
-        if folder and folder not in made:
-            os.mkdir(os.path.join(root, folder))
-            made.add(folder)
+        parent, _, _ = relative.rpartition("/")
+        if parent and parent not in made:
+            os.mkdir(os.path.join(root, parent))
+            made.add(parent)
         path = os.path.join(root, relative)
         with open(path, "wb") as handle:
             handle.write(content)
@@ -544,17 +556,12 @@ def _write_version(staging: str, versions: str, version: str, documents: Mapping
     target = os.path.join(versions, version)
     try:
         os.rename(root, target)
-        return True
+        return "new"
     except OSError as exc:
         if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
             raise
-    if _whole(target, documents):
-        shutil.rmtree(root, ignore_errors=True)
-        return False
-    # Damaged (a file deleted under the service): the new one takes its place.
-    _remove_entry(os.path.dirname(versions), target)
-    os.rename(root, target)
-    return True
+    shutil.rmtree(root, ignore_errors=True)
+    return "kept" if _whole(target, documents) else "damaged"
 
 
 def _whole(folder: str, documents: Mapping[str, bytes]) -> bool:

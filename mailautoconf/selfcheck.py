@@ -226,7 +226,8 @@ def damage(output: str, folder: str, wanted: publish.Linked, sizes: dict[str, in
     except FileNotFoundError:
         return "it is missing"
     except OSError:
-        return f"{files.describe(link)}, where a link to its version belongs"
+        what = "a folder" if os.path.isdir(link) else "a file"
+        return f"it is {what}, where a link to its version belongs"
     if target != expected:
         if not os.path.exists(link):
             return files.describe(link)

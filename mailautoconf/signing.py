@@ -47,19 +47,19 @@ __all__ = ["EXPIRY_WARNING", "FileState", "Signer", "fallback", "file_state", "l
 EXPIRY_WARNING = timedelta(days=14)
 _WHERE = "[signing]"
 
-FileState = tuple[tuple[str, int, int, int] | tuple[str, str], ...]
+FileState = tuple[tuple[str, int, int, int, int] | tuple[str, str], ...]
 
 
 def file_state(settings: SigningSettings) -> FileState:
     """What identifies the signing files' current contents (following symlinks, as renewals swap them)."""
-    state: list[tuple[str, int, int, int] | tuple[str, str]] = []
+    state: list[tuple[str, int, int, int, int] | tuple[str, str]] = []
     for path in settings.files():
         try:
             status = os.stat(path)
         except OSError as exc:
             state.append((path, exc.strerror or str(exc)))
         else:
-            state.append((path, status.st_mtime_ns, status.st_size, status.st_ino))
+            state.append((path, status.st_mtime_ns, status.st_size, status.st_ino, status.st_ctime_ns))
     return tuple(state)
 
 
@@ -98,11 +98,16 @@ def _error(path: str, message: str) -> ConfigError:
 
 def _certificates(path: str, data: bytes) -> list[x509.Certificate]:
     try:
-        return x509.load_pem_x509_certificates(data)
+        found = x509.load_pem_x509_certificates(data)
     except ValueError:
         if not data.strip():
             raise _error(path, "is empty: it holds no PEM certificate") from None
         raise _error(path, "holds no PEM certificate") from None
+    # A file cut off in the middle (a copy still being written) reads as the certificates before the cut.
+    begun = data.count(b"-----BEGIN CERTIFICATE-----")
+    if begun != len(found):
+        raise _error(path, f"holds {begun} certificates, of which {begun - len(found)} cut off or damaged")
+    return found
 
 
 def load(settings: SigningSettings, now: datetime | None = None) -> tuple[Signer, list[Problem]]:

@@ -159,7 +159,8 @@ class Watcher(FileSystemEventHandler):
         return any(fnmatch.fnmatch(path, pattern) or path == os.path.dirname(pattern) for pattern in self._patterns)
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        if event.event_type not in ("created", "modified", "moved", "deleted"):
+        # "attrib": a chmod, which makes an unreadable file readable again (or not) without a write.
+        if event.event_type not in ("created", "modified", "moved", "deleted", "attrib"):
             return
         paths = (os.fsdecode(event.src_path), os.fsdecode(getattr(event, "dest_path", "") or ""))
         if any(self._relevant(path) for path in paths):

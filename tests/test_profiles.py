@@ -281,7 +281,9 @@ def test_a_bad_certificate_is_a_signing_error_and_the_config_still_applies(
     folder = tmp_path / "certs"
     _broken(folder, CA.create(), how)
     # The same edit adds a domain: it is served although the signing files are broken.
-    edited = _signing_config(folder).replace('domains = ["alpha.example"', 'domains = ["gamma.example", "alpha.example"')
+    edited = _signing_config(folder).replace(
+        'domains = ["alpha.example"', 'domains = ["gamma.example", "alpha.example"'
+    )
     assert edited != _signing_config(folder)
     service.config_path.write_text(edited, encoding="utf-8")
     health = service.wait_for(lambda: (h := service.health())["signing_error"] and h, what="the certificate error")

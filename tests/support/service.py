@@ -46,10 +46,12 @@ class Service:
         self.http.trust_env = False  # never a proxy: traffic stays on loopback
         self.process: subprocess.Popen[bytes] | None = None
         self.extra_env: dict[str, str] = {}
+        self.prefix: list[str] = []  # what the command runs under (setpriv, say)
         self._port_retries = 0
 
     def start(self, *, expect_ready: bool = True) -> Service:
         command = [
+            *self.prefix,
             sys.executable, "service.py", "serve",
             "--config", str(self.config_path),
             "--listen", f"127.0.0.1:{self.port}",
