@@ -38,7 +38,7 @@ ORDER = ("https autoconfig", "https well-known", "http autoconfig", "http well-k
 
 
 def _trust(step: Step, why: str) -> Step:
-    if step.verdict is not Verdict.OK:
+    if step.verdict not in (Verdict.OK, Verdict.WARN):  # WARN: usable, with a TLS finding already
         return step
     return replace(
         step, verdict=Verdict.WARN, reason=f"{step.reason}; {why}: the app asks the user to confirm these settings"

@@ -10,13 +10,13 @@ download (else every download installs a second profile).
 
 from __future__ import annotations
 
-import ssl
 from collections.abc import Callable
 from dataclasses import replace
 
 from cryptography import x509
 
 from mailautoconf import signing
+from mailautoconf.probe import certs
 from mailautoconf.probe import cms
 from mailautoconf.probe import verdicts
 from mailautoconf.probe.net import Redirects
@@ -42,15 +42,13 @@ REDIRECTS = Redirects("Safari")
 
 
 def anchors(ca: str | None) -> list[x509.Certificate]:
-    """The trust anchors a signature is checked against: ``--ca``, else the system's store."""
-    path = ca or ssl.get_default_verify_paths().cafile
-    if not path:
-        return []
-    try:
-        with open(path, "rb") as file:
-            return x509.load_pem_x509_certificates(file.read())
-    except (OSError, ValueError):
-        return []
+    """The trust anchors a signature is checked against: ``--ca``, else the system's store.
+
+    Each is loaded on its own (:func:`mailautoconf.probe.certs.anchors`): one
+    that cannot be read is left out instead of the whole store, and one with
+    a serial number that is not positive prints no warning.
+    """
+    return list(certs.anchors(ca))
 
 
 def _judge(exchange: Exchange, trust: list[x509.Certificate]) -> verdicts.Judgement:

@@ -46,5 +46,11 @@ def mx_urls(domains: Sequence[str], params: dict[str, str], schemes: Sequence[st
     ]
 
 
-def fetch_all(target: Target, urls: Sequence[URL], agent: str, redirects: Redirects) -> list[Future[Exchange]]:
-    return [target.net.request_later(url, headers={"User-Agent": agent}, redirects=redirects) for _, url in urls]
+def fetch_all(
+    target: Target, urls: Sequence[URL], agent: str, redirects: Redirects, *, common_name: bool = False
+) -> list[Future[Exchange]]:
+    """``common_name``: the client's TLS library accepts a host name in the Common Name only (Network.request)."""
+    return [
+        target.net.request_later(url, headers={"User-Agent": agent}, redirects=redirects, common_name=common_name)
+        for _, url in urls
+    ]

@@ -6,9 +6,11 @@ certificates of such a structure but does not verify one, so the few
 fields a verification needs are read here with a small DER reader, and the
 signature is checked as RFC 5652 section 5.4 says: the ``messageDigest``
 signed attribute must be the SHA-256 of the content, and the signature
-must verify over the DER of the signed attributes (as a SET). Pure
-functions of bytes; a malformed structure gives a reason, never an
-exception.
+must verify over the DER of the signed attributes (as a SET). The
+certificates are taken out one by one and loaded as every certificate of
+the probe is (:func:`mailautoconf.probe.certs.load_der`: one that cannot be
+read is left out, none prints a warning). Pure functions of bytes; a
+malformed structure gives a reason, never an exception.
 """
 
 from __future__ import annotations
@@ -25,8 +27,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.hazmat.primitives.serialization import pkcs7
-from cryptography.x509.oid import NameOID
+
+from mailautoconf.probe import certs
+from mailautoconf.probe import der
 
 __all__ = ["Signed", "open_signed"]
 
@@ -45,38 +48,24 @@ class Signed:
     problem: str  # "" when all is well
 
 
-def _tlv(data: bytes, at: int) -> tuple[int, int, int]:
-    """(tag, start of value, end of value) of the DER element at ``at``; ValueError if malformed."""
-    if at + 2 > len(data):
-        raise ValueError("truncated")
-    tag = data[at]
-    length = data[at + 1]
-    at += 2
-    if length & 0x80:
-        count = length & 0x7F
-        if count == 0 or count > 4 or at + count > len(data):
-            raise ValueError("bad length")
-        length = int.from_bytes(data[at : at + count], "big")
-        at += count
-    if at + length > len(data):
-        raise ValueError("truncated")
-    return tag, at, at + length
+def _certificates(body: bytes, signed_data: list[der.Element]) -> list[x509.Certificate]:
+    """The ``certificates [0] IMPLICIT`` of SignedData (RFC 5652 section 5.1), those that can be read."""
+    listed = next((element for element in signed_data[3:-1] if element[0] == 0xA0), None)
+    if listed is None:
+        return []
+    try:
+        found = [certs.load_der(body[start:end]) for _, start, _, end in der.children(body, listed[2], listed[3])]
+    except ValueError:
+        return []
+    return [certificate for certificate in found if certificate is not None]
 
 
-def _children(data: bytes, start: int, end: int) -> list[tuple[int, int, int, int]]:
-    """(tag, element start, value start, value end) of each element in ``data[start:end]``."""
-    found = []
-    at = start
-    while at < end:
-        tag, value_start, value_end = _tlv(data, at)
-        found.append((tag, at, value_start, value_end))
-        at = value_end
-    return found
-
-
-def _name(certificate: x509.Certificate) -> str:
-    names = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-    return str(names[0].value) if names else certificate.subject.rfc4514_string()
+def _issuer(certificate: x509.Certificate) -> str:
+    """The issuer's whole name; a damaged name is read only when asked for, and may not be readable."""
+    try:
+        return certificate.issuer.rfc4514_string()
+    except ValueError:
+        return "an issuer whose name cannot be read"
 
 
 def _issued_by(certificate: x509.Certificate, issuer: x509.Certificate) -> bool:
@@ -107,31 +96,28 @@ def _verify(certificate: x509.Certificate, signature: bytes, data: bytes) -> boo
 def open_signed(body: bytes, anchors: list[x509.Certificate]) -> Signed | str:
     """The signed profile in ``body``, or why it is not one that can be read."""
     try:
-        tag, start, end = _tlv(body, 0)
-        content_info = _children(body, start, end)
+        tag, start, end = der.read(body, 0)
+        content_info = der.children(body, start, end)
         if tag != 0x30 or len(content_info) < 2 or body[content_info[0][2] : content_info[0][3]] != _SIGNED_DATA:
             return "not CMS SignedData"
         explicit_start = content_info[1][2]
-        _, sd_start, sd_end = _tlv(body, explicit_start)
-        signed_data = _children(body, sd_start, sd_end)
-        encap = _children(body, signed_data[2][2], signed_data[2][3])
+        _, sd_start, sd_end = der.read(body, explicit_start)
+        signed_data = der.children(body, sd_start, sd_end)
+        encap = der.children(body, signed_data[2][2], signed_data[2][3])
         if len(encap) < 2:
             return "the signature carries no content (a detached signature: Apple needs the plist embedded)"
-        _, content_start, content_end = _tlv(body, encap[1][2])  # the OCTET STRING inside [0] EXPLICIT
+        _, content_start, content_end = der.read(body, encap[1][2])  # the OCTET STRING inside [0] EXPLICIT
         content = body[content_start:content_end]
-        signer_infos = _children(body, signed_data[-1][2], signed_data[-1][3])
+        signer_infos = der.children(body, signed_data[-1][2], signed_data[-1][3])
         if not signer_infos:
             return "no signer"
-        signer = _children(body, signer_infos[0][2], signer_infos[0][3])
+        signer = der.children(body, signer_infos[0][2], signer_infos[0][3])
         attributes = next((element for element in signer if element[0] == 0xA0), None)
         signature_element = signer[-1] if signer[-1][0] == 0x04 else signer[-2]
         signature = body[signature_element[2] : signature_element[3]]
     except (ValueError, IndexError):
         return "not a well-formed CMS structure"
-    try:
-        certificates = pkcs7.load_der_pkcs7_certificates(body)
-    except (ValueError, x509.InvalidVersion):
-        certificates = []
+    certificates = _certificates(body, signed_data)
     if not certificates:
         return "signed, but without the signing certificate"
     signed_bytes = content
@@ -140,10 +126,10 @@ def open_signed(body: bytes, anchors: list[x509.Certificate]) -> Signed | str:
         _, attr_start, value_start, value_end = attributes
         digest_ok = False
         try:
-            for _, _, a_start, a_end in _children(body, value_start, value_end):
-                parts = _children(body, a_start, a_end)
+            for _, _, a_start, a_end in der.children(body, value_start, value_end):
+                parts = der.children(body, a_start, a_end)
                 if body[parts[0][2] : parts[0][3]] == _MESSAGE_DIGEST:
-                    values = _children(body, parts[1][2], parts[1][3])
+                    values = der.children(body, parts[1][2], parts[1][3])
                     digest_ok = body[values[0][2] : values[0][3]] == hashlib.sha256(content).digest()
         except (ValueError, IndexError):  # an attribute without its type or value, as the structure above
             return "not a well-formed CMS structure"
@@ -174,13 +160,11 @@ def open_signed(body: bytes, anchors: list[x509.Certificate]) -> Signed | str:
     if not problem and leaf.not_valid_after_utc < now:
         problem = f"the signing certificate expired on {leaf.not_valid_after_utc:%Y-%m-%d}: devices show it unverified"
     if not problem and not trusted:
-        problem = (
-            f"the signing certificate does not chain to a trusted CA (issued by {chain[-1].issuer.rfc4514_string()})"
-        )
+        problem = f"the signing certificate does not chain to a trusted CA (issued by {_issuer(chain[-1])})"
     return Signed(
         content=content,
-        signer=_name(leaf),
-        chain=tuple(_name(c) for c in chain),
+        signer=certs.name_of(leaf),
+        chain=tuple(certs.name_of(c) for c in chain),
         trusted=trusted,
         signature_ok=leaf is not None and digest_ok and not problem.startswith("the signature"),
         days_left=days,

@@ -35,6 +35,9 @@ NAME = "evolution"
 TITLE = "Evolution"
 AGENT = "Evolution/3.46.4 (mailautoconf probe)"
 REDIRECTS = Redirects("Evolution")  # libsoup follows redirects
+# libsoup's TLS is glib-networking's GnuTLS: gnutls_x509_crt_check_hostname2 reads the Common Name of a
+# certificate that has no subjectAltName DNS name (lib/x509/hostname.c).
+COMMON_NAME = True
 ORDER = ("https autoconfig", "http autoconfig", "https well-known", "http well-known")
 
 
@@ -54,7 +57,7 @@ def walk(target: Target) -> FamilyResult:
     mx_hosts = [".".join(mx_labels[i:]) for i in range(len(mx_labels) - 1)]
     for host in mx_hosts:
         urls += [(f"MX {label}", url) for label, url in autoconfig.provider_urls(host, ORDER, params)]
-    futures = autoconfig.fetch_all(target, urls, AGENT, REDIRECTS)
+    futures = autoconfig.fetch_all(target, urls, AGENT, REDIRECTS, common_name=COMMON_NAME)
     judge = lambda exchange: verdicts.evolution_config(exchange.body, target.address)  # noqa: E731
     steps = []
     for (label, _), future in zip(urls, futures, strict=True):

@@ -22,11 +22,14 @@ NAME = "kmail"
 TITLE = "KMail"
 AGENT = "Mozilla/5.0 (X11; Linux x86_64) KMail/5.24 (mailautoconf probe)"
 REDIRECTS = Redirects("KMail", max_hops=50, no_downgrade=True)
+# Qt matches the host against the Common Names first, then the subjectAltName DNS names
+# (QSslSocketPrivate::isMatchingHostname): a redirect to https meets Qt's rule.
+COMMON_NAME = True
 
 
 def walk(target: Target) -> FamilyResult:
     urls = autoconfig.provider_urls(target.domain, ("http autoconfig", "http well-known"), {})
-    futures = autoconfig.fetch_all(target, urls, AGENT, REDIRECTS)
+    futures = autoconfig.fetch_all(target, urls, AGENT, REDIRECTS, common_name=COMMON_NAME)
     judge = lambda exchange: verdicts.kmail_config(exchange, target.address)  # noqa: E731
     steps = [
         exchange_step(label, future.result(), judge, NAME, success=lambda e: e.status == 200)

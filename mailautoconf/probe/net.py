@@ -8,9 +8,15 @@ decide what a client decides, so it does the parts libraries hide itself:
 - **TLS** is judged by OpenSSL as the clients' libraries judge it (chain to
   a trust anchor, the name, the dates), with ``--ca FILE`` as the only
   anchor when given; when the handshake fails, a second handshake that
-  checks nothing reads the certificate so that the report can say *why*
-  (expired on which day, which names it covers). Nothing is sent on that
-  second connection.
+  checks nothing reads the chain the server presents so that the report
+  can say *why* (which certificate expired on which day, which names it
+  covers). Nothing is sent on that second connection. The name is matched
+  against the subjectAltName only, as Thunderbird (mozilla::pkix), OkHttp
+  and Apple match it; a client whose library still falls back to the
+  Common Name (GnuTLS, Qt, Windows) asks with ``common_name=True``, and a
+  certificate it accepts only that way is a warning, not a failure.
+  Certificates are read with :mod:`~mailautoconf.probe.certs`: an
+  extension that cannot be read is a finding, never an exception.
 - **Names** resolve through the probe's own resolver (``--resolver``, with
   the DNSSEC AD bit asked for and reported) or ``--resolve HOST:PORT:IP``
   as curl takes it, never through /etc/hosts behind the report's back.
@@ -54,9 +60,9 @@ import dns.flags
 import dns.name
 import dns.resolver
 from cryptography import x509
-from cryptography.x509.oid import NameOID
 
 from mailautoconf.deploy.lookup import make_resolver
+from mailautoconf.probe import certs
 from mailautoconf.probe.report import DnsAnswer
 from mailautoconf.probe.report import Exchange
 from mailautoconf.probe.report import Hop
@@ -183,15 +189,25 @@ class _Failed(Exception):
         self.dns: tuple[DnsAnswer, ...] = ()
 
 
-@functools.lru_cache(maxsize=4)
-def _verifying_context(ca: str | None) -> ssl.SSLContext:
+@functools.lru_cache(maxsize=8)
+def _verifying_context(ca: str | None, common_name: bool = False) -> ssl.SSLContext:
     """The context that judges certificates as clients do: ``ca`` the only anchor, else the system's store.
+
+    ``common_name``: whether a certificate without a subjectAltName may name
+    the host in its Common Name (RFC 6125 section 6.4.4 allows it; OpenSSL
+    does it by default). mozilla::pkix never does (CertVerifier.h,
+    FallBackToCommonName: No), nor OkHttp (OkHostnameVerifier reads the
+    subjectAltName DNS names only), nor Apple since iOS 13 and macOS 10.15
+    ("DNS names in the CommonName of a certificate are no longer trusted",
+    support.apple.com HT210176).
 
     Shared by every Network of a process (an SSLContext may wrap sockets
     from many threads): loading a trust store takes tens of milliseconds,
     which a fleet run would otherwise pay for each domain.
     """
-    return ssl.create_default_context(cafile=ca) if ca else ssl.create_default_context()
+    context = ssl.create_default_context(cafile=ca) if ca else ssl.create_default_context()
+    context.hostname_checks_common_name = common_name
+    return context
 
 
 @functools.lru_cache(maxsize=1)
@@ -228,7 +244,8 @@ class Network:
         self.resolve_overrides = dict(resolve or {})
         self.timeout = timeout
         self.max_body = max_body
-        self._verify = _verifying_context(ca)
+        self._ca = ca
+        _verifying_context(ca)  # a --ca that cannot be read fails here, before any walk
         self._inspect = _inspecting_context()
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="probe-net")
         self._dns: _Memo[tuple[str, str], DnsAnswer] = _Memo()
@@ -296,14 +313,19 @@ class Network:
         headers: Mapping[str, str] | None = None,
         body: bytes | None = None,
         redirects: Redirects = NO_REDIRECTS,
+        common_name: bool = False,
     ) -> Exchange:
-        """One request as a client makes it, its redirects followed by ``redirects``; never raises."""
+        """One request as a client makes it, its redirects followed by ``redirects``; never raises.
+
+        ``common_name``: the client's TLS library accepts a host name found
+        only in the Common Name of a certificate without a subjectAltName.
+        """
         headers = dict(headers or {})
         refused = _REFUSED_HEADERS & {name.lower() for name in headers}
         if refused:
             raise ValueError(f"the probe never sends credentials ({', '.join(sorted(refused))})")
-        key = (url, method, tuple(sorted(headers.items())), body, redirects)
-        return self._http.get(key, lambda: self._walk(url, method, headers, body, redirects))
+        key = (url, method, tuple(sorted(headers.items())), body, redirects, common_name)
+        return self._http.get(key, lambda: self._walk(url, method, headers, body, redirects, common_name))
 
     def request_later(
         self,
@@ -313,13 +335,22 @@ class Network:
         headers: Mapping[str, str] | None = None,
         body: bytes | None = None,
         redirects: Redirects = NO_REDIRECTS,
+        common_name: bool = False,
     ) -> Future[Exchange]:
         return self._pool.submit(
-            lambda: self.request(url, method=method, headers=headers, body=body, redirects=redirects)
+            lambda: self.request(
+                url, method=method, headers=headers, body=body, redirects=redirects, common_name=common_name
+            )
         )
 
     def _walk(
-        self, url: str, method: str, headers: dict[str, str], body: bytes | None, redirects: Redirects
+        self,
+        url: str,
+        method: str,
+        headers: dict[str, str],
+        body: bytes | None,
+        redirects: Redirects,
+        common_name: bool,
     ) -> Exchange:
         started = time.monotonic()
         deadline = started + self.timeout
@@ -331,7 +362,7 @@ class Network:
         while True:
             try:
                 answer, address, hop_tls, dns_answers = self._once(
-                    current, current_method, headers, current_body, deadline
+                    current, current_method, headers, current_body, deadline, common_name
                 )
             except _Failed as failed:
                 looked_up += failed.dns
@@ -390,7 +421,7 @@ class Network:
         )
 
     def _once(
-        self, url: str, method: str, headers: dict[str, str], body: bytes | None, deadline: float
+        self, url: str, method: str, headers: dict[str, str], body: bytes | None, deadline: float, common_name: bool
     ) -> tuple[_Answer, str, TlsInfo | None, tuple[DnsAnswer, ...]]:
         try:
             parts = urllib.parse.urlsplit(url)
@@ -408,7 +439,7 @@ class Network:
         tls: TlsInfo | None = None
         sock: socket.socket = raw
         if https:
-            sock, tls = self._handshake(raw, host, address, port, deadline)
+            sock, tls = self._handshake(raw, host, address, port, deadline, common_name)
         try:
             answer = self._exchange(sock, parts, host, port, https, method, headers, body, deadline)
         except _Failed as failed:
@@ -434,40 +465,46 @@ class Network:
         raise _Failed("connect", f"{host}: cannot connect ({'; '.join(problems)})")
 
     def _handshake(
-        self, raw: socket.socket, host: str, address: str, port: int, deadline: float
+        self, raw: socket.socket, host: str, address: str, port: int, deadline: float, common_name: bool
     ) -> tuple[ssl.SSLSocket, TlsInfo]:
         raw.settimeout(max(0.1, deadline - time.monotonic()))
         try:
-            sock = self._verify.wrap_socket(raw, server_hostname=host)
+            sock = _verifying_context(self._ca, common_name).wrap_socket(raw, server_hostname=host)
         except ssl.SSLCertVerificationError as exc:
             raw.close()
-            leaf = self._peek_certificate(host, address, port, deadline)
-            kind, words = _tls_problem(exc, host, leaf)
-            raise _Failed("tls", f"{host}: {words}", _tls_info(leaf, False, words, kind)) from None
+            presented = self._peek_chain(host, address, port, deadline)
+            facts = certs.facts(presented[0]) if presented else None
+            kind, words = _tls_problem(exc, host, presented, facts, self._ca)
+            if facts is not None and facts.unreadable:
+                words += f" (and its {_extensions(facts.unreadable)} cannot be read)"
+            raise _Failed("tls", f"{host}: {words}", _tls_info(facts, False, words, kind)) from None
         except (ssl.SSLError, OSError, ValueError) as exc:  # ValueError: a name the handshake cannot carry
             raw.close()
             words = f"TLS handshake failed ({getattr(exc, 'reason', None) or exc})"
             raise _Failed("tls", f"{host}: {words}", TlsInfo(False, words, "handshake")) from None
         der = sock.getpeercert(binary_form=True)
-        leaf = x509.load_der_x509_certificate(der) if der else None
-        info = _tls_info(leaf, True, "", "", str(sock.version() or ""))
+        leaf = certs.load_der(der) if der else None
+        facts = certs.facts(leaf) if leaf is not None else None
+        warning_kind, warning = _accepted_but(host, facts, common_name)
+        info = _tls_info(facts, True, "", "", str(sock.version() or ""))
+        info = replace(info, warning=warning, warning_kind=warning_kind)
         chain = _verified_chain(sock)
         if chain:
-            info = replace(info, chain=tuple(_subject(certificate) for certificate in chain))
+            info = replace(info, chain=tuple(certs.name_of(certificate) for certificate in chain))
         return sock, info
 
-    def _peek_certificate(self, host: str, address: str, port: int, deadline: float) -> x509.Certificate | None:
-        """The server's certificate, read on a second connection that checks nothing and sends nothing."""
+    def _peek_chain(self, host: str, address: str, port: int, deadline: float) -> list[x509.Certificate]:
+        """The chain the server presents, leaf first, read on a second connection that checks nothing and
+        sends nothing."""
         try:
             remaining = max(0.1, deadline - time.monotonic())
             with (
                 socket.create_connection((address, port), timeout=remaining) as raw,
                 self._inspect.wrap_socket(raw, server_hostname=host) as sock,
             ):
-                der = sock.getpeercert(binary_form=True)
+                return _presented_chain(sock)
         except (OSError, ssl.SSLError):
-            return None
-        return x509.load_der_x509_certificate(der) if der else None
+            return []
 
     def _exchange(
         self,
@@ -550,74 +587,137 @@ def _no_address(host: str, answers: tuple[DnsAnswer, ...]) -> str:
     return f"{host}: the name has no A or AAAA record"
 
 
-def _subject(certificate: x509.Certificate) -> str:
-    names = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-    return str(names[0].value) if names else certificate.subject.rfc4514_string()
+def _extensions(names: tuple[str, ...]) -> str:
+    return f"{', '.join(names)} extension{'s' if len(names) > 1 else ''}"
 
 
-def _issuer(certificate: x509.Certificate) -> str:
-    names = certificate.issuer.get_attributes_for_oid(NameOID.COMMON_NAME)
-    return str(names[0].value) if names else certificate.issuer.rfc4514_string()
-
-
-def _dns_names(certificate: x509.Certificate) -> tuple[str, ...]:
-    try:
-        san = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except x509.ExtensionNotFound:
-        return ()
-    return tuple(str(name) for name in san.get_values_for_type(x509.DNSName))
-
-
-def _tls_info(leaf: x509.Certificate | None, verified: bool, problem: str, kind: str, version: str = "") -> TlsInfo:
+def _tls_info(leaf: certs.Facts | None, verified: bool, problem: str, kind: str, version: str = "") -> TlsInfo:
     if leaf is None:
         return TlsInfo(verified, problem, kind, version=version)
-    days = (leaf.not_valid_after_utc - datetime.now(UTC)).days
     return TlsInfo(
         verified=verified,
         problem=problem,
         problem_kind=kind,
-        subject=_subject(leaf),
-        issuer=_issuer(leaf),
-        names=_dns_names(leaf),
-        days_left=days,
-        chain=(_subject(leaf), _issuer(leaf)),
+        subject=leaf.subject,
+        issuer=leaf.issuer,
+        names=leaf.dns_names,
+        days_left=(leaf.not_after - datetime.now(UTC)).days,
+        chain=(leaf.subject, leaf.issuer),
         version=version,
     )
 
 
-def _tls_problem(exc: ssl.SSLCertVerificationError, host: str, leaf: x509.Certificate | None) -> tuple[str, str]:
-    """(kind, words) for a failed verification; OpenSSL's verify codes (X509_V_ERR_*)."""
+def _accepted_but(host: str, leaf: certs.Facts | None, common_name: bool) -> tuple[str, str]:
+    """(kind, words) of what is wrong with a certificate this client's library accepted; ("", "") if nothing."""
+    if leaf is None:
+        return "", ""
+    said = []
+    kinds = []
+    if common_name and not leaf.alt_names and "subjectAltName" not in leaf.unreadable:  # matched by its CN
+        said.append(
+            f"{host} is in the certificate's Common Name only, without a subjectAltName: this client's TLS library "
+            "accepts that, Thunderbird (mozilla::pkix), OkHttp (Thunderbird for Android, DAVx5) and Apple devices "
+            "refuse it"
+        )
+        kinds.append("common-name")
+    if leaf.unreadable:
+        said.append(
+            f"the certificate's {_extensions(leaf.unreadable)} cannot be read (not well-formed): OpenSSL accepts "
+            "the certificate without reading it (and Thunderbird's mozilla::pkix without checking a policy), a "
+            "stricter reader may refuse it; have the certificate issued again"
+        )
+        kinds.append("extension")
+    return (kinds[0] if kinds else ""), "; ".join(said)
+
+
+def _days(when: datetime, now: datetime) -> str:
+    return f"{abs((now - when).days)} day(s)"
+
+
+def _tls_problem(
+    exc: ssl.SSLCertVerificationError,
+    host: str,
+    presented: list[x509.Certificate],
+    facts: certs.Facts | None,
+    ca: str | None,
+) -> tuple[str, str]:
+    """(kind, words) for a failed verification; OpenSSL's verify codes (X509_V_ERR_*).
+
+    ``presented`` is the chain the server sent, leaf first, and ``facts``
+    its leaf's. An expired (or not yet valid) certificate is named: OpenSSL
+    gives the same code for any certificate of the path, the leaf, an
+    intermediate or the trust anchor (``ca``'s, or the system's).
+    """
     code = exc.verify_code
-    if code == 10 and leaf is not None:  # CERT_HAS_EXPIRED
-        when = leaf.not_valid_after_utc
-        days = (datetime.now(UTC) - when).days
-        return "expired", f"the certificate expired {days} day(s) ago ({when:%Y-%m-%d %H:%M} UTC)"
-    if code == 9 and leaf is not None:  # CERT_NOT_YET_VALID
-        return "not-yet-valid", f"the certificate is not valid before {leaf.not_valid_before_utc:%Y-%m-%d %H:%M} UTC"
+    leaf = presented[0] if presented else None
+    now = datetime.now(UTC)
+    if code in (9, 10):  # CERT_NOT_YET_VALID, CERT_HAS_EXPIRED
+        late = certs.first_out_of_date(presented, now)
+        role = "root" if late is not None and certs.issued_by(late, late) else "intermediate"
+        if late is None and presented:
+            above = [anchor for anchor in certs.anchors(ca) if certs.issued_by(presented[-1], anchor)]
+            late, role = certs.first_out_of_date(above, now), "trust anchor"
+        if late is None:
+            return "expired-chain", f"a certificate of its chain was refused ({exc.verify_message})"
+        expired = late.not_valid_after_utc < now
+        if late is leaf:
+            if expired:
+                when = late.not_valid_after_utc
+                return "expired", f"the certificate expired {_days(when, now)} ago ({when:%Y-%m-%d %H:%M} UTC)"
+            when = late.not_valid_before_utc
+            return "not-yet-valid", f"the certificate is not valid before {when:%Y-%m-%d %H:%M} UTC"
+        issuer = f"the certificate is in date, but the {role} certificate {certs.name_of(late)!r} it is chained to"
+        if expired:
+            when = late.not_valid_after_utc
+            return "expired-chain", f"{issuer} expired {_days(when, now)} ago ({when:%Y-%m-%d %H:%M} UTC)"
+        return "expired-chain", f"{issuer} is not valid before {late.not_valid_before_utc:%Y-%m-%d %H:%M} UTC"
     if code == 62:  # HOSTNAME_MISMATCH
-        names = ", ".join(_dns_names(leaf)) if leaf is not None else "other names"
+        if facts is not None and not facts.alt_names and any(certs.covers(host, cn) for cn in facts.common_names):
+            return (
+                "common-name",
+                f"the certificate names {host} in its Common Name only, without a subjectAltName: Thunderbird "
+                "(mozilla::pkix), OkHttp (Thunderbird for Android, DAVx5) and Apple devices read no Common Name",
+            )
+        names = ", ".join(facts.dns_names) if facts is not None else "other names"
         return "name", f"the certificate does not cover {host} (it is for {names or 'no DNS name'})"
     if code in (18, 19, 20, 21, 2):  # self-signed, unknown issuer, ...
-        issuer = _issuer(leaf) if leaf is not None else "an unknown issuer"
+        issuer = facts.issuer if facts is not None else "an unknown issuer"
         return "untrusted", f"the certificate is not signed by a trusted CA (issuer: {issuer}; {exc.verify_message})"
     return "untrusted", f"the certificate was refused ({exc.verify_message})"
 
 
-def _verified_chain(sock: ssl.SSLSocket) -> list[x509.Certificate]:
-    """The chain OpenSSL verified, leaf first: what "what is the chain" answers.
+def _chain(sock: ssl.SSLSocket, call: str) -> list[x509.Certificate]:
+    """``sock.get_verified_chain()`` or ``get_unverified_chain()``, leaf first, as certificates.
 
-    Python 3.13 has ``SSLSocket.get_verified_chain()`` (DER bytes); 3.10 to
-    3.12 have the same call, not yet public, on the socket's ``_sslobj``
-    (``_ssl.Certificate`` objects). Neither: an empty list, and the caller
-    shows the leaf and its issuer.
+    Python 3.13 has both on ``SSLSocket`` (DER bytes); 3.10 to 3.12 have
+    the same calls, not yet public, on the socket's ``_sslobj``
+    (``_ssl.Certificate`` objects). Neither: an empty list.
     """
-    public = getattr(sock, "get_verified_chain", None)
+    public = getattr(sock, call, None)
     if public is not None:
-        return [x509.load_der_x509_certificate(der) for der in public()]
-    private = getattr(getattr(sock, "_sslobj", None), "get_verified_chain", None)
+        found = [certs.load_der(der) for der in public()]
+        return [certificate for certificate in found if certificate is not None]
+    private = getattr(getattr(sock, "_sslobj", None), call, None)
     if private is None:
         return []
     try:
-        return [x509.load_der_x509_certificate(item.public_bytes(_ssl.ENCODING_DER)) for item in private()]
+        found = [certs.load_der(item.public_bytes(_ssl.ENCODING_DER)) for item in private() or ()]
     except (AttributeError, ValueError, ssl.SSLError):
         return []
+    return [certificate for certificate in found if certificate is not None]
+
+
+def _verified_chain(sock: ssl.SSLSocket) -> list[x509.Certificate]:
+    """The chain OpenSSL verified, leaf first: what "what is the chain" answers (empty: unknown, and the
+    caller shows the leaf and its issuer)."""
+    return _chain(sock, "get_verified_chain")
+
+
+def _presented_chain(sock: ssl.SSLSocket) -> list[x509.Certificate]:
+    """The chain the server sent, leaf first (a socket that checked nothing): its leaf at least."""
+    chain = _chain(sock, "get_unverified_chain")
+    if chain:
+        return chain
+    der = sock.getpeercert(binary_form=True)
+    leaf = certs.load_der(der) if der else None
+    return [leaf] if leaf is not None else []

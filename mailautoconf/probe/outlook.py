@@ -47,6 +47,10 @@ TITLE = "Outlook, Windows Mail"
 AGENT = "Microsoft Office/16.0 (Windows NT 10.0; Microsoft Outlook 16.0.17928; Pro)" + AGENT_SUFFIX
 OUTLOOK_REDIRECTS = Redirects("Outlook", max_hops=10, https_only=True, post_to_get=False)
 XHR_REDIRECTS = Redirects("Thunderbird")  # XMLHttpRequest: any redirect, 301/302 turn a POST into a GET
+# Windows' SSL chain policy (CERT_CHAIN_POLICY_SSL, under WinHTTP and WinINet) compares the server name with
+# "either the DNS name or common name" of the certificate (SSL_EXTRA_CERT_CHAIN_POLICY_PARA); Thunderbird's
+# mozilla::pkix reads the subjectAltName only.
+COMMON_NAME = True
 REQUEST_SCHEMA = "http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006"
 RESPONSE_SCHEMA = "http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a"
 
@@ -62,10 +66,15 @@ def pox_body(address: str) -> bytes:
     ).encode()
 
 
-def _post(target: Target, url: str, agent: str, redirects: Redirects) -> Future[Exchange]:
+def _post(target: Target, url: str, agent: str, redirects: Redirects, *, common_name: bool) -> Future[Exchange]:
     headers = {"Content-Type": "text/xml; charset=utf-8", "User-Agent": agent}
     return target.net.request_later(
-        url, method="POST", headers=headers, body=pox_body(target.address), redirects=redirects
+        url,
+        method="POST",
+        headers=headers,
+        body=pox_body(target.address),
+        redirects=redirects,
+        common_name=common_name,
     )
 
 
@@ -93,15 +102,18 @@ def _srv_step(target: Target, label: str, found: tuple[str, int] | None, future:
 
 def walk(target: Target) -> FamilyResult:
     d = target.domain
-    first = _post(target, f"https://{d}{POX_PATH}", AGENT, OUTLOOK_REDIRECTS)
-    second = _post(target, f"https://autodiscover.{d}{POX_PATH}", AGENT, OUTLOOK_REDIRECTS)
+    first = _post(target, f"https://{d}{POX_PATH}", AGENT, OUTLOOK_REDIRECTS, common_name=COMMON_NAME)
+    second = _post(target, f"https://autodiscover.{d}{POX_PATH}", AGENT, OUTLOOK_REDIRECTS, common_name=COMMON_NAME)
     redirect_get = target.net.request_later(f"http://autodiscover.{d}{POX_PATH}", headers={"User-Agent": AGENT})
     jsons = [
-        target.net.request_later(url, headers={"User-Agent": AGENT}, redirects=OUTLOOK_REDIRECTS)
+        target.net.request_later(
+            url, headers={"User-Agent": AGENT}, redirects=OUTLOOK_REDIRECTS, common_name=COMMON_NAME
+        )
         for url in json_urls(target)
     ]
     srv = _srv_target(target, by_weight=False)
-    srv_future = _post(target, f"https://{srv[0]}:{srv[1]}{POX_PATH}", AGENT, OUTLOOK_REDIRECTS) if srv else None
+    srv_url = f"https://{srv[0]}:{srv[1]}{POX_PATH}" if srv else ""
+    srv_future = _post(target, srv_url, AGENT, OUTLOOK_REDIRECTS, common_name=COMMON_NAME) if srv else None
     judge = lambda exchange: verdicts.pox_response(exchange, target.address)  # noqa: E731
     steps = [
         exchange_step(f"POX https {d}", first.result(), judge, NAME),
@@ -178,7 +190,7 @@ def _redirect_step(target: Target, exchange: Exchange, judge: Judge) -> Step:
             exchange.dns,
             cause=Cause(f"redirect:autodiscover.{target.domain}", reason),
         )
-    posted = _post(target, location, AGENT, OUTLOOK_REDIRECTS).result()
+    posted = _post(target, location, AGENT, OUTLOOK_REDIRECTS, common_name=COMMON_NAME).result()
     step = exchange_step(f"{label} -> {location}", posted, judge, NAME)
     return replace(step, reason=f"{exchange.status} to {location}; {step.reason}")
 
@@ -192,12 +204,12 @@ def thunderbird_autodiscover(target: Target, agent: str) -> list[Step]:
     d = target.domain
     judge = lambda exchange: verdicts.pox_response(exchange, target.address)  # noqa: E731
     futures = [
-        _post(target, f"https://autodiscover.{d}{POX_PATH}", agent, XHR_REDIRECTS),
-        _post(target, f"https://{d}{POX_PATH}", agent, XHR_REDIRECTS),
-        _post(target, f"http://autodiscover.{d}{POX_PATH}", agent, XHR_REDIRECTS),
+        _post(target, f"https://autodiscover.{d}{POX_PATH}", agent, XHR_REDIRECTS, common_name=False),
+        _post(target, f"https://{d}{POX_PATH}", agent, XHR_REDIRECTS, common_name=False),
+        _post(target, f"http://autodiscover.{d}{POX_PATH}", agent, XHR_REDIRECTS, common_name=False),
     ]
     srv = _srv_target(target, by_weight=True)  # lowest weight first; priority and port ignored
-    srv_future = _post(target, f"https://{srv[0]}{POX_PATH}", agent, XHR_REDIRECTS) if srv else None
+    srv_future = _post(target, f"https://{srv[0]}{POX_PATH}", agent, XHR_REDIRECTS, common_name=False) if srv else None
     steps = [
         exchange_step(f"Autodiscover https autodiscover.{d}", futures[0].result(), judge, "thunderbird"),
         exchange_step(f"Autodiscover https {d}", futures[1].result(), judge, "thunderbird"),
@@ -226,6 +238,6 @@ def _dance(target: Target, exchange: Exchange, agent: str, judge: Judge) -> Step
                 "Thunderbird takes that as the answer (it must be non-2xx, e.g. 405)",
             )
         return step
-    posted = _post(target, final, agent, XHR_REDIRECTS).result()
+    posted = _post(target, final, agent, XHR_REDIRECTS, common_name=False).result()
     step = exchange_step(f"{label} -> {final}", posted, judge, "thunderbird")
     return replace(step, reason=f"redirected, GET {exchange.status} at https, POST again; {step.reason}")

@@ -69,20 +69,25 @@ class DnsAnswer:
 class TlsInfo:
     """The TLS handshake with one host, judged as a client judges it."""
 
-    verified: bool  # chain to a trust anchor and the name, as OpenSSL checks them
+    verified: bool  # chain to a trust anchor and the name, as OpenSSL checks them for this client
     problem: str  # "" when verified, else what is wrong in words
-    problem_kind: str  # "", "expired", "not-yet-valid", "name", "untrusted", "handshake"
+    # "", "expired" (the certificate), "expired-chain" (a CA certificate above it, or not yet valid),
+    # "not-yet-valid", "name", "common-name" (the name only in the CN), "untrusted", "handshake"
+    problem_kind: str
     subject: str = ""
     issuer: str = ""
     names: tuple[str, ...] = ()  # the certificate's DNS names
     days_left: int | None = None
     chain: tuple[str, ...] = ()  # subjects from the leaf up, as far as known
     version: str = ""
+    warning: str = ""  # verified, but something other clients refuse or a reader may choke on
+    warning_kind: str = ""  # "", "common-name" (accepted by its CN: other clients refuse it), "extension"
 
     def words(self) -> str:
         if not self.verified:
             return self.problem
-        return f"{self.version}, valid for the name, {self.days_left} days left, issued by {self.issuer}"
+        said = f"{self.version}, valid for the name, {self.days_left} days left, issued by {self.issuer}"
+        return f"{said}; but {self.warning}" if self.warning else said
 
 
 @dataclass(frozen=True)

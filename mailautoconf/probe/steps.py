@@ -80,6 +80,15 @@ def dns_cause(answers: Sequence[DnsAnswer], host: str) -> Cause:
     return Cause(f"dns:{host}", f"{host} has no A or AAAA record: point it at the autoconfig service")
 
 
+def _common_name_cause(host: str) -> Cause:
+    """One cause whether the client refused the certificate or its library let the Common Name pass."""
+    return Cause(
+        f"tls-cn:{host}",
+        f"the certificate served for {host} names it in its Common Name only: issue it again with {host} as a "
+        "subjectAltName (Thunderbird, Thunderbird for Android and Apple devices read nothing else)",
+    )
+
+
 def exchange_cause(exchange: Exchange, client: str) -> Cause:
     """The cause of a request that got no answer, or a non-2xx one."""
     host, port, path = _host_of(exchange.final_url if exchange.hops else exchange.url)
@@ -89,10 +98,18 @@ def exchange_cause(exchange: Exchange, client: str) -> Cause:
         kind = exchange.tls.problem_kind
         if kind == "expired":
             return Cause(f"tls-expired:{host}", f"renew the certificate of {host}: {exchange.tls.problem}")
+        if kind == "expired-chain":
+            return Cause(
+                f"tls-chain:{host}",
+                f"{host}: {exchange.tls.problem}: serve the certificate with its CA's current chain "
+                "(the intermediate the CA issues with it now)",
+            )
         if kind == "name":
             return Cause(
                 f"tls-name:{host}", f"the certificate served for {host} does not cover it: add {host} to a certificate"
             )
+        if kind == "common-name":
+            return _common_name_cause(host)
         return Cause(f"tls:{host}", f"{host}: {exchange.tls.problem}")
     if exchange.error_kind in ("connect", "timeout"):
         return Cause(f"connect:{host}:{port}", exchange.error)
@@ -133,6 +150,16 @@ def exchange_step(
         )
     judgement = judge(exchange)
     cause = None
+    tls = exchange.tls
+    if judgement.verdict is Verdict.OK and tls is not None and tls.warning:
+        # It works for this client; the certificate is still a finding (other clients refuse it, or may).
+        host, _, _ = _host_of(exchange.final_url)
+        cause = (
+            _common_name_cause(host)
+            if tls.warning_kind == "common-name"
+            else Cause(f"tls-{tls.warning_kind or 'warning'}:{host}", f"{host}: {tls.warning}")
+        )
+        judgement = replace(judgement, verdict=Verdict.WARN, notes=(*judgement.notes, f"TLS: {tls.warning}"))
     if judgement.verdict is Verdict.FAIL:
         host, _, path = _host_of(exchange.final_url)
         if "Content-Type" in judgement.reason:
@@ -203,9 +230,11 @@ def family(
         if winner is not None:
             used = winner
             break
-    unique = tuple(dict((cause.key, cause) for cause in causes).values())
     if used is not None and used.verdict is Verdict.WARN:
         notes = (*notes, f"{used.label}: {used.reason}")
+        if used.cause is not None:  # it works, but there is something to fix (it degrades, does not block)
+            causes.append(used.cause)
+    unique = tuple(dict((cause.key, cause) for cause in causes).values())
     if used is not None:
         return FamilyResult(
             name,
