@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from mailautoconf import dnsnames
 from mailautoconf import names
 from mailautoconf import tomlsegments
 from mailautoconf.model import AUTH_METHODS
@@ -811,7 +812,7 @@ class _Checker:
         if errors_before != self.error_count() or None in (provider_id, display_name, short_name):
             return None
         assert provider_id and display_name and short_name
-        return Provider(
+        made = Provider(
             id=provider_id,
             display_name=display_name,
             short_name=short_name,
@@ -828,6 +829,29 @@ class _Checker:
             pacc=pacc,
             oauth_issuer=oauth_issuer,
         )
+        self.derived_names(made, where)
+        return made if errors_before == self.error_count() else None
+
+    def derived_names(self, provider: Provider, where: _Where) -> None:
+        """Every host name made of a domain and a ``{domain}`` template must be one (dnsnames).
+
+        The templates were checked with a stand-in domain; a long domain, or
+        one whose first label joins a template's (``mail-{domain}``), can
+        still make a name DNS refuses. Domains without overrides share the
+        provider's templates: at 100,000 domains this is a length comparison
+        per domain and template.
+        """
+        shared: list[tuple[str, str]] | None = None
+        for domain in provider.domains:
+            if domain.override is NO_OVERRIDE:
+                if shared is None:
+                    shared = dnsnames.host_templates(provider, domain)
+                templates = shared
+            else:
+                templates = dnsnames.host_templates(provider, domain)
+            problem = dnsnames.templates_problem(templates, domain.name) if templates else None
+            if problem is not None:
+                self.error(where, f'domain "{domain.unicode}": {problem}', "domains")
 
     def pacc(self, raw: dict[str, Any], where: _Where) -> str | None:
         """``pacc`` and ``pacc_revision``: the PACC draft revision served, or None (render/pacc.py)."""
@@ -887,8 +911,12 @@ class _Checker:
             host = self.hostname(text, where, "mx", template=False) if text else None
             if host is None:
                 continue
-            if not names.mx_lookup_domains(host):
+            lookup = names.mx_lookup_domains(host)
+            too_long = [problem for name in lookup if (problem := dnsnames.mx_lookup_problem(name))]
+            if not lookup:
                 self.error(where, f'mx "{text}" has no registrable domain to ask autoconfig.<domain> under', "mx")
+            elif too_long:
+                self.error(where, f'mx "{text}": {too_long[0]}', "mx")
             elif host not in hosts:
                 hosts.append(host)
         return tuple(hosts)
@@ -914,6 +942,10 @@ class _Checker:
                     continue
             if ascii_name in domains:
                 self.error(where, f'domain "{value}" is listed twice', "domains")
+                continue
+            too_long = dnsnames.domain_problem(ascii_name)
+            if too_long is not None:
+                self.error(where, f'domain "{value}" is too long for the names made of it: {too_long}', "domains")
                 continue
             unicode = names.to_unicode(ascii_name)
             domains[ascii_name] = Domain(ascii_name, unicode, overrides.get(ascii_name, plain))

@@ -20,10 +20,12 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from mailautoconf.dnsnames import AUTOCONFIG
+from mailautoconf.dnsnames import AUTODISCOVER
+from mailautoconf.dnsnames import COMMON_NAMES
 from mailautoconf.model import Config
 from mailautoconf.model import Domain
 from mailautoconf.model import Provider
-from mailautoconf.names import SERVICE_PREFIXES
 
 __all__ = [
     "AUTOCONFIG",
@@ -40,17 +42,6 @@ __all__ = [
     "server_hosts",
     "service_names",
 ]
-
-AUTOCONFIG, AUTODISCOVER = (prefix.rstrip(".") for prefix in SERVICE_PREFIXES[:2])
-
-# [dns] common_names: the classic per-domain names, by the server type they alias.
-# Thunderbird's last resort guesses imap.<d>, smtp.<d> and mail.<d>; people
-# type the others.
-COMMON_NAMES: dict[str, tuple[str, ...]] = {
-    "imap": ("imap", "imaps"),
-    "pop3": ("pop3", "pop3s"),
-    "smtp": ("smtp", "smtps", "submission"),
-}
 
 
 def load_or_report(path: str) -> Config | None:
