@@ -26,11 +26,15 @@ What it does, and why:
   would answer: when ``emailaddress`` names a hosted domain, that domain's
   document (whatever the Host); without ``emailaddress``, the Host's
   (``autoconfig.<mx domain>`` gets the provider's MX lookup document from
-  ``_mx.<mx domain>``); Evolution's User-Agent gets its own document. Any
-  other case (an address nginx cannot read, or of a domain it has no file
-  for) goes to the service, which decides as it always does. So the common
-  lookup never reaches Python; everything else is proxied with the
-  client's address and Host passed on;
+  ``_mx.<mx domain>``, a Host that is a hosted domain that domain's);
+  Evolution's User-Agent gets its own document. The query is read as the
+  service reads it (web.query_argument: the first pair whose decoded name
+  is exactly ``emailaddress``), by regular expressions over the raw query
+  that match only where nginx reads it exactly so (:func:`_address_map`).
+  Any other case (a query nginx cannot read so, an address of a domain it
+  has no file for) goes to the service, which decides as it always does.
+  So the common lookup never reaches Python; everything else is proxied
+  with the client's address and Host passed on;
 - ``/healthz`` and ``/metrics`` only from the machine itself: config errors name domains,
   and the metrics say what clients ask;
 - every path and address it prints means to nginx exactly what it says
@@ -40,8 +44,8 @@ What it does, and why:
   for, and control characters are refused by the command, naming the
   option or key.
 
-The hot path is short: ``emailaddress`` → its domain (one regular
-expression), that domain → its folder (one exact-key hash look-up), the
+The hot path is short: the query → the address's domain (one anchored
+regular expression for a query with an address), that domain → its folder (one exact-key hash look-up), the
 User-Agent → which document (a regular expression anchored at ``^``); the
 Host map only when there is no address. Opened documents stay in nginx's
 open file cache, checked again after a second (an edit shows within about
@@ -158,9 +162,12 @@ def site(loaded: Config, options: SiteOptions, bundles: Certificates | None = No
     host_map += [(f"{AUTOCONFIG}.{name}", f"/{MX_FOLDER_PREFIX}{name}/") for name in mx_domains]
     if options.well_known:
         host_map += [(name, f"/{name}/") for name in own]
+    hosted = loaded.domains()
     first: dict[str, str] = {}
     for key, value in host_map:
-        first.setdefault(key, value)  # the first of a name wins
+        # The first of a name wins; a Host that is itself a hosted domain is that domain, as the
+        # service reads it (names.candidate_domains asks the whole name before autoconfig.<d>'s <d>).
+        first.setdefault(key, f"/{key}/" if key in hosted else value)
     host_map = list(first.items())
     address_map = [(name, f"/{name}/") for name in own]
     dav_paths = (
@@ -193,13 +200,7 @@ def site(loaded: Config, options: SiteOptions, bundles: Certificates | None = No
         f"server_names_hash_max_size {names_max};",
         f"server_names_hash_bucket_size {names_bucket};",
         "",
-        "# The domain of the emailaddress parameter ($arg_ is not decoded: @ or %40).",
-        "map $arg_emailaddress $mailautoconf_address_domain {",
-        '    "" "";',
-        '    "~(?:@|%40)(?<mailautoconf_d>[^@%]+)$" $mailautoconf_d;',
-        '    default "?";  # an address this cannot read: the service decides',
-        "}",
-        "",
+        *_address_map(),
         "# Evolution keeps the last server of each type it reads: it gets its own document.",
         "map $http_user_agent $mailautoconf_document {",
         f'    default "{THUNDERBIRD}";',
@@ -255,6 +256,43 @@ def site(loaded: Config, options: SiteOptions, bundles: Certificates | None = No
 
 
 # -- what the site prints, as nginx reads it ----------------------------------------------------
+
+# The service's reading of the query (web.query_argument, names.domain_of_address), as regular
+# expressions over the raw query ($args) that match only where nginx reads it exactly so; any
+# other query goes to the service, which decides. Why not $arg_emailaddress: nginx finds that
+# name in any letter case, never percent-decoded, and skips a pair without "=", where the
+# service takes the first pair whose decoded name is exactly "emailaddress", "=" or not.
+# A pair the service never reads as emailaddress: a name other than that, without "%".
+_OTHER_PAIR = "(?!emailaddress(?:[=&]|$))[^&=%]*(?:=[^&]*)?"
+_BEFORE = f"^(?:{_OTHER_PAIR}&)*emailaddress"  # the first pair the service reads
+_ESCAPE = "%[0-9A-Fa-f]{2}"
+# An address whose domain nginx can read: at most 320 octets (the service reads no longer one),
+# a character before the first @ that is neither whitespace nor decoded (so the local part is
+# not empty once stripped), the domain after the last @ or %40 in letters, digits, "." and "-"
+# only (so it reads the same decoded). Thunderbird sends fred%40example.org, others fred@...
+_ADDRESS = (
+    f"{_BEFORE}=(?=[^&]{{1,320}}(?:&|$))"
+    f"(?=(?:%(?!40)[0-9A-Fa-f]{{2}}|[^&%@A-Za-z0-9._~-])*[A-Za-z0-9._~-])"
+    f"(?:{_ESCAPE}|[^&%])*(?:@|%40)(?<mailautoconf_d>[A-Za-z0-9.-]+)(?:&|$)"
+)
+
+
+def _address_map() -> list[str]:
+    """``$mailautoconf_address_domain``: the address's domain, "" for none (the Host decides), "?" unknown."""
+    return [
+        "# The domain of the emailaddress the service reads from the query: the first pair whose",
+        "# decoded name is exactly emailaddress. The raw query is read only where that is certain",
+        '# ("?" otherwise: the service decides); "" when there is no address (the Host decides).',
+        "map $args $mailautoconf_address_domain {",
+        '    "" "";',
+        f'    "~{_ADDRESS}" $mailautoconf_d;',
+        f'    "~{_BEFORE}=?(?:&|$)" "";',
+        f'    "~^(?:{_OTHER_PAIR}&)*{_OTHER_PAIR}$" "";',
+        '    default "?";',
+        "}",
+        "",
+    ]
+
 
 # A word nginx reads as written, unquoted; anything else is quoted.
 _PLAIN_WORD = re.compile(r"[A-Za-z0-9._/:@%+=,~-]+")
