@@ -33,6 +33,7 @@ __all__ = [
     "COMMON_NAMES",
     "CommonName",
     "ServerHost",
+    "comment_text",
     "common_names",
     "load_or_report",
     "mail_hostnames",
@@ -42,6 +43,15 @@ __all__ = [
     "server_hosts",
     "service_names",
 ]
+
+
+def comment_text(text: str) -> str:
+    """``text`` (a file name, say) for a comment line of generated output: control characters escaped.
+
+    A line break would end the comment, and what follows it would be a zone
+    record or an nginx directive of its own.
+    """
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
 
 
 def load_or_report(path: str) -> Config | None:

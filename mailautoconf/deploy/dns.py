@@ -40,6 +40,7 @@ from mailautoconf import paccspec
 from mailautoconf.deploy import AUTOCONFIG
 from mailautoconf.deploy import AUTODISCOVER
 from mailautoconf.deploy import ServerHost
+from mailautoconf.deploy import comment_text
 from mailautoconf.deploy import common_names
 from mailautoconf.deploy import load_or_report
 from mailautoconf.deploy import mx_lookup_domains
@@ -547,7 +548,7 @@ def records(config: Config, only: str | None = None) -> str:
         blocks.append("\n".join(lines) + "\n")
     public = _absolute(config.service.public_hostname)
     header = [
-        f"; DNS records for mail client auto-configuration, generated from {config.source}.",
+        f"; DNS records for mail client auto-configuration, generated from {comment_text(config.source)}.",
         "; Names are absolute (trailing dot): paste them into the zone that holds them.",
         f"; {public} is this service's public_hostname: it needs A/AAAA records of its own",
         "; (the CNAMEs and the _autodiscover._tcp SRV records point at it).",
