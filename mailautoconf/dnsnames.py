@@ -19,6 +19,7 @@ config.py must not import the deployment package.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ __all__ = [
     "SrvService",
     "domain_problem",
     "host_templates",
+    "longest_domain",
     "mx_lookup_problem",
     "template_problem",
     "templates_problem",
@@ -123,15 +125,34 @@ def domain_problem(domain: str) -> str | None:
     )
 
 
-def template_problem(template: str, domain: str) -> tuple[str, str] | None:
-    """(name, why) when ``template`` (a host name with ``{domain}``) filled with ``domain`` is no host name.
-
-    The common case costs a length comparison: ``{domain}`` as whole labels
-    of a valid template leaves every label valid, so only the length can fail.
-    """
+@functools.lru_cache(maxsize=1024)
+def _shape(template: str) -> tuple[int, int, bool]:
+    """How often ``{domain}`` stands in ``template``, its length without them, whether always as whole labels."""
     count = template.count("{domain}")
-    whole = count == len(_WHOLE_LABELS.findall(template))
-    if whole and len(template) + count * (len(domain) - len("{domain}")) <= MAX_NAME:
+    return count, len(template) - count * len("{domain}"), count == len(_WHOLE_LABELS.findall(template))
+
+
+def longest_domain(templates: Iterable[tuple[str, str]]) -> int | None:
+    """The longest domain every template (what, template) surely makes a host name of; None: look at each.
+
+    ``{domain}`` as whole labels of a valid template leaves every label
+    valid, so only the length can fail; inside a label (``mail-{domain}``)
+    the label may grow past 63, which :func:`templates_problem` sees.
+    """
+    longest = MAX_NAME
+    for _, template in templates:
+        count, fixed, whole = _shape(template)
+        if not whole:
+            return None
+        if count:
+            longest = min(longest, (MAX_NAME - fixed) // count)
+    return longest
+
+
+def template_problem(template: str, domain: str) -> tuple[str, str] | None:
+    """(name, why) when ``template`` (a host name with ``{domain}``) filled with ``domain`` is no host name."""
+    count, fixed, whole = _shape(template)
+    if whole and fixed + count * len(domain) <= MAX_NAME:
         return None
     name = template.replace("{domain}", domain)
     problem = hostname_problem(name)
