@@ -948,9 +948,8 @@ class _Checker:
                 self.error(where, f'domain "{value}" is listed twice', "domains")
                 continue
             too_long = dnsnames.domain_problem(ascii_name)
-            if too_long is not None:
+            if too_long is not None:  # kept: its overrides are not "for a domain it does not host"
                 self.error(where, f'domain "{value}" is too long for the names made of it: {too_long}', "domains")
-                continue
             unicode = names.to_unicode(ascii_name)
             domains[ascii_name] = Domain(ascii_name, unicode, overrides.get(ascii_name, plain))
         for key in overrides:

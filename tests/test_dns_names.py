@@ -177,12 +177,14 @@ def test_bind_loads_the_records_of_the_longest_domain(tmp_path: Path) -> None:
 
 def test_one_octet_more_is_a_check_error_naming_the_domain(tmp_path: Path) -> None:
     too_long = domain_of_length(dnsnames.MAX_DOMAIN + 1)
-    path = written(tmp_path, config_text("example.test", too_long))
+    override = f'\n[provider.overrides."{too_long}"]\ndisplay_name = "Long"\n'  # no second error about it
+    path = written(tmp_path, config_text("example.test", too_long, extra=override))
     result = run("check", "--config", str(path))
     assert result.returncode == 1
     line = next(number for number, text in enumerate(path.read_text().splitlines(), 1) if text.startswith("domains"))
     problems = [text for text in result.stdout.splitlines() + result.stderr.splitlines() if "too long" in text]
     assert len(problems) == 1, result.stdout + result.stderr
+    assert f"{path}: 1 error(s); not usable" in result.stdout + result.stderr
     assert problems[0].startswith(f'{path}, line {line}: provider "provider.test": domain "{too_long}" ')
     assert f"_autodiscover._tcp.{too_long} (dns prints it for every domain) would be 254 characters" in problems[0]
     # The other domain is no problem, and dns refuses to print anything for this config.
