@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from mailautoconf import dnsnames
 from mailautoconf import files
 from mailautoconf import names
 from mailautoconf import tomlsegments
@@ -913,7 +914,7 @@ class _Checker:
         if errors_before != self.error_count() or None in (provider_id, display_name, short_name):
             return None
         assert provider_id and display_name and short_name
-        return Provider(
+        made = Provider(
             id=provider_id,
             display_name=display_name,
             short_name=short_name,
@@ -930,6 +931,33 @@ class _Checker:
             pacc=pacc,
             oauth_issuer=oauth_issuer,
         )
+        self.derived_names(made, where)
+        return made if errors_before == self.error_count() else None
+
+    def derived_names(self, provider: Provider, where: _Where) -> None:
+        """Every host name made of a domain and a ``{domain}`` template must be one (dnsnames).
+
+        The templates were checked with a stand-in domain; a long domain, or
+        one whose first label joins a template's (``mail-{domain}``), can
+        still make a name DNS refuses. Domains without overrides share the
+        provider's templates: at 100,000 domains this is one length
+        comparison per domain.
+        """
+        shared: tuple[list[tuple[str, str]], int | None] | None = None
+        for domain in provider.domains:
+            if domain.override is NO_OVERRIDE:
+                if shared is None:
+                    found = dnsnames.host_templates(provider, domain)
+                    shared = found, dnsnames.longest_domain(found)
+                templates, longest = shared
+            else:
+                templates = dnsnames.host_templates(provider, domain)
+                longest = dnsnames.longest_domain(templates)
+            if longest is not None and len(domain.name) <= longest:
+                continue
+            problem = dnsnames.templates_problem(templates, domain.name)
+            if problem is not None:
+                self.error(where, f'domain "{domain.unicode}": {problem}', "domains")
 
     def pacc(self, raw: dict[str, Any], where: _Where) -> str | None:
         """``pacc`` and ``pacc_revision``: the PACC draft revision served, or None (render/pacc.py)."""
@@ -989,8 +1017,12 @@ class _Checker:
             host = self.hostname(text, where, "mx", template=False) if text else None
             if host is None:
                 continue
-            if not names.mx_lookup_domains(host):
+            lookup = names.mx_lookup_domains(host)
+            too_long = [problem for name in lookup if (problem := dnsnames.mx_lookup_problem(name))]
+            if not lookup:
                 self.error(where, f'mx "{text}" has no registrable domain to ask autoconfig.<domain> under', "mx")
+            elif too_long:
+                self.error(where, f'mx "{text}": {too_long[0]}', "mx")
             elif host not in hosts:
                 hosts.append(host)
         return tuple(hosts)
@@ -1017,6 +1049,9 @@ class _Checker:
             if ascii_name in domains:
                 self.error(where, f'domain "{value}" is listed twice', "domains")
                 continue
+            too_long = dnsnames.domain_problem(ascii_name)
+            if too_long is not None:  # kept: its overrides are not "for a domain it does not host"
+                self.error(where, f'domain "{value}" is too long for the names made of it: {too_long}', "domains")
             unicode = names.to_unicode(ascii_name)
             domains[ascii_name] = Domain(ascii_name, unicode, overrides.get(ascii_name, plain))
         for key in overrides:

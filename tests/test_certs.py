@@ -7,12 +7,17 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from support.paths import EXAMPLE_CONFIG
 from support.paths import ROOT
 from support.service import free_port
+
+from mailautoconf import config as config_loader
+from mailautoconf.deploy.certs import certbot_commands
+from mailautoconf.deploy.certs import certificates
 
 DNSMASQ = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
 
@@ -139,3 +144,49 @@ def test_bad_resolver_argument() -> None:
     assert (
         result.stderr == '--resolver: "not-an-ip" is not IP, IP:PORT or [IPv6]:PORT (e.g. 127.0.0.1:5353 or [::1]:53)\n'
     )
+
+
+# -- the certbot lines are pasted into a shell ------------------------------------------------------
+
+# A shell function stands in for certbot: it records the words it is given, each ending in a
+# NUL byte (which no word can hold), a call ending in a word "\1".
+RECORD_CERTBOT = 'certbot() { printf "%s\\0" "$@" "$(printf "\\1")" >> "$RECORDED"; }\n'
+
+
+def run_in_bash(lines: str, folder: Path) -> list[list[str]]:
+    """Run the certbot lines in a real bash, as an admin pasting them would; the calls certbot got."""
+    recorded = folder / "certbot-calls"
+    recorded.write_bytes(b"")
+    env = {"PATH": "/usr/bin:/bin", "RECORDED": str(recorded)}
+    subprocess.run(["bash", "-c", RECORD_CERTBOT + lines], cwd=folder, env=env, check=True, timeout=30)
+    calls: list[list[str]] = [[]]
+    for word in recorded.read_text().split("\0")[:-1]:
+        if word == "\1":
+            calls.append([])
+        else:
+            calls[-1].append(word)
+    return calls[:-1]
+
+
+def test_certbot_lines_run_nothing_a_challenges_path_holds(tmp_path: Path) -> None:
+    """A [tls] challenges path may hold $(...), a backquote or *: pasted, the lines run none of it."""
+    marker = tmp_path / "ran"
+    challenges = f"/srv/acme/$(touch$IFS{marker})`touch$IFS{marker}-2`*"
+    config = tmp_path / "autoconfig.toml"
+    config.write_text(EXAMPLE_CONFIG.read_text() + f"\n[tls]\nchallenges = '{challenges}'\n")
+    result = run("certs", "--config", str(config), "--format", "certbot")
+    assert result.returncode == 0, result.stderr
+    calls = run_in_bash(result.stdout, tmp_path)
+    assert list(tmp_path.glob("ran*")) == []
+    assert [call[:5] for call in calls] == [["certonly", "--webroot", "-w", challenges, "--cert-name"]] * 2
+    assert calls[1][5:] == ["mail-0000", "-d", "mail.example.net"]
+
+
+def test_certbot_lines_keep_any_path_one_word(tmp_path: Path) -> None:
+    """Whatever the path holds (check refuses spaces and quotes; the printing does not rely on it)."""
+    loaded = config_loader.loads(EXAMPLE_CONFIG.read_text(), "test.toml").config
+    odd = '/srv/it\'s "odd"; $(touch ran) `touch ran` * \\ $HOME\nrm -rf ran'
+    loaded = replace(loaded, tls=replace(loaded.tls, challenges=odd))
+    calls = run_in_bash(certbot_commands(certificates(loaded), loaded), tmp_path)
+    assert [call[3] for call in calls] == [odd, odd]
+    assert list(tmp_path.glob("ran*")) == []

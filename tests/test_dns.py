@@ -491,6 +491,17 @@ def test_config_errors(tmp_path: Path, command: str) -> None:
     assert "port 99999 is not a port (1-65535)" in problems[0]
 
 
+@pytest.mark.parametrize("command", ["dns", "nginx"])
+def test_a_config_file_name_cannot_add_lines(tmp_path: Path, command: str) -> None:
+    """The header names the config file; a line break in its name stays in the comment, escaped."""
+    config_path = tmp_path / "x\nevil.example. 60 IN A 192.0.2.66\n;.toml"
+    config_path.write_text(EXAMPLE, encoding="utf-8")
+    result = run(command, "--config", str(config_path), *(["--http-only"] if command == "nginx" else []))
+    assert result.returncode == 0, result.stderr
+    assert "evil" not in result.stdout.split("\n", 1)[1]
+    assert "x\\nevil.example. 60 IN A 192.0.2.66\\n;.toml" in result.stdout.splitlines()[0]
+
+
 @pytest.mark.parametrize(
     ("value", "expected"),
     [

@@ -15,6 +15,7 @@ import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,12 @@ from support.paths import ROOT
 from support.pki import CA
 from support.pox import pox_request
 from support.service import Service
+
+from mailautoconf import config
+from mailautoconf.deploy.certs import service_bundles
+from mailautoconf.deploy.nginx import SiteOptions
+from mailautoconf.deploy.nginx import literal
+from mailautoconf.deploy.nginx import site as nginx_site
 
 pytestmark = pytest.mark.skipif(not os.path.exists(NGINX), reason="nginx is not installed (apt-get install nginx)")
 HOSTED = ["example.net", "example.org", "example.com"]
@@ -271,3 +278,100 @@ def test_settings_page_and_profile_paths_through_nginx(deployment: Deployment, s
     # Anything else on a domain's own name is not the service's: nginx refuses it.
     refused = deployment.get(f"{scheme}://example.org:{port}/index.html")
     assert refused.status_code == 404 and not reached_the_service(refused)
+
+
+# -- paths and addresses the site prints ------------------------------------------------------------
+
+# Everything nginx's config syntax gives a meaning: a space, ";", braces, "#", quotes and a
+# backslash before a letter (unquoted, nginx reads "\t" as a tab).
+ODD = "odd dir; {x} #\"q'\\t"
+ODD_HTTP, ODD_HTTPS = 18090, 18453  # not the module fixture's: its nginx is still running
+
+
+@requires_isolation
+def test_odd_paths_are_literal_to_nginx(tmp_path: Path) -> None:
+    """Static root, challenges folder and certificates under ODD: nginx -t passes and serves from there."""
+    odd = tmp_path / ODD
+    text = tls_config(tmp_path)  # check refuses spaces and quotes in [tls]: the model gets ODD below
+    loaded = config.loads(text, str(tmp_path / "autoconfig.toml")).config
+    loaded = replace(loaded, tls=replace(loaded.tls, directory=f"{odd}/certs", challenges=f"{odd}/acme"))
+    ca = CA.create()
+    for alias, names in service_bundles(loaded).items():
+        ca.issue_files(names, odd / "certs" / alias)
+    (odd / "acme").mkdir()
+    (odd / "acme" / "token-123").write_text("from the odd folder\n")
+    service = Service(tmp_path / "service", text)
+    service.output = odd / "static_xml"
+    service.start()
+    try:
+        options = SiteOptions(
+            f"127.0.0.1:{service.port}", str(service.output), http_port=ODD_HTTP, https_port=ODD_HTTPS
+        )
+        site = nginx_site(loaded, options)
+        assert f"root {ODD}" not in site  # quoted
+        conf = nginx_conf(tmp_path, site)
+        result = subprocess.run([NGINX, "-t", "-c", str(conf)], capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        hosts = "127.0.0.1 localhost autoconfig.example.org\n"
+        with running_nginx(tmp_path, conf, hosts, f"http://autoconfig.example.org:{ODD_HTTP}/healthz") as session:
+            answer = session.get(f"http://autoconfig.example.org:{ODD_HTTP}/.well-known/acme-challenge/token-123")
+            assert answer.text == "from the odd folder\n"
+            service.stop()  # the document comes from the rendered tree under ODD, over TLS from ODD/certs
+            answer = session.get(
+                f"https://autoconfig.example.org:{ODD_HTTPS}/mail/config-v1.1.xml?emailaddress=fred%40example.org",
+                verify=str(ca.write(tmp_path / "ca.pem")),
+                timeout=10,
+            )
+            assert answer.status_code == 200
+            assert domains_listed(answer.content) == ["example.org"]
+    finally:
+        service.stop()
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "said"),
+    [
+        # A variable nginx would fill in per request: the tree of another host.
+        ("--static-root", "/srv/$host", '--static-root "/srv/$host/current": nginx reads "$" as the start'),
+        ("--static-root", "/srv/static\n", "--static-root '/srv/static\\n/current' holds a control character"),
+        ("--upstream", "127.0.0.1:8080; include /etc/passwd", '--upstream "127.0.0.1:8080; include /etc/passwd" is'),
+        ("--upstream", "127.0.0.1:99999", '--upstream "127.0.0.1:99999" is not HOST:PORT, [IPv6]:PORT or unix:/PATH'),
+        ("--upstream", "unix:/run/$x.sock", '--upstream "unix:/run/$x.sock": nginx reads "$"'),
+    ],
+)
+def test_values_nginx_cannot_take_literally_are_refused(option: str, value: str, said: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "service.py", "nginx", "--http-only", option, value],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr.startswith(f"nginx: {said}"), result.stderr
+
+
+def test_a_challenges_path_with_a_dollar_is_refused(tmp_path: Path) -> None:
+    """check lets "$" through in [tls] challenges (certs quotes it for the shell); nginx has no literal "$"."""
+    config_path = tmp_path / "autoconfig.toml"
+    config_path.write_text(EXAMPLE_CONFIG.read_text() + "\n[tls]\nchallenges = '/srv/acme/$(reboot)'\n")
+    command = [sys.executable, "service.py", "nginx", "--config", str(config_path), "--http-only"]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (
+        'nginx: [tls] challenges "/srv/acme/$(reboot)/": nginx reads "$" as the start of a variable here, '
+        'and has no way to write a literal one; use a path without "$"\n'
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "printed"),
+    [
+        ("/var/lib/mailautoconf/static_xml", "/var/lib/mailautoconf/static_xml"),
+        ("/srv/a b", '"/srv/a b"'),
+        ('/srv/"q"\\t;{}#', '"/srv/\\"q\\"\\\\t;{}#"'),
+        ("/srv/bücher", '"/srv/bücher"'),
+    ],
+)
+def test_literal_quotes_what_nginx_would_read_otherwise(value: str, printed: str) -> None:
+    assert literal(value, "path") == printed

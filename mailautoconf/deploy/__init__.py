@@ -20,10 +20,12 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from mailautoconf.dnsnames import AUTOCONFIG
+from mailautoconf.dnsnames import AUTODISCOVER
+from mailautoconf.dnsnames import COMMON_NAMES
 from mailautoconf.model import Config
 from mailautoconf.model import Domain
 from mailautoconf.model import Provider
-from mailautoconf.names import SERVICE_PREFIXES
 
 __all__ = [
     "AUTOCONFIG",
@@ -31,6 +33,7 @@ __all__ = [
     "COMMON_NAMES",
     "CommonName",
     "ServerHost",
+    "comment_text",
     "common_names",
     "load_or_report",
     "mail_hostnames",
@@ -41,16 +44,14 @@ __all__ = [
     "service_names",
 ]
 
-AUTOCONFIG, AUTODISCOVER = (prefix.rstrip(".") for prefix in SERVICE_PREFIXES[:2])
 
-# [dns] common_names: the classic per-domain names, by the server type they alias.
-# Thunderbird's last resort guesses imap.<d>, smtp.<d> and mail.<d>; people
-# type the others.
-COMMON_NAMES: dict[str, tuple[str, ...]] = {
-    "imap": ("imap", "imaps"),
-    "pop3": ("pop3", "pop3s"),
-    "smtp": ("smtp", "smtps", "submission"),
-}
+def comment_text(text: str) -> str:
+    """``text`` (a file name, say) for a comment line of generated output: control characters escaped.
+
+    A line break would end the comment, and what follows it would be a zone
+    record or an nginx directive of its own.
+    """
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
 
 
 def load_or_report(path: str) -> Config | None:

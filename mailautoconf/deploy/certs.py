@@ -59,6 +59,7 @@ import argparse
 import bisect
 import hashlib
 import itertools
+import shlex
 import sys
 from collections.abc import Callable
 from collections.abc import Mapping
@@ -257,13 +258,18 @@ def domains_txt(certs: Certificates) -> str:
 
 
 def certbot_commands(certs: Certificates, loaded: Config) -> str:
-    """The certbot commands for the same certificates, answered by nginx's challenge folder."""
-    webroot = loaded.tls.challenges
+    """The certbot commands for the same certificates, answered by nginx's challenge folder.
+
+    Admins paste these into a shell: every word is quoted for it (a
+    ``[tls] challenges`` path may hold ``$(...)``, a backquote or ``*``),
+    so the shell passes each one to certbot as written and runs nothing.
+    """
+    webroot = shlex.quote(loaded.tls.challenges)
     lines = []
     for alias, names in certs.items():
         if names:
-            domains = " ".join(f"-d {name}" for name in names)
-            lines.append(f"certbot certonly --webroot -w {webroot} --cert-name {alias} {domains}\n")
+            domains = " ".join(f"-d {shlex.quote(name)}" for name in names)
+            lines.append(f"certbot certonly --webroot -w {webroot} --cert-name {shlex.quote(alias)} {domains}\n")
     return "".join(lines)
 
 

@@ -40,12 +40,16 @@ from mailautoconf import paccspec
 from mailautoconf.deploy import AUTOCONFIG
 from mailautoconf.deploy import AUTODISCOVER
 from mailautoconf.deploy import ServerHost
+from mailautoconf.deploy import comment_text
 from mailautoconf.deploy import common_names
 from mailautoconf.deploy import load_or_report
 from mailautoconf.deploy import mx_lookup_domains
 from mailautoconf.deploy import paccdns
 from mailautoconf.deploy import select_domains
 from mailautoconf.deploy import server_hosts
+from mailautoconf.dnsnames import AUTODISCOVER_SRV
+from mailautoconf.dnsnames import SRV_SERVICES
+from mailautoconf.dnsnames import SrvService
 from mailautoconf.model import INCOMING_TYPES
 from mailautoconf.model import OUTGOING_TYPES
 from mailautoconf.model import PORTS
@@ -53,7 +57,6 @@ from mailautoconf.model import Config
 from mailautoconf.model import DavService
 from mailautoconf.model import Domain
 from mailautoconf.model import Provider
-from mailautoconf.model import ServerType
 from mailautoconf.model import SocketType
 from mailautoconf.names import to_unicode
 
@@ -109,25 +112,6 @@ class LookupPlan:
     groups: tuple[Group, ...]
 
 
-@dataclass(frozen=True)
-class SrvService:
-    """One RFC 6186 / RFC 8314 service label and which configured servers it announces."""
-
-    label: str  # "_imaps._tcp"
-    type: ServerType  # the configured servers it announces
-    implicit_tls: bool  # SocketType.SSL; the other label takes STARTTLS and plain
-
-
-# Output order: per protocol, the implicit-TLS label first.
-SRV_SERVICES = (
-    SrvService("_imaps._tcp", "imap", True),  # RFC 6186 section 3.2; implicit TLS per RFC 8314
-    SrvService("_imap._tcp", "imap", False),  # RFC 6186 section 3.2: STARTTLS (or plain)
-    SrvService("_pop3s._tcp", "pop3", True),  # RFC 6186 section 3.3; implicit TLS per RFC 8314
-    SrvService("_pop3._tcp", "pop3", False),  # RFC 6186 section 3.3: STARTTLS (or plain)
-    # RFC 8314 registers "submissions" for implicit TLS on port 465 (not "_smtps").
-    SrvService("_submissions._tcp", "smtp", True),
-    SrvService("_submission._tcp", "smtp", False),  # RFC 6186 section 3.1: STARTTLS (or plain)
-)
 PROTOCOL_NAMES = {"imap": "IMAP", "pop3": "POP3", "smtp": "submission (sending mail)"}
 # RFC 6186 section 3.4 and RFC 2782 ("Target"): a target of "." says the
 # service is decidedly not available at this domain, so clients stop looking.
@@ -475,7 +459,7 @@ def _domain_plan(context: _Context, provider: Provider, domain: Domain) -> Domai
             "Optional: Outlook, and Thunderbird for Exchange, fall back to this SRV record",
             f"when {AUTODISCOVER}.{domain.name} does not answer; Thunderbird ignores the port.",
         ),
-        (RRset(f"_autodiscover._tcp.{domain.name}.", "SRV", (f"0 {SRV_WEIGHT} 443 {public}",), True),),
+        (RRset(f"{AUTODISCOVER_SRV}.{domain.name}.", "SRV", (f"0 {SRV_WEIGHT} 443 {public}",), True),),
     )
     if provider.has_own_names(domain):
         autoconfig_why = (
@@ -564,7 +548,7 @@ def records(config: Config, only: str | None = None) -> str:
         blocks.append("\n".join(lines) + "\n")
     public = _absolute(config.service.public_hostname)
     header = [
-        f"; DNS records for mail client auto-configuration, generated from {config.source}.",
+        f"; DNS records for mail client auto-configuration, generated from {comment_text(config.source)}.",
         "; Names are absolute (trailing dot): paste them into the zone that holds them.",
         f"; {public} is this service's public_hostname: it needs A/AAAA records of its own",
         "; (the CNAMEs and the _autodiscover._tcp SRV records point at it).",
