@@ -37,7 +37,9 @@ __all__ = [
     "AUTODISCOVER",
     "AUTODISCOVER_SRV",
     "COMMON_NAMES",
+    "MAX_DNS_DOMAIN",
     "MAX_DOMAIN",
+    "MAX_MX_DOMAIN",
     "MAX_NAME",
     "PREFIXES",
     "SRV_SERVICES",
@@ -108,7 +110,14 @@ _LONGEST = max(PREFIXES, key=len)
 # The longest hosted domain every prefix fits before. The longest prefix is
 # printed for every domain (dns prints _autodiscover._tcp.<d> even without
 # own names), so this is the limit whatever else the config turns on.
-MAX_DOMAIN = MAX_NAME - len(_LONGEST)
+MAX_DNS_DOMAIN = MAX_NAME - len(_LONGEST)
+# The rendered tree names a domain's versions <domain>@<16 hex digits>.<mtime, 10 digits> (publish.py),
+# and a file name has at most 255 bytes on every Linux file system: that limit is tighter still.
+MAX_FILE_NAME = 255
+VERSION_SUFFIX = len("@") + 16 + len(".") + 10
+MAX_DOMAIN = min(MAX_DNS_DOMAIN, MAX_FILE_NAME - VERSION_SUFFIX)
+# The MX lookup documents live in _mx.<MX domain> (render.MX_FOLDER_PREFIX).
+MAX_MX_DOMAIN = MAX_FILE_NAME - VERSION_SUFFIX - len("_mx.")
 
 # {domain} standing as whole labels: the name then grows by the domain's length only.
 _WHOLE_LABELS = re.compile(r"(?:^|(?<=\.))\{domain\}(?=\.|$)")
@@ -119,9 +128,14 @@ def domain_problem(domain: str) -> str | None:
     if len(domain) <= MAX_DOMAIN:
         return None
     name = f"{_LONGEST}{domain}"
+    if len(name) > MAX_NAME:
+        return (
+            f"{name} (dns prints it for every domain) would be {len(name)} characters long; a DNS name has "
+            f"at most {MAX_NAME}, so a hosted domain at most {MAX_DOMAIN}"
+        )
     return (
-        f"{name} (dns prints it for every domain) would be {len(name)} characters long; a DNS name has "
-        f"at most {MAX_NAME}, so a hosted domain at most {MAX_DOMAIN}"
+        f"its folder in the rendered tree ({domain}@<digest>.<time>) would be {len(domain) + VERSION_SUFFIX} "
+        f"bytes long, and a file name has at most {MAX_FILE_NAME}: a hosted domain has at most {MAX_DOMAIN} characters"
     )
 
 
@@ -199,6 +213,13 @@ def templates_problem(templates: Iterable[tuple[str, str]], domain: str) -> str 
 def mx_lookup_problem(mx_domain: str) -> str | None:
     """Why ``autoconfig.<mx domain>``, the name MX lookup clients ask, does not fit; or None."""
     name = f"{AUTOCONFIG}.{mx_domain}"
-    if len(name) <= MAX_NAME:
-        return None
-    return f"{name} (the name clients ask for its MX lookup) would be {len(name)} characters long; at most {MAX_NAME}"
+    if len(name) > MAX_NAME:
+        return (
+            f"{name} (the name clients ask for its MX lookup) would be {len(name)} characters long; at most {MAX_NAME}"
+        )
+    if len(mx_domain) > MAX_MX_DOMAIN:
+        return (
+            f"the folder of its MX lookup documents (_mx.{mx_domain}@<digest>.<time>) would be longer than a file "
+            f"name may be ({MAX_FILE_NAME} bytes): an MX domain has at most {MAX_MX_DOMAIN} characters"
+        )
+    return None

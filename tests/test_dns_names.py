@@ -142,8 +142,12 @@ def test_the_longest_domain_check_allows_makes_names_that_fit(tmp_path: Path) ->
     assert dns.returncode == 0, dns.stderr
     printed = names_in(dns.stdout)
     assert [name for name in printed if not fits(name)] == []
-    # The limit is tight: _autodiscover._tcp.<d> is exactly 253 characters, one more would not fit.
-    assert max(len(name) for name in printed) == dnsnames.MAX_NAME
+    # The DNS limit is looser than the file name's (below): _autodiscover._tcp.<d> fits with room to spare.
+    assert max(len(name) for name in printed) == dnsnames.MAX_NAME - (dnsnames.MAX_DNS_DOMAIN - dnsnames.MAX_DOMAIN)
+    # And the tree holds its folder: render publishes it.
+    rendered = run("render", "--config", str(path), "--output", str(tmp_path / "out"))
+    assert rendered.returncode == 0, rendered.stderr
+    assert (tmp_path / "out" / "current" / LONGEST / "mail" / "config-v1.1.xml").is_file()
     assert f"_ua-auto-config.{LONGEST}" in printed and f"_carddavs._tcp.{LONGEST}" in printed
     assert f"submission.{LONGEST}" in printed and f"pop.{LONGEST}" in printed
 
@@ -175,8 +179,20 @@ def test_bind_loads_the_records_of_the_longest_domain(tmp_path: Path) -> None:
     assert result.returncode == 0, (result.stdout, result.stderr)
 
 
-def test_one_octet_more_is_a_check_error_naming_the_domain(tmp_path: Path) -> None:
-    too_long = domain_of_length(dnsnames.MAX_DOMAIN + 1)
+@pytest.mark.parametrize(
+    ("length", "said"),
+    [
+        # One octet more than a version folder's name holds (publish.py: <domain>@<digest>.<mtime>).
+        (dnsnames.MAX_DOMAIN + 1, "its folder in the rendered tree ({domain}@<digest>.<time>) would be 256 bytes long"),
+        # One octet more than _autodiscover._tcp.<d> holds.
+        (
+            dnsnames.MAX_DNS_DOMAIN + 1,
+            "_autodiscover._tcp.{domain} (dns prints it for every domain) would be 254 characters",
+        ),
+    ],
+)
+def test_one_octet_more_is_a_check_error_naming_the_domain(tmp_path: Path, length: int, said: str) -> None:
+    too_long = domain_of_length(length)
     override = f'\n[provider.overrides."{too_long}"]\ndisplay_name = "Long"\n'  # no second error about it
     path = written(tmp_path, config_text("example.test", too_long, extra=override))
     result = run("check", "--config", str(path))
@@ -186,7 +202,7 @@ def test_one_octet_more_is_a_check_error_naming_the_domain(tmp_path: Path) -> No
     assert len(problems) == 1, result.stdout + result.stderr
     assert f"{path}: 1 error(s); not usable" in result.stdout + result.stderr
     assert problems[0].startswith(f'{path}, line {line}: provider "provider.test": domain "{too_long}" ')
-    assert f"_autodiscover._tcp.{too_long} (dns prints it for every domain) would be 254 characters" in problems[0]
+    assert said.format(domain=too_long) in problems[0]
     # The other domain is no problem, and dns refuses to print anything for this config.
     assert 'example.test"' not in result.stdout + result.stderr
     assert run("dns", "--config", str(path)).returncode == 1
@@ -198,7 +214,10 @@ def test_one_octet_more_is_a_check_error_naming_the_domain(tmp_path: Path) -> No
         # {domain} inside a label: with a first label of 63, the label grows past 63.
         ("mail-{domain}", "a label is longer than 63 characters"),
         # A long template before a domain that fits every prefix.
-        ("mail-servers-of-the-provider.{domain}", "a host name is at most 253 characters long (it is 263"),
+        (
+            "mail-servers-of-the-provider.{domain}",
+            f"a host name is at most 253 characters long (it is {29 + len(LONGEST)}",
+        ),
     ],
 )
 def test_a_template_that_makes_no_host_name_of_a_domain_is_an_error(tmp_path: Path, template: str, why: str) -> None:
@@ -230,12 +249,21 @@ def test_an_mx_lookup_name_that_does_not_fit_is_an_error(tmp_path: Path) -> None
     assert f'mx "mx.{mx_domain}": autoconfig.{mx_domain} (the name clients ask for its MX lookup) would be 254' in (
         result.stdout + result.stderr
     )
-    # One shorter fits, and dns prints the name.
-    mx_domain = domain_of_length(dnsnames.MAX_NAME - len("autoconfig."))
+    # Shorter, but too long for the folder of its documents in the tree (_mx.<m>@<digest>.<time>).
+    mx_domain = domain_of_length(dnsnames.MAX_MX_DOMAIN + 1)
+    path = written(tmp_path, config_text("example.test", mx=mx_domain))
+    result = run("check", "--config", str(path))
+    assert result.returncode == 1
+    assert f"an MX domain has at most {dnsnames.MAX_MX_DOMAIN} characters" in result.stdout + result.stderr
+    # The longest that fits both: dns prints the name, and render publishes its folder.
+    mx_domain = domain_of_length(dnsnames.MAX_MX_DOMAIN)
     path = written(tmp_path, config_text("example.test", mx=mx_domain))
     dns = run("dns", "--config", str(path))
     assert dns.returncode == 0, dns.stdout + dns.stderr
     assert f"autoconfig.{mx_domain}." in dns.stdout
+    rendered = run("render", "--config", str(path), "--output", str(tmp_path / "out"))
+    assert rendered.returncode == 0, rendered.stderr
+    assert (tmp_path / "out" / "current" / f"_mx.{mx_domain}" / "mail" / "config-v1.1.xml").is_file()
 
 
 def test_every_name_dns_prints_is_a_known_prefix_before_a_domain() -> None:
