@@ -340,3 +340,41 @@ def test_profile_values_are_uuid5_of_domain_address_and_payload() -> None:
     assert values == apple.profile_values("alpha.example", "fred@alpha.example")
     assert len(set(values.values())) == 4
     assert all(uuid.UUID(value.decode()).version == 5 for value in values.values())
+
+
+def test_a_chain_that_did_not_issue_the_certificate_is_a_signing_error(make_service, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """After a CA rotates its intermediates, the old chain file no longer fits a renewed certificate."""
+    root = CA.create()
+    issuing, rotated_away = root.intermediate("Issuing CA 2"), root.intermediate("Issuing CA 1")
+    folder = tmp_path / "certs"
+    folder.mkdir()
+    chain, key = issuing.issue(["autoconfig.alpha.example"], days=30)
+    (folder / "cert.pem").write_bytes(chain.split(b"-----END CERTIFICATE-----\n")[0] + b"-----END CERTIFICATE-----\n")
+    (folder / "key.pem").write_bytes(key)
+    (folder / "chain.pem").write_bytes(rotated_away.pem)
+    signing = (
+        f'\n[signing]\ncertificate = "{folder}/cert.pem"\nkey = "{folder}/key.pem"\nchain = "{folder}/chain.pem"\n'
+    )
+    service = make_service(CONFIG + signing)
+    health = service.health()
+    assert health["status"] == "signing error" and not health["profiles_signed"], health
+    assert health["signing_error"][0].startswith(f"{folder}/chain.pem: [signing]: the chain does not fit: "), health
+    assert "CN=Issuing CA 1 did not issue CN=autoconfig.alpha.example" in health["signing_error"][0], health
+    assert service.get(PROFILE + "fred@alpha.example").content.startswith(b"<?xml")  # unsigned, and said so
+    # The chain that came with the certificate fits.
+    (folder / "chain.new").write_bytes(issuing.pem)
+    os.replace(folder / "chain.new", folder / "chain.pem")
+    service.wait_for(lambda: service.health()["status"] == "ok", what="the right chain")
+    assert _verify(service.get(PROFILE + "fred@alpha.example").content, root, tmp_path)
+
+
+def test_a_service_started_with_an_expired_certificate_says_so(make_service, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    folder = tmp_path / "certs"
+    _broken(folder, CA.create(), "expired")
+    service = make_service(_signing_config(folder))
+    health = service.health()
+    assert health["status"] == "signing error" and health["config_error"] is None, health
+    assert "expired on" in health["signing_error"][0] and "go out unsigned" in health["signing_error"][-1], health
+    assert health["profiles_signed"] is False and health["signing_expires_at"] is None
+    assert service.get(PROFILE + "fred@alpha.example").content.startswith(b"<?xml")
+    assert service.get("/mail/config-v1.1.xml", host="autoconfig.alpha.example").status_code == 200
