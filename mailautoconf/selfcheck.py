@@ -33,6 +33,7 @@ import math
 import os
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC
 from datetime import datetime
@@ -46,7 +47,10 @@ from mailautoconf.render import EVOLUTION
 from mailautoconf.render import MX_FOLDER_PREFIX
 from mailautoconf.render import PACC
 from mailautoconf.render import THUNDERBIRD
+from mailautoconf.render.templates import DOMAIN
+from mailautoconf.render.templates import UNICODE
 from mailautoconf.store import Generation
+from mailautoconf.store import OwnTemplates
 from mailautoconf.store import TemplateEntry
 from mailautoconf.store import TreeHealth
 
@@ -212,11 +216,11 @@ def _tree_trouble(output: str, pipeline: Pipeline) -> list[tuple[str, str]]:
     return []
 
 
-def damage(output: str, folder: str, wanted: publish.Linked, sizes: dict[str, int]) -> str | None:
+def damage(output: str, folder: str, wanted: publish.Linked, sizes: Mapping[str, int | None]) -> str | None:
     """What is wrong with ``folder`` in the tree, or None when it links to ``wanted`` and holds its documents.
 
     ``sizes``: the length of each document nginx sends from it, as served
-    (a half-written or truncated file differs in length).
+    (a half-written or truncated file differs in length); None: only that it is there.
     """
     link = os.path.join(output, publish.DOMAINS, folder)
     version = publish.version_name(folder, wanted)
@@ -238,12 +242,12 @@ def damage(output: str, folder: str, wanted: publish.Linked, sizes: dict[str, in
             found = os.stat(document).st_size
         except OSError as exc:
             return f"{path}: {files.describe(document, exc)}"
-        if found != size:
+        if size is not None and found != size:
             return f"{path}: it is {found} bytes long, not {size} as served (a half-written or replaced file)"
     return None
 
 
-def _sizes(generation: Generation, folder: str) -> dict[str, int]:
+def _sizes(generation: Generation, folder: str) -> dict[str, int | None]:
     """The length of each static document of ``folder`` as the service serves it."""
     if folder.startswith(MX_FOLDER_PREFIX):
         entry = generation.mx.get(folder[len(MX_FOLDER_PREFIX) :])
@@ -253,7 +257,12 @@ def _sizes(generation: Generation, folder: str) -> dict[str, int]:
         paths = _STATIC
     if not isinstance(entry, TemplateEntry):
         return {}
-    return {path: len(entry.document(path)[0]) for path in paths if path in entry.templates}
+    if isinstance(entry.templates, OwnTemplates):
+        # Rendered when asked for: a look at every such domain would render them all. Their
+        # documents are checked to be there, not their length.
+        return dict.fromkeys(paths)
+    values = {DOMAIN: entry.name, UNICODE: entry.unicode}
+    return {path: entry.templates[path].size(values) for path in paths if path in entry.templates}
 
 
 def _say(output: str, folder: str, problem: str) -> str:

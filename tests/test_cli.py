@@ -87,7 +87,7 @@ def test_check_warns_when_android_rejects_pop3_only(tmp_path: Path) -> None:
 def test_check_missing_file() -> None:
     result = run("check", "--config", "/nonexistent/autoconfig.toml")
     assert result.returncode == 1
-    assert "/nonexistent/autoconfig.toml: cannot read the file: it does not exist" in result.stderr
+    assert "/nonexistent/autoconfig.toml: cannot read the file: its folder /nonexistent does not exist" in result.stderr
 
 
 def test_render_writes_a_generation(tmp_path: Path) -> None:

@@ -235,7 +235,7 @@ ERROR_CASES = [
         _at(
             2,
             '[service]: unknown key "public_host" (did you mean "public_hostname"?); '
-            "known keys: public_hostname, include",
+            "known keys: public_hostname, include, check_interval",
         ),
         id="unknown-key-service",
     ),

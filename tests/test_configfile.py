@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.mounts import mount
+from support.mounts import tmpfs
 from support.paths import ROOT
 
 from mailautoconf import config
@@ -185,27 +187,13 @@ def test_a_device_is_not_replaced(tmp_path: Path) -> None:
     assert Path("/dev/null").is_char_device()
 
 
-def _mount(*arguments: str) -> None:
-    subprocess.run(["mount", *arguments], check=True, capture_output=True, timeout=30)
-
-
 @pytest.fixture
 def read_only(tmp_path: Path) -> Iterator[Path]:
     """A small tmpfs holding one config, then remounted read-only (root ignores permission bits; this does not)."""
-    if os.geteuid() != 0:
-        pytest.skip("needs root to mount a tmpfs (bash tests/run.sh runs as root)")
-    folder = tmp_path / "ro"
-    folder.mkdir()
-    try:
-        _mount("-t", "tmpfs", "-o", "size=1m,mode=0755", "tmpfs", str(folder))
-    except subprocess.CalledProcessError as exc:
-        pytest.skip(f"cannot mount a tmpfs here: {exc.stderr.strip()}")
-    try:
+    with tmpfs(tmp_path / "ro", "1m") as folder:
         (folder / "autoconfig.toml").write_text(STARTER)
-        _mount("-o", "remount,ro", str(folder))
+        mount("-o", "remount,ro", str(folder))
         yield folder
-    finally:
-        subprocess.run(["umount", "-l", str(folder)], check=False, timeout=30)
 
 
 def test_a_read_only_folder_is_named(read_only: Path, xml: str) -> None:

@@ -200,6 +200,12 @@ def _break_file(path: Path, fault: str) -> Callable[[], None]:
         os.replace(temporary, path)
         return restore
     path.unlink()
+    _stand_in(path, fault, saved)
+    return restore
+
+
+def _stand_in(path: Path, fault: str, saved: bytes = b"") -> None:
+    """Put what ``fault`` leaves at ``path``, where nothing is now."""
     if fault == "directory":
         path.mkdir()
     elif fault == "dangling":
@@ -208,7 +214,6 @@ def _break_file(path: Path, fault: str) -> Callable[[], None]:
         path.symlink_to(path.name)
     elif fault in ("garbage", "empty", "half"):
         path.write_bytes({"garbage": GARBAGE, "empty": b"", "half": _half(saved)}[fault])
-    return restore
 
 
 def _break_folder(path: Path, fault: str, half_file: str | None = None) -> Callable[[], None]:
@@ -239,14 +244,7 @@ def _break_folder(path: Path, fault: str, half_file: str | None = None) -> Calla
         os.rename(copy, path)
         return restore
     os.rename(path, aside)
-    if fault == "directory":
-        path.mkdir()
-    elif fault == "dangling":
-        path.symlink_to(path.parent / "nowhere" / path.name)
-    elif fault == "loop":
-        path.symlink_to(path.name)
-    elif fault in ("garbage", "empty"):
-        path.write_bytes(GARBAGE if fault == "garbage" else b"")
+    _stand_in(path, fault)
     return restore
 
 
@@ -346,14 +344,10 @@ def _domain_folder(world: World, fault: str) -> Callable[[], None]:
         os.rename(copy, link)
         return lambda: None
     link.unlink()
-    if fault == "directory":
-        link.mkdir()
-    elif fault == "dangling":
+    if fault == "dangling":  # to a version of the name publish gives, that is not there
         link.symlink_to("../versions/alpha.example@0000000000000000.1")
-    elif fault == "loop":
-        link.symlink_to("alpha.example")
-    elif fault in ("garbage", "empty"):
-        link.write_bytes(GARBAGE if fault == "garbage" else b"")
+    else:
+        _stand_in(link, fault)
     return lambda: None
 
 

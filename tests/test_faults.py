@@ -12,13 +12,14 @@ publishes by itself.
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from support.configs import HEAD
 from support.configs import provider
+from support.mounts import mount
+from support.mounts import tmpfs
 
 # The service retries a failed publish by itself, every check_interval at first.
 FAST_HEAD = HEAD.replace("[service]\n", "[service]\ncheck_interval = 1\n", 1)
@@ -29,23 +30,11 @@ NEW = FAST_HEAD + provider("alpha.example", ["alpha.example", "beta.example", *M
 DOCUMENT = "/mail/config-v1.1.xml?emailaddress=fred%40{domain}"
 
 
-def _mount(*arguments: str) -> None:
-    subprocess.run(["mount", *arguments], check=True, capture_output=True, timeout=30)
-
-
 @pytest.fixture
 def disk(tmp_path: Path) -> Iterator[Path]:
     """An 8 MiB tmpfs of this test's own, unmounted afterwards."""
-    if os.geteuid() != 0:
-        pytest.skip("needs root to mount a tmpfs (bash tests/run.sh runs as root)")
-    folder = tmp_path / "disk"
-    folder.mkdir()
-    try:
-        _mount("-t", "tmpfs", "-o", "size=8m,mode=0755", "tmpfs", str(folder))
-    except subprocess.CalledProcessError as exc:
-        pytest.skip(f"cannot mount a tmpfs here: {exc.stderr.decode(errors='replace').strip()}")
-    yield folder
-    subprocess.run(["umount", "-l", str(folder)], check=False, timeout=30)
+    with tmpfs(tmp_path / "disk", "8m") as folder:
+        yield folder
 
 
 def _start_on(make_service, disk: Path):  # type: ignore[no-untyped-def]
@@ -134,9 +123,9 @@ def test_read_only_output_keeps_the_old_documents_and_recovers(make_service, dis
     service = _start_on(make_service, disk)
     old = _documents(service, ["alpha.example", "beta.example"])
     generation = service.health()["generation"]
-    _mount("-o", "remount,ro", str(disk))
+    mount("-o", "remount,ro", str(disk))
 
     _fails_keeps_serving(service, old, "Read-only file system")
 
-    _mount("-o", "remount,rw", str(disk))
+    mount("-o", "remount,rw", str(disk))
     _recovers(service, generation)

@@ -138,8 +138,9 @@ def test_unknown_key_with_a_terminal_escape_is_shown_escaped(tmp_path: Path) -> 
     result = check(path)
     assert result.returncode == 1
     assert "\x1b" not in result.stderr
-    assert f'{path}, line 2: [service]: unknown key "\\x1b[31mred"; known keys: public_hostname, include\n' in (
-        result.stderr
+    assert (
+        f'{path}, line 2: [service]: unknown key "\\x1b[31mred"; known keys: public_hostname, include, check_interval\n'
+        in (result.stderr)
     )
 
 
@@ -161,7 +162,10 @@ def test_provider_id_with_a_newline_is_shown_escaped() -> None:
 )
 def test_every_control_character_in_a_key_is_escaped(written: str, shown: str) -> None:
     found = messages(BASE.replace("[service]\n", f"[service]\n{written} = 1\n"))
-    assert found[0] == f'c.toml, line 2: [service]: unknown key "{shown}"; known keys: public_hostname, include'
+    assert (
+        found[0]
+        == f'c.toml, line 2: [service]: unknown key "{shown}"; known keys: public_hostname, include, check_interval'
+    )
 
 
 def test_messages_recorded_for_the_importer_are_escaped() -> None:
