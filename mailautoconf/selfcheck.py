@@ -81,6 +81,7 @@ class SelfCheck:
         self._order_of: object = None
         self._failures = 0
         self._next_try = 0.0
+        self._unrepaired: tuple[str, ...] = ()  # folders ("" the tree) the last repair could not mend
 
     def start(self) -> None:
         self._thread.start()
@@ -110,36 +111,44 @@ class SelfCheck:
             outcome = self.pipeline.run(force=False)
             self._backoff(outcome.stage == "publish_error", moment)
             return
-        found, whole = self._look()
+        found = self._look()
         store = self.pipeline.store
         if not found:
-            if store is not None and store.tree.errors is not None and whole:
+            if store is not None and store.tree.errors is not None:
+                # What could not be repaired before (self._unrepaired, looked at again) is right now.
                 log.info("the tree in %s matches what is served again", self.pipeline.output_dir)
                 store.tree = replace(store.tree, errors=None, checked_at=_now())
             elif store is not None:
                 store.tree = replace(store.tree, checked_at=_now())
             self._failures = 0
+            self._unrepaired = ()
             return
         self._repair(found, moment)
 
-    def _look(self) -> tuple[list[tuple[str, str]], bool]:
-        """(folder or "" for the tree, what is wrong) found this round, and whether the round saw everything."""
+    def _look(self) -> list[tuple[str, str]]:
+        """(folder, or "" for the tree as a whole; what is wrong) found this round.
+
+        The round looks at the next slice of the folders, and again at those
+        a repair could not mend, so that their trouble is known to be over
+        when it is, at any number of domains.
+        """
         output = self.pipeline.output_dir
         trouble = _tree_trouble(output, self.pipeline)
         if trouble:
-            return trouble, True
+            return trouble
         expected = self.pipeline.linked_now()
         store = self.pipeline.store
         generation = store.generation if store is not None else None
         if expected is None or generation is None:
-            return [], True
+            return []
         if self._order_of is not expected:
             self._order, self._order_of = list(expected), expected
             self._cursor = 0
         count = len(self._order)
         size = max(MIN_SLICE, math.ceil(count * self.interval() / FULL_PASS_SECONDS))
         start = self._cursor
-        folders = self._order[start : start + size]
+        folders = dict.fromkeys(self._order[start : start + size])
+        folders.update(dict.fromkeys(folder for folder in self._unrepaired if folder))
         self._cursor = start + size if start + size < count else 0
         found = []
         for folder in folders:
@@ -149,7 +158,7 @@ class SelfCheck:
             problem = damage(output, folder, wanted, _sizes(generation, folder))
             if problem is not None:
                 found.append((folder, problem))
-        return found, size >= count
+        return found
 
     def _repair(self, found: list[tuple[str, str]], moment: float) -> None:
         output = self.pipeline.output_dir
@@ -167,8 +176,10 @@ class SelfCheck:
             log.error("%s", reason)
             if store is not None:
                 store.tree = replace(store.tree, errors=(*shown, reason), checked_at=_now())
+            self._unrepaired = tuple(folder for folder, _ in found)
             self._backoff(True, moment)
             return
+        self._unrepaired = ()
         self._backoff(False, moment)
         written = published.written if published is not None else 0
         name = published.generation if published is not None else "nothing"
