@@ -317,7 +317,9 @@ def publish(
         retired: list[str] = []
         now_linked: dict[str, Linked] = {}
         written = removed = 0
-        new_versions: list[str] = []  # written by this publish: removed again if it fails
+        # Versions of the same name found whole (the same documents, the same second): kept if this fails.
+        # Every other version this publish names it wrote, and removes again if it fails.
+        kept: set[str] = set()
         try:
             for folder, change in changes.items():
                 old = before.get(folder)
@@ -332,8 +334,8 @@ def publish(
                         found := _write_version(staging, versions, folder, change.digest, documents, version_mtime)
                     ) == "damaged":
                         version_mtime += 1
-                    if found == "new":
-                        new_versions.append(version_name(folder, Linked(change.digest, version_mtime)))
+                    if found == "kept":
+                        kept.add(version_name(folder, Linked(change.digest, version_mtime)))
                     now_linked[folder] = Linked(change.digest, version_mtime)
                     written += 1
                 new = now_linked.get(folder)
@@ -376,14 +378,14 @@ def publish(
                 },
             )
         except BaseException:
-            _remove_versions(versions, new_versions)
+            _remove_versions(versions, now_linked, kept)
             shutil.rmtree(staging, ignore_errors=True)
             raise
-        switched: list[tuple[str, str | None]] = []  # folder, the link's target before (None: no link)
+        switched = 0  # links switched so far: put back from ``before`` if a later one fails
         try:
             for folder, change in changes.items():
                 path = os.path.join(domains, folder)
-                switched.append((folder, _link_target(path)))
+                switched += 1
                 if change is None:
                     _remove_entry(output_dir, path)
                 else:
@@ -393,8 +395,8 @@ def publish(
                 _link(output_dir, output_dir, CURRENT, DOMAINS)  # the one switch from the layout before
             os.replace(prepared, os.path.join(output_dir, MANIFEST))
         except BaseException:
-            _restore_links(domains, switched)
-            _remove_versions(versions, new_versions)
+            _restore_links(domains, list(changes)[:switched], before)
+            _remove_versions(versions, now_linked, kept)
             with contextlib.suppress(OSError):
                 os.unlink(prepared)
             shutil.rmtree(staging, ignore_errors=True)
@@ -412,21 +414,25 @@ def _link_target(path: str) -> str | None:
         return None
 
 
-def _restore_links(domains: str, switched: list[tuple[str, str | None]]) -> None:
-    """Put back the links a failed publish switched: best effort, the guard (treeguard.py) finds the rest."""
-    for folder, target in reversed(switched):
+def _restore_links(domains: str, folders: list[str], before: Mapping[str, Linked]) -> None:
+    """Put back the links of ``folders`` a failed publish switched: best effort, selfcheck.py finds the rest."""
+    for folder in reversed(folders):
         path = os.path.join(domains, folder)
+        old = before.get(folder)
         with contextlib.suppress(OSError):
-            if target is None:
+            if old is None:
                 if os.path.islink(path):
                     os.unlink(path)
             else:
-                _replace_symlink(domains, folder, target)
+                _replace_symlink(domains, folder, f"../{VERSIONS}/{version_name(folder, old)}")
 
 
-def _remove_versions(versions: str, names: list[str]) -> None:
-    for name in names:
-        shutil.rmtree(os.path.join(versions, name), ignore_errors=True)
+def _remove_versions(versions: str, written: Mapping[str, Linked], kept: set[str]) -> None:
+    """Remove the versions a failed publish wrote (not those it found there already)."""
+    for folder, linked in written.items():
+        name = version_name(folder, linked)
+        if name not in kept:
+            shutil.rmtree(os.path.join(versions, name), ignore_errors=True)
 
 
 def _ensure_folder(output_dir: str, path: str) -> None:
@@ -500,16 +506,15 @@ def sweep(output_dir: str, keep: Mapping[str, Linked]) -> int:
         shutil.rmtree(os.path.join(output_dir, _STAGING), ignore_errors=True)
         shutil.rmtree(os.path.join(output_dir, _TRASH), ignore_errors=True)  # a killed clean's
         retired = set(_names(read_manifest(output_dir), "retired"))
-        # What the links on disk point at counts, whatever ``keep`` says: a version is never removed under a link.
-        on_disk = {version_name(folder, found) for folder, found in linked(output_dir).items()}
-        wanted = {version_name(folder, found) for folder, found in keep.items()} | retired | on_disk
+        wanted = {version_name(folder, found) for folder, found in keep.items()} | retired
         removed = 0
         try:
             names = os.listdir(os.path.join(output_dir, VERSIONS))
         except FileNotFoundError:
             return 0
         for name in names:
-            if name not in wanted:
+            # A version is never removed under a link, whatever ``keep`` says: one readlink, for the few unwanted.
+            if name not in wanted and not _is_linked(output_dir, name):
                 shutil.rmtree(os.path.join(output_dir, VERSIONS, name), ignore_errors=True)
                 removed += 1
         return removed

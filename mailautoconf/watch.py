@@ -64,7 +64,7 @@ class Watcher(FileSystemEventHandler):
         self._patterns: tuple[str, ...] = ()
         self._files: frozenset[str] = frozenset()
         self._via: frozenset[str] = frozenset()
-        self._config_folder = os.path.dirname(self.main)
+        self._named_folders: frozenset[str] = frozenset()  # the config folder and the include folders
         self._polled: tuple[str, ...] = ()
         self._wanted: tuple[str, ...] = ()  # the folders to watch, present or not
         self._seen: tuple[object, ...] = ()
@@ -90,12 +90,13 @@ class Watcher(FileSystemEventHandler):
     def _watch(self) -> None:
         """Watch the folders of the config files the last config named; again after each reload.
 
-        Also watched: the folder the config folder sits in (so that the
-        config folder deleted, or a new one renamed over it, is noticed),
-        and the folders that symlinked config files point into (a dangling
-        link mended there changes nothing beside the link). A folder that
-        was replaced by another of the same name is watched anew: inotify
-        watches the folder, not the name, and kept watching the deleted one.
+        Also watched: the folders that symlinked config files point into (a
+        dangling link mended there changes nothing beside the link). A folder
+        replaced by another of the same name (the config folder too) is
+        watched anew, found by the poll (:meth:`_signature`): inotify watches
+        the folder, not the name, and kept watching the deleted one. The
+        folder above the config folder is not watched: it is often busy (a
+        log beside the config folder), and every event costs the service.
         """
         folder = os.path.dirname(self.main)
         loaded = self.pipeline.watched or self.pipeline.config
@@ -121,7 +122,7 @@ class Watcher(FileSystemEventHandler):
         linked = {_target(path) for path in files if os.path.islink(path)}
         targets = {path for path in linked if path}
         folders = (
-            {folder, os.path.dirname(folder)}
+            {folder}
             | {os.path.dirname(pattern) for pattern in patterns}
             | {os.path.dirname(f) for f in signing_files}
             | {_existing_folder(os.path.dirname(path)) for path in targets}
@@ -129,7 +130,8 @@ class Watcher(FileSystemEventHandler):
         self._wanted = tuple(sorted(folders))
         identities = {path: identity for path in self._wanted if (identity := _identity(path)) is not None}
         self._patterns, self._files = patterns, frozenset(files | targets)
-        self._via = frozenset(via | {folder} | {os.path.dirname(pattern) for pattern in patterns})
+        self._via = frozenset(via)
+        self._named_folders = frozenset({folder} | {os.path.dirname(pattern) for pattern in patterns})
         self._polled = tuple(sorted(path for path in files if os.path.islink(path)) + sorted(targets))
         if identities != self._folders:
             replaced = bool(self._folders)
@@ -149,21 +151,26 @@ class Watcher(FileSystemEventHandler):
             tuple(_state(path) for path in self._polled),
         )
 
-    def _relevant(self, path: str) -> bool:
+    def _relevant(self, path: str, event_type: str) -> bool:
         if not path:
             return False
         path = os.path.abspath(path)
-        if path in self._files or path in self._via or path == self._config_folder:
+        if path in self._files or path in self._via:
             return True
-        # A file an include pattern matches, or the pattern's folder itself appearing.
-        return any(fnmatch.fnmatch(path, pattern) or path == os.path.dirname(pattern) for pattern in self._patterns)
+        if path in self._named_folders:
+            # The config folder or an include folder appearing, vanishing, renamed or chmod-ed; not
+            # "modified", which watchdog says of a folder whenever any file in it changes (a log
+            # beside the config, an editor's swap file).
+            return event_type != "modified"
+        # A file an include pattern matches.
+        return any(fnmatch.fnmatch(path, pattern) for pattern in self._patterns)
 
     def on_any_event(self, event: FileSystemEvent) -> None:
         # "attrib": a chmod, which makes an unreadable file readable again (or not) without a write.
         if event.event_type not in ("created", "modified", "moved", "deleted", "attrib"):
             return
         paths = (os.fsdecode(event.src_path), os.fsdecode(getattr(event, "dest_path", "") or ""))
-        if any(self._relevant(path) for path in paths):
+        if any(self._relevant(path, event.event_type) for path in paths):
             self._wake.set()
 
     def _loop(self) -> None:
