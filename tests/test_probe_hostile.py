@@ -17,15 +17,23 @@ import pytest
 from support.hostile_http import HostileServer
 from support.isolation import requires_isolation
 from support.paths import ROOT
+from support.refusing_dns import refusing_dns
 
 pytestmark = requires_isolation
 HOSTS = ("huge", "bomb", "markup", "slow", "loop", "split")
 
 
+# A DNS server that refuses at once (support/refusing_dns.py): the MX, SRV and TXT look-ups the probe
+# makes besides the --resolve names get their answer without a timeout.
+RESOLVER: list[str] = []
+
+
 @pytest.fixture(scope="module")
 def hostile() -> Iterator[HostileServer]:
-    with HostileServer(port=80) as server:
+    with HostileServer(port=80) as server, refusing_dns() as resolver:
+        RESOLVER[:] = [resolver]
         yield server
+        RESOLVER.clear()
 
 
 def probe(*args: str) -> tuple[int, str, str]:
@@ -33,7 +41,7 @@ def probe(*args: str) -> tuple[int, str, str]:
     import sys
 
     resolves = [f"--resolve={prefix}{name}.example:80:127.0.0.1" for name in HOSTS for prefix in ("", "autoconfig.")]
-    command = [sys.executable, "service.py", "probe", "--resolver", "127.0.0.1:9", *resolves, *args]
+    command = [sys.executable, "service.py", "probe", "--resolver", RESOLVER[0], *resolves, *args]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
     return result.returncode, result.stdout, result.stderr
 

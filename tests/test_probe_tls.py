@@ -43,6 +43,7 @@ from support.paths import EXAMPLE_CONFIG
 from support.paths import ROOT
 from support.pki import CA
 from support.pki import malformed
+from support.refusing_dns import refusing_dns
 from support.tlsserver import TlsServer
 
 from mailautoconf import config
@@ -72,6 +73,7 @@ def _answer(host: str, path: str, agent: str) -> tuple[int, str, bytes]:
 class Lab:
     root: CA
     ca_file: Path
+    resolver: str  # a DNS server that refuses at once (support/refusing_dns.py)
 
 
 @pytest.fixture(scope="module")
@@ -87,18 +89,18 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         "oddserial": lambda host: root.issue([host], days=30, serial=0),
     }
     folder = tmp_path_factory.mktemp("probe-tls")
-    with TlsServer(443, _answer) as server:
+    with TlsServer(443, _answer) as server, refusing_dns() as resolver:
         for case, make in cases.items():
             for prefix in PREFIXES:
                 server.add(f"{prefix}{case}.example", *make(f"{prefix}{case}.example"))
-        yield Lab(root, root.write(folder / "ca.pem"))
+        yield Lab(root, root.write(folder / "ca.pem"), resolver)
 
 
 def run(lab: Lab, case: str, *args: str, trust: Sequence[str] | None = None) -> list[str]:
     """The probe command for fred@<case>.example, its names sent to the lab's server, trusting its root only."""
     resolves = [f"--resolve={prefix}{case}.example:443:127.0.0.1" for prefix in PREFIXES]
     trust = ["--ca", str(lab.ca_file)] if trust is None else trust
-    return [sys.executable, "service.py", "probe", "--resolver", "127.0.0.1:9", *trust, *resolves,
+    return [sys.executable, "service.py", "probe", "--resolver", lab.resolver, *trust, *resolves,
             f"fred@{case}.example", *args]  # fmt: skip
 
 
