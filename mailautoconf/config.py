@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import difflib
+import fnmatch
 import glob
 import hashlib
 import ipaddress
@@ -205,6 +206,10 @@ class Loader:
         self._checked: dict[tuple[bytes, int, int | None], _CheckedProvider] = {}
         self._files: dict[str, _FileState] = {}
         self._matched: dict[str, int] = {}  # include pattern -> the files it matched at the last good load
+        # The files the last load read (or tried to: a broken one too), and which of them are symbolic
+        # links; the watcher watches them, and where the links lead, without listing the folders again.
+        self.sources_seen: tuple[str, ...] = ()
+        self.links_seen: frozenset[str] = frozenset()
 
     def load(self, path: str, data: bytes | str | None = None) -> LoadResult:
         """Load the main file ``path`` (its text given as ``data``, or read) with its includes."""
@@ -246,7 +251,9 @@ class Loader:
 
         sources = [path]
         if settings is not None and settings[0].include:
-            included, include_problems, matched = _included_files(path, settings[0].include, locate_top)
+            included, include_problems, matched, self.links_seen = _included_files(
+                path, settings[0].include, locate_top
+            )
             problems += include_problems
             problems += self._emptied(matched, locate_top)
             for file in included:
@@ -274,6 +281,8 @@ class Loader:
         else:
             self._files = {}
             matched = {}
+            self.links_seen = frozenset()
+        self.sources_seen = tuple(sources)
 
         providers: list[Provider] = []
         provider_places: list[_Placed] = []
@@ -440,8 +449,9 @@ def check_oauth_issuer(url: str) -> tuple[str | None, Messages]:
 
 def _included_files(
     main: str, patterns: tuple[str, ...], locate: Locate
-) -> tuple[tuple[str, ...], list[Problem], dict[str, int]]:
-    """The files ``[service] include`` names (sorted, each once, never the main file), problems, matches per pattern.
+) -> tuple[tuple[str, ...], list[Problem], dict[str, int], frozenset[str]]:
+    """The files ``[service] include`` names (sorted, each once, never the main file), problems, matches per
+    pattern, and those of the files that are symbolic links (the watcher watches where they lead).
 
     A relative pattern is relative to the main file's folder, and its files
     are named the way the main file was (so messages read alike). Every
@@ -454,37 +464,61 @@ def _included_files(
     folder = os.path.dirname(os.path.abspath(main))
     main_path = os.path.abspath(main)
     found: dict[str, None] = {}
+    links: set[str] = set()
     problems: list[Problem] = []
     counts: dict[str, int] = {}
     file, line = locate(("service", "include"))
     for pattern in patterns:
         relative = not os.path.isabs(pattern)
         full = os.path.join(folder, pattern) if relative else pattern
-        base = _fixed_folder(full)
-        shown_base = os.path.normpath(
-            os.path.join(os.path.dirname(main), os.path.relpath(base, folder)) if relative else base
-        )
         try:
-            with os.scandir(base):
-                pass
+            matches = _matches(full)
         except OSError as exc:
-            reason = files.describe(base, exc) if not os.path.isdir(base) else (exc.strerror or str(exc))
+            base = _fixed_folder(full)
             problems.append(
                 Problem(
-                    shown_base,
+                    _pattern_folder(main, pattern),
                     None,
                     "",
-                    f'cannot list the folder: {reason} (include "{pattern}", {_at(file, line)}); the providers '
-                    "of its files would be withdrawn, so the config is not applied",
+                    f'cannot list the folder: {files.describe(base, exc, folder=True)} (include "{pattern}", '
+                    f"{_at(file, line)}); the providers of its files would be withdrawn, so the config is not applied",
                 )
             )
             continue
-        matches = [match for match in sorted(glob.glob(full)) if os.path.abspath(match) != main_path]
+        matches = [(match, link) for match, link in matches if os.path.abspath(match) != main_path]
         counts[pattern] = len(matches)
-        for match in matches:
-            shown = os.path.join(os.path.dirname(main), os.path.relpath(match, folder)) if relative else match
-            found.setdefault(os.path.normpath(shown), None)
-    return tuple(found), problems, counts
+        for match, link in matches:
+            shown = os.path.normpath(
+                os.path.join(os.path.dirname(main), os.path.relpath(match, folder)) if relative else match
+            )
+            found.setdefault(shown, None)
+            if link:
+                links.add(shown)
+    return tuple(found), problems, counts, frozenset(links)
+
+
+def _matches(pattern: str) -> list[tuple[str, bool]]:
+    """The paths ``pattern`` matches, sorted, each with whether it is a symbolic link; OSError if its folder
+    cannot be listed.
+
+    A pattern with wildcards in its file name only (``autoconfig.d/*.toml``,
+    the usual) costs one listing of its folder, which also says which
+    entries are links; wildcards in folder names go through glob, as
+    before, after a look that the fixed part can be listed.
+    """
+    parent, name = os.path.split(pattern)
+    if glob.has_magic(parent):
+        with os.scandir(_fixed_folder(pattern)):
+            pass
+        return [(match, os.path.islink(match)) for match in sorted(glob.glob(pattern))]
+    hidden_too = name.startswith(".")  # as glob: names starting with a dot only when the pattern's does
+    with os.scandir(parent or os.curdir) as entries:
+        found = [
+            (os.path.join(parent, entry.name), entry.is_symlink())
+            for entry in entries
+            if fnmatch.fnmatchcase(entry.name, name) and (hidden_too or not entry.name.startswith("."))
+        ]
+    return sorted(found)
 
 
 def _pattern_folder(main: str, pattern: str) -> str:

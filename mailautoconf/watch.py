@@ -23,7 +23,6 @@ reload when no config file's bytes changed.
 from __future__ import annotations
 
 import fnmatch
-import glob
 import logging
 import os
 import stat
@@ -104,23 +103,27 @@ class Watcher(FileSystemEventHandler):
             pattern if os.path.isabs(pattern) else os.path.join(folder, pattern)
             for pattern in (loaded.service.include if loaded else ())
         )
-        files = {self.main} | {os.path.abspath(source) for source in (loaded.sources if loaded else ())}
+        # The files the last load read, a broken one too (the loader listed the include folders, and
+        # says which are links), and those of the last config that loaded.
+        loader = self.pipeline.loader
+        seen = {os.path.abspath(source) for source in loader.sources_seen}
+        files = {self.main} | seen | {os.path.abspath(source) for source in (loaded.sources if loaded else ())}
         # The signing certificate and key: a renewal replaces them (certbot and
         # dehydrated switch a symlink in their folder), and is used at once.
         signing_files = {os.path.abspath(path) for path in (loaded.signing.files() if loaded else ())}
         files |= signing_files
-        # Included files matched by name, whatever they are now (a dangling link is one too).
-        for pattern in patterns:
-            files.update(os.path.abspath(match) for match in glob.glob(pattern))
         # Kubernetes: autoconfig.toml -> ..data/autoconfig.toml, ..data -> ..2026_12_01...
         via = set()
         if os.path.islink(self.main):
             target = os.readlink(self.main)
             if not os.path.isabs(target):
                 via.add(os.path.join(folder, target.split(os.sep)[0]))
-        # Where symlinked files point: their targets, and the folders those are (or would be) in.
-        linked = {_target(path) for path in files if os.path.islink(path)}
-        targets = {path for path in linked if path}
+        # Where symlinked files point: their targets, and the folders those are (or would be) in. Only
+        # the few files outside the include folders are looked at here, one lstat each.
+        listed = {os.path.abspath(source) for source in loader.sources_seen[1:]}  # [0]: the main file
+        symlinks = {os.path.abspath(path) for path in loader.links_seen}
+        symlinks |= {path for path in files - listed if os.path.islink(path)}
+        targets = {target for target in map(_target, symlinks) if target}
         folders = (
             {folder}
             | {os.path.dirname(pattern) for pattern in patterns}
@@ -132,7 +135,7 @@ class Watcher(FileSystemEventHandler):
         self._patterns, self._files = patterns, frozenset(files | targets)
         self._via = frozenset(via)
         self._named_folders = frozenset({folder} | {os.path.dirname(pattern) for pattern in patterns})
-        self._polled = tuple(sorted(path for path in files if os.path.islink(path)) + sorted(targets))
+        self._polled = tuple(sorted(symlinks) + sorted(targets))
         if identities != self._folders:
             replaced = bool(self._folders)
             self._observer.unschedule_all()
