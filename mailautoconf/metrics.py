@@ -44,6 +44,7 @@ from prometheus_client.registry import Collector
 
 from mailautoconf import paccspec
 from mailautoconf.dav import KINDS
+from mailautoconf.publish import STAMP
 from mailautoconf.render import page
 from mailautoconf.store import RELOAD_OUTCOMES
 from mailautoconf.store import RENDER_BUCKETS
@@ -274,8 +275,8 @@ class _ServiceCollector(Collector):
             "1 for each file a current trouble names, by kind (config, tree, signing).",
             labels=("kind", "file"),
         )
-        for kind, errors in (("config", health.config_errors), ("tree", tree.errors), ("signing", signing.errors)):
-            for name in sorted({_file_of(line) for line in errors or ()} - {""})[:_FILES_SHOWN]:
+        for kind, errors in self.store.troubles():
+            for name in sorted({_file_of(line) for line in errors} - {""})[:_FILES_SHOWN]:
                 files.add_metric((kind, name), 1)
         yield files
         yield _gauge(
@@ -309,7 +310,7 @@ def _generation_number(name: str) -> int:
 
 def _timestamp(iso: str) -> float:
     try:
-        return datetime.strptime(iso, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+        return datetime.strptime(iso, STAMP).replace(tzinfo=UTC).timestamp()
     except ValueError:
         return 0.0
 

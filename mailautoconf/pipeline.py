@@ -23,8 +23,6 @@ from collections.abc import Callable
 from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import replace
-from datetime import UTC
-from datetime import datetime
 from typing import NamedTuple
 
 from mailautoconf import clientrules
@@ -209,7 +207,7 @@ class Pipeline:
         if self.publish_failed and self.store is not None:
             # The publish that failed went through now; the tree is whole again as far as publishing goes
             # (selfcheck.py looks at every folder on its own).
-            self.store.tree = replace(self.store.tree, errors=None, checked_at=_now())
+            self.store.tree = replace(self.store.tree, errors=None, checked_at=publish.stamp())
         self.publish_failed = False
         signing_errors = self._apply_signing(result.config)
         if pacc_changed:
@@ -497,11 +495,11 @@ class Pipeline:
 
     def _tree_trouble(self, errors: tuple[str, ...]) -> None:
         if self.store is not None:
-            self.store.tree = replace(self.store.tree, errors=errors, checked_at=_now())
+            self.store.tree = replace(self.store.tree, errors=errors, checked_at=publish.stamp())
 
     def _report(self, errors: tuple[str, ...] | None, warnings: tuple[str, ...], pacc_changed: int = 0) -> None:
         if self.store is not None:
-            self.store.health = Health(errors, warnings, _now(), pacc_changed)
+            self.store.health = Health(errors, warnings, publish.stamp(), pacc_changed)
 
     def _pacc_changes(self, prepared: dict[int, _Prepared], changed: list[Provider]) -> paccguard.DigestChanges | None:
         """What this run does to the PACC digests against the last applied run's (paccguard.py); None on the first.
@@ -541,9 +539,5 @@ def _signing_health(
 ) -> SigningHealth:
     """The /healthz view of signing with ``signer`` (None: unsigned) given these problems."""
     state = "error" if errors else "expiring" if warnings else "ok"
-    expires = signer.expires.strftime("%Y-%m-%dT%H:%M:%SZ") if signer is not None else None
+    expires = publish.stamp(signer.expires) if signer is not None else None
     return SigningHealth(state, errors, warnings, expires, signer is not None)
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

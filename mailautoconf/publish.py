@@ -63,6 +63,7 @@ __all__ = [
     "DOMAINS",
     "MANIFEST",
     "OWNER",
+    "STAMP",
     "VERSIONS",
     "Busy",
     "Change",
@@ -72,9 +73,11 @@ __all__ = [
     "claim",
     "clean",
     "generation_number",
+    "link_target",
     "linked",
     "publish",
     "read_manifest",
+    "stamp",
     "sweep",
     "version_name",
 ]
@@ -84,6 +87,8 @@ DOMAINS = "domains"
 VERSIONS = "versions"
 MANIFEST = "manifest.json"
 OWNER = ".owner"  # locked by the process that publishes here (Claim)
+# How the tree (rendered_at), /healthz and /metrics write a moment: ISO 8601, UTC, to the second.
+STAMP = "%Y-%m-%dT%H:%M:%SZ"
 # How long a replaced version stays at least, for readers that resolved its
 # symlink just before the switch.
 HOLD_SECONDS = 1.0
@@ -155,9 +160,8 @@ class Claim:
                 "stop it, or give this one an --output of its own (a running serve re-renders by itself "
                 "when the config changes)"
             ) from None
-        started = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         with contextlib.suppress(OSError), open(path, "w", encoding="utf-8") as said:  # said, not needed
-            said.write(f"mailautoconf {self.role} (pid {os.getpid()}, since {started})\n")
+            said.write(f"mailautoconf {self.role} (pid {os.getpid()}, since {stamp()})\n")
         return descriptor
 
     def held(self) -> bool:
@@ -209,6 +213,11 @@ def read_manifest(output_dir: str) -> dict[str, object]:
     return found if isinstance(found, dict) else {}
 
 
+def stamp(moment: datetime | None = None) -> str:
+    """``moment`` (default: now) as :data:`STAMP` writes it."""
+    return (moment or datetime.now(UTC)).strftime(STAMP)
+
+
 def linked(output_dir: str) -> dict[str, Linked]:
     """Every folder in ``domains/`` and the version it points at, when that version is there: what a restart can keep.
 
@@ -241,7 +250,7 @@ def linked(output_dir: str) -> dict[str, Linked]:
             if (
                 parsed is not None
                 and parsed[0] == entry.name
-                and target == f"../{VERSIONS}/{version}"
+                and target == _in_versions(version)
                 and version in present
             ):
                 found[entry.name] = Linked(parsed[1], parsed[2])
@@ -260,6 +269,15 @@ def version_name(folder: str, linked: Linked) -> str:
     return f"{folder}@{linked.digest}.{linked.mtime}"
 
 
+def link_target(folder: str, linked: Linked) -> str:
+    """What ``domains/<folder>`` links to when its version is ``linked``."""
+    return _in_versions(version_name(folder, linked))
+
+
+def _in_versions(version: str) -> str:
+    return f"../{VERSIONS}/{version}"
+
+
 def _parse(version: str) -> tuple[str, str, int] | None:
     """``example.org@<digest>.<mtime>`` -> (folder, digest, mtime); None for anything else."""
     folder, _, rest = version.rpartition("@")
@@ -270,10 +288,7 @@ def _parse(version: str) -> tuple[str, str, int] | None:
 
 
 def _current_target(output_dir: str) -> str | None:
-    try:
-        return os.readlink(os.path.join(output_dir, CURRENT))
-    except OSError:
-        return None
+    return _link_target(os.path.join(output_dir, CURRENT))
 
 
 def publish(
@@ -346,7 +361,7 @@ def publish(
             old_tree = _current_target(output_dir)
             number = max(generation_number(manifest), after) + 1
             generation = f"gen-{number:06d}"
-            rendered_at = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+            rendered_at = stamp(moment)
             # Versions retired by an earlier publish, at least HOLD_SECONDS ago
             # (readers have long let go of them), are removed by clean(), after
             # the caller has switched to this one. bench/layouts.py saw readers
@@ -389,8 +404,7 @@ def publish(
                 if change is None:
                     _remove_entry(output_dir, path)
                 else:
-                    version = version_name(folder, now_linked[folder])
-                    _link(output_dir, domains, folder, f"../{VERSIONS}/{version}")
+                    _link(output_dir, domains, folder, link_target(folder, now_linked[folder]))
             if old_tree != DOMAINS:
                 _link(output_dir, output_dir, CURRENT, DOMAINS)  # the one switch from the layout before
             os.replace(prepared, os.path.join(output_dir, MANIFEST))
@@ -424,7 +438,7 @@ def _restore_links(domains: str, folders: list[str], before: Mapping[str, Linked
                 if os.path.islink(path):
                     os.unlink(path)
             else:
-                _replace_symlink(domains, folder, f"../{VERSIONS}/{version_name(folder, old)}")
+                _replace_symlink(domains, folder, link_target(folder, old))
 
 
 def _remove_versions(versions: str, written: Mapping[str, Linked], kept: set[str]) -> None:
@@ -524,7 +538,7 @@ def _is_linked(output_dir: str, version: str) -> bool:
     parsed = _parse(version)
     if parsed is None:
         return False
-    return _link_target(os.path.join(output_dir, DOMAINS, parsed[0])) == f"../{VERSIONS}/{version}"
+    return _link_target(os.path.join(output_dir, DOMAINS, parsed[0])) == _in_versions(version)
 
 
 def generation_number(manifest: Mapping[str, object]) -> int:

@@ -35,8 +35,6 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import UTC
-from datetime import datetime
 
 from mailautoconf import files
 from mailautoconf import publish
@@ -44,6 +42,7 @@ from mailautoconf.model import ServiceSettings
 from mailautoconf.pipeline import Pipeline
 from mailautoconf.pipeline import RepairImpossible
 from mailautoconf.render import EVOLUTION
+from mailautoconf.render import MX_DOCUMENTS
 from mailautoconf.render import MX_FOLDER_PREFIX
 from mailautoconf.render import PACC
 from mailautoconf.render import THUNDERBIRD
@@ -66,7 +65,6 @@ MAX_BACKOFF = 300  # seconds between tries of a repair or publish that keeps fai
 _SHOWN = 10  # problems kept in /healthz and the log: the first few name the kind of damage
 # Documents nginx sends from the tree itself (deploy/nginx.py): they must be there, whole.
 _STATIC = (THUNDERBIRD, EVOLUTION, PACC)
-_MX_STATIC = (THUNDERBIRD, EVOLUTION)
 
 
 class SelfCheck:
@@ -117,9 +115,9 @@ class SelfCheck:
             if store is not None and store.tree.errors is not None:
                 # What could not be repaired before (self._unrepaired, looked at again) is right now.
                 log.info("the tree in %s matches what is served again", self.pipeline.output_dir)
-                store.tree = replace(store.tree, errors=None, checked_at=_now())
+                store.tree = replace(store.tree, errors=None, checked_at=publish.stamp())
             elif store is not None:
-                store.tree = replace(store.tree, checked_at=_now())
+                store.tree = replace(store.tree, checked_at=publish.stamp())
             self._failures = 0
             self._unrepaired = ()
             return
@@ -175,7 +173,7 @@ class SelfCheck:
             reason = f"{output}: cannot repair the tree: {exc}"
             log.error("%s", reason)
             if store is not None:
-                store.tree = replace(store.tree, errors=(*shown, reason), checked_at=_now())
+                store.tree = replace(store.tree, errors=(*shown, reason), checked_at=publish.stamp())
             self._unrepaired = tuple(folder for folder, _ in found)
             self._backoff(True, moment)
             return
@@ -185,13 +183,9 @@ class SelfCheck:
         name = published.generation if published is not None else "nothing"
         log.warning("repaired the tree in %s: published %s (%d folders written)", output, name, written)
         if store is not None:
-            store.tree = TreeHealth(
-                None,
-                _now(),
-                store.tree.repairs + 1,
-                _now(),
-                (*shown, *((f"and {len(found) - _SHOWN} more",) if more else ())),
-            )
+            now = publish.stamp()
+            repaired = (*shown, *((f"and {len(found) - _SHOWN} more",) if more else ()))
+            store.tree = TreeHealth(None, now, store.tree.repairs + 1, now, repaired)
 
     def _backoff(self, failed: bool, moment: float) -> None:
         if not failed:
@@ -234,8 +228,7 @@ def damage(output: str, folder: str, wanted: publish.Linked, sizes: Mapping[str,
     (a half-written or truncated file differs in length); None: only that it is there.
     """
     link = os.path.join(output, publish.DOMAINS, folder)
-    version = publish.version_name(folder, wanted)
-    expected = f"../{publish.VERSIONS}/{version}"
+    expected = publish.link_target(folder, wanted)
     try:
         target = os.readlink(link)
     except FileNotFoundError:
@@ -262,7 +255,7 @@ def _sizes(generation: Generation, folder: str) -> dict[str, int | None]:
     """The length of each static document of ``folder`` as the service serves it."""
     if folder.startswith(MX_FOLDER_PREFIX):
         entry = generation.mx.get(folder[len(MX_FOLDER_PREFIX) :])
-        paths: tuple[str, ...] = _MX_STATIC
+        paths: tuple[str, ...] = MX_DOCUMENTS  # all of them static
     else:
         entry = generation.domains.get(folder)
         paths = _STATIC
@@ -278,7 +271,3 @@ def _sizes(generation: Generation, folder: str) -> dict[str, int | None]:
 
 def _say(output: str, folder: str, problem: str) -> str:
     return problem if not folder else f"{os.path.join(output, publish.DOMAINS, folder)}: {problem}"
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

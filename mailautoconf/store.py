@@ -345,6 +345,11 @@ class Store:
     tree: TreeHealth = field(default_factory=TreeHealth)
     signing: SigningHealth = field(default_factory=SigningHealth)
 
+    def troubles(self) -> list[tuple[str, tuple[str, ...]]]:
+        """Each kind of trouble there is now (config, tree, signing, in that order) and its lines, naming the file."""
+        kinds = (("config", self.health.config_errors), ("tree", self.tree.errors), ("signing", self.signing.errors))
+        return [(kind, errors) for kind, errors in kinds if errors is not None]
+
     def lookup(self, candidates: tuple[str | None, ...]) -> tuple[str, Entry] | None:
         """The first hosted domain among ``candidates`` and its entry."""
         generation = self.generation

@@ -432,11 +432,7 @@ def healthz() -> Response:
     """
     store = _store()
     generation, health, tree, signing = store.generation, store.health, store.tree, store.signing
-    troubles = [
-        name
-        for name, errors in (("config", health.config_errors), ("tree", tree.errors), ("signing", signing.errors))
-        if errors is not None
-    ]
+    troubles = [kind for kind, _ in store.troubles()]
     body = {
         "status": f"{troubles[0]} error" if troubles else "ok",
         "troubles": troubles,
