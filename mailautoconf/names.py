@@ -14,6 +14,7 @@ import re
 import idna
 
 __all__ = [
+    "MAX_ADDRESS",
     "candidate_domains",
     "domain_of_address",
     "host_without_port",
@@ -37,6 +38,9 @@ _PLAIN_HOSTNAME = re.compile(
 # Prefixes clients put before the user's domain (docs/clients.md sections 1.2 and 2.1).
 # ua-auto-config.: PACC (draft-ietf-mailmaint-pacc, paccspec.HOST_LABEL).
 SERVICE_PREFIXES = ("autoconfig.", "autodiscover.", "ua-auto-config.")
+# The longest address read (RFC 5321's longest path, 256, with room): a longer one has no domain here,
+# and the nginx site's reading of the query (deploy/nginx.py) stops at the same length.
+MAX_ADDRESS = 320
 
 
 @functools.lru_cache(maxsize=4096)  # per request for Host and address; bounded against floods
@@ -141,7 +145,7 @@ def candidate_domains(host: str) -> tuple[str, ...]:
 
 def domain_of_address(address: str) -> str | None:
     """Return the A-label domain of a mail address, or None if it has none."""
-    if not address or len(address) > 320:
+    if not address or len(address) > MAX_ADDRESS:
         return None
     local, sep, domain = address.strip().rpartition("@")
     if not sep or not local:

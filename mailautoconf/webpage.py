@@ -41,7 +41,6 @@ bp = Blueprint("page", __name__)
 _HTML_TYPE = "text/html; charset=utf-8"
 _FORM_CACHE = "max-age=300"
 _ADDRESS_CACHE = "no-store"  # a page with someone's address in it: kept by no cache
-_MAX_ADDRESS = 320  # RFC 5321's longest path; longer input is not echoed
 _STYLE = re.compile(rb"<style>(.*?)</style>", re.S)
 # Every fill-in point of a page, found in one scan (see _fill).
 _TOKEN = re.compile(b"|".join(re.escape(token.encode("ascii")) for token in Tokens.ALL))
@@ -161,7 +160,7 @@ def _content(entry: Entry, path: str) -> bytes | None:
 
 def _fill(content: bytes, address: str, shown: str) -> bytes:
     """The pre-rendered page with the request's part filled in: ``shown`` is the one section kept."""
-    echoed = address if len(address) <= _MAX_ADDRESS else ""
+    echoed = address if len(address) <= names.MAX_ADDRESS else ""  # longer input is not echoed
     values = {
         Tokens.ADDRESS_VALUE: _escape(echoed),
         Tokens.LANG_QUERY: b"&amp;emailaddress=" + _quote(echoed) if echoed else b"",

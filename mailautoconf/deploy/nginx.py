@@ -93,6 +93,7 @@ from mailautoconf.deploy import paccnginx
 from mailautoconf.deploy.certs import Certificates
 from mailautoconf.deploy.certs import service_bundles
 from mailautoconf.model import Config
+from mailautoconf.names import MAX_ADDRESS
 from mailautoconf.publish import CURRENT
 from mailautoconf.render import EVOLUTION
 from mailautoconf.render import MX_FOLDER_PREFIX
@@ -267,12 +268,12 @@ def site(loaded: Config, options: SiteOptions, bundles: Certificates | None = No
 _OTHER_PAIR = "(?!emailaddress(?:[=&]|$))[^&=%]*(?:=[^&]*)?"
 _BEFORE = f"^(?:{_OTHER_PAIR}&)*emailaddress"  # the first pair the service reads
 _ESCAPE = "%[0-9A-Fa-f]{2}"
-# An address whose domain nginx can read: at most 320 octets (the service reads no longer one),
+# An address whose domain nginx can read: at most MAX_ADDRESS octets (the service reads no longer one),
 # a character before the first @ that is neither whitespace nor decoded (so the local part is
 # not empty once stripped), the domain after the last @ or %40 in letters, digits, "." and "-"
 # only (so it reads the same decoded). Thunderbird sends fred%40example.org, others fred@...
 _ADDRESS = (
-    f"{_BEFORE}=(?=[^&]{{1,320}}(?:&|$))"
+    f"{_BEFORE}=(?=[^&]{{1,{MAX_ADDRESS}}}(?:&|$))"
     f"(?=(?:%(?!40)[0-9A-Fa-f]{{2}}|[^&%@A-Za-z0-9._~-])*[A-Za-z0-9._~-])"
     f"(?:{_ESCAPE}|[^&%])*(?:@|%40)(?<mailautoconf_d>[A-Za-z0-9.-]+)(?:&|$)"
 )
