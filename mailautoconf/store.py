@@ -18,7 +18,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
-import re
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -40,7 +39,6 @@ from mailautoconf.render import MX_FOLDER_PREFIX
 from mailautoconf.render import THUNDERBIRD
 from mailautoconf.render import apple
 from mailautoconf.render import placeholders
-from mailautoconf.render.templates import ADDRESS_TOKENS
 from mailautoconf.render.templates import DOMAIN
 from mailautoconf.render.templates import UNICODE
 from mailautoconf.render.templates import Template
@@ -65,12 +63,6 @@ __all__ = [
     "etag",
     "load_generation",
 ]
-
-
-# The address tokens of a document on disk, found in one scan (DiskEntry.content).
-_ADDRESS_TOKEN = re.compile(
-    b"|".join(re.escape(token.encode("ascii")) for token in (*ADDRESS_TOKENS, *placeholders.PROFILE_TOKENS))
-)
 
 
 def _address_values(address: str, path: str, domain: str) -> dict[str, bytes]:
@@ -147,9 +139,10 @@ class DiskEntry:
         with open(os.path.join(self.folder, path), "rb") as handle:
             data = handle.read()
         if address is not None:
-            # One pass, as Template.fill: an address that spells a token stays as typed.
+            # Split at the tokens once and filled, as every other document: an address that spells a
+            # token stays as typed.
             values = _address_values(address, path, os.path.basename(self.folder))
-            data = _ADDRESS_TOKEN.sub(lambda found: values.get(found[0].decode("ascii"), found[0]), data)
+            data = Template.split(data, names=False).fill(values)
         return data
 
     def document(self, path: str) -> tuple[bytes, str]:
