@@ -14,7 +14,8 @@ import threading
 from typing import Any
 
 from mailautoconf import cli
-from mailautoconf.logs import setup_logging
+from mailautoconf.serve import service as wiring
+from mailautoconf.serve.logs import setup_logging
 
 _app: Any = None
 _app_lock = threading.Lock()
@@ -27,9 +28,9 @@ def __getattr__(name: str) -> Any:
     with _app_lock:
         if _app is None:
             setup_logging()
-            config_path = os.environ.get("MAILAUTOCONF_CONFIG", cli.DEFAULT_CONFIG)
-            output_dir = os.environ.get("MAILAUTOCONF_OUTPUT", cli.DEFAULT_OUTPUT)
-            _app = cli.build_service(config_path, output_dir).app
+            config_path = os.environ.get("MAILAUTOCONF_CONFIG", wiring.DEFAULT_CONFIG)
+            output_dir = os.environ.get("MAILAUTOCONF_OUTPUT", wiring.DEFAULT_OUTPUT)
+            _app = wiring.build_service(config_path, output_dir).app
     return _app
 
 

@@ -5,8 +5,8 @@ requests/s by this one's, so the figure says how much the service's own
 work (lookup, XML parsing, access log) costs, not how fast this machine is.
 For that to hold, waitress must be configured exactly as ``service.py
 serve`` configures it: both build their server with
-``mailautoconf.cli.waitress_server`` (WAITRESS_SETTINGS and the service's
-channel class, mailautoconf/channel.py), so they cannot drift apart.
+``mailautoconf.serve.service.waitress_server`` (WAITRESS_SETTINGS and the service's
+channel class, mailautoconf/serve/channel.py), so they cannot drift apart.
 
 Run by throughput.py and profiles.py as::
 
@@ -32,11 +32,11 @@ def _repo_on_path() -> None:
 
 
 def service_waitress_settings() -> dict[str, Any]:
-    """The keyword arguments ``cli.waitress_server`` passes to ``waitress.create_server``, for printing."""
+    """The keyword arguments ``service.waitress_server`` passes to ``waitress.create_server``, for printing."""
     _repo_on_path()
-    from mailautoconf import cli
+    from mailautoconf.serve import service
 
-    return dict(cli.WAITRESS_SETTINGS)
+    return dict(service.WAITRESS_SETTINGS)
 
 
 def create_app(get_body: bytes, post_body: bytes, content_type: str = DEFAULT_CONTENT_TYPE) -> Any:
@@ -82,10 +82,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.print_settings:
         print(settings)
         return 0
-    from mailautoconf import cli
+    from mailautoconf.serve import service
 
     app = create_app(filler(args.get_bytes), filler(args.post_bytes), args.content_type)
-    server = cli.waitress_server(app, f"127.0.0.1:{args.port}")
+    server = service.waitress_server(app, f"127.0.0.1:{args.port}")
     server.run()
     return 0
 

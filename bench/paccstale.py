@@ -29,16 +29,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from mailautoconf import config
-from mailautoconf import paccguard
-from mailautoconf.paccschedule import Schedule
-from mailautoconf.paccwatch import DnsWatcher
+from mailautoconf.pacc import guard as paccguard
+from mailautoconf.pacc.schedule import Schedule
+from mailautoconf.pacc.watch import DnsWatcher
 from mailautoconf.render.templates import DOMAIN
 from mailautoconf.render.templates import UNICODE
 from mailautoconf.render.templates import domain_values
 from mailautoconf.render.templates import provider_templates
-from mailautoconf.store import Generation
-from mailautoconf.store import Store
-from mailautoconf.store import TemplateEntry
+from mailautoconf.tree.store import Generation
+from mailautoconf.tree.store import Store
+from mailautoconf.tree.store import TemplateEntry
 
 PROVIDER = """
 [[provider]]

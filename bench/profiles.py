@@ -309,13 +309,13 @@ def measure(
 def time_signing(configs: dict[str, Path], content: bytes, samples: int) -> dict[str, float]:
     """Median µs of ``Signer.sign(content)`` per signed kind, in this process, with the services' own files.
 
-    Loaded through mailautoconf.signing as the service loads them, so it is
+    Loaded through mailautoconf.render.signing as the service loads them, so it is
     the same call the service makes per request, without HTTP around it.
     """
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
-    from mailautoconf import signing
     from mailautoconf.model import SigningSettings
+    from mailautoconf.render import signing
 
     timings: dict[str, float] = {}
     for kind, config in configs.items():

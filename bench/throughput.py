@@ -222,16 +222,16 @@ def measure_request_cost(work: Path, post_body: bytes, get_size: int, post_size:
     from baseline_app import create_app as baseline_app
     from baseline_app import filler
 
-    from mailautoconf import cli
-    from mailautoconf import metrics
-    from mailautoconf.logs import setup_logging
+    from mailautoconf.serve import metrics
+    from mailautoconf.serve import service
+    from mailautoconf.serve.logs import setup_logging
 
     # As serve logs: every request's access line queued for the writer thread (here to /dev/null).
     setup_logging(stream=open(os.devnull, "w", encoding="utf-8"))  # noqa: SIM115 - lives as long as the bench
     config_dir = work / "in-process"
     config_dir.mkdir()
     shutil.copyfile(SHIPPED_CONFIG, config_dir / "autoconfig.toml")
-    running = cli.build_service(str(config_dir / "autoconfig.toml"), str(work / "in-process-out"))
+    running = service.build_service(str(config_dir / "autoconfig.toml"), str(work / "in-process-out"))
     running.stop()  # the watcher and the self-check: only the app is timed here
     service_app = running.app
     baseline = baseline_app(filler(get_size), filler(post_size))

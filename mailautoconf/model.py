@@ -403,7 +403,7 @@ class NginxSettings:
 
 @dataclass(frozen=True)
 class PaccSettings:
-    """How the running service watches the PACC digests in DNS (paccwatch.py).
+    """How the running service watches the PACC digests in DNS (pacc/watch.py).
 
     A PACC client rejects a document whose SHA-256 is in no TXT record of
     ``_ua-auto-config.<d>``; the service looks those records up itself and

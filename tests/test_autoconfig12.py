@@ -26,8 +26,8 @@ from support.paths import EXAMPLE_CONFIG
 
 from mailautoconf import clientrules
 from mailautoconf import config
-from mailautoconf import importer
 from mailautoconf import render
+from mailautoconf.authoring import importer
 from mailautoconf.model import NO_OVERRIDE
 from mailautoconf.model import Config
 from mailautoconf.model import DavService

@@ -157,7 +157,7 @@ def test_building_the_command_line_loads_no_command_s_own_modules() -> None:
     script = (
         "import sys; from mailautoconf import cli; cli.parser(); "
         "print(sorted(m for m in sys.modules if m.startswith(('mailautoconf.probe.net', 'mailautoconf.probe.run', "
-        "'mailautoconf.deploy.lookup', 'mailautoconf.deploy.dns', 'mailautoconf.deploy.nginx', 'rich', "
+        "'mailautoconf.dnslookup', 'mailautoconf.deploy.dns', 'mailautoconf.deploy.nginx', 'rich', "
         "'dns.resolver', 'tomli_w'))))"
     )
     result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60)

@@ -19,8 +19,8 @@ from support.paths import ROOT
 
 from mailautoconf import clientrules
 from mailautoconf import config
-from mailautoconf.pipeline import Pipeline
-from mailautoconf.store import Store
+from mailautoconf.reload.pipeline import Pipeline
+from mailautoconf.tree.store import Store
 
 # alpha: an open relay (no credentials): Thunderbird and Outlook take it,
 # Thunderbird for Android rejects the whole document.

@@ -22,7 +22,7 @@ from support.mounts import tmpfs
 from support.paths import ROOT
 
 from mailautoconf import config
-from mailautoconf import starter
+from mailautoconf.authoring import starter
 
 INIT = ("init", "--domain", "example.org", "--mail-host", "mail.example.org")
 DOCUMENT = b"""<?xml version="1.0" encoding="UTF-8"?>

@@ -38,11 +38,11 @@ from support.pki import CA
 from support.service import Service
 
 from mailautoconf import config as config_loader
-from mailautoconf.davredirect import CACHE_SECONDS
 from mailautoconf.deploy.dns import records
 from mailautoconf.deploy.dns import warnings
 from mailautoconf.deploy.dns import zone_txt
 from mailautoconf.model import Config
+from mailautoconf.serve.davredirect import CACHE_SECONDS
 
 MAIL = """
 [[provider.incoming]]

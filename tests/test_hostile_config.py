@@ -19,7 +19,7 @@ from support.paths import ROOT
 
 from mailautoconf import config
 from mailautoconf.config import ConfigError
-from mailautoconf.tomlpos import KeyLines
+from mailautoconf.config.positions import KeyLines
 
 EXAMPLE = EXAMPLE_CONFIG.read_text(encoding="utf-8")
 BASE = SMALL

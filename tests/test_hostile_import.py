@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from support.paths import ROOT
 
-from mailautoconf import importer
+from mailautoconf.authoring import importer
 
 DOCUMENT = """<?xml version="1.0" encoding="{encoding}"?>
 <clientConfig version="1.1">

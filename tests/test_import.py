@@ -26,8 +26,8 @@ from support.paths import ROOT
 
 from mailautoconf import clientrules
 from mailautoconf import config
-from mailautoconf import importer
 from mailautoconf import names
+from mailautoconf.authoring import importer
 from mailautoconf.render import thunderbird
 
 ISPDB = ROOT / "tests" / "data" / "ispdb"

@@ -15,13 +15,13 @@ from pathlib import Path
 from support.configs import HEAD
 from support.configs import provider
 
-from mailautoconf.pipeline import Pipeline
+from mailautoconf.reload.pipeline import Pipeline
 from mailautoconf.render import DOCUMENTS
 from mailautoconf.render import EVOLUTION
 from mailautoconf.render import THUNDERBIRD
-from mailautoconf.store import OwnTemplates
-from mailautoconf.store import Store
-from mailautoconf.store import TemplateEntry
+from mailautoconf.tree.store import OwnTemplates
+from mailautoconf.tree.store import Store
+from mailautoconf.tree.store import TemplateEntry
 
 PATH = "/mail/config-v1.1.xml"
 

@@ -15,9 +15,9 @@ from support.paths import EXAMPLE_CONFIG
 from support.pox import pox_request
 from support.service import Service
 
-from mailautoconf import metrics
-from mailautoconf.pipeline import Pipeline
-from mailautoconf.store import Store
+from mailautoconf.reload.pipeline import Pipeline
+from mailautoconf.serve import metrics
+from mailautoconf.tree.store import Store
 
 THUNDERBIRD = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Thunderbird/128.5.0"
 EVOLUTION = "Evolution/3.46.4"

@@ -36,10 +36,10 @@ from support.service import Service
 
 from mailautoconf import config
 from mailautoconf import names
-from mailautoconf import web
-from mailautoconf import wsgi
 from mailautoconf.deploy.nginx import SiteOptions
 from mailautoconf.deploy.nginx import site
+from mailautoconf.serve import web
+from mailautoconf.serve import wsgi
 
 needs_nginx = pytest.mark.skipif(not os.path.exists(NGINX), reason="nginx is not installed (apt-get install nginx)")
 HTTP, HTTPS = 18280, 18643  # not test_nginx's or test_deploy_nginx's: their nginx may still be stopping

@@ -9,7 +9,7 @@ resolver that does not answer gives "unknown", never "stale". No test here
 or anywhere asks the system's resolver: every service that serves PACC
 names a loopback resolver or turns the check off.
 
-Beside them, unit tests of the pacing and scheduling (paccschedule.py),
+Beside them, unit tests of the pacing and scheduling (pacc/schedule.py),
 which are pure: times are passed in.
 """
 
@@ -26,13 +26,13 @@ from support.dns import free_udp_port
 from support.service import Service
 
 from mailautoconf import config as config_loader
-from mailautoconf import paccguard
 from mailautoconf import paccspec
-from mailautoconf import paccwatch
 from mailautoconf.model import PaccSettings
-from mailautoconf.paccschedule import Counts
-from mailautoconf.paccschedule import Pacer
-from mailautoconf.paccschedule import Schedule
+from mailautoconf.pacc import guard as paccguard
+from mailautoconf.pacc import watch
+from mailautoconf.pacc.schedule import Counts
+from mailautoconf.pacc.schedule import Pacer
+from mailautoconf.pacc.schedule import Schedule
 from mailautoconf.render import pacc
 from mailautoconf.render.templates import provider_templates
 
@@ -218,14 +218,14 @@ def test_off_without_a_provider_that_opts_in_and_with_check_dns_false(make_servi
 def test_defaults() -> None:
     loaded = config_loader.loads(HEAD + PROVIDER.format(name="Example Mail"), "test.toml").config
     assert loaded.pacc == PaccSettings(True, None, 300, 86400, 20)
-    assert paccwatch.enabled(loaded)
+    assert watch.enabled(loaded)
     plain = PROVIDER.format(name="Example Mail").replace("pacc = true\n", "")
     written = config_loader.loads(
         HEAD + '[pacc]\nresolver = "[::1]:5353"\nsweep_interval = 3600\nqueries_per_second = 5\n' + plain,
         "test.toml",
     )
     assert written.config.pacc == PaccSettings(True, "[::1]:5353", 300, 3600, 5)
-    assert not paccwatch.enabled(written.config)  # no provider opts in
+    assert not watch.enabled(written.config)  # no provider opts in
 
 
 @pytest.mark.parametrize(

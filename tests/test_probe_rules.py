@@ -36,7 +36,7 @@ from mailautoconf.probe.steps import Target
 from mailautoconf.render import evolution
 from mailautoconf.render import outlook
 from mailautoconf.render import thunderbird
-from mailautoconf.signing import Signer
+from mailautoconf.render.signing import Signer
 
 ADDRESS = "fred@example.org"
 LOADED = config.loads(EXAMPLE_CONFIG.read_text(encoding="utf-8")).config

@@ -15,13 +15,13 @@ import pytest
 from support.paths import EXAMPLE_CONFIG
 from support.paths import ROOT
 
-from mailautoconf import publish
-from mailautoconf.pipeline import Pipeline
+from mailautoconf.reload.pipeline import Pipeline
 from mailautoconf.render import DOCUMENTS
 from mailautoconf.render import PACC
 from mailautoconf.render import THUNDERBIRD
-from mailautoconf.store import Store
-from mailautoconf.store import load_generation
+from mailautoconf.tree import publish
+from mailautoconf.tree.store import Store
+from mailautoconf.tree.store import load_generation
 
 EXAMPLE = EXAMPLE_CONFIG.read_text(encoding="utf-8")
 SHIPPED = ["example.com", "example.net", "example.org"]

@@ -19,9 +19,9 @@ from support.paths import EXAMPLE_CONFIG
 from support.paths import ROOT
 
 from mailautoconf import dnsnames
-from mailautoconf import publish
-from mailautoconf.publish import Change
-from mailautoconf.publish import Linked
+from mailautoconf.tree import publish
+from mailautoconf.tree.publish import Change
+from mailautoconf.tree.publish import Linked
 
 DOCUMENT = "mail/config-v1.1.xml"
 
@@ -123,7 +123,7 @@ def test_sweep_never_removes_a_version_a_link_points_at(tmp_path: Path) -> None:
 def test_a_second_process_is_refused_naming_the_first(tmp_path: Path) -> None:
     held = publish.claim(str(tmp_path), "serve")
     try:
-        script = "from mailautoconf import publish; publish.claim(__import__('sys').argv[1], 'render')"
+        script = "from mailautoconf.tree import publish; publish.claim(__import__('sys').argv[1], 'render')"
         result = subprocess.run(
             [sys.executable, "-c", script, str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=60
         )

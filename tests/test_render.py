@@ -18,7 +18,7 @@ from mailautoconf import render
 from mailautoconf.model import Config
 from mailautoconf.render import outlook
 from mailautoconf.render.templates import Template
-from mailautoconf.store import TemplateEntry
+from mailautoconf.tree.store import TemplateEntry
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "config" / "autoconfig.toml"
@@ -159,7 +159,8 @@ def test_tree_has_every_document_of_every_domain(shipped_tree: render.Tree) -> N
 # Renders the config file argv[1] and prints every document in the tree's own order.
 RENDER_AND_DUMP = """
 import base64, sys
-from mailautoconf import config, render
+from mailautoconf import config
+from mailautoconf import render
 tree = render.render(config.load(sys.argv[1]).config)
 for domain, documents in tree.items():
     for path, content in documents.items():

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from support.paths import EXAMPLE_CONFIG
 
-from mailautoconf import publish
-from mailautoconf import selfcheck
-from mailautoconf.pipeline import Pipeline
-from mailautoconf.selfcheck import SelfCheck
-from mailautoconf.store import Store
+from mailautoconf.reload import selfcheck
+from mailautoconf.reload.pipeline import Pipeline
+from mailautoconf.reload.selfcheck import SelfCheck
+from mailautoconf.tree import publish
+from mailautoconf.tree.store import Store
 
 DOMAINS = [f"d{index:03d}.example" for index in range(40)]
 

@@ -19,8 +19,8 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from mailautoconf import channel
-from mailautoconf import cli
+from mailautoconf.serve import channel
+from mailautoconf.serve import service
 
 SLOW_CONNECTIONS = 300
 CUT_OFF_SECONDS = 10  # what the settings promise (README, Limits): no connection waits longer for a request
@@ -66,7 +66,7 @@ def closed_by_server(sock: socket.socket) -> bool:
 
 
 def test_settings_fit_mail_clients() -> None:
-    settings = cli.WAITRESS_SETTINGS
+    settings = service.WAITRESS_SETTINGS
     assert settings["connection_limit"] >= 1000
     assert settings["channel_timeout"] <= CUT_OFF_SECONDS
     assert channel.REQUEST_SECONDS <= CUT_OFF_SECONDS

@@ -18,7 +18,7 @@ from support.pox import pox_request
 
 from mailautoconf import clientrules
 from mailautoconf import config
-from mailautoconf import importer
+from mailautoconf.authoring import importer
 from mailautoconf.render import outlook
 from mailautoconf.render import thunderbird
 

@@ -23,12 +23,12 @@ from mailautoconf.render import OUTLOOK_POX
 from mailautoconf.render import PACC
 from mailautoconf.render import THUNDERBIRD
 from mailautoconf.render.templates import Template
-from mailautoconf.store import Store
-from mailautoconf.store import TemplateEntry
-from mailautoconf.store import http_date
-from mailautoconf.store import load_generation
-from mailautoconf.web import create_app
-from mailautoconf.web import query_argument
+from mailautoconf.serve.web import create_app
+from mailautoconf.serve.web import query_argument
+from mailautoconf.tree.store import Store
+from mailautoconf.tree.store import TemplateEntry
+from mailautoconf.tree.store import http_date
+from mailautoconf.tree.store import load_generation
 
 PATH = "/mail/config-v1.1.xml"
 POX_PATH = "/autodiscover/autodiscover.xml"

@@ -12,6 +12,8 @@ sets ``own_names = false`` gets no ``autoconfig.<d>``/``autodiscover.<d>`` at
 all (clients find the service through the provider's MX lookup domain and
 the ``_autodiscover._tcp`` SRV record), and an MX lookup domain that is not
 itself hosted gets exactly one name, ``autoconfig.<mx domain>``.
+
+May import: the vocabulary, config/, render/, pacc/ (for the digest).
 """
 
 from __future__ import annotations

@@ -73,11 +73,11 @@ from mailautoconf.deploy import common_names
 from mailautoconf.deploy import load_or_report
 from mailautoconf.deploy import mx_lookup_domains
 from mailautoconf.deploy import own_name_domains
-from mailautoconf.deploy import paccdns
 from mailautoconf.deploy import select_domains
 from mailautoconf.deploy import server_hosts
 from mailautoconf.model import Config
 from mailautoconf.model import Provider
+from mailautoconf.pacc import digest
 
 __all__ = [
     "DOVECOT",
@@ -167,8 +167,8 @@ def service_units(loaded: Config, *, well_known: bool = False) -> Units:
         if fresh:
             units.setdefault(unit, []).extend(fresh)
 
-    # PACC's ua-auto-config.<d> joins its domain's unit (deploy/paccdns.py): opting in changes one certificate.
-    pacc_names = set(paccdns.host_names(loaded))
+    # PACC's ua-auto-config.<d> joins its domain's unit (deploy/digest.py): opting in changes one certificate.
+    pacc_names = set(digest.host_names(loaded))
     for name in sorted(domain.name for _, domain in own_name_domains(loaded)):
         pacc_name = [f"{paccspec.HOST_LABEL}.{name}"] if f"{paccspec.HOST_LABEL}.{name}" in pacc_names else []
         add(name, [f"{AUTOCONFIG}.{name}", f"{AUTODISCOVER}.{name}", *([name] if well_known else []), *pacc_name])
@@ -279,17 +279,17 @@ def certs_command(args: argparse.Namespace) -> int:
         return 1
     certs = certificates(loaded, well_known=args.well_known)
     if args.only_resolving:
-        from mailautoconf.deploy import lookup
+        from mailautoconf import dnslookup
         from mailautoconf.deploy import resolve
 
         try:
-            points_here = resolve.points_here_check(loaded, lookup.make_resolver(args.resolver))
+            points_here = resolve.points_here_check(loaded, dnslookup.make_resolver(args.resolver))
         except ValueError as exc:
             print(f"--resolver: {exc}", file=sys.stderr)
             return 1
         try:
             certs = keep_resolving(certs, points_here)
-        except lookup.Unanswered as exc:
+        except dnslookup.Unanswered as exc:
             print(f"cannot decide which names resolve here: DNS did not answer ({exc})", file=sys.stderr)
             return 1
     if args.format == "dehydrated":  # ready to be written to /etc/dehydrated/domains.txt

@@ -7,7 +7,7 @@ that type) or ``wrong`` (with what was expected and what was found);
 REFUSED), since that proves neither. First of all, the service's own
 public_hostname must have an address: everything else points at it.
 
-The resolver and the look-up are :mod:`mailautoconf.deploy.lookup`'s
+The resolver and the look-up are :mod:`mailautoconf.dnslookup`'s
 (without search domains, without a cache; ``make_resolver``,
 ``parse_resolver`` and ``QUERY_TIMEOUT`` are named here too, as before).
 Each query has one bounded try (:data:`QUERY_TIMEOUT`), and after a few
@@ -28,16 +28,16 @@ from typing import get_args
 import dns.resolver
 
 from mailautoconf.deploy import load_or_report
-from mailautoconf.deploy import paccdns
 from mailautoconf.deploy.dns import RRset
 from mailautoconf.deploy.dns import lookup_plans
 from mailautoconf.deploy.dns import plan
-from mailautoconf.deploy.lookup import QUERY_TIMEOUT
-from mailautoconf.deploy.lookup import Unanswered
-from mailautoconf.deploy.lookup import lookup
-from mailautoconf.deploy.lookup import make_resolver
-from mailautoconf.deploy.lookup import parse_resolver
+from mailautoconf.dnslookup import QUERY_TIMEOUT
+from mailautoconf.dnslookup import Unanswered
+from mailautoconf.dnslookup import lookup
+from mailautoconf.dnslookup import make_resolver
+from mailautoconf.dnslookup import parse_resolver
 from mailautoconf.model import Config
+from mailautoconf.pacc import digest as paccdns
 
 __all__ = ["QUERY_TIMEOUT", "Outcome", "check", "check_dns_command", "make_resolver", "parse_resolver"]
 

@@ -44,7 +44,6 @@ from mailautoconf.deploy import comment_text
 from mailautoconf.deploy import common_names
 from mailautoconf.deploy import load_or_report
 from mailautoconf.deploy import mx_lookup_domains
-from mailautoconf.deploy import paccdns
 from mailautoconf.deploy import select_domains
 from mailautoconf.deploy import server_hosts
 from mailautoconf.dnsnames import AUTODISCOVER_SRV
@@ -59,6 +58,7 @@ from mailautoconf.model import Domain
 from mailautoconf.model import Provider
 from mailautoconf.model import SocketType
 from mailautoconf.names import to_unicode
+from mailautoconf.pacc import digest as paccdns
 
 __all__ = [
     "MX_PRIORITY_STEP",
@@ -501,7 +501,7 @@ def _domain_plan(context: _Context, provider: Provider, domain: Domain) -> Domai
 
 
 def _pacc_groups(context: _Context, provider: Provider, domain: Domain) -> list[Group]:
-    """PACC (deploy/paccdns.py): ua-auto-config.<d> and the digest of exactly the body served."""
+    """PACC (pacc/digest.py): ua-auto-config.<d> and the digest of exactly the body served."""
     if provider.pacc is None or not provider.has_own_names(domain):
         return []
     body = context.pacc_bodies.body(provider, domain)

@@ -88,16 +88,16 @@ from mailautoconf.deploy import davnginx
 from mailautoconf.deploy import load_or_report
 from mailautoconf.deploy import mx_lookup_domains
 from mailautoconf.deploy import own_name_domains
-from mailautoconf.deploy import paccdns
 from mailautoconf.deploy import paccnginx
 from mailautoconf.deploy.certs import Certificates
 from mailautoconf.deploy.certs import service_bundles
 from mailautoconf.model import Config
 from mailautoconf.names import MAX_ADDRESS
-from mailautoconf.publish import CURRENT
+from mailautoconf.pacc import digest
 from mailautoconf.render import EVOLUTION
 from mailautoconf.render import MX_FOLDER_PREFIX
 from mailautoconf.render import THUNDERBIRD
+from mailautoconf.tree.publish import CURRENT
 
 __all__ = [
     "DAV_PATHS",
@@ -175,7 +175,7 @@ def site(loaded: Config, options: SiteOptions, bundles: Certificates | None = No
     dav_paths = (
         davnginx.paths(loaded).paths if options.dav_upstream and options.well_known and not options.http_only else ()
     )
-    pacc_map = [(name, f"/{name.removeprefix(paccspec.HOST_LABEL + '.')}/") for name in paccdns.host_names(loaded)]
+    pacc_map = [(name, f"/{name.removeprefix(paccspec.HOST_LABEL + '.')}/") for name in digest.host_names(loaded)]
 
     http_names = _http_names(public)
     # The domains' own names on port 80 (--well-known); the public host name may be one of them.

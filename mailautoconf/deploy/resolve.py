@@ -3,11 +3,11 @@
 ``certs --only-resolving`` asks whether a name already points at this
 service: a CNAME to the service's public host name, or addresses that are
 the service's (``[dns] addresses``, else those of the public host name).
-The look-up and the resolver are :mod:`mailautoconf.deploy.lookup`'s.
+The look-up and the resolver are :mod:`mailautoconf.dnslookup`'s.
 
 No such name and no record of the type both mean "no DNS record yet".
 A question DNS did not answer (timeout, SERVFAIL, REFUSED) raises
-:class:`~mailautoconf.deploy.lookup.Unanswered`: it proves neither, and
+:class:`~mailautoconf.dnslookup.Unanswered`: it proves neither, and
 leaving a name out on it would drop a certificate name from renewal for a
 resolver's hiccup.
 """
@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 import dns.resolver
 
-from mailautoconf.deploy.lookup import lookup
+from mailautoconf.dnslookup import lookup
 from mailautoconf.model import Config
 
 __all__ = ["points_here_check"]

@@ -21,6 +21,8 @@ The rules of the package:
 - The walks ask for every URL at once (the network layer runs requests in
   parallel and asks each exact request once), so a probe takes about as long
   as its slowest path.
+
+May import: everything but cli; nothing imports the probe but cli.
 """
 
 from __future__ import annotations

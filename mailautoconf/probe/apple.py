@@ -15,7 +15,6 @@ from dataclasses import replace
 
 from cryptography import x509
 
-from mailautoconf import signing
 from mailautoconf.probe import certs
 from mailautoconf.probe import cms
 from mailautoconf.probe import verdicts
@@ -29,6 +28,7 @@ from mailautoconf.probe.steps import Target
 from mailautoconf.probe.steps import exchange_step
 from mailautoconf.probe.steps import family
 from mailautoconf.probe.steps import query
+from mailautoconf.render import signing
 
 __all__ = ["NAME", "anchors", "walk"]
 

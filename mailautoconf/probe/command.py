@@ -10,24 +10,11 @@ import argparse
 import sys
 
 from mailautoconf.probe import output
-from mailautoconf.probe.net import Network
-from mailautoconf.probe.net import parse_resolve
+from mailautoconf.probe.net import network_from
 from mailautoconf.probe.run import FAMILIES
 from mailautoconf.probe.run import probe
 
-__all__ = ["network_from", "probe_command"]
-
-
-def network_from(args: argparse.Namespace, workers: int = 32) -> Network:
-    """Raises ValueError with a message for the user on a bad --resolve, --resolver or --ca."""
-    overrides: dict[tuple[str, int], list[str]] = {}
-    for entry in args.resolve:
-        host, port, addresses = parse_resolve(entry)
-        overrides[(host, port)] = addresses
-    try:
-        return Network(args.resolver, overrides, args.ca, workers=workers)
-    except (OSError, ValueError) as exc:
-        raise ValueError(str(exc)) from None
+__all__ = ["probe_command"]
 
 
 def probe_command(args: argparse.Namespace) -> int:

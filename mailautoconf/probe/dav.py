@@ -12,7 +12,7 @@ calendars.
 from __future__ import annotations
 
 from mailautoconf import dav
-from mailautoconf.deploy import paccdns
+from mailautoconf.pacc import digest
 from mailautoconf.probe.report import Cause
 from mailautoconf.probe.report import FamilyResult
 from mailautoconf.probe.report import MailServer
@@ -31,7 +31,7 @@ AGENT = "DAVx5/4.4 (mailautoconf probe)"
 
 def _path(values: tuple[str, ...]) -> str | None:
     for value in values:
-        text = paccdns.txt_text(value)  # zone-file form: quoted strings, escapes (deploy/paccdns.py)
+        text = digest.txt_text(value)  # zone-file form: quoted strings, escapes (deploy/digest.py)
         if text.startswith("path="):
             return text[len("path=") :]
     return None

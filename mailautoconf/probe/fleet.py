@@ -37,6 +37,7 @@ from rich.progress import Progress
 from mailautoconf.deploy import load_or_report
 from mailautoconf.model import Domain
 from mailautoconf.model import Provider
+from mailautoconf.probe.net import network_from
 from mailautoconf.probe.report import ProbeReport
 from mailautoconf.probe.run import probe
 
@@ -124,8 +125,6 @@ def line(report: ProbeReport, differs: Sequence[str] = ()) -> str:
 
 
 def fleet_command(args: argparse.Namespace, families: Sequence[str]) -> int:
-    from mailautoconf.probe.command import network_from
-
     if (args.sample is not None and args.sample < 1) or args.parallel < 1:
         print("probe: --sample and --parallel take a number of at least 1", file=sys.stderr)
         return 2

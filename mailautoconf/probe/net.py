@@ -35,6 +35,7 @@ share what they have in common, and can all ask at once.
 from __future__ import annotations
 
 import _ssl
+import argparse
 import contextlib
 import functools
 import http.client
@@ -61,7 +62,7 @@ import dns.name
 import dns.resolver
 from cryptography import x509
 
-from mailautoconf.deploy.lookup import make_resolver
+from mailautoconf.dnslookup import make_resolver
 from mailautoconf.probe import certs
 from mailautoconf.probe.report import DnsAnswer
 from mailautoconf.probe.report import Exchange
@@ -73,6 +74,7 @@ __all__ = [
     "URL_TIMEOUT",
     "Network",
     "Redirects",
+    "network_from",
     "parse_resolve",
 ]
 
@@ -721,3 +723,17 @@ def _presented_chain(sock: ssl.SSLSocket) -> list[x509.Certificate]:
     der = sock.getpeercert(binary_form=True)
     leaf = certs.load_der(der) if der else None
     return [leaf] if leaf is not None else []
+
+
+def network_from(args: argparse.Namespace, workers: int = 32) -> Network:
+    """The Network the probe command's --resolve, --resolver and --ca ask for.
+
+    Raises ValueError with a message for the user on a bad --resolve, --resolver or --ca."""
+    overrides: dict[tuple[str, int], list[str]] = {}
+    for entry in args.resolve:
+        host, port, addresses = parse_resolve(entry)
+        overrides[(host, port)] = addresses
+    try:
+        return Network(args.resolver, overrides, args.ca, workers=workers)
+    except (OSError, ValueError) as exc:
+        raise ValueError(str(exc)) from None

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from mailautoconf import paccspec
-from mailautoconf.deploy import paccdns
+from mailautoconf.pacc import digest as paccdns
 from mailautoconf.probe import verdicts
 from mailautoconf.probe.net import Redirects
 from mailautoconf.probe.report import Cause

@@ -3,6 +3,8 @@
 Every renderer is a pure function ``(provider, domain) -> bytes``: no Flask,
 no files, no clock, so the same config always gives the same bytes. Adding a
 client format is a new module here and one line in :data:`DOCUMENTS`.
+
+May import: the vocabulary only (the model is the contract).
 """
 
 from __future__ import annotations

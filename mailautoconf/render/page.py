@@ -4,7 +4,7 @@ Rendered ahead of time like every client document (a pure function of
 provider and domain, so render/templates.py renders a provider once with a
 stand-in domain). What depends on the request, the address someone typed,
 is left as tokens: :func:`fill_tokens` names them, and the view
-(mailautoconf/webpage.py) replaces them, escaped, and keeps or drops the
+(mailautoconf/serve/webpage.py) replaces them, escaped, and keeps or drops the
 marked sections. The page has no script; its one inline style is hashed
 into the Content-Security-Policy (:func:`style_hash`).
 

@@ -14,9 +14,9 @@ from pathlib import Path
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from mailautoconf.pipeline import Pipeline
-from mailautoconf.store import Store
-from mailautoconf.web import create_app
+from mailautoconf.reload.pipeline import Pipeline
+from mailautoconf.serve.web import create_app
+from mailautoconf.tree.store import Store
 from support.configs import SMALL
 
 __all__ = ["App", "render_app"]

@@ -21,8 +21,8 @@ from collections.abc import Callable
 from collections.abc import Iterable
 from typing import Any
 
-from mailautoconf import logs
 from mailautoconf import names
+from mailautoconf.serve import logs
 
 __all__ = ["LOG_KEY", "AccessLog", "AsciiQueryString", "CaseInsensitiveAutodiscover"]
 

@@ -26,13 +26,13 @@ from flask import Blueprint
 from flask import Response
 from flask import request
 
-from mailautoconf import answers
 from mailautoconf import names
-from mailautoconf import wsgi
 from mailautoconf.render import PAGES
 from mailautoconf.render import page
 from mailautoconf.render.page import Tokens
-from mailautoconf.store import Entry
+from mailautoconf.serve import answers
+from mailautoconf.serve import wsgi
+from mailautoconf.tree.store import Entry
 
 __all__ = ["bp"]
 

@@ -29,10 +29,10 @@ from defusedxml import DefusedXmlException
 from defusedxml import ElementTree as SafeElementTree
 
 from mailautoconf import config
-from mailautoconf import configfile
 from mailautoconf import names
-from mailautoconf import tomlsegments
-from mailautoconf import xmlencoding
+from mailautoconf.authoring import configfile
+from mailautoconf.authoring import xmlencoding
+from mailautoconf.config import segments
 from mailautoconf.model import AUTH_METHODS
 from mailautoconf.model import INCOMING_TYPES
 from mailautoconf.model import OUTGOING_TYPES
@@ -550,7 +550,7 @@ def build_document(imported: list[Imported], public_hostname: str | None) -> str
 def merge_text(existing_text: str, existing_source: str, imported: list[Imported]) -> str:
     """The existing config with the new providers appended, its text (comments, tables) unchanged."""
     try:
-        existing = tomlsegments.loads(existing_text)  # a number too long for int() is a TOMLDecodeError there
+        existing = segments.loads(existing_text)  # a number too long for int() is a TOMLDecodeError there
     except tomllib.TOMLDecodeError as exc:
         raise ImportFailure([f"{existing_source}: cannot merge into it: {exc}"]) from None
     except RecursionError:  # Python 3.11's tomllib has no nesting limit

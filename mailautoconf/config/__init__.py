@@ -5,6 +5,8 @@ admin fixes a file in one pass. Each problem names the file, the line and
 the place in words (``provider "example.net", incoming server 3``).
 ``check``, the watcher's log and ``/healthz`` all print the same list.
 Warnings are for settings that are valid but that some client rejects.
+
+May import: the vocabulary only (dnslookup for the resolver setting).
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from typing import Any
 from mailautoconf import dnsnames
 from mailautoconf import files
 from mailautoconf import names
-from mailautoconf import tomlsegments
+from mailautoconf.config import segments as tomlsegments
+from mailautoconf.config.positions import KeyLines
 from mailautoconf.model import AUTH_METHODS
 from mailautoconf.model import INCOMING_TYPES
 from mailautoconf.model import NO_OVERRIDE
@@ -63,7 +66,6 @@ from mailautoconf.problems import Problem
 from mailautoconf.problems import Severity
 from mailautoconf.problems import in_file_order
 from mailautoconf.problems import shown
-from mailautoconf.tomlpos import KeyLines
 
 __all__ = [
     "ConfigError",
@@ -190,7 +192,7 @@ class Loader:
     A hoster's config holds 100,000 domains, in one file or split over many
     (``[service] include``); an edit touches one provider. Unchanged included
     files are not read again (same mtime, size and inode), unchanged pieces
-    of a file (:mod:`mailautoconf.tomlsegments`) are not parsed again, and
+    of a file (:mod:`mailautoconf.config.segments`) are not parsed again, and
     unchanged providers are not validated again: the same frozen
     :class:`Provider` object comes back, so the pipeline can tell by
     identity what it need not render. Only checks across providers
@@ -751,7 +753,7 @@ class _Checker:
         return service, dns, tls, nginx, signing, pacc
 
     def pacc_settings(self, raw: Any, where: _Where) -> PaccSettings | None:
-        """``[pacc]``: where and how fast the service looks its PACC digests up in DNS (paccwatch.py)."""
+        """``[pacc]``: where and how fast the service looks its PACC digests up in DNS (pacc/watch.py)."""
         if raw is None:
             return PaccSettings()
         table = self.table(raw, where, "[pacc]")
@@ -763,8 +765,8 @@ class _Checker:
         check_dns = self.boolean(table, "check_dns", where)
         resolver = self.string(table, "resolver", where, required=False)
         if resolver is not None:
-            # Here, not at the top: deploy.lookup brings dnspython, which a config without one never needs.
-            from mailautoconf.deploy.lookup import parse_resolver
+            # Here, not at the top: dnslookup brings dnspython, which a config without one never needs.
+            from mailautoconf.dnslookup import parse_resolver
 
             try:
                 parse_resolver(resolver)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from flask import Response
 from flask import current_app
 
-from mailautoconf.store import Store
+from mailautoconf.tree.store import Store
 
 __all__ = ["TEXT_TYPE", "replacing", "starting", "store", "text"]
 
@@ -22,7 +22,7 @@ _RETRY_SOON = {"Retry-After": "1"}
 
 def store() -> Store:
     """The app's store (web.create_app puts it there)."""
-    return current_app.extensions["mailautoconf.store"]  # type: ignore[no-any-return]
+    return current_app.extensions["mailautoconf.tree.store"]  # type: ignore[no-any-return]
 
 
 def text(status: int, message: str, **headers: str) -> Response:

@@ -17,9 +17,9 @@ import tomli_w
 
 from mailautoconf import clientrules
 from mailautoconf import config
-from mailautoconf import configfile
 from mailautoconf import names
 from mailautoconf import problems
+from mailautoconf.authoring import configfile
 
 __all__ = ["init_command", "starter_config"]
 

@@ -4,7 +4,7 @@ Every answer comes from the store's current generation; per request only
 the domain is looked up and, for Autodiscover POX, the address is filled in
 (XML-escaped). Which client asks for which URL: docs/clients.md sections
 1.2 and 2.1-2.3. What the access log may say is left in the environ for
-the middleware of :mod:`mailautoconf.wsgi`, which never logs more.
+the middleware of :mod:`mailautoconf.serve.wsgi`, which never logs more.
 """
 
 from __future__ import annotations
@@ -25,16 +25,8 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.routing import MapAdapter
 
-from mailautoconf import davredirect
-from mailautoconf import metrics
 from mailautoconf import names
 from mailautoconf import paccspec
-from mailautoconf import webpage
-from mailautoconf import wsgi
-from mailautoconf.answers import replacing as _unavailable
-from mailautoconf.answers import starting as _starting
-from mailautoconf.answers import store as _store
-from mailautoconf.answers import text as _text
 from mailautoconf.render import APPLE_PROFILE
 from mailautoconf.render import EVOLUTION
 from mailautoconf.render import OUTLOOK_JSON
@@ -44,9 +36,17 @@ from mailautoconf.render import THUNDERBIRD
 from mailautoconf.render import apple
 from mailautoconf.render import outlook
 from mailautoconf.render import pacc
-from mailautoconf.store import Entry
-from mailautoconf.store import Store
-from mailautoconf.store import http_date
+from mailautoconf.serve import davredirect
+from mailautoconf.serve import metrics
+from mailautoconf.serve import webpage
+from mailautoconf.serve import wsgi
+from mailautoconf.serve.answers import replacing as _unavailable
+from mailautoconf.serve.answers import starting as _starting
+from mailautoconf.serve.answers import store as _store
+from mailautoconf.serve.answers import text as _text
+from mailautoconf.tree.store import Entry
+from mailautoconf.tree.store import Store
+from mailautoconf.tree.store import http_date
 
 __all__ = ["MAX_AUTODISCOVER_BODY", "create_app", "query_argument"]
 
@@ -97,9 +97,9 @@ def create_app(store: Store) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = MAX_AUTODISCOVER_BODY
     # Read when each rule is added, so before the blueprints are registered.
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
-    app.extensions["mailautoconf.store"] = store
+    app.extensions["mailautoconf.tree.store"] = store
     requests = metrics.RequestCounts()
-    app.extensions["mailautoconf.metrics"] = metrics.registry(store, requests)
+    app.extensions["mailautoconf.serve.metrics"] = metrics.registry(store, requests)
     app.register_blueprint(bp)
     app.register_blueprint(webpage.bp)
     app.register_blueprint(metrics.bp)
@@ -456,7 +456,7 @@ def healthz() -> Response:
         "profiles_signed": signing.signing,
         # Domains whose PACC document the last applied reload changed: their TXT records need updating.
         "pacc_digests_changed": health.pacc_digests_changed,
-        # What the live _ua-auto-config TXT records hold (paccwatch.py): "off" unless some provider opts in.
+        # What the live _ua-auto-config TXT records hold (pacc/watch.py): "off" unless some provider opts in.
         "pacc_dns_check": store.pacc_dns.state,
         "pacc_digests_stale": store.pacc_dns.stale,
         "pacc_digests_stale_domains": list(store.pacc_dns.stale_domains),

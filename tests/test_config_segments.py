@@ -6,7 +6,7 @@ import tomllib
 
 import pytest
 
-from mailautoconf import tomlsegments
+from mailautoconf.config import segments as tomlsegments
 
 P = '[[provider]]\nid = "a"\n[[provider.incoming]]\nport = 1\n[provider.overrides."x.example"]\nhostname = "h"\n'
 CASES = {

@@ -27,7 +27,7 @@ import tomllib
 from dataclasses import dataclass
 from typing import Any
 
-from mailautoconf.tomlpos import long_number
+from mailautoconf.config.positions import long_number
 
 __all__ = ["Segment", "loads", "parse"]
 

@@ -13,6 +13,8 @@ strictest reader of config-v1.1.xml, and what it rejects depends on every
 element, not on one setting. Evolution needs no rule: what it misreads (it
 keeps the last server of each type, docs/clients.md section 1.8) is answered
 by the document rendered for it (render/evolution.py).
+
+May import: the vocabulary, config/ (for LoadResult and positions).
 """
 
 from __future__ import annotations

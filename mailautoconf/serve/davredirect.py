@@ -32,10 +32,10 @@ from flask import Blueprint
 from flask import Response
 from flask import request
 
-from mailautoconf import answers
 from mailautoconf import names
-from mailautoconf import wsgi
 from mailautoconf.dav import KINDS
+from mailautoconf.serve import answers
+from mailautoconf.serve import wsgi
 
 __all__ = ["CACHE_SECONDS", "METHODS", "bp"]
 

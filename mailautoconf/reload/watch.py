@@ -33,11 +33,11 @@ from watchdog.events import FileSystemEvent
 from watchdog.events import FileSystemEventHandler
 from watchdog.observers import Observer
 
-from mailautoconf.pipeline import Pipeline
+from mailautoconf.reload.pipeline import Pipeline
 
 __all__ = ["DEBOUNCE_SECONDS", "MAX_DELAY_SECONDS", "Watcher"]
 
-log = logging.getLogger("mailautoconf.watch")
+log = logging.getLogger("mailautoconf.reload.watch")
 
 # Quiet time after the last event before reloading; short enough that a
 # change is served well within a second, long enough to swallow a burst.

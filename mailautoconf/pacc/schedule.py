@@ -1,12 +1,12 @@
 """Which PACC digest the DNS watcher looks up next, and what it knows so far: no IO, no clock, no threads.
 
-The watcher (paccwatch.py) asks DNS whether ``_ua-auto-config.<d>`` carries
+The watcher (pacc/watch.py) asks DNS whether ``_ua-auto-config.<d>`` carries
 the digest served for ``d``. At 100,000 domains it must cost what changes,
 not what is hosted, and hold little. So there are three sources of work,
 taken in this order:
 
 1. **changed** domains, whose digest an applied reload changed
-   (paccguard.py names them): looked up as soon as the pace allows, since
+   (pacc/guard.py names them): looked up as soon as the pace allows, since
    these are the ones an edit just broke;
 2. domains found **stale** or **unknown** (DNS did not answer), looked up
    again every ``recheck`` seconds until DNS carries the digest, or answers;

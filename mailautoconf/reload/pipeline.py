@@ -28,29 +28,29 @@ from typing import NamedTuple
 from mailautoconf import clientrules
 from mailautoconf import config
 from mailautoconf import dav
-from mailautoconf import paccguard
-from mailautoconf import publish
-from mailautoconf import signing
 from mailautoconf.model import NO_OVERRIDE
 from mailautoconf.model import Config
 from mailautoconf.model import DavService
 from mailautoconf.model import Domain
 from mailautoconf.model import Provider
+from mailautoconf.pacc import guard
 from mailautoconf.render import DOCUMENTS
 from mailautoconf.render import MX_FOLDER_PREFIX
+from mailautoconf.render import signing
 from mailautoconf.render.templates import DOMAIN
 from mailautoconf.render.templates import UNICODE
 from mailautoconf.render.templates import ProviderTemplates
 from mailautoconf.render.templates import domain_values
 from mailautoconf.render.templates import provider_templates
-from mailautoconf.store import DavTargets
-from mailautoconf.store import Entry
-from mailautoconf.store import Generation
-from mailautoconf.store import Health
-from mailautoconf.store import OwnTemplates
-from mailautoconf.store import SigningHealth
-from mailautoconf.store import Store
-from mailautoconf.store import TemplateEntry
+from mailautoconf.tree import publish
+from mailautoconf.tree.store import DavTargets
+from mailautoconf.tree.store import Entry
+from mailautoconf.tree.store import Generation
+from mailautoconf.tree.store import Health
+from mailautoconf.tree.store import OwnTemplates
+from mailautoconf.tree.store import SigningHealth
+from mailautoconf.tree.store import Store
+from mailautoconf.tree.store import TemplateEntry
 
 __all__ = ["Outcome", "Pipeline", "RepairImpossible"]
 
@@ -110,8 +110,8 @@ class Pipeline:
         # Called with each newly published generation (serve tells systemd).
         self.on_publish: Callable[[publish.Published], None] | None = None
         # Called with each config applied and what it did to the PACC digests (None: the first run,
-        # which knows nothing older); the DNS watcher (paccwatch.py) takes it from there.
-        self.on_applied: Callable[[Config, paccguard.DigestChanges | None], None] | None = None
+        # which knows nothing older); the DNS watcher (pacc/watch.py) takes it from there.
+        self.on_applied: Callable[[Config, guard.DigestChanges | None], None] | None = None
         self.loader = config.Loader()
         self.config: Config | None = None  # the last config applied
         self._lock = threading.Lock()
@@ -501,16 +501,16 @@ class Pipeline:
         if self.store is not None:
             self.store.health = Health(errors, warnings, publish.stamp(), pacc_changed)
 
-    def _pacc_changes(self, prepared: dict[int, _Prepared], changed: list[Provider]) -> paccguard.DigestChanges | None:
-        """What this run does to the PACC digests against the last applied run's (paccguard.py); None on the first.
+    def _pacc_changes(self, prepared: dict[int, _Prepared], changed: list[Provider]) -> guard.DigestChanges | None:
+        """What this run does to the PACC digests against the last applied run's (guard.py); None on the first.
 
         The first run cannot know what DNS holds: the DNS watcher's first
-        sweep (paccwatch.py) and ``check-dns`` find out.
+        sweep (pacc/watch.py) and ``check-dns`` find out.
         """
         if self.config is None:
             return None
         before = [(old.provider, old.templates) for key, old in self._templates.items() if prepared.get(key) is not old]
-        return paccguard.digest_changes(before, [(p, prepared[id(p)].templates) for p in changed])
+        return guard.digest_changes(before, [(p, prepared[id(p)].templates) for p in changed])
 
 
 def _documents(provider: Provider, shared: ProviderTemplates, domain: Domain) -> Callable[[], dict[str, bytes]]:

@@ -9,7 +9,7 @@ Three kinds of figures, each gathered where it costs least:
   (endpoints and families below; statuses are the few codes the app and
   werkzeug answer), so hostile requests cannot grow the series.
 * **Reloads**, by outcome, and how long the renders took: the pipeline's
-  own :class:`~mailautoconf.store.ReloadStats`, read when scraped.
+  own :class:`~mailautoconf.tree.store.ReloadStats`, read when scraped.
 * **What is served**: the generation, its domains, whether the config
   last seen was rejected, and what the DNS watcher found of the PACC
   digests, read from the store when scraped.
@@ -44,11 +44,11 @@ from prometheus_client.registry import Collector
 
 from mailautoconf import paccspec
 from mailautoconf.dav import KINDS
-from mailautoconf.publish import STAMP
 from mailautoconf.render import page
-from mailautoconf.store import RELOAD_OUTCOMES
-from mailautoconf.store import RENDER_BUCKETS
-from mailautoconf.store import Store
+from mailautoconf.tree.publish import STAMP
+from mailautoconf.tree.store import RELOAD_OUTCOMES
+from mailautoconf.tree.store import RENDER_BUCKETS
+from mailautoconf.tree.store import Store
 
 __all__ = ["CLIENT_FAMILIES", "ENDPOINTS", "RequestCounts", "bp", "client_family", "endpoint", "registry"]
 
@@ -225,7 +225,7 @@ class _ServiceCollector(Collector):
             "_ua-auto-config TXT records are stale until updated.",
             health.pacc_digests_changed,
         )
-        # What the DNS watcher (paccwatch.py) found; all 0 while it is off.
+        # What the DNS watcher (pacc/watch.py) found; all 0 while it is off.
         pacc_dns = self.store.pacc_dns
         yield _gauge(
             "mailautoconf_pacc_digests_stale",
@@ -328,5 +328,5 @@ def registry(store: Store, requests: RequestCounts) -> CollectorRegistry:
 @bp.get("/metrics")
 def metrics() -> Response:
     """The registry in the Prometheus text format; the nginx site answers it on this machine only."""
-    exposition = generate_latest(current_app.extensions["mailautoconf.metrics"])
+    exposition = generate_latest(current_app.extensions["mailautoconf.serve.metrics"])
     return Response(exposition, 200, content_type=CONTENT_TYPE_LATEST)

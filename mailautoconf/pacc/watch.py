@@ -2,10 +2,10 @@
 
 A PACC client accepts ``user-agent-configuration.json`` only if a TXT
 record of ``_ua-auto-config.<d>`` carries the SHA-256 of the exact body
-(paccspec.py); otherwise it drops the document without a word. paccguard.py
+(paccspec.py); otherwise it drops the document without a word. pacc/guard.py
 counts the domains a reload changed, which says when to act but not
 whether DNS has caught up since, nor whether someone removed a record.
-So a background thread asks DNS (dnspython, deploy/lookup.py: no cache, no
+So a background thread asks DNS (dnspython, dnslookup.py: no cache, no
 search domains, bounded timeouts) and keeps three counts for /metrics and
 /healthz, logging a line when the stale count changes:
 
@@ -16,7 +16,7 @@ search domains, bounded timeouts) and keeps three counts for /metrics and
 - **unchecked**: not looked up yet since it was served (changed by a
   reload and waiting, or not reached by the first sweep).
 
-What is asked when is paccschedule.py's: changed domains first, stale and
+What is asked when is pacc/schedule.py's: changed domains first, stale and
 unknown ones again every ``[pacc] recheck_interval``, and a sweep of every
 domain at start and every ``sweep_interval``, never faster than
 ``queries_per_second``. The digest compared is computed from the bytes the
@@ -39,16 +39,16 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from mailautoconf import paccspec
-from mailautoconf.deploy import paccdns
 from mailautoconf.model import Config
 from mailautoconf.model import PaccSettings
-from mailautoconf.paccguard import DigestChanges
-from mailautoconf.paccschedule import Pacer
-from mailautoconf.paccschedule import Schedule
-from mailautoconf.paccschedule import Status
+from mailautoconf.pacc import digest as paccdns
+from mailautoconf.pacc.guard import DigestChanges
+from mailautoconf.pacc.schedule import Pacer
+from mailautoconf.pacc.schedule import Schedule
+from mailautoconf.pacc.schedule import Status
 from mailautoconf.render import PACC
-from mailautoconf.store import PaccDns
-from mailautoconf.store import Store
+from mailautoconf.tree.store import PaccDns
+from mailautoconf.tree.store import Store
 
 if TYPE_CHECKING:  # dnspython is imported when the check starts: serve without PACC never loads it
     import dns.resolver
@@ -189,7 +189,7 @@ class DnsWatcher:
             if was_on:
                 log.info("PACC digests are no longer looked up in DNS (no provider with pacc = true, or check_dns)")
             return
-        from mailautoconf.deploy.lookup import make_resolver
+        from mailautoconf.dnslookup import make_resolver
 
         try:
             self._resolver = make_resolver(pacc.resolver)
@@ -208,7 +208,7 @@ class DnsWatcher:
         self.store.pacc_dns = PaccDns(state="on")
 
     def _published_names(self) -> Iterator[str]:
-        """Every domain ``dns`` prints a digest for now (deploy/paccdns.py: opted in, own names, a document)."""
+        """Every domain ``dns`` prints a digest for now (pacc/digest.py: opted in, own names, a document)."""
         config = self._current
         if config is None:
             return
@@ -237,8 +237,8 @@ class DnsWatcher:
         Only silence counts towards resting the resolver (as check-dns does): a SERVFAIL or REFUSED is
         one customer zone's trouble, and the next domain's answer may be fine.
         """
-        from mailautoconf.deploy.lookup import Unanswered
-        from mailautoconf.deploy.lookup import lookup
+        from mailautoconf.dnslookup import Unanswered
+        from mailautoconf.dnslookup import lookup
 
         body = self._served(name)
         if not body or self._resolver is None:

@@ -30,7 +30,6 @@ from email.utils import format_datetime
 from xml.sax.saxutils import escape
 
 from mailautoconf import names
-from mailautoconf import publish
 from mailautoconf.model import Domain
 from mailautoconf.model import Provider
 from mailautoconf.render import APPLE_PROFILE
@@ -39,11 +38,12 @@ from mailautoconf.render import MX_FOLDER_PREFIX
 from mailautoconf.render import THUNDERBIRD
 from mailautoconf.render import apple
 from mailautoconf.render import placeholders
+from mailautoconf.render.signing import Signer
 from mailautoconf.render.templates import DOMAIN
 from mailautoconf.render.templates import UNICODE
 from mailautoconf.render.templates import Template
 from mailautoconf.render.templates import own_document
-from mailautoconf.signing import Signer
+from mailautoconf.tree import publish
 
 __all__ = [
     "RELOAD_OUTCOMES",
@@ -243,7 +243,7 @@ class Health:
     config_errors: tuple[str, ...] | None = None
     config_warnings: tuple[str, ...] = ()
     checked_at: str | None = None
-    # Domains whose PACC document (and so DNS digest) the last applied reload changed (paccguard.py).
+    # Domains whose PACC document (and so DNS digest) the last applied reload changed (pacc/guard.py).
     pacc_digests_changed: int = 0
 
 
@@ -276,7 +276,7 @@ class SigningHealth:
 
 @dataclass(frozen=True)
 class PaccDns:
-    """What the DNS watcher (paccwatch.py) last found of the PACC digests; swapped whole, read by /healthz, /metrics."""
+    """What pacc/watch.py last found of the PACC digests in DNS; swapped whole, read by /healthz and /metrics."""
 
     # "off": no provider has pacc = true, or [pacc] check_dns = false; "on"; "no resolver" (none configured).
     state: str = "off"

@@ -37,10 +37,9 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from mailautoconf import files
-from mailautoconf import publish
 from mailautoconf.model import ServiceSettings
-from mailautoconf.pipeline import Pipeline
-from mailautoconf.pipeline import RepairImpossible
+from mailautoconf.reload.pipeline import Pipeline
+from mailautoconf.reload.pipeline import RepairImpossible
 from mailautoconf.render import EVOLUTION
 from mailautoconf.render import MX_DOCUMENTS
 from mailautoconf.render import MX_FOLDER_PREFIX
@@ -48,14 +47,15 @@ from mailautoconf.render import PACC
 from mailautoconf.render import THUNDERBIRD
 from mailautoconf.render.templates import DOMAIN
 from mailautoconf.render.templates import UNICODE
-from mailautoconf.store import Generation
-from mailautoconf.store import OwnTemplates
-from mailautoconf.store import TemplateEntry
-from mailautoconf.store import TreeHealth
+from mailautoconf.tree import publish
+from mailautoconf.tree.store import Generation
+from mailautoconf.tree.store import OwnTemplates
+from mailautoconf.tree.store import TemplateEntry
+from mailautoconf.tree.store import TreeHealth
 
 __all__ = ["DEFAULT_INTERVAL", "FULL_PASS_SECONDS", "SelfCheck", "damage"]
 
-log = logging.getLogger("mailautoconf.selfcheck")
+log = logging.getLogger("mailautoconf.reload.selfcheck")
 
 DEFAULT_INTERVAL = ServiceSettings("").check_interval  # seconds; [service] check_interval
 # How long a pass over every domain folder may take at most: the slice per tick grows with the domains.

@@ -1,4 +1,4 @@
-"""deploy.lookup: no such name, no record of the type, and DNS did not answer, against real DNS servers.
+"""dnslookup: no such name, no record of the type, and DNS did not answer, against real DNS servers.
 
 The zone is served by a real dnsmasq (dnsmasq-base) on a free port of
 127.0.0.1, answering only from its command line, as in test_dns.py. A
@@ -29,14 +29,14 @@ from support.isolation import requires_isolation
 from support.paths import EXAMPLE_CONFIG
 from support.paths import ROOT
 
-from mailautoconf import config as config_loader
+from mailautoconf import config
 from mailautoconf.deploy import checkdns
 from mailautoconf.deploy import resolve
-from mailautoconf.deploy.lookup import QUERY_TIMEOUT
-from mailautoconf.deploy.lookup import Result
-from mailautoconf.deploy.lookup import Unanswered
-from mailautoconf.deploy.lookup import lookup
-from mailautoconf.deploy.lookup import make_resolver
+from mailautoconf.dnslookup import QUERY_TIMEOUT
+from mailautoconf.dnslookup import Result
+from mailautoconf.dnslookup import Unanswered
+from mailautoconf.dnslookup import lookup
+from mailautoconf.dnslookup import make_resolver
 
 DNSMASQ = shutil.which("dnsmasq") or ("/usr/sbin/dnsmasq" if os.path.exists("/usr/sbin/dnsmasq") else None)
 needs_dnsmasq = pytest.mark.skipif(DNSMASQ is None, reason="needs dnsmasq (Debian dnsmasq-base)")
@@ -225,7 +225,7 @@ def test_the_system_resolver_is_tried_twice_at_most() -> None:
 
 # -- what the commands make of it -------------------------------------------------------------------
 
-EXAMPLE = config_loader.loads(EXAMPLE_CONFIG.read_text(encoding="utf-8"), "autoconfig.toml").config
+EXAMPLE = config.loads(EXAMPLE_CONFIG.read_text(encoding="utf-8"), "autoconfig.toml").config
 
 
 def outcomes(port: int) -> dict[str, str]:
@@ -263,7 +263,7 @@ def test_points_here_takes_no_such_name_and_nodata_for_no_record(zone: int) -> N
 
 
 def test_certs_only_resolving_fails_on_servfail(servfail: int) -> None:
-    # Before deploy.lookup a SERVFAIL was "no DNS record yet": every name left out, and exit 0.
+    # Before dnslookup a SERVFAIL was "no DNS record yet": every name left out, and exit 0.
     result = run("certs", "--only-resolving", "--resolver", f"127.0.0.1:{servfail}")
     assert result.returncode == 1
     assert result.stdout == ""

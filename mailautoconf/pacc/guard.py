@@ -16,7 +16,7 @@ and only of changed providers. Counting by template digest may count a
 domain whose bytes happen to come out the same from a different template;
 never the other way round.
 
-The same comparison tells the DNS watcher (paccwatch.py) which domains to
+The same comparison tells the DNS watcher (pacc/watch.py) which domains to
 look up again soon: :func:`digest_changes` names the domains with a
 published TXT record (own names) whose digest changed or appeared, and
 those that no longer have one. Its cost, like the count's, is that of the
@@ -93,7 +93,7 @@ def digest_changes(
 
 
 def _published(prepared: list[tuple[Provider, ProviderTemplates]], keys: dict[str, bytes]) -> set[str]:
-    """The domains of ``keys`` that `dns` prints a TXT record for: those with own names (deploy/paccdns.py)."""
+    """The domains of ``keys`` that `dns` prints a TXT record for: those with own names (pacc/digest.py)."""
     return {
         domain.name
         for provider, _ in prepared
