@@ -153,9 +153,9 @@ def test_the_queue_stays_bounded_when_stderr_stalls() -> None:
     # Usually one report; two when the writer took its first batch (and the count so far)
     # before it blocked, which a loaded machine makes likely.
     assert 1 <= len(dropped) <= 2, dropped[:3]
-    assert all("WARNING mailautoconf.serve.logs:" in line for line in dropped)
+    assert all("WARNING mailautoconf.logs:" in line for line in dropped)
     written = len(lines) - len(dropped)
-    counted = sum(int(line.split("WARNING mailautoconf.serve.logs: ")[1].split()[0]) for line in dropped)
+    counted = sum(int(line.split("WARNING mailautoconf.logs: ")[1].split()[0]) for line in dropped)
     assert written + counted == 5 * logs.MAX_QUEUED
     assert any("still here" in line for line in lines)  # warnings had room beyond the access lines
 
