@@ -127,7 +127,7 @@ def write_nginx(work: Path, site: str, raw_root: Path, raw_port: int, cached_por
     location = f"location = {RAW_PATH} {{ root {raw_root}; types {{ application/xml xml; }} }}"
     conf = work / "nginx.conf"
     conf.write_text(
-        # pcre_jit: the site's emailaddress and User-Agent maps are regular expressions (README, Deploy).
+        # pcre_jit: the site's emailaddress and User-Agent maps are regular expressions (docs/deploy.md).
         f"user root;\nworker_processes 1;\npcre_jit on;\npid {work}/nginx.pid;\nerror_log {work}/error.log;\n"
         "events { worker_connections 1024; }\n"
         "http {\n  access_log off;\n"

@@ -144,11 +144,11 @@ def parser() -> argparse.ArgumentParser:
         help="with --well-known: proxy the paths of CalDAV/CardDAV URLs on the domains' own names to this DAV server",
     )
     nginx_parser.add_argument(
-        "--http-only", action="store_true", help="port 80 only, to order the first certificates (see README, Deploy)"
+        "--http-only", action="store_true", help="port 80 only, to order the first certificates (see docs/deploy.md)"
     )
     nginx_parser.add_argument("--http-port", type=int, default=80, metavar="PORT", help="default 80")
     nginx_parser.add_argument("--https-port", type=int, default=443, metavar="PORT", help="default 443")
-    import_help = "write a TOML config from config-v1.1.xml files (README: Coming from another setup)"
+    import_help = "write a TOML config from config-v1.1.xml files (docs/import.md)"
     import_parser = commands.add_parser("import", help=import_help, description=import_help)
     import_parser.add_argument("files", nargs="+", metavar="FILE", help="config-v1.1.xml documents; - reads stdin")
     import_parser.add_argument(

@@ -41,7 +41,7 @@ PATH = "/.well-known/user-agent-configuration.json"
 # Revisions served, and how each names message submission in "protocols":
 # -02 says "smtp" (what Stalwart serves), -03 "submit" (what automx 3 pins).
 REVISIONS = {"02": "smtp", "03": "submit"}
-DEFAULT_REVISION = "03"  # the latest; README "PACC" says why
+DEFAULT_REVISION = "03"  # the latest; docs/pacc.md says why
 
 # PACC has no port or TLS field: every protocol is implicit TLS on its
 # default port (draft section "Protocols"; RFC 8314 for 993, 995 and 465).

@@ -22,7 +22,7 @@ fi
 packages=(wrk iproute2 thunderbird libnss3-tools nginx-light dnsmasq-base radicale
           evolution-dev libebook1.2-dev evolution-data-server dbus gcc libc6-dev pkg-config
           bind9-utils systemd chromium chromium-driver zbar-tools)
-# The oldest Thunderbird the real-client tests are proven with (README, "Which
+# The oldest Thunderbird the real-client tests are proven with (docs/testing.md, "Which
 # clients are proven"); older ones fail them with "Programming bug. Assertion
 # failed". A Debian version: the package's epoch (1:) included.
 thunderbird_minimum=1:153.8.0esr

@@ -4,7 +4,7 @@ Every one of the 163 real documents is imported, loaded, rendered for each of
 its domains and compared with the original *semantically*: servers in order
 with type, host name, port, socket type, authentication and username, pop3
 options, documentation, names. Every difference is listed; only those in
-:data:`DELIBERATE` (also in the README, "Coming from another setup") are allowed, each by a rule that
+:data:`DELIBERATE` (also in docs/import.md, "Deliberate differences") are allowed, each by a rule that
 checks the difference is exactly the documented one.
 """
 
@@ -131,7 +131,7 @@ def _same_endpoint(one: dict[str, Any], other: dict[str, Any]) -> bool:
     return all(one[key] == other[key] for key in keys)
 
 
-# -- the deliberate differences (the README has the same table) -------------------------------
+# -- the deliberate differences (docs/import.md has the same table) -------------------------------
 
 RAW: dict[str, bytes] = {path.name: path.read_bytes() for path in FILES}
 

@@ -2,7 +2,7 @@
 
 nginx answers the common autoconfig lookups from the rendered tree itself
 (deploy/nginx.py); for every other request it asks the service. Whatever a
-client sends, the answer must be the one the service gives (the README
+client sends, the answer must be the one the service gives (docs/commands.md
 promises it): a real nginx runs the generated site in front of the real
 service, and each request of a table of odd queries is asked of both. Then
 the service is stopped, and nginx answers each request from disk, equal to

@@ -134,7 +134,7 @@ def test_a_stale_and_a_missing_digest_are_counted_until_the_zone_is_fixed(tmp_pa
         service.wait_for(
             lambda: "PACC digests stale in DNS for 2 domain(s) (was 0): " in service.log(), what="the log line"
         )
-        # The zone is fixed: the new record beside the old one, as the README's steps say.
+        # The zone is fixed: the new record beside the old one, as docs/pacc.md's steps say.
         server.stop()
         fixed = {"wrong.example": [stale, right["wrong.example"]], "missing.example": [right["missing.example"]]}
         server = zone(dns_dir, {"right.example": [right["right.example"]], **fixed}, port)

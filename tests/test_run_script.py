@@ -60,7 +60,7 @@ def test_an_older_thunderbird_stops_the_run_in_one_line(tmp_path: Path, version:
 @pytest.mark.parametrize(
     "answer",
     [
-        "installed 1:153.8.0esr-1~deb12u1",  # the version README names
+        "installed 1:153.8.0esr-1~deb12u1",  # the version docs/testing.md names
         "installed 1:153.8.0esr-1~deb12u2",
         "installed 1:153.10.0esr-1",  # compared as numbers: 10 > 8
         "installed 1:160.0esr-1",
@@ -73,12 +73,12 @@ def test_a_recent_or_missing_thunderbird_passes_silently(tmp_path: Path, answer:
     assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
 
 
-def test_run_sh_checks_the_version_readme_names_after_installing() -> None:
-    """The minimum is set once in run.sh, is the version README says the tests are proven with, and is checked."""
+def test_run_sh_checks_the_version_the_docs_name_after_installing() -> None:
+    """The minimum is set once in run.sh, is the version docs/testing.md says the tests are proven with, and checked."""
     script = RUN_SH.read_text(encoding="utf-8")
     assert re.findall(r"^thunderbird_minimum=(\S+)$", script, re.MULTILINE) == [MINIMUM]
     upstream = MINIMUM.split(":", 1)[1]
-    assert f"| Thunderbird {upstream} (Debian) |" in (ROOT / "README.md").read_text(encoding="utf-8")
+    assert f"| Thunderbird {upstream} (Debian) |" in (ROOT / "docs" / "testing.md").read_text(encoding="utf-8")
     install = script.index("apt-get install")
     checked = script.index('bash tests/debian_version.sh thunderbird "$thunderbird_minimum"')
     assert install < checked

@@ -23,7 +23,7 @@ from mailautoconf.serve import channel
 from mailautoconf.serve import service
 
 SLOW_CONNECTIONS = 300
-CUT_OFF_SECONDS = 10  # what the settings promise (README, Limits): no connection waits longer for a request
+CUT_OFF_SECONDS = 10  # what the settings promise (docs/commands.md, "Limits"): no connection waits longer for a request
 MARGIN = 4.0  # seconds: cleanup runs every cleanup_interval, the event loop wakes every second
 GET = b"GET /mail/config-v1.1.xml HTTP/1.1\r\nHost: autoconfig.example.org\r\n\r\n"
 POST_HEAD = (

@@ -94,7 +94,7 @@ def setting(key: str) -> str:
 
 
 def test_unit_runs_the_service_as_documented() -> None:
-    """The settings the tests below and docs/deploy-systemd.md rely on."""
+    """The settings the tests below and docs/deploy.md rely on."""
     assert setting("Type") == "notify"
     assert setting("NotifyAccess") == "main"
     assert setting("ExecReload") == "/bin/kill -HUP $MAINPID"

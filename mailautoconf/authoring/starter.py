@@ -49,7 +49,7 @@ def starter_config(domain: str, mail_host: str, provider_name: str | None) -> st
         "outgoing": [server("smtp", 465, "SSL"), server("smtp", 587, "STARTTLS")],
     }
     document = {"service": {"public_hostname": f"autoconfig.{domain_name}"}, "provider": [provider]}
-    header = "# mailautoconf starter config (service.py init); every key: README.md, Configuration reference.\n\n"
+    header = "# mailautoconf starter config (service.py init); every key: docs/configuration.md.\n\n"
     return header + tomli_w.dumps(document)
 
 

@@ -1,7 +1,7 @@
 """PACC: the JSON at ``https://ua-auto-config.<d>/.well-known/user-agent-configuration.json`` and its digest.
 
 The body's SHA-256 must be in a live ``_ua-auto-config.<d>`` TXT record
-(paccspec; README "PACC"): until DNS carries a changed document's new
+(paccspec; docs/pacc.md): until DNS carries a changed document's new
 digest, PACC clients reject it silently. No client ships PACC yet, so a
 domain without either is *absent*, not failing.
 """

@@ -45,7 +45,7 @@ DEFAULT_STATIC_ROOT = "/var/lib/mailautoconf/static_xml"
 # How the service runs under waitress; bench/ serves its baseline app with the
 # same settings, so the two are compared like for like.
 # The connection settings are sized for mail clients, which send one small
-# request at once and give up after a few seconds (README, "Limits").
+# request at once and give up after a few seconds (docs/commands.md, "Limits").
 WAITRESS_SETTINGS: dict[str, Any] = {
     "threads": 8,  # requests are short, memory-only lookups
     "ident": "mailautoconf",

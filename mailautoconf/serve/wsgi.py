@@ -38,7 +38,7 @@ class CaseInsensitiveAutodiscover:
 
     Microsoft's connectivity analyzer asks /Autodiscover/Autodiscover.xml,
     Windows 10 Mail /AutoDiscover/AutoDiscover.xml (docs/clients.md section 2.3);
-    README promises any letter case, the extension's included. In the v2 path
+    docs/urls.md promises any letter case, the extension's included. In the v2 path
     form only the fixed part is folded: the address after it is the client's.
     """
 

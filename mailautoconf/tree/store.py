@@ -287,7 +287,7 @@ class PaccDns:
 
 
 # Upper bounds, in seconds, of the render-duration histogram: a few domains
-# take milliseconds, a hoster's 100,000 a minute or more (README, "Hosting many domains").
+# take milliseconds, a hoster's 100,000 a minute or more (docs/hosting.md).
 RENDER_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0)
 # How a pipeline run ended (pipeline.Outcome.stage).
 RELOAD_OUTCOMES = ("applied", "unchanged", "config_error", "publish_error", "error")

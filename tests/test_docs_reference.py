@@ -1,9 +1,9 @@
-"""README.md's configuration reference names exactly the keys the loader accepts, table by table.
+"""docs/configuration.md names exactly the keys the loader accepts, table by table.
 
 The accepted keys are found black-box: a config with an unknown key in a
 table is refused with "known keys: a, b, c". The documented keys are the
 backticked names in the first column of each table of the reference's
-``### `[table]``` sections (the pop3 table's keys are in its row's meaning).
+``## `[table]``` sections (the pop3 table's keys are in its row's meaning).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from support.paths import ROOT
 
 from mailautoconf import config
 
-README = ROOT / "README.md"
+REFERENCE = ROOT / "docs" / "configuration.md"
 UNKNOWN = "zzz_unknown"
 
 DOCUMENTATION = '\n[[provider.documentation]]\nurl = "https://example.net/help"\ndescription = "Help"\n'
@@ -57,12 +57,11 @@ def _cells(line: str) -> list[str]:
 
 
 def documented_keys() -> dict[str, set[str]]:
-    """Table heading name -> the keys README.md's configuration reference lists for it."""
-    text = README.read_text(encoding="utf-8")
-    start = text.index("\n## Configuration reference\n")
-    end = text.index("\n## ", start + 1)
+    """Table heading name -> the keys docs/configuration.md lists for it."""
+    text = REFERENCE.read_text(encoding="utf-8")
+    assert text.startswith("# Configuration reference\n"), "docs/configuration.md lost its title"
     documented: dict[str, set[str]] = {}
-    for section in text[start:end].split("\n### ")[1:]:
+    for section in text.split("\n## ")[1:]:
         heading, _, body = section.partition("\n")
         tables = re.findall(r"`([^`]+)`", heading)
         if not tables:
@@ -76,7 +75,7 @@ def documented_keys() -> dict[str, set[str]]:
                 (name,) = names
                 documented[name] = set(re.findall(r"`([a-z_0-9]+)` \(", row[-1]))
             if any("pop3 only" in cell for cell in row[1:]):
-                # README documents incoming and outgoing in one table; pop3 settings are incoming only.
+                # The reference documents incoming and outgoing in one table; pop3 settings are incoming only.
                 documented.setdefault("incoming only", set()).update(names)
         for table in tables:
             documented[table] = set(keys)
@@ -88,7 +87,7 @@ def documented_keys() -> dict[str, set[str]]:
 
 def test_the_reference_is_found() -> None:
     documented = documented_keys()
-    assert set(documented) == set(PROBES), "README.md's configuration reference sections changed"
+    assert set(documented) == set(PROBES), "docs/configuration.md's sections changed"
     assert all(documented.values()), {table: keys for table, keys in documented.items() if not keys}
 
 
@@ -99,7 +98,7 @@ def test_accepted_keys_are_the_documented_keys(table: str) -> None:
     undocumented = sorted(accepted - documented)
     not_accepted = sorted(documented - accepted)
     assert not undocumented and not not_accepted, (
-        f"{table}: accepted but missing from README.md's configuration reference: {undocumented or 'none'}; "
+        f"{table}: accepted but missing from docs/configuration.md: {undocumented or 'none'}; "
         f"documented there but not accepted: {not_accepted or 'none'}"
     )
 
@@ -107,4 +106,4 @@ def test_accepted_keys_are_the_documented_keys(table: str) -> None:
 def test_every_top_level_table_has_a_section() -> None:
     accepted = accepted_keys(f"{UNKNOWN} = 1\n" + SMALL)
     sections = {re.sub(r"[\[\]]", "", table).split(".")[0] for table in documented_keys() if table.startswith("[")}
-    assert accepted == sections, f"top-level tables accepted {sorted(accepted)}, README sections {sorted(sections)}"
+    assert accepted == sections, f"top-level tables accepted {sorted(accepted)}, reference sections {sorted(sections)}"
