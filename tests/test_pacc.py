@@ -260,7 +260,7 @@ def test_oauth_issuer_must_be_https_without_query_or_fragment(issuer: str) -> No
         pytest.param('pacc = "yes"', '"pacc" must be true or false, not a string', id="not-a-bool"),
         pytest.param(
             "pacc = true\npacc_revision = 3",
-            "pacc_revision 3 is not a revision this version serves",
+            'pacc_revision 3 is not a revision this version serves; use "02" or "03"',
             id="revision-not-a-string",
         ),
     ],
@@ -271,7 +271,7 @@ def test_setting_errors(setting: str, expected: str) -> None:
         config_loader.loads(text, "test.toml")
     messages = [str(problem) for problem in refused.value.problems]
     line = text.splitlines().index(setting.splitlines()[-1]) + 1  # the key at fault
-    assert len(messages) == 1 and expected in messages[0] and f"line {line}:" in messages[0], messages
+    assert messages == [f'test.toml, line {line}: provider "other.test": {expected}']
 
 
 def test_revision_without_pacc_is_a_warning() -> None:
