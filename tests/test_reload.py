@@ -125,18 +125,26 @@ def test_sighup_reloads_and_repairs_the_tree(make_service) -> None:  # type: ign
 def test_start_with_broken_config_serves_last_good_generation(make_service) -> None:  # type: ignore[no-untyped-def]
     service = make_service()
     assert service.stop() == 0
-    service.config_path.write_text(EXAMPLE.replace("port = 993", 'port = "993"'), encoding="utf-8")
+    broken = EXAMPLE.replace("port = 993", 'port = "993"')
+    service.config_path.write_text(broken, encoding="utf-8")
     service.start()
-    health = service.health()
-    assert health["config_error"] and '"port" must be a whole number' in health["config_error"][0]
+    line = broken.splitlines().index('port = "993"') + 1
+    assert service.health()["config_error"] == [
+        f'{service.config_path}, line {line}: provider "example.net", incoming server 1: '
+        '"port" must be a whole number, not a string'
+    ]
     assert "Your Own Mail Provider" in display_name(service)
 
 
 def test_start_with_broken_config_and_nothing_rendered_is_503(make_service) -> None:  # type: ignore[no-untyped-def]
-    service = make_service(EXAMPLE.replace("port = 993", "port = 0"), expect_ready=False)
+    broken = EXAMPLE.replace("port = 993", "port = 0")
+    service = make_service(broken, expect_ready=False)
     answer = service.get("/healthz")
     assert answer.status_code == 503
-    assert answer.json()["config_error"]
+    line = broken.splitlines().index("port = 0") + 1
+    assert answer.json()["config_error"] == [
+        f'{service.config_path}, line {line}: provider "example.net", incoming server 1: port 0 is not a port (1-65535)'
+    ]
     assert service.get(PATH, host="autoconfig.example.org").status_code == 503
     service.config_path.write_text(EXAMPLE, encoding="utf-8")
     service.wait_for(lambda: service.get("/healthz").status_code == 200, what="recovery from a first broken config")
