@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from support.paths import EXAMPLE_CONFIG
@@ -20,6 +21,11 @@ PATH = "/mail/config-v1.1.xml"
 def display_name(service: Service, host: str = "autoconfig.example.org") -> str:
     answer = service.get(PATH, host=host)
     return answer.text if answer.status_code == 200 else ""
+
+
+def served_name(service: Service, host: str = "autoconfig.example.org") -> str | None:
+    """The <displayName> of the document served for ``host``."""
+    return ET.fromstring(service.get(PATH, host=host).content).findtext("emailProvider/displayName")
 
 
 def with_name(name: str) -> str:
@@ -45,8 +51,10 @@ def test_valid_edit_in_place_is_served(make_service) -> None:  # type: ignore[no
 
 def test_file_replaced_by_rename_is_served(make_service) -> None:  # type: ignore[no-untyped-def]
     service = make_service()
+    first = service.health()["generation"]
     replace_by_rename(service.config_path, with_name("Renamed Into Place"))
-    service.wait_for(lambda: "Renamed Into Place" in display_name(service), what="renamed file to be served")
+    service.wait_for(lambda: service.health()["generation"] != first, what="a new generation")
+    assert served_name(service) == "Renamed Into Place"
 
 
 def test_new_domain_is_served_after_edit(make_service) -> None:  # type: ignore[no-untyped-def]
@@ -103,6 +111,9 @@ def test_burst_of_writes_ends_with_last_content(make_service) -> None:  # type: 
     for index in range(10):
         replace_by_rename(service.config_path, with_name(f"Burst {index}"))
     service.wait_for(lambda: "Burst 9" in display_name(service), what="the last write of a burst")
+    # Exactly the last one ("Burst 9", not a longer name holding it), from a config without error.
+    assert served_name(service) == "Burst 9"
+    assert service.health()["config_error"] is None
 
 
 def test_sighup_reloads_and_repairs_the_tree(make_service) -> None:  # type: ignore[no-untyped-def]
