@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from support import configs
 from support.app import render_app
 from support.dns import DNSMASQ
 from support.dns import NAMED_CHECKZONE
@@ -44,48 +45,22 @@ from mailautoconf.deploy.dns import zone_txt
 from mailautoconf.model import Config
 from mailautoconf.serve.davredirect import CACHE_SECONDS
 
-MAIL = """
-[[provider.incoming]]
-type = "imap"
-hostname = "mail.example.net"
-port = 993
-socket_type = "SSL"
-authentication = ["password-cleartext"]
-username = "{address}"
-
-[[provider.outgoing]]
-type = "smtp"
-hostname = "mail.example.net"
-port = 465
-socket_type = "SSL"
-authentication = ["password-cleartext"]
-username = "{address}"
-"""
 # Per-domain CalDAV host, a shared CardDAV host on its own port, an override with a bare host
 # (context path "/"), and a provider without DAV: its domains get no records and a 404.
 CONFIG = (
-    """\
-[service]
-public_hostname = "autoconfig.example.net"
-
-[[provider]]
-id = "example.net"
-display_name = "Example Mail"
-domains = ["example.net", "example.org", "example.com"]
+    configs.service("autoconfig.example.net")
+    + configs.provider(
+        "example.net",
+        ["example.net", "example.org", "example.com"],
+        "mail.example.net",
+        display_name="Example Mail",
+        extra="""\
 caldav = { url = "https://dav.{domain}/dav/calendars/", username = "{address}" }
 carddav = { url = "https://contacts.example.net:8443/card/" }
-"""
-    + MAIL
-    + """
-[provider.overrides."example.com".caldav]
-url = "https://cal.example.com"
-
-[[provider]]
-id = "plain.test"
-display_name = "No calendars"
-domains = ["plain.test"]
-"""
-    + MAIL
+""",
+        after='[provider.overrides."example.com".caldav]\nurl = "https://cal.example.com"\n',
+    )
+    + configs.provider("plain.test", ["plain.test"], "mail.example.net", display_name="No calendars")
 )
 LOCAL = ["example.net", "example.org", "example.com", "plain.test"]
 CALDAV = {

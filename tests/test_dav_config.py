@@ -10,6 +10,7 @@ from mailautoconf import config
 from mailautoconf.model import DavService
 
 DAV = '[provider.caldav]\nurl = "https://DAV.{domain}/cal/"\nusername = "{address}"\n\n[provider.carddav]\nurl = "https://dav.example.net:8443/card/?x=1"\n'
+PASSWORDS = "(calendars and contacts carry passwords)"
 BASE = HEAD + provider("alpha.example", ["alpha.example", "beta.example"], "mail.alpha.example", extra=DAV)
 
 
@@ -35,10 +36,17 @@ def test_an_override_replaces_the_providers_service() -> None:
 @pytest.mark.parametrize(
     ("url", "message"),
     [
-        ("http://dav.example.net/", 'url "http://dav.example.net/" is not an https URL'),
-        ("https://dav example/", 'url "https://dav example/" is not an https URL'),
-        ("https://dav.{user}.example/", 'url "dav.{user}.example" has an unknown placeholder'),
-        ("https://-bad-.example/", 'url "-bad-.example" is not a valid host name'),
+        ("http://dav.example.net/", f'url "http://dav.example.net/" is not an https URL {PASSWORDS}'),
+        ("https://dav example/", f'url "https://dav example/" is not an https URL {PASSWORDS}'),
+        (
+            "https://dav.{user}.example/",
+            'url "dav.{user}.example" has an unknown placeholder (only {domain} may be used here)',
+        ),
+        (
+            "https://-bad-.example/",
+            'url "-bad-.example" is not a valid host name '
+            '(the label "-bad-" may only hold letters, digits and inner hyphens)',
+        ),
     ],
 )
 def test_bad_urls_name_file_line_and_key(url: str, message: str) -> None:
@@ -46,8 +54,9 @@ def test_bad_urls_name_file_line_and_key(url: str, message: str) -> None:
     line = text.splitlines().index(f'url = "{url}"') + 1
     with pytest.raises(config.ConfigError) as caught:
         config.loads(text, "c.toml")
-    (problem,) = caught.value.problems
-    assert str(problem).startswith(f'c.toml, line {line}: provider "alpha.example", carddav: {message}')
+    assert [str(problem) for problem in caught.value.problems] == [
+        f'c.toml, line {line}: provider "alpha.example", carddav: {message}'
+    ]
 
 
 def test_signing_paths_are_relative_to_the_config() -> None:

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support import configs
 from support.configs import HOSTING as HOSTING_CONFIG
 from support.dns import SERVICE_HOST
 from support.dns import Dnsmasq
@@ -157,38 +158,19 @@ def test_srv_target_that_is_our_cname_is_a_warning() -> None:
 
 # A domain hoster: customers keep their DNS; kunde-b.example has no names of its own and is
 # found through the MX lookup (autoconfig.hoster.example); mail.{domain} is per domain.
-HOSTER = """\
-[service]
-public_hostname = "autoconfig.provider.example"
-
-[dns]
-common_names = true
-
-[[provider]]
-id = "hoster.example"
-display_name = "Hoster"
-domains = ["kunde-a.example", "kunde-b.example"]
-mx = ["mx1.hoster.example", "mx2.hoster.example"]
-
-[[provider.incoming]]
-type = "imap"
-hostname = "imap.{domain}"
-port = 993
-socket_type = "SSL"
-authentication = ["password-cleartext"]
-username = "{address}"
-
-[[provider.outgoing]]
-type = "smtp"
-hostname = "mail.hoster.example"
-port = 465
-socket_type = "SSL"
-authentication = ["password-cleartext"]
-username = "{address}"
-
-[provider.overrides."kunde-b.example"]
-own_names = false
-"""
+HOSTER = (
+    configs.service("autoconfig.provider.example")
+    + "\n[dns]\ncommon_names = true\n"
+    + configs.provider(
+        "hoster.example",
+        ["kunde-a.example", "kunde-b.example"],
+        display_name="Hoster",
+        incoming="imap.{domain}",
+        outgoing="mail.hoster.example",
+        extra='mx = ["mx1.hoster.example", "mx2.hoster.example"]\n',
+        after='[provider.overrides."kunde-b.example"]\nown_names = false\n',
+    )
+)
 HOSTER_ADDRESSES = HOSTER.replace("[dns]\n", '[dns]\naddresses = ["192.0.2.10", "2001:db8::10"]\nttl = 300\n')
 
 
@@ -302,7 +284,7 @@ def test_named_checkzone_agrees_srv_to_cname_is_wrong(tmp_path: Path) -> None:
         EXAMPLE.replace('hostname = "mail.example.net"\nport = 993', 'hostname = "autodiscover.{domain}"\nport = 993')
     )
     result = checkzone(tmp_path, "example.org", records(loaded, "example.org"))
-    assert result.returncode != 0
+    assert result.returncode == 1  # named-checkzone: 1 when the zone has errors
     assert "SRV" in result.stdout and "CNAME" in result.stdout, result.stdout
 
 

@@ -55,8 +55,13 @@ def test_addresses_spelling_tokens_are_filled_in_once(make_service) -> None:  # 
         assert mail["EmailAddress"] == address and mail["IncomingMailServerUsername"] == address
     # The last good tree on disk: the same answers, byte for byte.
     assert service.stop() == 0
-    service.config_path.write_text(CONFIG.replace("port = 993", 'port = "993"'), encoding="utf-8")
+    broken = CONFIG.replace("port = 993", 'port = "993"')
+    service.config_path.write_text(broken, encoding="utf-8")
     service.start()
-    assert service.health()["config_error"]
+    line = broken.splitlines().index('port = "993"') + 1
+    assert service.health()["config_error"] == [
+        f'{service.config_path}, line {line}: provider "example.net", incoming server 1: '
+        '"port" must be a whole number, not a string'
+    ]
     for address, on_disk, in_memory in zip(ADDRESSES, answers(service), from_templates, strict=True):
         assert on_disk == in_memory, address

@@ -125,7 +125,9 @@ def test_service_started_with_a_huge_integer_serves_the_last_good_tree(make_serv
     service.config_path.write_text(HUGE_PORT, encoding="utf-8")
     service.start()
     health = service.health()
-    assert health["config_error"] and "a number with more than 4300 digits" in health["config_error"][0]
+    assert health["config_error"] == [
+        f"{service.config_path}, line {HUGE_LINE}: TOML syntax error: a number with more than 4300 digits (column 8)"
+    ]
     assert service.get("/mail/config-v1.1.xml", host="autoconfig.example.org").content == before
 
 

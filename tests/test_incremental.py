@@ -171,13 +171,18 @@ def test_edit_is_served_while_other_files_in_the_folder_keep_changing(make_servi
 
     writer = threading.Thread(target=write_noise)
     writer.start()
+    writing_when_served: list[bool] = []
+
+    def served() -> bool:
+        if b"Renamed mail" not in service.get(PATH, host="autoconfig.a1.example").content:
+            return False
+        writing_when_served.append(writer.is_alive())
+        return True
+
     try:
         time.sleep(0.3)
-        edit(
-            service,
-            config_text().replace("alpha.example mail", "Renamed mail"),
-            lambda: writer.is_alive() and b"Renamed mail" in service.get(PATH, host="autoconfig.a1.example").content,
-        )
+        edit(service, config_text().replace("alpha.example mail", "Renamed mail"), served)
     finally:
         stop.set()
         writer.join()
+    assert writing_when_served == [True]  # served while the log was still being written, not after

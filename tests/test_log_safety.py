@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import logging
 import threading
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from typing import Any
 
@@ -175,7 +176,9 @@ def test_the_queue_stays_bounded_when_stderr_stalls() -> None:
 )
 def test_autodiscover_xml_in_any_case(app: App, path: str) -> None:
     answer = app.client.post(path, data=b"not xml", content_type="text/xml")
-    assert answer.status_code != 404, path
+    # Reached the Autodiscover view in every spelling: a body not XML is its 400 with ErrorCode 600 (README).
+    assert answer.status_code == 400, path
+    assert ET.fromstring(answer.data).findtext(".//{*}ErrorCode") == "600", answer.data
 
 
 @pytest.mark.parametrize(

@@ -25,6 +25,7 @@ import pytest
 from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
+from support import configs
 from support.isolation import requires_isolation
 from support.nginx import NGINX
 from support.nginx import generate_site
@@ -47,35 +48,15 @@ EVOLUTION = "Evolution/3.46.4"
 
 # a.test and b.test have own names, c.test none; autoconfig.b.test is hosted too, so the Host
 # autoconfig.b.test is a hosted domain itself (the service asks that before b.test).
-CONFIG = """\
-[service]
-public_hostname = "autoconfig.provider.test"
-
-[[provider]]
-id = "provider.test"
-display_name = "Provider"
-domains = ["a.test", "b.test", "c.test", "autoconfig.b.test"]
-mx = ["mx.provider.test"]
-
-[[provider.incoming]]
-type = "imap"
-hostname = "mail.{domain}"
-port = 993
-socket_type = "SSL"
-authentication = ["password-cleartext"]
-username = "{address}"
-
-[[provider.outgoing]]
-type = "smtp"
-hostname = "mail.provider.test"
-port = 465
-socket_type = "SSL"
-authentication = ["password-cleartext"]
-username = "{address}"
-
-[provider.overrides."c.test"]
-own_names = false
-"""
+CONFIG = configs.service("autoconfig.provider.test") + configs.provider(
+    "provider.test",
+    ["a.test", "b.test", "c.test", "autoconfig.b.test"],
+    display_name="Provider",
+    incoming="mail.{domain}",
+    outgoing="mail.provider.test",
+    extra='mx = ["mx.provider.test"]\n',
+    after='[provider.overrides."c.test"]\nown_names = false\n',
+)
 DOCUMENT = "/mail/config-v1.1.xml"
 WELL_KNOWN = "/.well-known/autoconfig/mail/config-v1.1.xml"
 

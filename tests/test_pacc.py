@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from support import configs
 from support.dns import DNSMASQ
 from support.dns import Dnsmasq
 from support.dns import dnsmasq_options
@@ -47,19 +48,9 @@ NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 needs_nginx = pytest.mark.skipif(not os.path.exists(NGINX), reason="nginx is not installed")
 HTTP, HTTPS = 18280, 18643  # not the other nginx tests' ports
 
-SERVER = """
-[[provider.{direction}]]
-type = "{type}"
-hostname = "{host}"
-port = {port}
-socket_type = "{socket}"
-authentication = ["password-cleartext"]
-username = "{{address}}"
-"""
-
 
 def server(direction: str, type_: str, host: str, port: int, socket: str) -> str:
-    return SERVER.format(direction=direction, type=type_, host=host, port=port, socket=socket)
+    return "\n" + configs.server(direction, type_, host, port, socket)
 
 
 # Three providers: one opts in (with a name that holds markup), one does not, one opts in
@@ -79,15 +70,12 @@ pacc = true
     + server("outgoing", "smtp", "smtp.example.net", 465, "SSL")
     + '\n[provider.caldav]\nurl = "https://dav.{domain}/calendars/"\n'
 )
-PLAIN_PROVIDER = (
-    """
-[[provider]]
-id = "other.test"
-display_name = "Not Opted In"
-domains = ["other.example"]
-"""
-    + server("incoming", "imap", "imap.other.test", 993, "SSL")
-    + server("outgoing", "smtp", "smtp.other.test", 465, "SSL")
+PLAIN_PROVIDER = configs.provider(
+    "other.test",
+    ["other.example"],
+    display_name="Not Opted In",
+    incoming="imap.other.test",
+    outgoing="smtp.other.test",
 )
 STARTTLS_PROVIDER = (
     """
@@ -100,7 +88,7 @@ pacc = true
     + server("incoming", "imap", "imap.starttls.test", 143, "STARTTLS")
     + server("outgoing", "smtp", "smtp.starttls.test", 587, "STARTTLS")
 )
-HEAD = '[service]\npublic_hostname = "autoconfig.example.net"\n'
+HEAD = configs.service("autoconfig.example.net")
 CONFIG = HEAD + PACC_PROVIDER + PLAIN_PROVIDER + STARTTLS_PROVIDER
 # A service serving PACC looks its digests up in DNS, by default with the system's resolver; the tests
 # here ask no DNS server (test_pacc_stale.py asks a dnsmasq on 127.0.0.1).
@@ -260,7 +248,7 @@ def test_oauth_issuer_must_be_https_without_query_or_fragment(issuer: str) -> No
         pytest.param('pacc = "yes"', '"pacc" must be true or false, not a string', id="not-a-bool"),
         pytest.param(
             "pacc = true\npacc_revision = 3",
-            "pacc_revision 3 is not a revision this version serves",
+            'pacc_revision 3 is not a revision this version serves; use "02" or "03"',
             id="revision-not-a-string",
         ),
     ],
@@ -271,7 +259,7 @@ def test_setting_errors(setting: str, expected: str) -> None:
         config_loader.loads(text, "test.toml")
     messages = [str(problem) for problem in refused.value.problems]
     line = text.splitlines().index(setting.splitlines()[-1]) + 1  # the key at fault
-    assert len(messages) == 1 and expected in messages[0] and f"line {line}:" in messages[0], messages
+    assert messages == [f'test.toml, line {line}: provider "other.test": {expected}']
 
 
 def test_revision_without_pacc_is_a_warning() -> None:

@@ -20,6 +20,7 @@ import os
 from pathlib import Path
 
 import pytest
+from support import configs
 from support.dns import DNSMASQ
 from support.dns import Dnsmasq
 from support.dns import free_udp_port
@@ -39,36 +40,27 @@ from mailautoconf.render.templates import provider_templates
 needs_dnsmasq = pytest.mark.skipif(DNSMASQ is None, reason="needs dnsmasq (Debian dnsmasq-base)")
 
 DOMAINS = ("right.example", "wrong.example", "missing.example")
-PROVIDER = """
-[[provider]]
-id = "example.net"
-display_name = "{name}"
-domains = ["right.example", "wrong.example", "missing.example"]
-pacc = true
+HEAD = configs.service("autoconfig.example.net")
 
-[[provider.incoming]]
-type = "imap"
-hostname = "imap.example.net"
-port = 993
-socket_type = "SSL"
-authentication = "password-cleartext"
-username = "{{address}}"
 
-[[provider.outgoing]]
-type = "smtp"
-hostname = "smtp.example.net"
-port = 465
-socket_type = "SSL"
-authentication = "password-cleartext"
-username = "{{address}}"
-"""
-HEAD = '[service]\npublic_hostname = "autoconfig.example.net"\n'
+def pacc_provider(name: str = "Example Mail") -> str:
+    """The provider that opts in to PACC for DOMAINS, under the display name ``name``."""
+    return configs.provider(
+        "example.net",
+        list(DOMAINS),
+        display_name=name,
+        incoming="imap.example.net",
+        outgoing="smtp.example.net",
+        extra="pacc = true",
+    )
+
+
 # The watcher's pace for tests: a re-check every second, nothing held back by the rate.
 PACE = "recheck_interval = 1\nqueries_per_second = 100\n"
 
 
 def config_text(port: int, name: str = "Example Mail") -> str:
-    return HEAD + f'\n[pacc]\nresolver = "127.0.0.1:{port}"\n{PACE}' + PROVIDER.format(name=name)
+    return HEAD + f'\n[pacc]\nresolver = "127.0.0.1:{port}"\n{PACE}' + pacc_provider(name)
 
 
 def records(text: str) -> dict[str, str]:
@@ -198,7 +190,7 @@ def test_an_unreachable_resolver_gives_unknown_not_stale(make_service) -> None: 
 def test_off_without_a_provider_that_opts_in_and_with_check_dns_false(make_service) -> None:  # type: ignore[no-untyped-def]
     # No provider with pacc = true: nothing is asked (the resolver named would time out).
     plain = config_text(free_udp_port()).replace("pacc = true\n", "")
-    off = HEAD + "\n[pacc]\ncheck_dns = false\n" + PROVIDER.format(name="Example Mail")
+    off = HEAD + "\n[pacc]\ncheck_dns = false\n" + pacc_provider()
     for text in (plain, off):
         service = make_service(text)
         health = service.health()
@@ -216,10 +208,10 @@ def test_off_without_a_provider_that_opts_in_and_with_check_dns_false(make_servi
 
 
 def test_defaults() -> None:
-    loaded = config_loader.loads(HEAD + PROVIDER.format(name="Example Mail"), "test.toml").config
+    loaded = config_loader.loads(HEAD + pacc_provider(), "test.toml").config
     assert loaded.pacc == PaccSettings(True, None, 300, 86400, 20)
     assert watch.enabled(loaded)
-    plain = PROVIDER.format(name="Example Mail").replace("pacc = true\n", "")
+    plain = pacc_provider().replace("pacc = true\n", "")
     written = config_loader.loads(
         HEAD + '[pacc]\nresolver = "[::1]:5353"\nsweep_interval = 3600\nqueries_per_second = 5\n' + plain,
         "test.toml",
@@ -249,7 +241,7 @@ def test_defaults() -> None:
     ],
 )  # fmt: skip
 def test_setting_errors(setting: str, expected: str) -> None:
-    text = HEAD + "\n[pacc]\n" + setting + "\n" + PROVIDER.format(name="Example Mail")
+    text = HEAD + "\n[pacc]\n" + setting + "\n" + pacc_provider()
     with pytest.raises(config_loader.ConfigError) as caught:
         config_loader.loads(text, "test.toml")
     assert [str(problem) for problem in caught.value.problems] == [f"test.toml, line 5: [pacc]: {expected}"]
@@ -271,8 +263,8 @@ def changes(before: str, after: str) -> paccguard.DigestChanges:
 
 
 def test_a_reload_names_the_published_digests_it_changed_and_those_it_withdrew() -> None:
-    text = PROVIDER.format(name="Example Mail")
-    renamed = changes(HEAD + text, HEAD + PROVIDER.format(name="Renamed"))
+    text = pacc_provider()
+    renamed = changes(HEAD + text, HEAD + pacc_provider("Renamed"))
     assert (renamed.count, sorted(renamed.published), renamed.withdrawn) == (3, sorted(DOMAINS), ())
     # A domain without own names has a document but no TXT record: counted as changed, not looked up.
     no_names = '\n[provider.overrides."missing.example"]\nown_names = false\n'

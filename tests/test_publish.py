@@ -213,8 +213,12 @@ def test_render_killed_midway_leaves_a_tree_that_serves(tmp_path: Path) -> None:
     assert_whole(output)
 
 
-@pytest.mark.parametrize("broken", ["[[provider]\n"], ids=["syntax-error"])
-def test_service_killed_during_reload_restarts_on_what_is_on_disk(make_service, broken: str) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize(
+    ("broken", "error"),
+    [("[[provider]\n", "line 1: TOML syntax error: expected ']]' at the end of an array declaration (column 11)")],
+    ids=["syntax-error"],
+)
+def test_service_killed_during_reload_restarts_on_what_is_on_disk(make_service, broken: str, error: str) -> None:  # type: ignore[no-untyped-def]
     service = make_service()
     good = service.get("/mail/config-v1.1.xml", host="autoconfig.example.org").content
     service.config_path.write_text(big_config(20000).replace("port = 993", "port = 994"), encoding="utf-8")
@@ -230,4 +234,4 @@ def test_service_killed_during_reload_restarts_on_what_is_on_disk(make_service, 
     served = service.get("/mail/config-v1.1.xml", host="autoconfig.example.org").content
     assert served in (good, good.replace(b"<port>993</port>", b"<port>994</port>"))
     assert served == (service.output / "current" / "example.org" / THUNDERBIRD).read_bytes()
-    assert service.health()["config_error"]
+    assert service.health()["config_error"] == [f"{service.config_path}, {error}"]

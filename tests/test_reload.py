@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from support.paths import EXAMPLE_CONFIG
@@ -20,6 +21,11 @@ PATH = "/mail/config-v1.1.xml"
 def display_name(service: Service, host: str = "autoconfig.example.org") -> str:
     answer = service.get(PATH, host=host)
     return answer.text if answer.status_code == 200 else ""
+
+
+def served_name(service: Service, host: str = "autoconfig.example.org") -> str | None:
+    """The <displayName> of the document served for ``host``."""
+    return ET.fromstring(service.get(PATH, host=host).content).findtext("emailProvider/displayName")
 
 
 def with_name(name: str) -> str:
@@ -45,8 +51,10 @@ def test_valid_edit_in_place_is_served(make_service) -> None:  # type: ignore[no
 
 def test_file_replaced_by_rename_is_served(make_service) -> None:  # type: ignore[no-untyped-def]
     service = make_service()
+    first = service.health()["generation"]
     replace_by_rename(service.config_path, with_name("Renamed Into Place"))
-    service.wait_for(lambda: "Renamed Into Place" in display_name(service), what="renamed file to be served")
+    service.wait_for(lambda: service.health()["generation"] != first, what="a new generation")
+    assert served_name(service) == "Renamed Into Place"
 
 
 def test_new_domain_is_served_after_edit(make_service) -> None:  # type: ignore[no-untyped-def]
@@ -103,6 +111,9 @@ def test_burst_of_writes_ends_with_last_content(make_service) -> None:  # type: 
     for index in range(10):
         replace_by_rename(service.config_path, with_name(f"Burst {index}"))
     service.wait_for(lambda: "Burst 9" in display_name(service), what="the last write of a burst")
+    # Exactly the last one ("Burst 9", not a longer name holding it), from a config without error.
+    assert served_name(service) == "Burst 9"
+    assert service.health()["config_error"] is None
 
 
 def test_sighup_reloads_and_repairs_the_tree(make_service) -> None:  # type: ignore[no-untyped-def]
@@ -125,18 +136,26 @@ def test_sighup_reloads_and_repairs_the_tree(make_service) -> None:  # type: ign
 def test_start_with_broken_config_serves_last_good_generation(make_service) -> None:  # type: ignore[no-untyped-def]
     service = make_service()
     assert service.stop() == 0
-    service.config_path.write_text(EXAMPLE.replace("port = 993", 'port = "993"'), encoding="utf-8")
+    broken = EXAMPLE.replace("port = 993", 'port = "993"')
+    service.config_path.write_text(broken, encoding="utf-8")
     service.start()
-    health = service.health()
-    assert health["config_error"] and '"port" must be a whole number' in health["config_error"][0]
+    line = broken.splitlines().index('port = "993"') + 1
+    assert service.health()["config_error"] == [
+        f'{service.config_path}, line {line}: provider "example.net", incoming server 1: '
+        '"port" must be a whole number, not a string'
+    ]
     assert "Your Own Mail Provider" in display_name(service)
 
 
 def test_start_with_broken_config_and_nothing_rendered_is_503(make_service) -> None:  # type: ignore[no-untyped-def]
-    service = make_service(EXAMPLE.replace("port = 993", "port = 0"), expect_ready=False)
+    broken = EXAMPLE.replace("port = 993", "port = 0")
+    service = make_service(broken, expect_ready=False)
     answer = service.get("/healthz")
     assert answer.status_code == 503
-    assert answer.json()["config_error"]
+    line = broken.splitlines().index("port = 0") + 1
+    assert answer.json()["config_error"] == [
+        f'{service.config_path}, line {line}: provider "example.net", incoming server 1: port 0 is not a port (1-65535)'
+    ]
     assert service.get(PATH, host="autoconfig.example.org").status_code == 503
     service.config_path.write_text(EXAMPLE, encoding="utf-8")
     service.wait_for(lambda: service.get("/healthz").status_code == 200, what="recovery from a first broken config")

@@ -694,7 +694,8 @@ def test_unit_under_real_systemd(machine: Machine) -> None:
     as_member = ["setpriv", "--reuid=65534", "--regid=65534", f"--groups={gid}", "cat", document]
     assert "<clientConfig" in m.inside(*as_member).stdout
     as_other = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "cat", document]
-    assert m.inside(*as_other, check=False).returncode != 0
+    refused = m.inside(*as_other, check=False)
+    assert refused.returncode == 1 and f"cat: {document}: Permission denied" in refused.stderr, refused
 
     # An edit under ProtectSystem=strict is still seen (inotify), and served.
     m.inside("sed", "-i", "s/Your Own Mail Provider/Edited Under Systemd/", f"{CONFIG_DIR}/autoconfig.toml")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import textwrap
 
-__all__ = ["GROUPWARE", "HEAD", "HOSTING", "SMALL", "provider"]
+__all__ = ["GROUPWARE", "HEAD", "HOSTING", "MINIMAL_AUTOCONFIG", "PAGE", "SMALL", "provider", "server", "service"]
 
 # Two domains of one provider: enough for "another domain's document".
 SMALL = """\
@@ -168,31 +168,50 @@ carddav = { url = "https://calendar.office-own.test/contacts/", username = "{add
 HEAD = '[service]\npublic_hostname = "autoconfig.alpha.example"\n'
 
 
-def provider(provider_id: str, domains: list[str], host: str, extra: str = "") -> str:
-    listed = ", ".join(f'"{domain}"' for domain in domains)
-    return textwrap.dedent(
-        f"""
-        [[provider]]
-        id = "{provider_id}"
-        display_name = "{provider_id} mail"
-        domains = [{listed}]
-        {extra}
-        [[provider.incoming]]
-        type = "imap"
-        hostname = "{host}"
-        port = 993
-        socket_type = "SSL"
-        authentication = ["password-cleartext"]
-        username = "{{address}}"
+def service(public_hostname: str) -> str:
+    """A [service] table naming ``public_hostname``: HEAD for another service name."""
+    return f'[service]\npublic_hostname = "{public_hostname}"\n'
 
-        [[provider.outgoing]]
-        type = "smtp"
-        hostname = "{host}"
-        port = 465
-        socket_type = "SSL"
-        authentication = ["password-cleartext"]
-        username = "{{address}}"
-        """
+
+def server(direction: str, type_: str, host: str, port: int, socket_type: str, username: str = "{address}") -> str:
+    """One [[provider.incoming]] or [[provider.outgoing]] table with password-cleartext."""
+    return (
+        f"[[provider.{direction}]]\n"
+        f'type = "{type_}"\n'
+        f'hostname = "{host}"\n'
+        f"port = {port}\n"
+        f'socket_type = "{socket_type}"\n'
+        'authentication = ["password-cleartext"]\n'
+        f'username = "{username}"\n'
+    )
+
+
+def provider(
+    provider_id: str,
+    domains: list[str],
+    host: str = "",
+    extra: str = "",
+    *,
+    display_name: str | None = None,
+    incoming: str | None = None,
+    outgoing: str | None = None,
+    after: str = "",
+) -> str:
+    """A [[provider]] with one IMAP server (993, SSL) and one SMTP server (465, SSL), both on ``host``.
+
+    ``extra`` goes right below ``domains`` (keys of the provider: mx, caldav, pacc ...), ``after``
+    below the servers (tables such as overrides); ``incoming``/``outgoing`` name the IMAP and
+    SMTP hosts where they differ, ``display_name`` replaces "<id> mail".
+    """
+    listed = ", ".join(f'"{domain}"' for domain in domains)
+    name = f"{provider_id} mail" if display_name is None else display_name
+    return (
+        f'\n[[provider]]\nid = "{provider_id}"\ndisplay_name = "{name}"\ndomains = [{listed}]\n'
+        f"{textwrap.dedent(extra)}\n"
+        + server("incoming", "imap", incoming or host, 993, "SSL")
+        + "\n"
+        + server("outgoing", "smtp", outgoing or host, 465, "SSL")
+        + (f"\n{after}" if after else "")
     )
 
 
