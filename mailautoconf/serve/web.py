@@ -96,7 +96,9 @@ def create_app(store: Store) -> Flask:
     for any Host, also for domains not hosted. Allow still says what the
     resource takes (RFC 9110 section 15.5.6); ``OPTIONS *`` is a 404.
     """
-    app = _AnyHostFlask(__name__)
+    # No static folder: Flask routes /static/<path> whether the folder exists or not, a path
+    # outside the endpoints table that answered OPTIONS with its automatic 200.
+    app = _AnyHostFlask(__name__, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = MAX_AUTODISCOVER_BODY
     # Read when each rule is added, so before the blueprints are registered.
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
