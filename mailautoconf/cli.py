@@ -13,6 +13,7 @@ import sys
 
 from mailautoconf import clientrules
 from mailautoconf import config
+from mailautoconf import endpoints
 from mailautoconf import problems
 from mailautoconf.reload.pipeline import Pipeline
 from mailautoconf.serve import service
@@ -136,7 +137,7 @@ def parser() -> argparse.ArgumentParser:
     nginx_parser.add_argument(
         "--well-known",
         action="store_true",
-        help="also answer /.well-known/autoconfig/ and /autodiscover/ on the hosted domains' own names",
+        help=f"also answer {endpoints.PAGE.paths[1]} and {endpoints.CASE_FOLDED} on the hosted domains' own names",
     )
     nginx_parser.add_argument(
         "--dav-upstream",

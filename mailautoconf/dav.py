@@ -22,6 +22,8 @@ import urllib.parse
 from dataclasses import dataclass
 from typing import Literal
 
+from mailautoconf import endpoints
+
 __all__ = ["KINDS", "DavKind", "Endpoint", "Kind", "endpoint", "wire_url"]
 
 Kind = Literal["caldav", "carddav"]
@@ -40,8 +42,8 @@ class DavKind:
 
 
 KINDS = (
-    DavKind("caldav", "CalDAV", "calendars", "_caldavs._tcp", "_caldav._tcp", "/.well-known/caldav"),
-    DavKind("carddav", "CardDAV", "address books", "_carddavs._tcp", "_carddav._tcp", "/.well-known/carddav"),
+    DavKind("caldav", "CalDAV", "calendars", "_caldavs._tcp", "_caldav._tcp", endpoints.CALDAV.path),
+    DavKind("carddav", "CardDAV", "address books", "_carddavs._tcp", "_carddav._tcp", endpoints.CARDDAV.path),
 )
 
 # What config.py lets through (_HTTPS_URL): https, a host, an optional port, the rest.

@@ -11,13 +11,16 @@ and tag order and unknown tags do not matter.
 Every module that names these (the renderer, the web view, ``dns``,
 ``check-dns``, ``nginx``, ``certs``) takes them from here, so they cannot
 disagree (docs/style: the "autoconfig." literal in four places is the
-counter-example).
+counter-example); the path itself is written in :mod:`mailautoconf.endpoints`
+with every other public path.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+
+from mailautoconf import endpoints
 
 __all__ = [
     "DEFAULT_REVISION",
@@ -36,7 +39,7 @@ __all__ = [
 # The host clients ask (draft section "Discovery"), and the TXT record's owner name.
 HOST_LABEL = "ua-auto-config"
 TXT_LABEL = "_ua-auto-config"
-PATH = "/.well-known/user-agent-configuration.json"
+PATH = endpoints.PACC.path
 
 # Revisions served, and how each names message submission in "protocols":
 # -02 says "smtp" (what Stalwart serves), -03 "submit" (what automx 3 pins).

@@ -26,6 +26,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from mailautoconf import endpoints
 from mailautoconf.dav import endpoint
 from mailautoconf.deploy import own_name_domains
 from mailautoconf.model import Config
@@ -36,8 +37,11 @@ UPSTREAM = "mailautoconf_dav"
 # Paths nginx can match as written: percent-encoded ones would not match the decoded URI.
 _PLAIN_PATH = re.compile(r"/[A-Za-z0-9._~-]+(?:/[A-Za-z0-9._~-]+)*/?")
 # First path segments the site answers itself (deploy/nginx.py, paccnginx.py): a DAV path there
-# would take them from the service.
-_SITE_SEGMENTS = frozenset({".well-known", "autodiscover", "mail", "healthz", "metrics", ".mailautoconf-dynamic"})
+# would take them from the service. The last is nginx.DYNAMIC's, which the site falls back from.
+_SITE_SEGMENTS = frozenset(
+    {path.split("/")[1] for served in endpoints.ALL for path in served.paths if path != "/"}
+    | {endpoints.ACME_CHALLENGES.split("/")[1], ".mailautoconf-dynamic"}
+)
 # What the site lets through to the DAV server: contacts with photos and calendar attachments
 # are larger than the service's 16k; 100 MB is radicale's own default max_content_length.
 MAX_BODY = "100m"

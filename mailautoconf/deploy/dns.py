@@ -49,6 +49,8 @@ from mailautoconf.deploy import server_hosts
 from mailautoconf.dnsnames import AUTODISCOVER_SRV
 from mailautoconf.dnsnames import SRV_SERVICES
 from mailautoconf.dnsnames import SrvService
+from mailautoconf.endpoints import AUTOCONFIG as AUTOCONFIG_ENDPOINT
+from mailautoconf.endpoints import AUTODISCOVER_POX
 from mailautoconf.model import INCOMING_TYPES
 from mailautoconf.model import OUTGOING_TYPES
 from mailautoconf.model import PORTS
@@ -167,7 +169,7 @@ def lookup_plans(config: Config) -> list[LookupPlan]:
         why = (
             f"Needed: the MX lookup target of provider {provider.id} (draft-ietf-mailmaint-autoconfig,",
             '"domain hosters"). Clients that find no autoconfig.<domain> take the domain of its MX',
-            f"host ({hosts}) and ask https://{AUTOCONFIG}.{mx_domain}/mail/config-v1.1.xml.",
+            f"host ({hosts}) and ask https://{AUTOCONFIG}.{mx_domain}{AUTOCONFIG_ENDPOINT.path}.",
         )
         plans.append(LookupPlan(mx_domain, provider, (_service_name_group(config, mx_domain, AUTOCONFIG, why),)))
     return plans
@@ -464,11 +466,11 @@ def _domain_plan(context: _Context, provider: Provider, domain: Domain) -> Domai
     if provider.has_own_names(domain):
         autoconfig_why = (
             "Needed: Thunderbird, Evolution, KMail and K-9 fetch their settings from",
-            f"https://{AUTOCONFIG}.{domain.name}/mail/config-v1.1.xml.",
+            f"https://{AUTOCONFIG}.{domain.name}{AUTOCONFIG_ENDPOINT.path}.",
         )
         autodiscover_why = (
             "Needed for Outlook and Windows Mail: they post to",
-            f"https://{AUTODISCOVER}.{domain.name}/autodiscover/autodiscover.xml.",
+            f"https://{AUTODISCOVER}.{domain.name}{AUTODISCOVER_POX.path}.",
         )
         groups = [
             _service_name_group(config, domain.name, AUTOCONFIG, autoconfig_why),

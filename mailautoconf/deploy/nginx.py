@@ -79,8 +79,8 @@ import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from mailautoconf import endpoints
 from mailautoconf import paccspec
-from mailautoconf.dav import KINDS
 from mailautoconf.deploy import AUTOCONFIG
 from mailautoconf.deploy import AUTODISCOVER
 from mailautoconf.deploy import comment_text
@@ -91,6 +91,7 @@ from mailautoconf.deploy import own_name_domains
 from mailautoconf.deploy import paccnginx
 from mailautoconf.deploy.certs import Certificates
 from mailautoconf.deploy.certs import service_bundles
+from mailautoconf.endpoints import ADDRESS_PARAMETER
 from mailautoconf.model import Config
 from mailautoconf.names import MAX_ADDRESS
 from mailautoconf.pacc import digest
@@ -112,13 +113,15 @@ __all__ = [
 
 HSTS = 'add_header Strict-Transport-Security "max-age=31536000" always;'
 # Both paths Thunderbird-style clients ask (docs/clients.md section 1.2).
-AUTOCONFIG_PATHS = ("/mail/config-v1.1.xml", "/.well-known/autoconfig/mail/config-v1.1.xml")
+AUTOCONFIG_PATHS = endpoints.AUTOCONFIG.paths
 # What people open (the settings page, webpage.py) and the Apple profile they download:
 # the service answers them on every name, the hosted domains' own names included.
-PEOPLE_PATHS = ("/", "/.well-known/autoconfig/", "/email.mobileconfig", "/mobileconfig", "/apple.mobileconfig")
+PEOPLE_PATHS = endpoints.PAGE.paths + endpoints.APPLE_PROFILE.paths
 # The RFC 6764 section 5 well-known URIs, which calendar and contacts clients ask on the mail
 # domain's own name (and the service redirects, davredirect.py); each also with a trailing slash.
-DAV_PATHS = tuple(kind.well_known for kind in KINDS)
+DAV_PATHS = (endpoints.CALDAV.path, endpoints.CARDDAV.path)
+# Only for the machine itself: config errors name domains, the metrics say what clients ask.
+LOCAL_PATHS = (endpoints.HEALTHZ.path, endpoints.METRICS.path)
 DYNAMIC = "/.mailautoconf-dynamic"  # a path that never exists: try_files falls back to the service
 SERVER_NAMES_PER_LINE = 8
 # nginx 1.25.1 replaced "listen ... http2" (deprecated there, with a warning) by "http2 on".
@@ -220,7 +223,7 @@ def site(loaded: Config, options: SiteOptions, bundles: Certificates | None = No
     out += [
         "}",
         "",
-        "# Host -> the folder of the documents for a request without emailaddress.",
+        f"# Host -> the folder of the documents for a request without {ADDRESS_PARAMETER}.",
         "map $host $mailautoconf_host_static {",
         f'    default "{DYNAMIC}/";',
     ]
@@ -265,8 +268,8 @@ def site(loaded: Config, options: SiteOptions, bundles: Certificates | None = No
 # name in any letter case, never percent-decoded, and skips a pair without "=", where the
 # service takes the first pair whose decoded name is exactly "emailaddress", "=" or not.
 # A pair the service never reads as emailaddress: a name other than that, without "%".
-_OTHER_PAIR = "(?!emailaddress(?:[=&]|$))[^&=%]*(?:=[^&]*)?"
-_BEFORE = f"^(?:{_OTHER_PAIR}&)*emailaddress"  # the first pair the service reads
+_OTHER_PAIR = f"(?!{ADDRESS_PARAMETER}(?:[=&]|$))[^&=%]*(?:=[^&]*)?"
+_BEFORE = f"^(?:{_OTHER_PAIR}&)*{ADDRESS_PARAMETER}"  # the first pair the service reads
 _ESCAPE = "%[0-9A-Fa-f]{2}"
 # An address whose domain nginx can read: at most MAX_ADDRESS octets (the service reads no longer one),
 # a character before the first @ that is neither whitespace nor decoded (so the local part is
@@ -282,8 +285,8 @@ _ADDRESS = (
 def _address_map() -> list[str]:
     """``$mailautoconf_address_domain``: the address's domain, "" for none (the Host decides), "?" unknown."""
     return [
-        "# The domain of the emailaddress the service reads from the query: the first pair whose",
-        "# decoded name is exactly emailaddress. The raw query is read only where that is certain",
+        f"# The domain of the {ADDRESS_PARAMETER} the service reads from the query: the first pair whose",
+        f"# decoded name is exactly {ADDRESS_PARAMETER}. The raw query is read only where that is certain",
         '# ("?" otherwise: the service decides); "" when there is no address (the Host decides).',
         "map $args $mailautoconf_address_domain {",
         '    "" "";',
@@ -404,7 +407,7 @@ def _server(
     if challenges:
         lines += [
             "    # ACME http-01 challenges, so certificates can be ordered before 443 works.",
-            "    location ^~ /.well-known/acme-challenge/ {",
+            f"    location ^~ {endpoints.ACME_CHALLENGES} {{",
             f"        alias {literal(challenges.rstrip('/') + '/', '[tls] challenges')}; default_type text/plain;",
             "    }",
         ]
@@ -424,12 +427,12 @@ def _server(
         port = "" if options.https_port == 443 else f":{options.https_port}"
         lines += [
             "    # Autodiscover, any letter case (Outlook, Windows Mail, Thunderbird): over https only.",
-            f"    location ~* ^/autodiscover/ {{ return 302 https://$host{port}$request_uri; }}",
+            f"    location ~* ^{endpoints.CASE_FOLDED} {{ return 302 https://$host{port}$request_uri; }}",
         ]
     elif options.well_known:
         lines += [
             "    # Autodiscover, any letter case, also on the domains' own names.",
-            "    location ~* ^/autodiscover/ { proxy_pass http://mailautoconf; }",
+            f"    location ~* ^{endpoints.CASE_FOLDED} {{ proxy_pass http://mailautoconf; }}",
         ]
     if https and options.well_known:
         lines += davnginx.location(dav_paths)
@@ -443,7 +446,7 @@ def _server(
         lines += [
             "    # Its config errors name domains, the metrics what clients ask: from this machine only.",
             # One location for both: each location costs memory in every server block.
-            "    location ~ ^/(healthz|metrics)$ {"
+            f"    location ~ {_local_regex()} {{"
             " allow 127.0.0.1; allow ::1; deny all; proxy_pass http://mailautoconf; }",
         ]
         if https and options.well_known:
@@ -468,9 +471,19 @@ def _people_regex() -> str:
 
     A DAV path may end in a slash (the service answers both spellings).
     """
-    alternatives = [path.replace(".", "\\.") for path in PEOPLE_PATHS]  # no other metacharacter
-    alternatives += [path.replace(".", "\\.") + "/?" for path in DAV_PATHS]
+    alternatives = [_regex(path) for path in PEOPLE_PATHS]
+    alternatives += [_regex(path) + "/?" for path in DAV_PATHS]
     return f"^(?:{'|'.join(alternatives)})$"
+
+
+def _local_regex() -> str:
+    """LOCAL_PATHS as one anchored regular expression (one location costs memory in every server block)."""
+    return f"^/({'|'.join(_regex(path.removeprefix('/')) for path in LOCAL_PATHS)})$"
+
+
+def _regex(path: str) -> str:
+    """``path`` as a regular expression matching only it: the table's paths hold no metacharacter but "."."""
+    return path.replace(".", "\\.")
 
 
 # -- nginx's hash tables ---------------------------------------------------------------------------

@@ -15,6 +15,8 @@ from dataclasses import replace
 
 from cryptography import x509
 
+from mailautoconf.endpoints import ADDRESS_PARAMETER
+from mailautoconf.endpoints import APPLE_PROFILE
 from mailautoconf.probe import certs
 from mailautoconf.probe import cms
 from mailautoconf.probe import verdicts
@@ -78,7 +80,7 @@ def _judge(exchange: Exchange, trust: list[x509.Certificate]) -> verdicts.Judgem
 
 
 def walk(target: Target, ca: str | None = None) -> FamilyResult:
-    url = f"https://autoconfig.{target.domain}/email.mobileconfig{query({'emailaddress': target.address})}"
+    url = f"https://autoconfig.{target.domain}{APPLE_PROFILE.path}{query({ADDRESS_PARAMETER: target.address})}"
     headers = {"User-Agent": AGENT}
     first = target.net.request_later(url, headers=headers, redirects=REDIRECTS)
     # A second download, as a user who installs the profile again: another request, same address.

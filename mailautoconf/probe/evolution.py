@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 
+from mailautoconf.endpoints import ADDRESS_PARAMETER
 from mailautoconf.probe import autoconfig
 from mailautoconf.probe import verdicts
 from mailautoconf.probe.net import Redirects
@@ -50,7 +51,8 @@ def _well_formed(step: Step) -> bool:
 
 def walk(target: Target) -> FamilyResult:
     user = f"EVOLUTIONUSER@{target.domain}"
-    params = {"emailaddress": user, "emailmd5": hashlib.md5(user.lower().encode(), usedforsecurity=False).hexdigest()}
+    md5 = hashlib.md5(user.lower().encode(), usedforsecurity=False).hexdigest()
+    params = {ADDRESS_PARAMETER: user, "emailmd5": md5}
     urls = autoconfig.provider_urls(target.domain, ORDER, params)
     mx_host, mx_answer = first_mx(target)
     mx_labels = mx_host.split(".") if mx_host else []

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import replace
 
+from mailautoconf.endpoints import AUTODISCOVER_JSON
 from mailautoconf.probe import verdicts
 from mailautoconf.probe.net import Redirects
 from mailautoconf.probe.report import Cause
@@ -163,14 +164,14 @@ def walk(target: Target) -> FamilyResult:
 
 def json_urls(target: Target) -> list[str]:
     """The v2 JSON in both spellings of the protocol (Outlook 2019 writes a lower-case v) and the path form."""
-    base = f"https://autodiscover.{target.domain}/autodiscover/autodiscover.json"
+    host = f"https://autodiscover.{target.domain}"
     from urllib.parse import quote
 
     email = quote(target.address, safe="@")
     return [
-        f"{base}?Email={email}&Protocol=AutodiscoverV1",
-        f"{base}?Email={email}&Protocol=Autodiscoverv1",
-        f"{base}/v1.0/{email}?Protocol=AutodiscoverV1",
+        f"{host}{AUTODISCOVER_JSON.path}?Email={email}&Protocol=AutodiscoverV1",
+        f"{host}{AUTODISCOVER_JSON.path}?Email={email}&Protocol=Autodiscoverv1",
+        f"{host}{AUTODISCOVER_JSON.address_prefix}{email}?Protocol=AutodiscoverV1",
     ]
 
 

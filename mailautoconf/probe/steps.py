@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from dataclasses import replace
 
 from mailautoconf import names
+from mailautoconf.endpoints import AUTOCONFIG
+from mailautoconf.endpoints import AUTODISCOVER_POX
 from mailautoconf.probe.net import Network
 from mailautoconf.probe.net import Redirects
 from mailautoconf.probe.report import Cause
@@ -40,9 +42,8 @@ __all__ = [
     "skipped",
 ]
 
-AUTOCONFIG_PATH = "/mail/config-v1.1.xml"
-WELL_KNOWN_PATH = "/.well-known/autoconfig/mail/config-v1.1.xml"
-POX_PATH = "/autodiscover/autodiscover.xml"
+AUTOCONFIG_PATH, WELL_KNOWN_PATH = AUTOCONFIG.paths  # asked on autoconfig.<d>, and on <d> itself
+POX_PATH = AUTODISCOVER_POX.path
 AGENT_SUFFIX = " (mailautoconf probe)"  # after the client's own: servers that match its prefix still do
 
 

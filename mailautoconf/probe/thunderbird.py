@@ -13,6 +13,7 @@ deployment. Exchange Autodiscover counts when neither group gives a config.
 
 from __future__ import annotations
 
+from mailautoconf.endpoints import ADDRESS_PARAMETER
 from mailautoconf.probe import autoconfig
 from mailautoconf.probe import verdicts
 from mailautoconf.probe.net import Redirects
@@ -40,7 +41,7 @@ GROUP_RULE = "Thunderbird takes the first 2xx answer of the group, and it was no
 
 
 def walk(target: Target) -> FamilyResult:
-    params = {"emailaddress": target.address}
+    params = {ADDRESS_PARAMETER: target.address}
     urls = autoconfig.provider_urls(target.domain, ORDER, params)
     futures = autoconfig.fetch_all(target, urls, AGENT, REDIRECTS)
     mx_host, mx_answer = first_mx(target)

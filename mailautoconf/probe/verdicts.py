@@ -37,6 +37,7 @@ import defusedxml.ElementTree
 
 from mailautoconf import clientrules
 from mailautoconf import paccspec
+from mailautoconf.endpoints import AUTODISCOVER_POX
 from mailautoconf.probe.report import Exchange
 from mailautoconf.probe.report import MailServer
 from mailautoconf.probe.report import Verdict
@@ -439,7 +440,7 @@ def autodiscover_json(exchange: Exchange) -> Judgement:
     url = data.get("Url")
     if str(data.get("Protocol", "")).lower() != "autodiscoverv1" or not isinstance(url, str):
         return _fail(f"no Protocol AutodiscoverV1 with a Url (got {shown(json.dumps(data)[:200])})")
-    if not url.startswith("https://") or not url.lower().endswith("/autodiscover/autodiscover.xml"):
+    if not url.startswith("https://") or not url.lower().endswith(AUTODISCOVER_POX.path):
         return _fail(f"Url {shown(url)} is not an https Autodiscover POX URL")
     return Judgement(Verdict.OK, f"points at {url}", data={"url": url})
 

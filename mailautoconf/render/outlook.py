@@ -20,6 +20,7 @@ from xml.parsers import expat
 from xml.sax.saxutils import escape
 from xml.sax.saxutils import quoteattr
 
+from mailautoconf.endpoints import AUTODISCOVER_POX
 from mailautoconf.model import ENCRYPTED_METHODS
 from mailautoconf.model import NO_PASSWORD
 from mailautoconf.model import Domain
@@ -134,7 +135,7 @@ def render_json(provider: Provider, domain: Domain) -> bytes:
         host = f"autoconfig.{provider.mx_domains[0]}"
     else:
         return b""
-    return json_bytes({"Protocol": AUTODISCOVER_V1, "Url": f"https://{host}/autodiscover/autodiscover.xml"})
+    return json_bytes({"Protocol": AUTODISCOVER_V1, "Url": f"https://{host}{AUTODISCOVER_POX.path}"})
 
 
 def error_document(code: int, message: str, time: str, error_id: int, response_schema: str | None = None) -> bytes:

@@ -24,6 +24,7 @@ from pathlib import Path
 import jinja2
 from markupsafe import Markup
 
+from mailautoconf import endpoints
 from mailautoconf.model import DavService
 from mailautoconf.model import Documentation
 from mailautoconf.model import Domain
@@ -34,7 +35,6 @@ from mailautoconf.model import SocketType
 __all__ = [
     "DEFAULT_LANGUAGE",
     "LANGUAGES",
-    "PROFILE_PATH",
     "SECTIONS",
     "STRINGS",
     "TEMPLATE_FOLDER",
@@ -47,8 +47,6 @@ __all__ = [
 ]
 
 TEMPLATE_FOLDER = Path(__file__).resolve().parent.parent / "templates"
-# The Apple profile endpoint; the page links it and its QR code points at it.
-PROFILE_PATH = "/email.mobileconfig"
 LANGUAGES = ("en", "de")
 DEFAULT_LANGUAGE = "en"
 LANGUAGE_NAMES = (("en", "English"), ("de", "Deutsch"))
@@ -321,7 +319,8 @@ def render(provider: Provider, domain: Domain, language: str) -> bytes:
             display_name=provider.display_name_for(domain),
             style=Markup(style()),
             tokens=Tokens,
-            profile_path=PROFILE_PATH,
+            profile_path=endpoints.APPLE_PROFILE.path,
+            address_parameter=endpoints.ADDRESS_PARAMETER,
             groups=groups,
             dav=dav,
             documentation=_documentation(provider.documentation, language),

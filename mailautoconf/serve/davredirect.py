@@ -32,31 +32,26 @@ from flask import Blueprint
 from flask import Response
 from flask import request
 
+from mailautoconf import endpoints
 from mailautoconf import names
 from mailautoconf.dav import KINDS
 from mailautoconf.serve import answers
 from mailautoconf.serve import wsgi
+from mailautoconf.tree.store import Store
 
-__all__ = ["CACHE_SECONDS", "METHODS", "bp"]
+__all__ = ["CACHE_SECONDS", "bp"]
 
 bp = Blueprint("davredirect", __name__)
 CALDAV, CARDDAV = KINDS
-
-# The methods DAV clients open discovery with: PROPFIND (Thunderbird, DAVx5, Apple), GET and HEAD
-# (people, monitoring), OPTIONS (clients checking the DAV header), REPORT. Any of them is redirected.
-METHODS = ["GET", "HEAD", "OPTIONS", "PROPFIND", "REPORT"]
 CACHE_SECONDS = 3600  # as [dns] ttl's default: see the module docstring
 
 
-def _redirect(kind: str) -> Response:
+def _redirect(store: Store, kind: str) -> Response:
     """301 to the domain's ``kind`` URL; 404 when the Host names no hosted domain with one."""
-    store = answers.store()
-    generation = store.generation
-    if generation is None:
-        return answers.starting()
+    generation = store.generation  # not None: answers.rendered looked, and a store is never emptied
     found = store.lookup(names.candidate_domains(request.environ.get("HTTP_HOST", "")))
     request.environ[wsgi.LOG_KEY] = f"domain={found[0] if found else '-'}"
-    targets = generation.dav.get(found[0]) if found else None
+    targets = generation.dav.get(found[0]) if found and generation is not None else None
     url = targets.url(kind, found[0]) if targets is not None and found is not None else None
     if url is None:
         return answers.text(404, f"no {kind} service for this domain")
@@ -64,16 +59,15 @@ def _redirect(kind: str) -> Response:
     return answers.text(301, f"moved to {url}", **headers)
 
 
-# The URIs as registered (RFC 6764 section 8), and with a slash, which some clients append.
-@bp.route(CALDAV.well_known, methods=METHODS, provide_automatic_options=False)
-@bp.route(CALDAV.well_known + "/", methods=METHODS, provide_automatic_options=False)
-def caldav() -> Response:
+@answers.route(bp, endpoints.CALDAV)
+@answers.rendered
+def caldav(store: Store) -> Response:
     """Redirect to the domain's CalDAV URL (RFC 6764 section 5)."""
-    return _redirect(CALDAV.kind)
+    return _redirect(store, CALDAV.kind)
 
 
-@bp.route(CARDDAV.well_known, methods=METHODS, provide_automatic_options=False)
-@bp.route(CARDDAV.well_known + "/", methods=METHODS, provide_automatic_options=False)
-def carddav() -> Response:
+@answers.route(bp, endpoints.CARDDAV)
+@answers.rendered
+def carddav(store: Store) -> Response:
     """Redirect to the domain's CardDAV URL (RFC 6764 section 5)."""
-    return _redirect(CARDDAV.kind)
+    return _redirect(store, CARDDAV.kind)

@@ -42,9 +42,8 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.core import HistogramMetricFamily
 from prometheus_client.registry import Collector
 
-from mailautoconf import paccspec
-from mailautoconf.dav import KINDS
-from mailautoconf.render import page
+from mailautoconf import endpoints
+from mailautoconf.serve import answers
 from mailautoconf.tree.publish import STAMP
 from mailautoconf.tree.store import RELOAD_OUTCOMES
 from mailautoconf.tree.store import RENDER_BUCKETS
@@ -55,22 +54,9 @@ __all__ = ["CLIENT_FAMILIES", "ENDPOINTS", "RequestCounts", "bp", "client_family
 bp = Blueprint("metrics", __name__)
 
 # Path (as routed: Autodiscover paths already folded to lower case) -> endpoint label.
-_PATHS = {
-    "/mail/config-v1.1.xml": "autoconfig",
-    "/.well-known/autoconfig/mail/config-v1.1.xml": "autoconfig",
-    "/autodiscover/autodiscover.xml": "autodiscover_pox",
-    "/autodiscover/autodiscover.json": "autodiscover_json",
-    page.PROFILE_PATH: "apple_profile",
-    "/mobileconfig": "apple_profile",
-    "/apple.mobileconfig": "apple_profile",
-    "/": "page",
-    "/.well-known/autoconfig/": "page",
-    "/healthz": "healthz",
-    "/metrics": "metrics",
-    **{path: "dav_redirect" for dav in KINDS for path in (dav.well_known, dav.well_known + "/")},
-    paccspec.PATH: "pacc",
-}
-_V2_PATH_PREFIX = "/autodiscover/autodiscover.json/"
+_PATHS = {path: served.label for served in endpoints.ALL for path in served.paths}
+# Anything below the v2 path is counted as v2, the addresses after it and its 404s alike.
+_V2_PATH_PREFIX = endpoints.AUTODISCOVER_JSON.path + "/"
 ENDPOINTS = (*sorted(set(_PATHS.values())), "other")
 CLIENT_FAMILIES = ("thunderbird", "android", "evolution", "kmail", "outlook", "apple", "browser", "other")
 
@@ -248,7 +234,7 @@ class _ServiceCollector(Collector):
         yield _gauge(
             "mailautoconf_tree_error",
             "1 while the tree on disk (what nginx serves) does not match what the service serves and could not "
-            "be repaired yet, else 0; /healthz tree_error names the paths.",
+            f"be repaired yet, else 0; {endpoints.HEALTHZ.path} tree_error names the paths.",
             1 if tree.errors is not None else 0,
         )
         yield CounterMetricFamily(
@@ -260,7 +246,7 @@ class _ServiceCollector(Collector):
         yield _gauge(
             "mailautoconf_signing_error",
             "1 while Apple profiles are not signed as [signing] says (a file unreadable, a certificate "
-            "expired, a chain that did not issue it), else 0; /healthz signing_error names the file.",
+            f"expired, a chain that did not issue it), else 0; {endpoints.HEALTHZ.path} signing_error names the file.",
             1 if signing.errors is not None else 0,
         )
         yield _gauge(
@@ -325,7 +311,7 @@ def registry(store: Store, requests: RequestCounts) -> CollectorRegistry:
     return found
 
 
-@bp.get("/metrics")
+@answers.route(bp, endpoints.METRICS)
 def metrics() -> Response:
     """The registry in the Prometheus text format; the nginx site answers it on this machine only."""
     exposition = generate_latest(current_app.extensions["mailautoconf.serve.metrics"])

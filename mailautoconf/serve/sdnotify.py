@@ -19,6 +19,8 @@ import socket
 import threading
 import time
 
+from mailautoconf.endpoints import HEALTHZ
+
 __all__ = ["Watchdog", "notify", "start_watchdog", "watchdog_interval"]
 
 log = logging.getLogger("mailautoconf.systemd")
@@ -89,15 +91,16 @@ class Watchdog(threading.Thread):
         """None when /healthz answered in time, else why not."""
         connection = http.client.HTTPConnection(self.host, self.port, timeout=max(self.interval, 0.5))
         try:
-            connection.request("GET", "/healthz", headers={"Host": "localhost", "User-Agent": "mailautoconf-watchdog"})
+            headers = {"Host": "localhost", "User-Agent": "mailautoconf-watchdog"}
+            connection.request("GET", HEALTHZ.path, headers=headers)
             response = connection.getresponse()
             response.read()
         except (OSError, http.client.HTTPException) as exc:
-            return f"GET /healthz on {self.host}:{self.port} failed: {exc!r}"
+            return f"GET {HEALTHZ.path} on {self.host}:{self.port} failed: {exc!r}"
         finally:
             connection.close()
         if response.status not in ANSWERING:
-            return f"GET /healthz on {self.host}:{self.port} answered {response.status}"
+            return f"GET {HEALTHZ.path} on {self.host}:{self.port} answered {response.status}"
         return None
 
     def run(self) -> None:
@@ -127,5 +130,5 @@ def start_watchdog(host: str, port: int) -> Watchdog | None:
         return None
     watchdog = Watchdog(host, port, interval)
     watchdog.start()
-    log.info("watchdog: checking /healthz every %.1fs for systemd", interval)
+    log.info("watchdog: checking %s every %.1fs for systemd", HEALTHZ.path, interval)
     return watchdog

@@ -25,8 +25,9 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.routing import MapAdapter
 
+from mailautoconf import endpoints
 from mailautoconf import names
-from mailautoconf import paccspec
+from mailautoconf.endpoints import ADDRESS_PARAMETER
 from mailautoconf.render import APPLE_PROFILE
 from mailautoconf.render import EVOLUTION
 from mailautoconf.render import OUTLOOK_JSON
@@ -36,12 +37,14 @@ from mailautoconf.render import THUNDERBIRD
 from mailautoconf.render import apple
 from mailautoconf.render import outlook
 from mailautoconf.render import pacc
+from mailautoconf.serve import answers
 from mailautoconf.serve import davredirect
 from mailautoconf.serve import metrics
 from mailautoconf.serve import webpage
 from mailautoconf.serve import wsgi
+from mailautoconf.serve.answers import rendered
 from mailautoconf.serve.answers import replacing as _unavailable
-from mailautoconf.serve.answers import starting as _starting
+from mailautoconf.serve.answers import route
 from mailautoconf.serve.answers import store as _store
 from mailautoconf.serve.answers import text as _text
 from mailautoconf.tree.store import Entry
@@ -93,11 +96,13 @@ def create_app(store: Store) -> Flask:
     for any Host, also for domains not hosted. Allow still says what the
     resource takes (RFC 9110 section 15.5.6); ``OPTIONS *`` is a 404.
     """
-    app = _AnyHostFlask(__name__)
+    # No static folder: Flask routes /static/<path> whether the folder exists or not, a path
+    # outside the endpoints table that answered OPTIONS with its automatic 200.
+    app = _AnyHostFlask(__name__, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = MAX_AUTODISCOVER_BODY
     # Read when each rule is added, so before the blueprints are registered.
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
-    app.extensions["mailautoconf.tree.store"] = store
+    app.extensions[answers.STORE_KEY] = store
     requests = metrics.RequestCounts()
     app.extensions["mailautoconf.serve.metrics"] = metrics.registry(store, requests)
     app.register_blueprint(bp)
@@ -136,20 +141,17 @@ def _note(domain: str | None, address: str | None = None) -> None:
 # -- Thunderbird autoconfig --------------------------------------------------
 
 
-@bp.get("/mail/config-v1.1.xml")
-@bp.get("/.well-known/autoconfig/mail/config-v1.1.xml")
-def autoconfig() -> Response:
+@route(bp, endpoints.AUTOCONFIG)
+@rendered
+def autoconfig(store: Store) -> Response:
     """Serve config-v1.1.xml for the address's domain, else the Host's.
 
     ``emailaddress`` is only a hint: K-9 and KMail never send it, Evolution
     sends a dummy local part. Only a real document is ever answered 2xx:
     Evolution stops looking at any well-formed 2xx answer.
     """
-    store = _store()
-    if store.generation is None:
-        return _starting()
     environ = request.environ
-    address = query_argument(environ.get("QUERY_STRING", ""), "emailaddress")
+    address = query_argument(environ.get("QUERY_STRING", ""), ADDRESS_PARAMETER)
     found = store.lookup((names.domain_of_address(address),)) if address else None
     host_names = names.candidate_domains(environ.get("HTTP_HOST", ""))
     if found is None:
@@ -251,24 +253,20 @@ def _weakly_equal(candidate: str, tag: str) -> bool:
 # -- Apple configuration profiles ---------------------------------------------
 
 
-@bp.get("/email.mobileconfig")
-@bp.get("/mobileconfig")
-@bp.get("/apple.mobileconfig")
-def apple_profile() -> Response:
+@route(bp, endpoints.APPLE_PROFILE)
+@rendered
+def apple_profile(store: Store) -> Response:
     """A configuration profile for ``emailaddress``, signed when [signing] names a certificate.
 
     The domain comes from the address when it is hosted, else from the Host,
     as for autoconfig. The profile names the address, so without a valid
     one there is no profile: 400 says why (docs/clients.md section 3).
     """
-    store = _store()
-    if store.generation is None:
-        return _starting()
-    address = names.profile_address(request.args.get("emailaddress", ""))
+    address = names.profile_address(request.args.get(ADDRESS_PARAMETER, ""))
     domain = names.domain_of_address(address) if address else None
     if address is None or domain is None:
         _note(None)
-        return _text(400, "a profile needs ?emailaddress=<your address>, a valid mail address")
+        return _text(400, f"a profile needs ?{ADDRESS_PARAMETER}=<your address>, a valid mail address")
     found = store.lookup((domain, *names.candidate_domains(request.environ.get("HTTP_HOST", ""))))
     _note(found[0] if found else None, address)
     if found is None:
@@ -291,19 +289,25 @@ def apple_profile() -> Response:
 # -- Autodiscover POX (Outlook, Windows Mail, Thunderbird's Exchange fallback) --
 
 
-@bp.route("/autodiscover/autodiscover.xml", methods=["GET", "POST"], provide_automatic_options=False)
-def autodiscover_xml() -> Response:
-    """Answer an Outlook 2006 POX request with the 2006a response.
+@route(bp, endpoints.AUTODISCOVER_POX, ("GET",))
+def autodiscover_get() -> Response:
+    """Answer 405, also while starting: Autodiscover takes POST.
 
-    GET gets 405: after Thunderbird follows the http→https redirect it
-    re-issues a GET without body, and only a non-2xx answer makes it POST
-    again (docs/clients.md section 2.7).
+    After Thunderbird follows the http→https redirect it re-issues a GET
+    without body, and only a non-2xx answer makes it POST again
+    (docs/clients.md section 2.7).
     """
-    if request.method != "POST":
-        return _text(405, "Autodiscover takes POST", Allow="POST")
-    store = _store()
-    if store.generation is None:
-        return _starting()
+    return _autodiscover_takes_post()
+
+
+def _autodiscover_takes_post() -> Response:
+    return _text(405, "Autodiscover takes POST", Allow="POST")
+
+
+@route(bp, endpoints.AUTODISCOVER_POX, ("POST",))
+@rendered
+def autodiscover_xml(store: Store) -> Response:
+    """Answer an Outlook 2006 POX request with the 2006a response."""
     fields = outlook.parse_request(_body())
     if fields is None:
         _note(None)
@@ -353,13 +357,10 @@ def _pox_error(status: int, code: int, message: str, schema: str | None = None) 
 # -- Autodiscover v2 JSON (newer Outlook) ------------------------------------
 
 
-@bp.get("/autodiscover/autodiscover.json")
-@bp.get("/autodiscover/autodiscover.json/v1.0/<path:address>")
-def autodiscover_json(address: str | None = None) -> Response:
+@route(bp, endpoints.AUTODISCOVER_JSON)
+@rendered
+def autodiscover_json(store: Store, address: str | None = None) -> Response:
     """Point Outlook at this domain's POX endpoint (Protocol=AutodiscoverV1 only)."""
-    store = _store()
-    if store.generation is None:
-        return _starting()
     arguments = {key.lower(): value for key, value in request.args.items()}
     protocol = arguments.get("protocol", "")
     # Outlook 2019 sends "Autodiscoverv1": compare without case.
@@ -391,8 +392,9 @@ def autodiscover_json(address: str | None = None) -> Response:
 # -- PACC (draft-ietf-mailmaint-pacc) ----------------------------------------
 
 
-@bp.get(paccspec.PATH)
-def user_agent_configuration() -> Response:
+@route(bp, endpoints.PACC)
+@rendered
+def user_agent_configuration(store: Store) -> Response:
     """The Host's domain's PACC document, on ``ua-auto-config.<d>``.
 
     Clients send nothing about the user (no query) and accept the body only
@@ -402,9 +404,6 @@ def user_agent_configuration() -> Response:
     ``ua-auto-config.``). A domain that does not opt in, or whose servers
     PACC cannot describe, has an empty document and gets a 404.
     """
-    store = _store()
-    if store.generation is None:
-        return _starting()
     found = store.lookup(names.candidate_domains(request.environ.get("HTTP_HOST", "")))
     _note(found[0] if found else None)
     if found is None:
@@ -420,7 +419,7 @@ def user_agent_configuration() -> Response:
 # -- health ------------------------------------------------------------------
 
 
-@bp.get("/healthz")
+@route(bp, endpoints.HEALTHZ)
 def healthz() -> Response:
     """Report what is served and each kind of trouble, naming the file; 503 until something is served.
 
@@ -476,11 +475,11 @@ def healthz() -> Response:
 def _http_error(error: HTTPException) -> Response:
     """Short plain-text answers; Autodiscover POX paths get the protocol's document."""
     status = error.code or 500
-    if request.path == "/autodiscover/autodiscover.xml":
+    if request.path == endpoints.AUTODISCOVER_POX.path:
         if status == 413:
             return _pox_error(413, 600, "Invalid Request")
         if status == 405:  # OPTIONS, PUT...: say what the GET answer says
-            return _text(405, "Autodiscover takes POST", Allow="POST")
+            return _autodiscover_takes_post()
     headers = dict(error.get_headers())
     headers.pop("Content-Type", None)
     return _text(status, f"{status} {error.name}", **headers)

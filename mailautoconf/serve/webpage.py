@@ -26,13 +26,16 @@ from flask import Blueprint
 from flask import Response
 from flask import request
 
+from mailautoconf import endpoints
 from mailautoconf import names
+from mailautoconf.endpoints import ADDRESS_PARAMETER
 from mailautoconf.render import PAGES
 from mailautoconf.render import page
 from mailautoconf.render.page import Tokens
 from mailautoconf.serve import answers
 from mailautoconf.serve import wsgi
 from mailautoconf.tree.store import Entry
+from mailautoconf.tree.store import Store
 
 __all__ = ["bp"]
 
@@ -44,17 +47,15 @@ _ADDRESS_CACHE = "no-store"  # a page with someone's address in it: kept by no c
 _STYLE = re.compile(rb"<style>(.*?)</style>", re.S)
 # Every fill-in point of a page, found in one scan (see _fill).
 _TOKEN = re.compile(b"|".join(re.escape(token.encode("ascii")) for token in Tokens.ALL))
+_LANG_QUERY = f"&amp;{ADDRESS_PARAMETER}=".encode("ascii")  # after the page's ?lang=, in an attribute
 
 
-@bp.get("/")
-@bp.get("/.well-known/autoconfig/")
-def settings_page() -> Response:
+@answers.route(bp, endpoints.PAGE)
+@answers.rendered
+def settings_page(store: Store) -> Response:
     """The page of the address's domain, else of the Host's; the profile link when an address is given."""
-    store = answers.store()
     language = _language()
-    if store.generation is None:
-        return answers.starting()
-    address = request.args.get("emailaddress", "").strip()
+    address = request.args.get(ADDRESS_PARAMETER, "").strip()
     address_domain = names.domain_of_address(address) if address else None
     found = store.lookup((address_domain,)) if address_domain else None
     if found is None:
@@ -163,7 +164,7 @@ def _fill(content: bytes, address: str, shown: str) -> bytes:
     echoed = address if len(address) <= names.MAX_ADDRESS else ""  # longer input is not echoed
     values = {
         Tokens.ADDRESS_VALUE: _escape(echoed),
-        Tokens.LANG_QUERY: b"&amp;emailaddress=" + _quote(echoed) if echoed else b"",
+        Tokens.LANG_QUERY: _LANG_QUERY + _quote(echoed) if echoed else b"",
     }
     if shown == "address":
         url = _profile_url(address)
@@ -204,7 +205,8 @@ def _quote(text: str) -> bytes:
 
 def _profile_url(address: str) -> str:
     """The absolute profile URL for the QR code: the Host asked, over https; autoconfig.<d> if the Host is odd."""
-    return f"https://{_public_host(address)}{page.PROFILE_PATH}?emailaddress={quote(address, safe='@')}"
+    query = f"{ADDRESS_PARAMETER}={quote(address, safe='@')}"
+    return f"https://{_public_host(address)}{endpoints.APPLE_PROFILE.path}?{query}"
 
 
 def _public_host(address: str) -> str:

@@ -22,6 +22,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from mailautoconf import names
+from mailautoconf.endpoints import AUTODISCOVER_JSON
+from mailautoconf.endpoints import CASE_FOLDED
 from mailautoconf.serve import logs
 
 __all__ = ["LOG_KEY", "AccessLog", "AsciiQueryString", "CaseInsensitiveAutodiscover"]
@@ -42,14 +44,16 @@ class CaseInsensitiveAutodiscover:
     form only the fixed part is folded: the address after it is the client's.
     """
 
-    _V2_PREFIX = "/autodiscover/autodiscover.json/v1.0/"
+    _FOLDED = CASE_FOLDED
+    _FOLDED_LENGTH = len(CASE_FOLDED)
+    _V2_PREFIX = AUTODISCOVER_JSON.address_prefix
 
     def __init__(self, app: WSGIApp) -> None:
         self.app = app
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
-        if path[:14].lower() == "/autodiscover/":
+        if path[: self._FOLDED_LENGTH].lower() == self._FOLDED:
             prefix = len(self._V2_PREFIX)
             if path[:prefix].lower() == self._V2_PREFIX:
                 environ["PATH_INFO"] = self._V2_PREFIX + path[prefix:]
