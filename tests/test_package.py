@@ -61,13 +61,15 @@ def test_pyproject_declares_the_pins_of_requirements_txt() -> None:
 def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh virtualenv with the checkout installed by pip, as an admin would."""
     folder = tmp_path_factory.mktemp("package")
+    download = ""
     if not ISOLATED:  # in the namespace there is no index: tests/run.sh has filled the folder
-        subprocess.run(
+        # Offline, the wheels an earlier run left may still do; if not, the install below says so.
+        download = subprocess.run(
             [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary", ":all:",
              "-r", str(ROOT / "requirements.txt"), *PYPROJECT["build-system"]["requires"],
              "--dest", str(WHEELHOUSE)],
-            check=True, capture_output=True, timeout=300,
-        )  # fmt: skip
+            capture_output=True, text=True, timeout=300,
+        ).stderr  # fmt: skip
     source = folder / "checkout"
     shutil.copytree(ROOT, source, ignore=NOT_SOURCE, symlinks=True)
     target = folder / "venv"
@@ -79,7 +81,7 @@ def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
          "--no-index", "--find-links", str(WHEELHOUSE), str(source)],
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip
-    assert installed.returncode == 0, installed.stdout + installed.stderr
+    assert installed.returncode == 0, f"{installed.stdout}{installed.stderr}\npip download said:\n{download}"
     return target
 
 
