@@ -17,7 +17,7 @@ and never in a circle (tests/test_layers.py holds the rule):
 - ``serve/``, ``deploy/``, ``authoring/``: the running service; the DNS
   records, certificate names and nginx site; writing config files;
 - ``probe/``: a live deployment checked the way each client checks it;
-- ``cli``: argument parsing only.
+- ``cli``: argument parsing only; ``__main__`` runs it (``python -m mailautoconf``).
 
 docs/architecture.md draws it.
 """

@@ -1,4 +1,4 @@
-"""``python service.py serve|render|check``: the command line.
+"""``mailautoconf serve|render|check`` (or ``python service.py ...`` in a checkout): the command line.
 
 Exit status: 0 on success, 1 when the config has errors (or a render
 fails), 2 on bad command-line usage (argparse's convention).
@@ -78,8 +78,9 @@ def check(args: argparse.Namespace) -> int:
     return 0
 
 
-def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="service.py", description="Mail client auto-configuration server.")
+def parser(prog: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; ``prog`` None names it as started: ``service.py`` or ``mailautoconf``."""
+    top = argparse.ArgumentParser(prog=prog, description="Mail client auto-configuration server.")
     commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(name: str, help_text: str, *, output: bool = True) -> argparse.ArgumentParser:
@@ -173,8 +174,8 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    args = parser(prog).parse_args(argv)
     setup_logging()
     if args.command in LOCAL_COMMANDS:
         return LOCAL_COMMANDS[args.command](args)

@@ -8,10 +8,24 @@ from pathlib import Path
 import pytest
 from support.app import App
 from support.app import render_app
+from support.isolation import requires_isolation
 from support.paths import ROOT
 from support.service import Service
 
 __all__ = ["ROOT"]  # test_bench.py imports ROOT from here
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``realclient`` every test that needs the loopback-only namespace.
+
+    A test that starts a real client or server program must run there (it
+    resolves names and connects by itself), so ``requires_isolation`` is on
+    it already; deriving the marker from that keeps the two from parting,
+    and a new real-client test is in ``-m realclient`` without a second line.
+    """
+    for item in items:
+        if requires_isolation.mark in item.iter_markers("skipif"):
+            item.add_marker(pytest.mark.realclient)
 
 
 @pytest.fixture(scope="module")

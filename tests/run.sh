@@ -52,6 +52,10 @@ bash tests/debian_version.sh thunderbird "$thunderbird_minimum"
 # Every test runs in a network namespace with only loopback (tests/isolated.sh):
 # nothing a test starts can reach another machine.
 if [ "$(id -u)" = 0 ] && unshare --net --mount true 2>/dev/null; then
+    # tests/test_package.py installs the checkout with pip from these wheels:
+    # no index is reachable in the namespace.
+    .venv/bin/python -m pip download --quiet --disable-pip-version-check --only-binary :all: \
+        -r requirements.txt setuptools --dest tests/artifacts/wheels
     exec unshare --net --mount --propagation private -- bash tests/isolated.sh .venv/bin/python -m pytest "$@"
 fi
 echo "cannot create a network namespace (needs root); real-client tests are skipped" >&2

@@ -9,6 +9,8 @@ import sys
 import pytest
 from support.paths import ROOT
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (apt-get install wrk)")
 @pytest.mark.skipif(shutil.which("nginx", path="/usr/sbin:/usr/bin") is None, reason="nginx is not installed")

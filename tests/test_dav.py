@@ -130,6 +130,7 @@ def test_srv_target_that_is_our_cname_is_a_warning() -> None:
     ]
 
 
+@pytest.mark.slow  # scale: 100,000 domains
 def test_dns_with_dav_for_100000_domains_takes_seconds() -> None:
     """One plan per service, not per domain: the DAV records add no per-domain parsing."""
     domains = ", ".join(f'"d{number:05d}.example"' for number in range(1, 100_001))

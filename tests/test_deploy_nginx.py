@@ -221,6 +221,7 @@ def test_nginx_accepts_a_hoster_site(tmp_path: Path, well_known: bool) -> None:
     assert "[warn]" not in result.stderr, result.stderr
 
 
+@pytest.mark.slow  # scale: 100,000 domains
 def test_nginx_accepts_100000_domains_without_warnings(tmp_path: Path) -> None:
     """The hoster's scale: about 2,900 https servers, maps of 100,000 keys, in well under a minute."""
     text = generated_text(100_000) + tls_section(tmp_path)

@@ -415,6 +415,7 @@ def test_check_dns_checks_mx_lookup_names_and_common_names(tmp_path: Path, dnsma
     )
 
 
+@pytest.mark.slow  # scale: 100,000 domains
 def test_dns_for_100000_domains_takes_seconds(tmp_path: Path) -> None:
     """Planned once per config, not per domain: a big hoster's records print in seconds."""
     domains = ", ".join(f'"d{number:05d}.example"' for number in range(1, 100_001))

@@ -49,6 +49,8 @@ from support.service import Service
 
 from mailautoconf import cli
 
+pytestmark = pytest.mark.slow
+
 MAIN_DOMAINS = ["main.example", "over.example"]  # over.example has an override: its own documents
 INCLUDED = {"alpha.toml": ["alpha.example", "beta.example"], "gamma.toml": ["gamma.example"]}
 DOMAINS = MAIN_DOMAINS + [domain for domains in INCLUDED.values() for domain in domains]

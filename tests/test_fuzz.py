@@ -33,6 +33,8 @@ from support.app import render_app
 from support.pox import MOBILESYNC_SCHEMA
 from support.pox import OUTLOOK_SCHEMA
 
+pytestmark = pytest.mark.slow
+
 # derandomize=True: hypothesis draws its examples from a seed fixed by the
 # test's source, so every CI run tries the same inputs and a red run is red
 # again on a rerun (a random seed would make CI flaky on a rare finding;

@@ -28,7 +28,8 @@ LAYERS: list[set[str]] = [
     {"reload"},
     {"serve", "deploy", "authoring"},
     {"probe"},
-    {"cli", "__main__"},
+    {"cli"},
+    {"__main__"},  # python -m mailautoconf: runs cli
 ]
 VOCABULARY = LAYERS[0]
 

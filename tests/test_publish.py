@@ -180,6 +180,7 @@ def test_readers_see_whole_documents_during_publishes(tmp_path: Path) -> None:
     assert set(seen) <= versions
 
 
+@pytest.mark.slow  # scale: 20,000 domains rendered, killed midway, rendered again (minutes on a busy machine)
 def test_render_killed_midway_leaves_a_tree_that_serves(tmp_path: Path) -> None:
     config = tmp_path / "autoconfig.toml"
     output = tmp_path / "static_xml"

@@ -22,6 +22,8 @@ import requests
 from mailautoconf.serve import channel
 from mailautoconf.serve import service
 
+pytestmark = pytest.mark.slow
+
 SLOW_CONNECTIONS = 300
 CUT_OFF_SECONDS = 10  # what the settings promise (docs/commands.md, "Limits"): no connection waits longer for a request
 MARGIN = 4.0  # seconds: cleanup runs every cleanup_interval, the event loop wakes every second

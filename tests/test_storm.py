@@ -16,6 +16,8 @@ from support.paths import ROOT
 sys.path.insert(0, str(ROOT / "bench"))  # storm.py imports harness.py as the bench scripts do
 import storm
 
+pytestmark = pytest.mark.slow
+
 SECONDS = 20
 CLIENTS = 16
 CONNECTIONS = 64

@@ -47,19 +47,21 @@ class Service:
         self.process: subprocess.Popen[bytes] | None = None
         self.extra_env: dict[str, str] = {}
         self.prefix: list[str] = []  # what the command runs under (setpriv, say)
+        self.command = [sys.executable, "service.py"]  # or an installed `mailautoconf` (test_package.py)
+        self.cwd = ROOT
         self._port_retries = 0
 
     def start(self, *, expect_ready: bool = True) -> Service:
         command = [
             *self.prefix,
-            sys.executable, "service.py", "serve",
+            *self.command, "serve",
             "--config", str(self.config_path),
             "--listen", f"127.0.0.1:{self.port}",
             "--output", str(self.output),
         ]  # fmt: skip
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         env = {k: v for k, v in os.environ.items() if k != "JOURNAL_STREAM"} | self.extra_env
-        self.process = subprocess.Popen(command, cwd=ROOT, stdout=self._log, stderr=self._log, env=env)
+        self.process = subprocess.Popen(command, cwd=self.cwd, stdout=self._log, stderr=self._log, env=env)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
