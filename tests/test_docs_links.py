@@ -177,7 +177,7 @@ CODE_FOLDERS = ("mailautoconf", "tests", "bench", "systemd", "config", ".ci")
 CODE_SUFFIXES = {".py", ".sh", ".c", ".toml", ".service", ".txt", ".lua", ""}
 DOC_REFERENCE = re.compile(r"\b((?:docs/[\w.-]+\.md)|(?:bench/README\.md))(?:,? \"([^\"\n]+)\")?")
 CLIENTS_SECTIONS = re.compile(r"docs/clients\.md(?: sections?)? (\d+(?:\.\d+)?(?:(?:, | and )\d+(?:\.\d+)?)*)")
-OLD_README_SECTION = re.compile(r"README(?:\.md)?(?:,|:)? *[\"“]|README\.md, [A-Z]|README, [A-Z]")
+OLD_README_SECTION = re.compile(r"README(?:\.md)?(?:,|:)? *[\"“](?=\w)|README\.md, [A-Z]|README, [A-Z]")
 
 
 def code_files() -> list[Path]:
