@@ -15,26 +15,18 @@ from __future__ import annotations
 
 import datetime
 import difflib
-import ipaddress
 import os
-import re
 import sys
 from typing import Any
 
 from mailautoconf import dnsnames
 from mailautoconf import names
+from mailautoconf.config import schema
 from mailautoconf.config.positions import Locate
 from mailautoconf.config.positions import Path
 from mailautoconf.model import AUTH_METHODS
-from mailautoconf.model import INCOMING_TYPES
 from mailautoconf.model import NO_OVERRIDE
-from mailautoconf.model import OUTGOING_TYPES
-from mailautoconf.model import POP3_CHECK_MINUTES
-from mailautoconf.model import POP3_DAYS
-from mailautoconf.model import PORTS
-from mailautoconf.model import THUNDERBIRD_PLACEHOLDERS
 from mailautoconf.model import TLS_LAYOUTS
-from mailautoconf.model import USERNAME_PLACEHOLDERS
 from mailautoconf.model import DavService
 from mailautoconf.model import Direction
 from mailautoconf.model import DnsSettings
@@ -49,25 +41,12 @@ from mailautoconf.model import Server
 from mailautoconf.model import ServerType
 from mailautoconf.model import ServiceSettings
 from mailautoconf.model import SigningSettings
-from mailautoconf.model import SocketType
 from mailautoconf.model import TlsSettings
 from mailautoconf.model import auth_method
 from mailautoconf.model import needs_username
-from mailautoconf.paccspec import DEFAULT_REVISION as DEFAULT_PACC_REVISION
-from mailautoconf.paccspec import REVISIONS as PACC_REVISIONS
 from mailautoconf.problems import Problem
 from mailautoconf.problems import Severity
 from mailautoconf.problems import shown
-
-# Thunderbird's spelling, which admins coming from hand-written XML will try.
-_LEGACY_PLACEHOLDERS = {legacy: placeholder for placeholder, legacy in THUNDERBIRD_PLACEHOLDERS.items()}
-# Used with fullmatch: "$" also matches before a trailing newline ("en\n" passed).
-_LANGUAGE = re.compile(r"[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*")
-# Stands in for {domain} while a host name template is checked as a name.
-_DOMAIN_SENTINEL = "domain-placeholder.invalid"
-URL = re.compile(r"https?://[^\s<>\"']+")
-# An https URL taken apart: the host (a name, maybe with {domain}) and the rest (port, path, query).
-HTTPS_URL = re.compile(r"https://(?P<host>[^/:?#\s<>\"']+)(?P<rest>(:\d{1,5})?([/?#][^\s<>\"']*)?)", re.IGNORECASE)
 
 Messages = list[tuple[Path, str, Severity]]  # (key path inside the table, message, severity)
 
@@ -203,21 +182,59 @@ class Checker:
                 return None
         return [item.strip() for item in value]
 
-    def hostname(self, value: str, where: Where, key: str, *, template: bool) -> str | None:
-        """Check a host name (``{domain}`` allowed when ``template``); return its A-label form."""
-        probe = value.replace("{domain}", _DOMAIN_SENTINEL) if template else value
-        if "{" in probe or "}" in probe:
-            allowed = " (only {domain} may be used here)" if template else ""
-            self.error(where, f'{key} "{value}" has an unknown placeholder{allowed}', key)
-            return None
-        try:
-            ascii_name = names.to_ascii(probe)
-        except ValueError as exc:
-            self.error(where, f'{key} "{value}" is not a valid host name ({exc})', key)
-            return None
-        return ascii_name.replace(_DOMAIN_SENTINEL, "{domain}")
+    # -- the schema's keys, applied ------------------------------------------
 
-    # -- the schema ------------------------------------------------------
+    def read(self, table: dict[str, Any], section: schema.Section, where: Where, *names: str) -> dict[str, Any]:
+        """The keys ``names`` of ``table`` (every key of ``section`` when none are named), by :meth:`value`."""
+        keys = [section.key(name) for name in names] if names else section.keys
+        return {key.name: self.value(table, key, where) for key in keys}
+
+    def value(self, table: dict[str, Any], key: schema.Key, where: Where, *, required: bool | None = None) -> Any:
+        """``key``'s value in ``table``: its default when left out, None when it is wrong (and said so)."""
+        if key.name not in table and not (key.required if required is None else required):
+            return key.default
+        found = self.typed(table, key, where, required=required)
+        return None if found is None else self.ruled(key, found, where)
+
+    def typed(self, table: dict[str, Any], key: schema.Key, where: Where, *, required: bool | None = None) -> Any:
+        """``key``'s value if it has the key's type, else None (said, as is a required key left out)."""
+        name = key.name
+        if name not in table:
+            if key.required if required is None else required:
+                self.error(where, f'"{name}" is missing')
+            return None
+        match key.kind:
+            case schema.Kind.STRING | schema.Kind.HOST:
+                return self.string(table, name, where)
+            case schema.Kind.BOOL:
+                return self.boolean(table, name, where)
+            case schema.Kind.INTEGER:
+                return self.integer(table, name, where, key.low, key.high, key.unit)
+            case schema.Kind.STRINGS:
+                return self.string_list(table, name, where)
+        return table[name]  # TABLE, TABLES, ANY: for the builder or the rule to judge
+
+    def ruled(self, key: schema.Key, value: Any, where: Where) -> Any:
+        """``value`` through ``key``'s rule (each item of a list), with its warning; None if refused."""
+        if key.kind is schema.Kind.STRINGS:
+            return [kept for item in value if (kept := self._rule(key, item, where)) is not None]
+        return self._rule(key, value, where)
+
+    def _rule(self, key: schema.Key, value: Any, where: Where) -> Any:
+        try:
+            if key.kind is schema.Kind.HOST:
+                value = schema.host_name(value, key.name, template=key.template)
+            if key.rule is not None:
+                value = key.rule(value)
+        except schema.Refused as refused:
+            self.error(where, str(refused), key.name)
+            return None
+        said = key.warning(value) if key.warning is not None and value is not None else None
+        if said:
+            self.warn(where, said, key.name)
+        return value
+
+    # -- the tables: the model built from what was read --------------------------
 
     def settings(
         self, raw: dict[str, Any], *, has_providers: bool, folder: str = ""
@@ -227,7 +244,7 @@ class Checker:
         ``folder``: the main file's folder, which relative paths are relative to.
         """
         top = Where((), "")
-        self.known_keys(raw, ("service", "dns", "tls", "nginx", "signing", "pacc", "provider"), top)
+        self.known_keys(raw, schema.TOP.names, top)
         service = self.service(raw.get("service"), top.child("service", words="[service]"))
         dns = self.dns(raw.get("dns"), top.child("dns", words="[dns]"))
         tls = self.tls(raw.get("tls"), top.child("tls", words="[tls]"))
@@ -244,48 +261,23 @@ class Checker:
         """``[pacc]``: where and how fast the service looks its PACC digests up in DNS (pacc/watch.py)."""
         if raw is None:
             return PaccSettings()
-        table = self.table(raw, where, "[pacc]")
+        table = self.table(raw, where, schema.PACC.title)
         if table is None:
             return None
-        keys = ("check_dns", "resolver", "recheck_interval", "sweep_interval", "queries_per_second")
-        self.known_keys(table, keys, where)
+        self.known_keys(table, schema.PACC.names, where)
         errors_before = self.error_count()
-        check_dns = self.boolean(table, "check_dns", where)
-        resolver = self.string(table, "resolver", where, required=False)
-        if resolver is not None:
-            # Here, not at the top: dnslookup brings dnspython, which a config without one never needs.
-            from mailautoconf.dnslookup import parse_resolver
-
-            try:
-                parse_resolver(resolver)
-            except ValueError as exc:
-                self.error(where, f"resolver {exc}", "resolver")
-        recheck = self.integer(table, "recheck_interval", where, 1, 86400, "a number of seconds")
-        sweep = self.integer(table, "sweep_interval", where, 60, 30 * 86400, "a number of seconds")
-        rate = self.integer(table, "queries_per_second", where, 1, 1000, "a number of queries a second")
-        if errors_before != self.error_count():
-            return None
-        default = PaccSettings()
-        return PaccSettings(
-            check_dns=default.check_dns if check_dns is None else check_dns,
-            resolver=resolver,
-            recheck_interval=recheck or default.recheck_interval,
-            sweep_interval=sweep or default.sweep_interval,
-            queries_per_second=rate or default.queries_per_second,
-        )
+        found = self.read(table, schema.PACC, where)
+        return None if errors_before != self.error_count() else PaccSettings(**found)
 
     def signing(self, raw: Any, where: Where, folder: str) -> SigningSettings | None:
         if raw is None:
             return SigningSettings()
-        table = self.table(raw, where, "[signing]")
+        table = self.table(raw, where, schema.SIGNING.title)
         if table is None:
             return None
-        self.known_keys(table, ("certificate", "key", "chain"), where)
-        paths: dict[str, str] = {}
-        for key in ("certificate", "key", "chain"):
-            text = self.string(table, key, where, required=key != "chain")
-            if text is not None:
-                paths[key] = os.path.normpath(os.path.join(folder, text))
+        self.known_keys(table, schema.SIGNING.names, where)
+        found = self.read(table, schema.SIGNING, where)
+        paths = {key: os.path.normpath(os.path.join(folder, text)) for key, text in found.items() if text is not None}
         if len(paths) < 2 or self.has_errors():
             return None
         return SigningSettings(paths["certificate"], paths["key"], paths.get("chain", ""))
@@ -304,137 +296,78 @@ class Checker:
     def nginx(self, raw: Any, where: Where) -> NginxSettings | None:
         if raw is None:
             return NginxSettings()
-        table = self.table(raw, where, "[nginx]")
+        table = self.table(raw, where, schema.NGINX.title)
         if table is None:
             return None
-        self.known_keys(table, ("listen",), where)
-        addresses: list[str] = []
-        if "listen" in table:
-            for text in self.string_list(table, "listen", where) or []:
-                try:
-                    addresses.append(str(ipaddress.ip_address(text.strip("[]"))))
-                except ValueError:
-                    self.error(
-                        where,
-                        f'listen "{text}" is not an IPv4 or IPv6 address (ports: nginx --http-port/--https-port)',
-                        "listen",
-                    )
-        return NginxSettings(tuple(addresses))
+        self.known_keys(table, schema.NGINX.names, where)
+        found = self.read(table, schema.NGINX, where)
+        return NginxSettings(tuple(found["listen"] or ()))
 
     def dns(self, raw: Any, where: Where) -> DnsSettings | None:
         if raw is None:
             return DnsSettings()
-        table = self.table(raw, where, "[dns]")
+        table = self.table(raw, where, schema.DNS.title)
         if table is None:
             return None
-        self.known_keys(table, ("addresses", "ttl", "common_names"), where)
-        addresses: list[str] = []
-        if "addresses" in table:
-            for text in self.string_list(table, "addresses", where) or []:
-                try:
-                    addresses.append(str(ipaddress.ip_address(text)))
-                except ValueError:
-                    self.error(where, f'"{text}" is not an IPv4 or IPv6 address', "addresses")
-        ttl = self.integer(table, "ttl", where, 60, 604800, "a TTL in seconds")
-        common = self.boolean(table, "common_names", where)
-        return DnsSettings(tuple(addresses), ttl if ttl is not None else DnsSettings.ttl, bool(common))
+        self.known_keys(table, schema.DNS.names, where)
+        found = self.read(table, schema.DNS, where)
+        ttl = found["ttl"]
+        return DnsSettings(
+            tuple(found["addresses"] or ()), DnsSettings.ttl if ttl is None else ttl, bool(found["common_names"])
+        )
 
     def tls(self, raw: Any, where: Where) -> TlsSettings | None:
         if raw is None:
             return TlsSettings()
-        table = self.table(raw, where, "[tls]")
+        table = self.table(raw, where, schema.TLS.title)
         if table is None:
             return None
-        self.known_keys(table, ("layout", "directory", "challenges", "max_names"), where)
-        layout = self.string(table, "layout", where, required=False) or "dehydrated"
-        if layout not in TLS_LAYOUTS:
-            self.error(where, f'layout "{layout}" is unknown; use {" or ".join(TLS_LAYOUTS)}', "layout")
+        self.known_keys(table, schema.TLS.names, where)
+        # The layout decides the paths' defaults: an unknown one leaves the rest unread. A value of the
+        # wrong type is said, and the default stands in for it, as it does for a key left out.
+        layout_key, directory_key, challenges_key, max_names_key = schema.TLS.keys
+        layout = self.typed(table, layout_key, where) or layout_key.default
+        if self.ruled(layout_key, layout, where) is None:
             return None
-        directory = self.string(table, "directory", where, required=False) or TLS_LAYOUTS[layout].directory
-        challenges = self.string(table, "challenges", where, required=False) or TLS_LAYOUTS[layout].challenges
-        for key, path in (("directory", directory), ("challenges", challenges)):
-            if not path.startswith("/") or any(char in path for char in " ;{}\"'\\"):
-                self.error(where, f'{key} "{path}" must be an absolute path without spaces, quotes or ;{{}}', key)
+        directory = self.typed(table, directory_key, where) or TLS_LAYOUTS[layout].directory
+        challenges = self.typed(table, challenges_key, where) or TLS_LAYOUTS[layout].challenges
+        for key, path in ((directory_key, directory), (challenges_key, challenges)):
+            if self.ruled(key, path, where) is None:
                 return None
-        max_names = self.integer(table, "max_names", where, 3, 1000, "a number of names per certificate")
-        if max_names is not None and max_names > 100:
-            self.warn(
-                where,
-                f"max_names {max_names}: Let's Encrypt and the other ACME CAs issue at most 100 names per certificate",
-                "max_names",
-            )
+        max_names = self.value(table, max_names_key, where)
         return TlsSettings(layout, directory, challenges, max_names or TlsSettings.max_names)
 
     def service(self, raw: Any, where: Where) -> ServiceSettings | None:
         if raw is None:
             self.error(where, 'the [service] table is missing; it needs public_hostname = "autoconfig.<your domain>"')
             return None
-        table = self.table(raw, where, "[service]")
+        table = self.table(raw, where, schema.SERVICE.title)
         if table is None:
             return None
-        self.known_keys(table, ("public_hostname", "include", "check_interval"), where)
-        include: list[str] = []
-        if "include" in table:
-            for pattern in self.string_list(table, "include", where) or []:
-                if not pattern:
-                    self.error(where, '"include" names an empty pattern', "include")
-                elif not pattern.endswith(".toml"):
-                    self.error(
-                        where, f'include "{pattern}" must name .toml files, like "autoconfig.d/*.toml"', "include"
-                    )
-                else:
-                    include.append(pattern)
-        interval = self.integer(table, "check_interval", where, 1, 3600, "a number of seconds")
-        public = self.string(table, "public_hostname", where)
-        if public is None:
+        self.known_keys(table, schema.SERVICE.names, where)
+        found = self.read(table, schema.SERVICE, where, "include", "check_interval", "public_hostname")
+        hostname, interval = found["public_hostname"], found["check_interval"]
+        if not hostname or interval is None:
             return None
-        hostname = self.hostname(public, where, "public_hostname", template=False)
-        if not hostname or ("check_interval" in table and interval is None):
-            return None
-        default = ServiceSettings(hostname)
-        return ServiceSettings(hostname, tuple(include), interval or default.check_interval)
+        return ServiceSettings(hostname, tuple(found["include"] or ()), interval)
 
     def provider(self, raw: dict[str, Any], where: Where) -> Provider | None:
-        self.known_keys(
-            raw,
-            (
-                "id",
-                "display_name",
-                "short_name",
-                "domains",
-                "list_all_domains",
-                "incoming",
-                "outgoing",
-                "documentation",
-                "overrides",
-                "mx",
-                "own_names",
-                "caldav",
-                "carddav",
-                "pacc",
-                "pacc_revision",
-                "oauth_issuer",
-            ),
-            where,
-        )
+        self.known_keys(raw, schema.PROVIDER.names, where)
         errors_before = self.error_count()
-        provider_id = self.string(raw, "id", where)
-        if provider_id is not None:
-            provider_id = self.hostname(provider_id, where, "id", template=False)
-        display_name = self.string(raw, "display_name", where)
-        short_name = self.string(raw, "short_name", where, required=False) or display_name
-        list_all = self.boolean(raw, "list_all_domains", where) or False
+        found = self.read(raw, schema.PROVIDER, where, "id", "display_name", "short_name", "list_all_domains")
+        provider_id, display_name = found["id"], found["display_name"]
+        short_name = found["short_name"] or display_name
         overrides = self.overrides(raw.get("overrides"), where.child("overrides"))
         domains = self.domains(raw, where, overrides)
         incoming = self.servers(raw, "incoming", where)
         outgoing = self.servers(raw, "outgoing", where)
         documentation = self.documentation(raw.get("documentation"), where)
-        mx = self.mx_hosts(raw, where)
-        own_names = self.boolean(raw, "own_names", where)
+        found |= self.read(raw, schema.PROVIDER, where, "mx", "own_names")
+        mx = tuple(dict.fromkeys(found["mx"] or ()))
         caldav = self.dav(raw, "caldav", where)
         carddav = self.dav(raw, "carddav", where)
         pacc = self.pacc(raw, where)
-        oauth_issuer = self.oauth_issuer(raw, where)
+        oauth_issuer = self.value(raw, schema.PROVIDER.key("oauth_issuer"), where)
         if errors_before != self.error_count() or None in (provider_id, display_name, short_name):
             return None
         assert provider_id and display_name and short_name
@@ -446,9 +379,9 @@ class Checker:
             incoming=tuple(incoming),
             outgoing=tuple(outgoing),
             documentation=tuple(documentation),
-            list_all_domains=list_all,
+            list_all_domains=bool(found["list_all_domains"]),
             mx=mx,
-            own_names=True if own_names is None else own_names,
+            own_names=found["own_names"] is not False,
             mx_domains=tuple(dict.fromkeys(name for host in mx for name in names.mx_lookup_domains(host))),
             caldav=caldav,
             carddav=carddav,
@@ -485,31 +418,12 @@ class Checker:
 
     def pacc(self, raw: dict[str, Any], where: Where) -> str | None:
         """``pacc`` and ``pacc_revision``: the PACC draft revision served, or None (render/pacc.py)."""
-        enabled = self.boolean(raw, "pacc", where)
-        revision = raw.get("pacc_revision", DEFAULT_PACC_REVISION)
-        if isinstance(revision, str) and revision.strip().removeprefix("-") in PACC_REVISIONS:
-            revision = revision.strip().removeprefix("-")
-        elif "pacc_revision" in raw:
-            known = " or ".join(f'"{name}"' for name in PACC_REVISIONS)
-            self.error(
-                where, f"pacc_revision {revision!r} is not a revision this version serves; use {known}", "pacc_revision"
-            )
+        found = self.read(raw, schema.PROVIDER, where, "pacc", "pacc_revision")
+        if found["pacc_revision"] is None:
             return None
-        if "pacc_revision" in raw and not enabled:
+        if "pacc_revision" in raw and not found["pacc"]:
             self.warn(where, 'pacc_revision has no effect without "pacc = true"', "pacc_revision")
-        return revision if enabled else None
-
-    def oauth_issuer(self, raw: dict[str, Any], where: Where) -> str | None:
-        """``oauth_issuer``: an https URL without query or fragment (an OAuth2 issuer identifier, RFC 8414)."""
-        url = self.string(raw, "oauth_issuer", where, required=False)
-        if url is None:
-            return None
-        match = HTTPS_URL.fullmatch(url)
-        if match is None or "?" in url or "#" in url:
-            self.error(where, f'oauth_issuer "{url}" must be an https URL without query or fragment', "oauth_issuer")
-            return None
-        host = self.hostname(match.group("host"), where, "oauth_issuer", template=False)
-        return f"https://{host}{match.group('rest')}" if host else None
+        return str(found["pacc_revision"]) if found["pacc"] else None
 
     def dav(self, raw: dict[str, Any], key: str, where: Where) -> DavService | None:
         """A ``caldav``/``carddav`` table: an https URL (``{domain}`` allowed in its host) and a username."""
@@ -519,37 +433,14 @@ class Checker:
         table = self.table(raw[key], here, key)
         if table is None:
             return None
-        self.known_keys(table, ("url", "username"), here)
-        url = self.string(table, "url", here)
-        username = self.username(table, here) if "username" in table else None
+        self.known_keys(table, schema.DAV.names, here)
+        url_key, username_key = schema.DAV.keys
+        url = self.typed(table, url_key, here)
+        username = self.value(table, username_key, here)
         if url is None:
             return None
-        match = HTTPS_URL.fullmatch(url)
-        if match is None:
-            self.error(here, f'url "{url}" is not an https URL (calendars and contacts carry passwords)', "url")
-            return None
-        host = self.hostname(match.group("host"), here, "url", template=True)
-        if host is None:
-            return None
-        return DavService(f"https://{host}{match.group('rest')}", username)
-
-    def mx_hosts(self, raw: dict[str, Any], where: Where) -> tuple[str, ...]:
-        if "mx" not in raw:
-            return ()
-        hosts: list[str] = []
-        for text in self.string_list(raw, "mx", where) or []:
-            host = self.hostname(text, where, "mx", template=False) if text else None
-            if host is None:
-                continue
-            lookup = names.mx_lookup_domains(host)
-            too_long = [problem for name in lookup if (problem := dnsnames.mx_lookup_problem(name))]
-            if not lookup:
-                self.error(where, f'mx "{text}" has no registrable domain to ask autoconfig.<domain> under', "mx")
-            elif too_long:
-                self.error(where, f'mx "{text}": {too_long[0]}', "mx")
-            elif host not in hosts:
-                hosts.append(host)
-        return tuple(hosts)
+        url = self.ruled(url_key, url, here)
+        return None if url is None else DavService(url, username)
 
     def domains(self, raw: dict[str, Any], where: Where, overrides: dict[str, DomainOverride]) -> list[Domain]:
         values = self.string_list(raw, "domains", where)
@@ -596,24 +487,8 @@ class Checker:
             entry = self.table(value, here, f'overrides."{domain}"')
             if entry is None:
                 continue
-            self.known_keys(
-                entry,
-                (
-                    "hostname",
-                    "incoming_hostname",
-                    "outgoing_hostname",
-                    "display_name",
-                    "short_name",
-                    "own_names",
-                    "caldav",
-                    "carddav",
-                ),
-                here,
-            )
-            hosts: dict[str, str | None] = {}
-            for key in ("hostname", "incoming_hostname", "outgoing_hostname"):
-                text = self.string(entry, key, here, required=False)
-                hosts[key] = self.hostname(text, here, key, template=True) if text else None
+            self.known_keys(entry, schema.OVERRIDE.names, here)
+            hosts = self.read(entry, schema.OVERRIDE, here, "hostname", "incoming_hostname", "outgoing_hostname")
             try:
                 ascii_name = names.to_ascii(domain)
             except ValueError as exc:
@@ -624,15 +499,9 @@ class Checker:
                 self.error(here, f'overrides for "{domain}" repeat those for "{written[ascii_name]}" (the same domain)')
                 continue
             written[ascii_name] = domain
+            found = hosts | self.read(entry, schema.OVERRIDE, here, "display_name", "short_name", "own_names")
             result[ascii_name] = DomainOverride(
-                hostname=hosts["hostname"],
-                incoming_hostname=hosts["incoming_hostname"],
-                outgoing_hostname=hosts["outgoing_hostname"],
-                display_name=self.string(entry, "display_name", here, required=False),
-                short_name=self.string(entry, "short_name", here, required=False),
-                own_names=self.boolean(entry, "own_names", here),
-                caldav=self.dav(entry, "caldav", here),
-                carddav=self.dav(entry, "carddav", here),
+                **found, caldav=self.dav(entry, "caldav", here), carddav=self.dav(entry, "carddav", here)
             )
         return result
 
@@ -653,29 +522,14 @@ class Checker:
         return servers
 
     def server(self, raw: dict[str, Any], direction: Direction, where: Where) -> Server | None:
-        allowed: tuple[str, ...] = ("type", "hostname", "port", "socket_type", "authentication", "username")
-        if direction == "incoming":
-            allowed += ("pop3",)
-        self.known_keys(raw, allowed, where)
-        types = INCOMING_TYPES if direction == "incoming" else OUTGOING_TYPES
-        type_text = self.string(raw, "type", where)
-        server_type = next((kind for kind in types if kind == type_text.lower()), None) if type_text else None
-        if type_text is not None and server_type is None:
-            self.error(
-                where,
-                f'type "{type_text.lower()}" is not an {direction} server type (use {" or ".join(types)})',
-                "type",
-            )
-        hostname_text = self.string(raw, "hostname", where)
-        hostname = self.hostname(hostname_text, where, "hostname", template=True) if hostname_text else None
-        port = self.integer(raw, "port", where, *PORTS, "a port")
-        if "port" not in raw:
-            self.error(where, '"port" is missing')
-        socket_type = self.socket_type(raw, where)
+        section = schema.INCOMING if direction == "incoming" else schema.OUTGOING
+        self.known_keys(raw, section.names, where)
+        found = self.read(raw, section, where, "type", "hostname", "port", "socket_type")
+        server_type, hostname, port, socket_type = found.values()
         authentication = self.authentication(raw, direction, where)
         # A server that takes no credentials (none, client-IP-address) has no login to name.
         optional = authentication is not None and not needs_username(tuple(authentication))
-        username = self.username(raw, where) if "username" in raw or not optional else None
+        username = self.value(raw, section.key("username"), where, required=not optional)
         pop3 = (
             self.pop3(raw.get("pop3"), where.child("pop3"), server_type) if direction == "incoming" else Pop3Options()
         )
@@ -683,17 +537,6 @@ class Checker:
             return None
         assert server_type and hostname and port and socket_type and authentication
         return Server(direction, server_type, hostname, port, socket_type, tuple(authentication), username, pop3)
-
-    def socket_type(self, raw: dict[str, Any], where: Where) -> SocketType | None:
-        text = self.string(raw, "socket_type", where)
-        if text is None:
-            return None
-        member = SocketType.parse(text)
-        if member is not None:
-            return member
-        hint = ' ("TLS" is the old name; use "SSL" for implicit TLS or "STARTTLS")' if text.upper() == "TLS" else ""
-        self.error(where, f'socket_type "{text}" is unknown{hint}; use SSL, STARTTLS or plain', "socket_type")
-        return None
 
     def authentication(self, raw: dict[str, Any], direction: Direction, where: Where) -> list[str] | None:
         methods = self.string_list(raw, "authentication", where)
@@ -719,28 +562,6 @@ class Checker:
             result.append(name)
         return result
 
-    def username(self, raw: dict[str, Any], where: Where) -> str | None:
-        text = self.string(raw, "username", where)
-        if text is None:
-            return None
-        for legacy, placeholder in _LEGACY_PLACEHOLDERS.items():
-            if legacy.lower() in text.lower():
-                self.error(where, f'username "{text}": write {placeholder} instead of {legacy}', "username")
-                return None
-        rest = text
-        for placeholder in USERNAME_PLACEHOLDERS:
-            rest = rest.replace(placeholder, "")
-        if "{" in rest or "}" in rest or "%" in rest:
-            self.error(
-                where,
-                f'username "{text}" has an unknown placeholder; use {", ".join(USERNAME_PLACEHOLDERS)}',
-                "username",
-            )
-            return None
-        if not any(placeholder in text for placeholder in ("{address}", "{localpart}")):
-            self.warn(where, f'username "{text}" is the same for every user; did you mean "{{address}}"?', "username")
-        return text
-
     def pop3(self, raw: Any, where: Where, server_type: ServerType | None) -> Pop3Options:
         if raw is None:
             return Pop3Options()
@@ -749,26 +570,8 @@ class Checker:
             return Pop3Options()
         if server_type not in (None, "pop3"):
             self.error(where, "pop3 options on a server that is not of type pop3")
-        self.known_keys(
-            table,
-            (
-                "leave_messages_on_server",
-                "download_on_biff",
-                "days_to_leave_messages_on_server",
-                "check_interval_minutes",
-            ),
-            where,
-        )
-        return Pop3Options(
-            leave_messages_on_server=self.boolean(table, "leave_messages_on_server", where),
-            download_on_biff=self.boolean(table, "download_on_biff", where),
-            days_to_leave_messages_on_server=self.integer(
-                table, "days_to_leave_messages_on_server", where, *POP3_DAYS, "a number of days"
-            ),
-            check_interval_minutes=self.integer(
-                table, "check_interval_minutes", where, *POP3_CHECK_MINUTES, "a number of minutes"
-            ),
-        )
+        self.known_keys(table, schema.POP3.names, where)
+        return Pop3Options(**self.read(table, schema.POP3, where))
 
     def documentation(self, raw: Any, where: Where) -> list[Documentation]:
         if raw is None:
@@ -779,11 +582,8 @@ class Checker:
         result = []
         for index, entry in enumerate(raw):
             here = where.child("documentation", index, words=f"{where.words}, documentation {index + 1}")
-            self.known_keys(entry, ("url", "description"), here)
-            url = self.string(entry, "url", here)
-            if url is not None and not URL.fullmatch(url):
-                self.error(here, f'url "{url}" is not an http or https URL', "url")
-                url = None
+            self.known_keys(entry, schema.DOCUMENTATION.names, here)
+            url = self.value(entry, schema.DOCUMENTATION.key("url"), here)
             descriptions = self.descriptions(entry.get("description"), here.child("description"))
             if url is not None and descriptions is not None:
                 result.append(Documentation(url, descriptions))
@@ -800,7 +600,7 @@ class Checker:
             return None
         result = []
         for language in table:
-            if not _LANGUAGE.fullmatch(language):
+            if not schema.LANGUAGE.fullmatch(language):
                 self.error(where, f'"{language}" is not a language code like "en" or "pt-BR"', language)
                 continue
             text = self.string(table, language, where)

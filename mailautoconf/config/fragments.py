@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mailautoconf.config import schema
 from mailautoconf.config.checker import Checker
 from mailautoconf.config.checker import Messages
 from mailautoconf.config.checker import Where
@@ -44,5 +45,5 @@ def check_dav(raw: dict[str, Any], key: str) -> tuple[DavService | None, Message
 def check_oauth_issuer(url: str) -> tuple[str | None, Messages]:
     """One ``oauth_issuer`` value checked alone (see :func:`check_server`): the normalised URL, or None."""
     checker = Checker(lambda path: ("", None), record=[])
-    found = checker.oauth_issuer({"oauth_issuer": url}, Where((), ""))
+    found = checker.value({"oauth_issuer": url}, schema.PROVIDER.key("oauth_issuer"), Where((), ""))
     return found, checker.messages()
