@@ -74,6 +74,7 @@ class Key:
     required: bool = False
     default: Any = None  # taken when the key is left out; None: nothing (or see default_from)
     default_from: str = ""  # the key whose value stands in when this one is left out
+    default_said: str = ""  # a default that is no value (the system's resolver), in the reference's words
     low: int = 0  # INTEGER: the range, and what the number counts ("a number of seconds")
     high: int = 0
     unit: str = ""
@@ -316,7 +317,7 @@ PACC = Section(
     "[pacc]",
     (
         Key("check_dns", Kind.BOOL, default=PaccSettings.check_dns),
-        Key("resolver", Kind.STRING, rule=_resolver),
+        Key("resolver", Kind.STRING, default_said="the system's", rule=_resolver),
         Key(
             "recheck_interval",
             Kind.INTEGER,
