@@ -46,7 +46,7 @@ KINDS = (
     DavKind("carddav", "CardDAV", "address books", "_carddavs._tcp", "_carddav._tcp", endpoints.CARDDAV.path),
 )
 
-# What config.py lets through (_HTTPS_URL): https, a host, an optional port, the rest.
+# What config/schema.py lets through (HTTPS_URL): https, a host, an optional port, the rest.
 _URL = re.compile(r"https://(?P<host>[^/:?#]+)(?::(?P<port>\d{1,5}))?(?P<path>[^?#]*)(?P<tail>[?#].*)?", re.S)
 HTTPS_PORT = 443  # RFC 6764 section 3 has no default of its own: https's (RFC 9110 section 4.2.2)
 
@@ -64,7 +64,7 @@ class Endpoint:
 def wire_url(url: str) -> str:
     """``url`` with every non-ASCII character percent-encoded as UTF-8 (RFC 3986 section 2.1).
 
-    The host is an A-label already (config.py); only a path or query can
+    The host is an A-label already (config/schema.py); only a path or query can
     hold other characters, and neither an HTTP header (Location) nor a
     client building a URL from a TXT record takes them raw.
     """

@@ -8,13 +8,13 @@ long for them: a name has at most 253 characters in presentation form
 without the trailing dot (255 octets on the wire, RFC 1035 sections 2.3.4
 and 3.1) and a label at most 63. A record with a longer owner name is
 refused by every zone loader, and a certificate name by every CA, so
-``check`` (config.py) refuses such a domain, naming the derived name.
+``check`` (config/checker.py) refuses such a domain, naming the derived name.
 
-The generators take their prefixes from here and config.py checks the
+The generators take their prefixes from here and config/checker.py checks the
 same ones, so the two cannot drift apart: a record type added to ``dns``
 with a prefix that is not in :data:`PREFIXES` fails
 tests/test_dns_names.py. This is vocabulary (no IO, no deploy imports):
-config.py must not import the deployment package.
+config/ must not import the deployment package.
 """
 
 from __future__ import annotations

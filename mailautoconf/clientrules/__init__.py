@@ -8,26 +8,25 @@ for every provider it renders (only changed ones on a reload), so ``check``,
 the watcher's log and ``/healthz`` print the same list.
 
 Thunderbird for Android is judged by an emulation of its parser run on the
-document we actually render (:func:`android_rejections`): it is the
-strictest reader of config-v1.1.xml, and what it rejects depends on every
-element, not on one setting. Evolution needs no rule: what it misreads (it
+document we actually render (:mod:`mailautoconf.clientrules.android`, which
+the probe uses too): it is the strictest reader of config-v1.1.xml, and what
+it rejects depends on every element, not on one setting. Evolution needs no rule: what it misreads (it
 keeps the last server of each type, docs/clients.md section 1.8) is answered
 by the document rendered for it (render/evolution.py).
 
-May import: the vocabulary, config/ (for LoadResult and positions).
+May import: the vocabulary, config/ (for LoadResult and positions), render/ (the documents it judges).
 """
 
 from __future__ import annotations
 
 import enum
-import ipaddress
-import re
-import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from mailautoconf import paccspec
+from mailautoconf.clientrules import android
+from mailautoconf.clientrules.android import Rejection
 from mailautoconf.config import LoadResult
 from mailautoconf.config import Path
 from mailautoconf.model import CREDENTIAL_FREE
@@ -35,7 +34,6 @@ from mailautoconf.model import ENCRYPTED_METHODS
 from mailautoconf.model import NO_OVERRIDE
 from mailautoconf.model import NO_PASSWORD
 from mailautoconf.model import Config
-from mailautoconf.model import Direction
 from mailautoconf.model import Provider
 from mailautoconf.model import Server
 from mailautoconf.model import SocketType
@@ -45,7 +43,6 @@ from mailautoconf.problems import in_file_order
 from mailautoconf.render import THUNDERBIRD
 from mailautoconf.render import apple
 from mailautoconf.render import pacc
-from mailautoconf.render import placeholders
 from mailautoconf.render import thunderbird
 from mailautoconf.render.outlook import spa_on
 from mailautoconf.render.templates import ProviderTemplates
@@ -454,159 +451,9 @@ def warnings(
     return tuple(in_file_order(problems, result.config.sources))
 
 
-# -- Thunderbird for Android's parser, emulated ---------------------------------
-#
-# Its RealAutoconfigParser (thunderbird-android, feature/autodiscovery/autoconfig;
-# docs/clients.md section 1.10) rejects the whole document for one bad imap or
-# smtp section:
-# - emailProvider id present and a valid host name;
-# - at least one <domain> that is a valid host name after substitution;
-# - every incomingServer type="imap" and outgoingServer type="smtp" has
-#   hostname, port, socketType, username and a usable authentication
-#   (password-cleartext, password-encrypted, OAuth2); pop3 sections are skipped;
-# - socketType exactly SSL or STARTTLS, a port a number, a host name a host
-#   name: the text is used as it is, so whitespace fails;
-# - at least one imap and one smtp section: POP3-only settings are rejected.
-# What it does not judge: clientConfig's children other than emailProvider
-# (Autoconfig 1.2's <calendar>, <addressbook>, <oAuth2>, ...) are skipped
-# unread whatever they hold (parseClientConfig: skipElement), and the
-# version attribute is never read; the emulation ignores both the same way.
-
-_ANDROID_AUTH = {"password-cleartext", "password-encrypted", "OAuth2"}
-_ANDROID_SOCKET_TYPES = {"SSL", "STARTTLS"}
-# The config key each server element comes from.
-_KEY_OF_ELEMENT = {
-    "hostname": "hostname",
-    "port": "port",
-    "socketType": "socket_type",
-    "username": "username",
-    "authentication": "authentication",
-}
-
-
-@dataclass(frozen=True)
-class Rejection:
-    """One reason Android rejects a document; ``server`` is (direction, index from 0) when a server is at fault."""
-
-    reason: str
-    server: tuple[Direction, int] | None = None
-    element: str | None = None  # the server's element at fault
-
-    def __str__(self) -> str:
-        if self.server is None:
-            return self.reason
-        direction, index = self.server
-        kind = "imap" if direction == "incoming" else "smtp"
-        return f"{direction} server {index + 1} ({kind}): {self.reason}"
-
-
-def _substitute(text: str, address: str) -> str:
-    local, _, domain = address.rpartition("@")
-    return (
-        text.replace(placeholders.DOMAIN, domain)
-        .replace(placeholders.LOCALPART, local)
-        .replace(placeholders.ADDRESS, address)
-    )
-
-
-# HostNameUtils.isLegalHostName: RFC 1123 labels, single labels allowed, an
-# optional final dot; the text is trimmed first (cleanUpHostName).
-_LDH_LABEL = r"([a-z0-9]|[a-z0-9][a-z0-9\-]{0,61}[a-z0-9])"
-# fullmatch: JavaScript's "$" does not match before a final newline, Python's does.
-_HOST = re.compile(rf"({_LDH_LABEL}\.)*{_LDH_LABEL}\.?", re.IGNORECASE)
-
-
-def _valid_host(text: str) -> bool:
-    text = text.strip()
-    if len(text) <= 255 and _HOST.fullmatch(text):
-        return True
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
-
-
-def _android_server(element: ET.Element, server: tuple[Direction, int], address: str) -> list[Rejection]:
-    found: list[Rejection] = []
-    values: dict[str, str] = {}
-    methods: list[str] = []
-    for child in element:
-        if child.tag not in _KEY_OF_ELEMENT:
-            continue  # other elements (pop3, password, ...) are skipped unread
-        if len(child):
-            found.append(Rejection(f"<{child.tag}>: expected text, found an element", server, child.tag))
-            continue
-        text = child.text or ""
-        if child.tag == "authentication":
-            if text in _ANDROID_AUTH:
-                methods.append(text)
-        else:
-            values[child.tag] = text
-    for required in ("hostname", "port", "socketType", "username"):
-        if required not in values:
-            found.append(Rejection(f"missing <{required}>", server, required))
-    if "hostname" in values and not _valid_host(_substitute(values["hostname"], address)):
-        found.append(Rejection(f"invalid hostname {values['hostname']!r}", server, "hostname"))
-    if "port" in values and not (values["port"].isdecimal() and 0 <= int(values["port"]) <= 65535):
-        found.append(Rejection(f"invalid port {values['port']!r}", server, "port"))
-    if "socketType" in values and values["socketType"] not in _ANDROID_SOCKET_TYPES:
-        found.append(Rejection(f"socketType {values['socketType']!r} is not SSL or STARTTLS", server, "socketType"))
-    if not methods:
-        reason = "no usable authentication (password-cleartext, password-encrypted or OAuth2)"
-        found.append(Rejection(reason, server, "authentication"))
-    return found
-
-
-def android_rejections(document: bytes, address: str = "user@example.org") -> list[Rejection]:
-    """Why Thunderbird for Android rejects ``document`` for ``address``; empty if it accepts it."""
-    if document.startswith(b"\xef\xbb\xbf"):
-        return [Rejection("the document starts with a UTF-8 byte order mark")]
-    try:
-        root = ET.fromstring(document)
-    except ET.ParseError as exc:
-        return [Rejection(f"not well-formed XML: {exc}")]
-    if root.tag != "clientConfig":
-        return [Rejection("missing <clientConfig> element")]
-    # Only <emailProvider> is read among clientConfig's children; the rest
-    # (calendar, addressbook, ...) is skipped unread, as the app skips it.
-    provider = root.find("emailProvider")
-    if provider is None:
-        return [Rejection("missing <emailProvider> element")]
-    found: list[Rejection] = []
-    provider_id = provider.get("id")
-    if provider_id is None:
-        found.append(Rejection("missing emailProvider id attribute"))
-    elif not _valid_host(provider_id):
-        found.append(Rejection(f"emailProvider id {provider_id!r} is not a host name"))
-    domains = []
-    for element in provider.findall("domain"):
-        if len(element):
-            found.append(Rejection("<domain>: expected text, found an element"))
-        else:
-            domains.append(element.text or "")
-    if not any(_valid_host(_substitute(text, address)) for text in domains):
-        found.append(Rejection("no <domain> that is a valid host name"))
-    counts = {"incoming": 0, "outgoing": 0}
-    sections: tuple[tuple[Direction, str, str], ...] = (
-        ("incoming", "incomingServer", "imap"),
-        ("outgoing", "outgoingServer", "smtp"),
-    )
-    for direction, tag, kind in sections:
-        for index, element in enumerate(provider.findall(tag)):
-            if element.get("type") == kind:
-                counts[direction] += 1
-                found += _android_server(element, (direction, index), address)
-    if not counts["incoming"]:
-        found.append(Rejection("no incoming server of type imap (POP3-only settings are rejected)"))
-    if not counts["outgoing"]:
-        found.append(Rejection("no outgoing server of type smtp"))
-    return found
-
-
-def android_problems(document: bytes, address: str = "user@example.org") -> list[str]:
-    """:func:`android_rejections` in words."""
-    return [str(rejection) for rejection in android_rejections(document, address)]
+# The emulation's verdicts by their old names here: callers and tests ask clientrules for them.
+android_rejections = android.rejections
+android_problems = android.problems
 
 
 def _android_findings(
@@ -634,12 +481,12 @@ def _android_findings(
     seen: set[tuple[Path, str]] = set()
     where = _provider_where(provider)
     for what, content in documents:
-        for rejection in android_rejections(content, f"user@{domain.name}"):
+        for rejection in android.rejections(content, f"user@{domain.name}"):
             keys: Path = ()
             place = where
             if rejection.server is not None:
                 direction, index = rejection.server
-                keys = (direction, index, _KEY_OF_ELEMENT.get(rejection.element or "", ""))
+                keys = (direction, index, android.KEY_OF_ELEMENT.get(rejection.element or "", ""))
                 keys = keys if keys[-1] else keys[:-1]
                 place = f"{where}, {direction} server {index + 1}"
             # A rule above already says it (plain socket, POP3 only), with the reason in the admin's terms.

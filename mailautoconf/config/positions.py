@@ -13,11 +13,13 @@ inside inline tables and arrays map to their key's line.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from collections.abc import Iterator
 
-__all__ = ["KeyLines", "long_number"]
+__all__ = ["KeyLines", "Locate", "Path", "long_number"]
 
-Path = tuple[str | int, ...]
+Path = tuple[str | int, ...]  # keys into the parsed TOML, e.g. ("provider", 0, "incoming", 1, "port")
+Locate = Callable[[Path], tuple[str, int | None]]  # a key path -> its file and line
 _QUOTES = ('"""', "'''", '"', "'")
 # Paths are recorded up to this many elements. Recording every prefix of a
 # path costs memory quadratic in its length: one header of 30,000 dotted parts

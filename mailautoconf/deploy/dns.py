@@ -371,7 +371,7 @@ def _dav_plan(context: _Context, kind: dav.DavKind, service: DavService) -> _Dav
     problems: list[str] = []
     host: str | None = None
     srv = txt = ""
-    if found is None:  # config.py lets no such URL through; said rather than crashed on
+    if found is None:  # config/ lets no such URL through; said rather than crashed on
         problems.append(f'{kind.kind} url "{service.url}" is not an https URL: no {kind.srv_label} records')
     else:
         low, high = PORTS

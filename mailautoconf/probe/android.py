@@ -5,7 +5,7 @@ RealAutoDiscoveryRegistry and PriorityParallelRunner (docs/clients.md 1.1,
 document falls through to the next URL). ProviderAutoconfigUrlProvider
 sends no ``emailaddress``; after the MX lookup only
 ``https://autoconfig.<MX full domain, then base domain>/mail/config-v1.1.xml``.
-The parser is the strictest one (clientrules' emulation). Trust
+The parser is the strictest one (its emulation: mailautoconf.clientrules.android). Trust
 (OkHttpFetcher.isTrusted, MiniDnsMxResolver): settings fetched over http
 at any hop, or found through an MX answer that DNSSEC did not validate, are
 shown to the user to confirm: a warning, not a failure.

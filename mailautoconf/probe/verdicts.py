@@ -2,8 +2,8 @@
 
 The config side of these rules is :mod:`mailautoconf.clientrules` (what a
 client does with a *config*); this module judges *documents off the wire*,
-whoever served them. Thunderbird for Android's verdict is clientrules'
-emulation of its parser (:func:`mailautoconf.clientrules.android_rejections`);
+whoever served them. Thunderbird for Android's verdict is the emulation of
+its parser that the config side uses too (:mod:`mailautoconf.clientrules.android`);
 the others are read from the clients' sources as docs/clients.md describes
 them (sections cited beside each rule).
 
@@ -35,8 +35,8 @@ from xml.parsers.expat import ExpatError
 import defusedxml
 import defusedxml.ElementTree
 
-from mailautoconf import clientrules
 from mailautoconf import paccspec
+from mailautoconf.clientrules import android
 from mailautoconf.endpoints import AUTODISCOVER_POX
 from mailautoconf.probe.report import Exchange
 from mailautoconf.probe.report import MailServer
@@ -265,28 +265,21 @@ def thunderbird_config(exchange: Exchange, address: str) -> Judgement:
     return Judgement(Verdict.OK, "a config Thunderbird sets up", tuple(chosen))
 
 
-# -- Thunderbird for Android (clientrules' emulation of RealAutoconfigParser; docs/clients.md 1.10) -------
+# -- Thunderbird for Android (clientrules.android, the emulation of RealAutoconfigParser; docs/clients.md 1.10)
 
 
 def android_config(body: bytes, address: str) -> Judgement:
     root = parse_xml(body)
     if isinstance(root, str):
         return _fail(root)
-    rejections = clientrules.android_rejections(body, address)
+    rejections = android.rejections(body, address)
     if rejections:
         return _fail("Thunderbird for Android rejects the whole document: " + "; ".join(map(str, rejections[:3])))
-    provider = root.find("emailProvider")
-    assert provider is not None  # android_rejections said so
-    servers = []
-    for tag, kind in (("incomingServer", "imap"), ("outgoingServer", "smtp")):
-        element = next(e for e in provider.findall(tag) if e.get("type") == kind)  # it uses only the first
-        host = _fill(_text(element.find("hostname")) or "", address).strip().lower()
-        servers.append(
-            MailServer(
-                kind.upper(), host, int(_text(element.find("port")) or 0), _text(element.find("socketType")) or ""
-            )
-        )
-    return Judgement(Verdict.OK, "a config Thunderbird for Android accepts", tuple(servers))
+    servers = tuple(
+        MailServer(server.kind.upper(), server.hostname, server.port, server.socket_type)
+        for server in android.chosen_servers(root, address)
+    )
+    return Judgement(Verdict.OK, "a config Thunderbird for Android accepts", servers)
 
 
 # -- Evolution (e-mail-autoconfig.c; docs/clients.md 1.1 and 1.8) ------------------------------------------

@@ -128,7 +128,7 @@ def _dav_payload(
     """A com.apple.caldav.account or com.apple.carddav.account payload (``kind``: CalDAV or CardDAV)."""
     url = service.url_for(domain)
     match = _URL.match(url)
-    assert match is not None  # config.py accepts https URLs only
+    assert match is not None  # config/schema.py accepts https URLs only
     payload: dict[str, Any] = {
         f"{kind}AccountDescription": f"{provider.display_name_for(domain)}: {kind}",
         f"{kind}HostName": match.group("host"),
