@@ -39,7 +39,7 @@ from mailautoconf import config
 from mailautoconf import names
 from mailautoconf.deploy.nginx import SiteOptions
 from mailautoconf.deploy.nginx import site
-from mailautoconf.serve import web
+from mailautoconf.serve import documents
 from mailautoconf.serve import wsgi
 
 needs_nginx = pytest.mark.skipif(not os.path.exists(NGINX), reason="nginx is not installed (apt-get install nginx)")
@@ -248,13 +248,13 @@ def nginx_reads(query: bytes) -> bytes:
 
 
 def service_reads(query: bytes) -> str | None:
-    """The domain the service takes from the query (web.autoconfig), after the WSGI layer it runs behind."""
+    """The domain the service takes from the query (serve/autoconfig.py), after the WSGI layer it runs behind."""
     seen: dict[str, Any] = {}
     wsgi.AsciiQueryString(lambda environ, start: seen.update(environ) or [])(
         {"QUERY_STRING": query.decode("latin-1")},  # PEP 3333: the raw bytes as latin-1
         lambda *args: None,
     )
-    address = web.query_argument(seen["QUERY_STRING"], "emailaddress")
+    address = documents.query_argument(seen["QUERY_STRING"], "emailaddress")
     return names.domain_of_address(address) if address else None
 
 

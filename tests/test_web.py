@@ -23,8 +23,8 @@ from mailautoconf.render import OUTLOOK_POX
 from mailautoconf.render import PACC
 from mailautoconf.render import THUNDERBIRD
 from mailautoconf.render.templates import Template
+from mailautoconf.serve.documents import query_argument
 from mailautoconf.serve.web import create_app
-from mailautoconf.serve.web import query_argument
 from mailautoconf.tree.store import Store
 from mailautoconf.tree.store import TemplateEntry
 from mailautoconf.tree.store import http_date
@@ -319,7 +319,7 @@ _QUERY_PIECES = st.sampled_from(
 @settings(max_examples=2000, derandomize=True, deadline=None)
 @given(st.lists(_QUERY_PIECES, max_size=24).map("".join))
 def test_query_argument_reads_the_query_as_request_args_does(query: str) -> None:
-    """web.query_argument replaces request.args on the hot path: it must find the same first value."""
+    """documents.query_argument replaces request.args on the hot path: it must find the same first value."""
     environ = {"QUERY_STRING": query, "REQUEST_METHOD": "GET", "SERVER_NAME": "x", "SERVER_PORT": "80"}
     environ |= {"wsgi.url_scheme": "http"}
     assert query_argument(query, "emailaddress") == Request(environ).args.get("emailaddress", "")

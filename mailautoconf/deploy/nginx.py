@@ -28,7 +28,7 @@ What it does, and why:
   (``autoconfig.<mx domain>`` gets the provider's MX lookup document from
   ``_mx.<mx domain>``, a Host that is a hosted domain that domain's);
   Evolution's User-Agent gets its own document. The query is read as the
-  service reads it (web.query_argument: the first pair whose decoded name
+  service reads it (serve/documents.py query_argument: the first pair whose decoded name
   is exactly ``emailaddress``), by regular expressions over the raw query
   that match only where nginx reads it exactly so (:func:`_address_map`).
   Any other case (a query nginx cannot read so, an address of a domain it
@@ -262,7 +262,7 @@ def site(loaded: Config, options: SiteOptions, bundles: Certificates | None = No
 
 # -- what the site prints, as nginx reads it ----------------------------------------------------
 
-# The service's reading of the query (web.query_argument, names.domain_of_address), as regular
+# The service's reading of the query (documents.query_argument, names.domain_of_address), as regular
 # expressions over the raw query ($args) that match only where nginx reads it exactly so; any
 # other query goes to the service, which decides. Why not $arg_emailaddress: nginx finds that
 # name in any letter case, never percent-decoded, and skips a pair without "=", where the

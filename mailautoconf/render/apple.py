@@ -150,7 +150,7 @@ def _dav_payload(
 def render(provider: Provider, domain: Domain) -> bytes:
     """The profile template for ``domain``; empty when no server pair can be described.
 
-    An empty document makes the profile URL answer 404 with the reason (web.py).
+    An empty document makes the profile URL answer 404 with the reason (serve/mobileconfig.py).
     """
     choice = choose_servers(provider, domain)
     if choice.incoming is None or choice.outgoing is None:

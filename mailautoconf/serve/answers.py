@@ -1,6 +1,6 @@
 """The plain answers every blueprint gives alike, the store they answer from, and how they are routed.
 
-web.py, webpage.py and davredirect.py serve from the same store and fail
+The document views, the settings page and the DAV redirects serve from the same store and fail
 alike: before the first render (``starting``, which :func:`rendered` answers
 for every view that serves documents) and while a folder of the last good
 tree vanishes under a request (``replacing``) a client gets a 503 with

@@ -6,7 +6,7 @@ domain's host for these URIs (Thunderbird's account hub after mail setup,
 ``DavResourceFinder``; Apple devices), usually with PROPFIND, and follow a
 redirect to the context path. They are answered here on the hosted
 domains' own names and on ``autoconfig.<d>``/``autodiscover.<d>``: the
-domain comes from the Host as web.py finds it (names.candidate_domains,
+domain comes from the Host as the autoconfig view finds it (names.candidate_domains,
 then the store's lookup), and its targets from the generation's
 ``dav`` map (pipeline.py), so a client picks one of the config's URLs and
 never builds one. Not hosted, or no CalDAV/CardDAV configured: 404.

@@ -239,7 +239,7 @@ class _Writer(threading.Thread):
 
 
 def access(line: AccessLine) -> None:
-    """Log one request (see web.py); a tuple on the queue costs the request thread least.
+    """Log one request (see documents.note); a tuple on the queue costs the request thread least.
 
     Without setup_logging (a WSGI server with its own logging), it goes
     through the ordinary ``mailautoconf.access`` logger.

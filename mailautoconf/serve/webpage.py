@@ -6,7 +6,7 @@ only the address part is filled in: the tokens of :class:`page.Tokens`
 replaced by the address, HTML-escaped in text and attributes and
 URL-quoted in links, and the QR code of the profile URL (segno, inline
 SVG); sections that do not apply are cut out. The domain is found as the
-autoconfig view finds it (web.py): the address's, when it names a hosted
+autoconfig view finds it (autoconfig.py): the address's, when it names a hosted
 domain, else the Host's.
 
 No script, one inline style allowed by its hash: the Content-Security-Policy
@@ -145,7 +145,7 @@ def _weighted_ranges(header: str) -> list[tuple[str, float]]:
 
 
 def _note(domain: str | None, address: str) -> None:
-    """The access log's domain and masked address (web.py's convention, see wsgi.AccessLog)."""
+    """The access log's domain and masked address (documents.note's convention, see wsgi.AccessLog)."""
     text = f"domain={domain or '-'}"
     if address:
         text += f" address={names.mask_address(address)}"

@@ -1,6 +1,6 @@
 """WSGI middleware around the Flask app: what must happen before routing and after the answer.
 
-Kept apart from the views (web.py): the access log must see every request,
+Kept apart from the views (web.py and its blueprints): the access log must see every request,
 also those Flask answers itself (404, 405, 413), and path spellings must be
 folded before Flask routes them.
 
