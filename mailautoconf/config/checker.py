@@ -184,6 +184,13 @@ class Checker:
 
     # -- the schema's keys, applied ------------------------------------------
 
+    def section_table(self, raw: Any, section: schema.Section, where: Where) -> dict[str, Any] | None:
+        """``raw`` as ``section``'s table, its unknown keys said; None (said) when it is no table."""
+        table = self.table(raw, where, section.title)
+        if table is not None:
+            self.known_keys(table, section.names, where)
+        return table
+
     def read(self, table: dict[str, Any], section: schema.Section, where: Where, *names: str) -> dict[str, Any]:
         """The keys ``names`` of ``table`` (every key of ``section`` when none are named), by :meth:`value`."""
         keys = [section.key(name) for name in names] if names else section.keys
@@ -261,10 +268,9 @@ class Checker:
         """``[pacc]``: where and how fast the service looks its PACC digests up in DNS (pacc/watch.py)."""
         if raw is None:
             return PaccSettings()
-        table = self.table(raw, where, schema.PACC.title)
+        table = self.section_table(raw, schema.PACC, where)
         if table is None:
             return None
-        self.known_keys(table, schema.PACC.names, where)
         errors_before = self.error_count()
         found = self.read(table, schema.PACC, where)
         return None if errors_before != self.error_count() else PaccSettings(**found)
@@ -272,10 +278,9 @@ class Checker:
     def signing(self, raw: Any, where: Where, folder: str) -> SigningSettings | None:
         if raw is None:
             return SigningSettings()
-        table = self.table(raw, where, schema.SIGNING.title)
+        table = self.section_table(raw, schema.SIGNING, where)
         if table is None:
             return None
-        self.known_keys(table, schema.SIGNING.names, where)
         found = self.read(table, schema.SIGNING, where)
         paths = {key: os.path.normpath(os.path.join(folder, text)) for key, text in found.items() if text is not None}
         if len(paths) < 2 or self.has_errors():
@@ -296,20 +301,18 @@ class Checker:
     def nginx(self, raw: Any, where: Where) -> NginxSettings | None:
         if raw is None:
             return NginxSettings()
-        table = self.table(raw, where, schema.NGINX.title)
+        table = self.section_table(raw, schema.NGINX, where)
         if table is None:
             return None
-        self.known_keys(table, schema.NGINX.names, where)
         found = self.read(table, schema.NGINX, where)
         return NginxSettings(tuple(found["listen"] or ()))
 
     def dns(self, raw: Any, where: Where) -> DnsSettings | None:
         if raw is None:
             return DnsSettings()
-        table = self.table(raw, where, schema.DNS.title)
+        table = self.section_table(raw, schema.DNS, where)
         if table is None:
             return None
-        self.known_keys(table, schema.DNS.names, where)
         found = self.read(table, schema.DNS, where)
         ttl = found["ttl"]
         return DnsSettings(
@@ -319,10 +322,9 @@ class Checker:
     def tls(self, raw: Any, where: Where) -> TlsSettings | None:
         if raw is None:
             return TlsSettings()
-        table = self.table(raw, where, schema.TLS.title)
+        table = self.section_table(raw, schema.TLS, where)
         if table is None:
             return None
-        self.known_keys(table, schema.TLS.names, where)
         # The layout decides the paths' defaults: an unknown one leaves the rest unread. A value of the
         # wrong type is said, and the default stands in for it, as it does for a key left out.
         layout_key, directory_key, challenges_key, max_names_key = schema.TLS.keys
@@ -341,10 +343,9 @@ class Checker:
         if raw is None:
             self.error(where, 'the [service] table is missing; it needs public_hostname = "autoconfig.<your domain>"')
             return None
-        table = self.table(raw, where, schema.SERVICE.title)
+        table = self.section_table(raw, schema.SERVICE, where)
         if table is None:
             return None
-        self.known_keys(table, schema.SERVICE.names, where)
         found = self.read(table, schema.SERVICE, where, "include", "check_interval", "public_hostname")
         hostname, interval = found["public_hostname"], found["check_interval"]
         if not hostname or interval is None:

@@ -19,6 +19,7 @@ domain's overrides), the checker's builder for the table does it.
 from __future__ import annotations
 
 import enum
+import functools
 import ipaddress
 import re
 from collections.abc import Callable
@@ -89,7 +90,7 @@ class Section:
     title: str  # as the configuration reference's heading names it
     keys: tuple[Key, ...]
 
-    @property
+    @functools.cached_property
     def names(self) -> tuple[str, ...]:
         return tuple(key.name for key in self.keys)
 

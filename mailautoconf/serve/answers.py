@@ -63,7 +63,7 @@ def rendered(view: Callable[Concatenate[Store, Arguments], Response]) -> Callabl
 
     @functools.wraps(view)
     def answer(*args: Arguments.args, **kwargs: Arguments.kwargs) -> Response:
-        found: Store = current_app.extensions[STORE_KEY]
+        found = store()
         if found.generation is None:
             return starting()
         return view(found, *args, **kwargs)

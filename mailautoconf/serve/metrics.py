@@ -66,7 +66,7 @@ def endpoint(path: str) -> str:
     found = _PATHS.get(path)
     if found is not None:
         return found
-    return "autodiscover_json" if path.startswith(_V2_PATH_PREFIX) else "other"
+    return endpoints.AUTODISCOVER_JSON.label if path.startswith(_V2_PATH_PREFIX) else "other"
 
 
 @functools.lru_cache(maxsize=1024)  # few distinct User-Agents in practice; bounded against floods
