@@ -18,10 +18,12 @@ fi
 # a C compiler for the Evolution probe), named-checkzone (bind9-utils) and
 # systemd-analyze (systemd) for the deployment generators' tests; headless Chromium
 # (chromium, chromium-driver) and zbarimg (zbar-tools) for the settings page's;
-# radicale, the CalDAV/CardDAV server Thunderbird's calendar and address book detection finds.
+# radicale, the CalDAV/CardDAV server Thunderbird's calendar and address book detection finds;
+# the mail servers clients log in to and probe checks: Dovecot (IMAP, POP3, submission) and Postfix.
 packages=(wrk iproute2 thunderbird libnss3-tools nginx-light dnsmasq-base radicale
           evolution-dev libebook1.2-dev evolution-data-server dbus gcc libc6-dev pkg-config
-          bind9-utils systemd chromium chromium-driver zbar-tools)
+          bind9-utils systemd chromium chromium-driver zbar-tools
+          dovecot-imapd dovecot-pop3d dovecot-submissiond postfix)
 # The oldest Thunderbird the real-client tests are proven with (docs/testing.md, "Which
 # clients are proven"); older ones fail them with "Programming bug. Assertion
 # failed". A Debian version: the package's epoch (1:) included.
