@@ -66,7 +66,8 @@ CASE_FOLDED = "/autodiscover/"
 AUTOCONFIG = Endpoint("autoconfig", ("/mail/config-v1.1.xml", "/.well-known/autoconfig/mail/config-v1.1.xml"))
 # An Apple configuration profile; the settings page links the first and its QR code points at it.
 APPLE_PROFILE = Endpoint("apple_profile", ("/email.mobileconfig", "/mobileconfig", "/apple.mobileconfig"))
-# Outlook's POX (2006): POST only; a GET is routed to answer 405 (Thunderbird, docs/clients.md section 2.7).
+# Outlook's POX (2006), POSTed; a GET gets the Host's domain document for any address (Delta Chat) or 405
+# (Thunderbird's redirect dance): docs/clients.md section 2.7.
 AUTODISCOVER_POX = Endpoint("autodiscover_pox", ("/autodiscover/autodiscover.xml",), ("GET", "POST"))
 # Outlook's v2 JSON, with the address in the query or after the path (docs/clients.md section 2.9).
 AUTODISCOVER_JSON = Endpoint(

@@ -6,6 +6,7 @@ import json
 import xml.etree.ElementTree as ET
 
 import pytest
+from support import configs
 from support.pox import MOBILESYNC_SCHEMA
 from support.pox import pox_request
 from support.service import Service
@@ -271,12 +272,69 @@ def test_autodiscover_chunked_body_over_cap_is_413(service: Service) -> None:
     assert answer.status_code == 413
 
 
+def pox_servers(content: bytes) -> list[dict[str, str | None]]:
+    """Each Protocol of a POX answer: what Delta Chat and Thunderbird read from it."""
+    root = ET.fromstring(content)
+    fields = ("Type", "Server", "Port", "SSL", "Encryption", "LoginName")
+    return [{field: p.findtext(f"{NS}{field}") for field in fields} for p in root.iter(f"{NS}Protocol")]
+
+
 @pytest.mark.parametrize("path", ["/autodiscover/autodiscover.xml", "/Autodiscover/Autodiscover.xml"])
-def test_autodiscover_get_is_405_with_allow_post(service: Service, path: str) -> None:
-    # Thunderbird's http->https redirect dance needs a non-2xx here.
-    answer = service.get(path, host="autodiscover.example.org")
+@pytest.mark.parametrize("host", ["autodiscover.example.org", "example.org", "AUTODISCOVER.Example.ORG:443"])
+def test_autodiscover_get_on_a_domains_name_is_its_document_for_any_address(
+    service: Service, path: str, host: str
+) -> None:
+    """Delta Chat GETs https://<d>/autodiscover/... and https://autodiscover.<d>/... (docs/clients.md 2.7).
+
+    The servers are the POST answer's; the login, which the example config
+    builds from the address, is left out: a GET names no address.
+    """
+    answer = service.get(path, host=host)
+    assert answer.status_code == 200
+    assert answer.headers["Content-Type"] == "text/xml; charset=utf-8"
+    posted = service.post("/autodiscover/autodiscover.xml", pox_request("fred@example.org"))
+    expected = [server | {"LoginName": None} for server in pox_servers(posted.content)]
+    assert [server["LoginName"] for server in pox_servers(posted.content)] == ["fred@example.org"] * len(expected)
+    assert pox_servers(answer.content) == expected
+    assert b"%EMAIL" not in answer.content and b"this answers a GET" in answer.content
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "autoconfig.example.net",  # the public host name: where a hoster's http redirect points Thunderbird
+        "autoconfig.example.org",
+        "autodiscover.unhosted.test",
+        "unhosted.test",
+        "autodiscover.",
+        "",
+        "[::1]:443",
+    ],
+)
+def test_autodiscover_get_elsewhere_is_405_with_allow_post(service: Service, host: str) -> None:
+    """Thunderbird's http->https redirect dance needs a non-2xx here (docs/clients.md section 2.7)."""
+    answer = service.get("/autodiscover/autodiscover.xml", host=host)
     assert answer.status_code == 405
     assert answer.headers["Allow"] == "POST"
+
+
+def test_autodiscover_get_keeps_a_login_that_names_no_address(make_service) -> None:  # type: ignore[no-untyped-def]
+    """Only what depends on the address is left out: a literal login and one from the domain stay."""
+    text = (
+        configs.service("autoconfig.provider.test")
+        + '[[provider]]\nid = "provider.test"\ndisplay_name = "Shop Mail"\ndomains = ["shop.test"]\n\n'
+        + configs.server("incoming", "imap", "imap.shop.test", 993, "SSL", "{localpart}")
+        + configs.server("incoming", "pop3", "pop.shop.test", 995, "SSL", "mailbox-{domain}")
+        + configs.server("outgoing", "smtp", "smtp.shop.test", 465, "SSL", "{localpart}@{domain}")
+    )
+    service = make_service(text)
+    answer = service.get("/autodiscover/autodiscover.xml", host="shop.test")
+    assert answer.status_code == 200
+    assert [(s["Server"], s["LoginName"]) for s in pox_servers(answer.content)] == [
+        ("imap.shop.test", None),
+        ("pop.shop.test", "mailbox-shop.test"),
+        ("smtp.shop.test", None),
+    ]
 
 
 def test_autodiscover_basic_auth_is_accepted_and_not_logged(service: Service) -> None:

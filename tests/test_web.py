@@ -175,10 +175,11 @@ def test_healthz_while_starting(starting: App) -> None:
     assert body["generation"] is None and body["domains"] == 0
 
 
-def test_autodiscover_get_is_405_even_while_starting(starting: App) -> None:
-    answer = starting.get(POX_PATH)
-    assert answer.status_code == 405
-    assert answer.headers["Allow"] == "POST"
+def test_autodiscover_get_is_not_2xx_while_starting(starting: App) -> None:
+    """Thunderbird's redirect dance must not end on a GET (docs/clients.md section 2.7), not even now."""
+    for host in ("autodiscover.example.org", "autoconfig.example.org"):
+        answer = starting.get(POX_PATH, host=host)
+        assert answer.status_code == 503
 
 
 # -- the last good tree on disk: files that vanish -----------------------------

@@ -15,6 +15,7 @@ un-prefixed element names.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 from xml.parsers import expat
 from xml.sax.saxutils import escape
@@ -35,6 +36,7 @@ __all__ = [
     "REQUEST_SCHEMA",
     "RESPONSE_SCHEMAS",
     "error_document",
+    "for_any_address",
     "json_bytes",
     "json_error",
     "parse_request",
@@ -114,6 +116,38 @@ def render_pox(provider: Provider, domain: Domain) -> bytes:
         "  </Response>\n"
         "</Autodiscover>\n"
     ).encode()
+
+
+# A LoginName the POX template fills from the request's address (render_pox, placeholders.username).
+_ADDRESS_LOGIN = re.compile(
+    rb"[ \t]*<LoginName>[^<]*(?:"
+    + re.escape(placeholders.ADDRESS.encode())
+    + rb"|"
+    + re.escape(placeholders.LOCALPART.encode())
+    + rb")[^<]*</LoginName>\n"
+)
+_FOR_ANY_ADDRESS_NOTE = (
+    b"    <!-- For no address in particular: this answers a GET, which carries none. A login that\n"
+    b"         depends on the address is left out (clients then log in with the address);\n"
+    b"         POST the request for it. -->\n"
+)
+
+
+def for_any_address(pox: bytes) -> bytes:
+    """The domain's POX response with what depends on the address left out: the answer to a GET.
+
+    Delta Chat asks Autodiscover with a GET without body and reads only the
+    servers (docs/clients.md section 2.7): a GET names no address, so a
+    ``LoginName`` built from one cannot be given. Leaving it out is what every
+    reader takes as "log in with the address" (Thunderbird's readAutoDiscoverXML
+    and Delta Chat's default); a login that names no address stays. The
+    comment says so to whoever reads the document.
+    """
+    stripped = _ADDRESS_LOGIN.sub(b"", pox)
+    if stripped == pox:
+        return pox
+    action = b"      <Action>settings</Action>\n"
+    return stripped.replace(action, action + _FOR_ANY_ADDRESS_NOTE, 1)
 
 
 def render_json(provider: Provider, domain: Domain) -> bytes:

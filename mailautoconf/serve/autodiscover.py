@@ -16,6 +16,7 @@ from flask import Response
 from flask import request
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from mailautoconf import dnsnames
 from mailautoconf import endpoints
 from mailautoconf import names
 from mailautoconf.render import OUTLOOK_JSON
@@ -28,6 +29,7 @@ from mailautoconf.serve.answers import text
 from mailautoconf.serve.documents import JSON_TYPE
 from mailautoconf.serve.documents import note
 from mailautoconf.serve.documents import read_content
+from mailautoconf.serve.documents import read_document
 from mailautoconf.tree.store import Store
 
 __all__ = ["MAX_AUTODISCOVER_BODY", "POX_TYPE", "bp", "pox_error", "takes_post"]
@@ -40,14 +42,46 @@ bp = Blueprint("autodiscover", __name__)
 
 
 @route(bp, endpoints.AUTODISCOVER_POX, ("GET",))
-def autodiscover_get() -> Response:
-    """Answer 405, also while starting: Autodiscover takes POST.
+@rendered
+def autodiscover_get(store: Store) -> Response:
+    """Answer a GET on ``autodiscover.<d>`` or ``<d>`` with the domain's servers; 405 on any other name.
 
-    After Thunderbird follows the http→https redirect it re-issues a GET
-    without body, and only a non-2xx answer makes it POST again
-    (docs/clients.md section 2.7).
+    Delta Chat GETs ``https://<d>/autodiscover/autodiscover.xml`` and then
+    ``https://autodiscover.<d>/...``, without a body, and reads the servers
+    from the answer: it gets the document for any address of the domain
+    (outlook.for_any_address). Thunderbird's http→https redirect also
+    arrives as a GET, on the name the redirect points at, and only a
+    non-2xx answer makes it POST again with the address (docs/clients.md
+    section 2.7): that name is a hoster's own (``autoconfig.<provider>``),
+    never ``autodiscover.<d>`` or ``<d>`` of a hosted domain, so it keeps
+    the 405.
     """
-    return takes_post()
+    domain = _autodiscover_domain(request.environ.get("HTTP_HOST", ""))
+    found = store.lookup((domain,)) if domain else None
+    note(found[0] if found else None)
+    if found is None:
+        return takes_post()
+    document = read_document(found[1], OUTLOOK_POX)
+    if document is None:
+        return replacing()
+    return Response(outlook.for_any_address(document[0]), 200, [("Content-Type", POX_TYPE)])
+
+
+def _autodiscover_domain(host: str) -> str | None:
+    """The domain a GET's Host names as Delta Chat asks it: ``autodiscover.<d>`` or ``<d>`` itself.
+
+    Not ``autoconfig.<d>`` or another service name: those are where a
+    redirect for Thunderbird points (see autodiscover_get).
+    """
+    candidates = names.candidate_domains(host)
+    if not candidates:
+        return None
+    name = candidates[0]
+    if name.startswith(f"{dnsnames.AUTODISCOVER}."):
+        return candidates[1] if len(candidates) > 1 else None
+    if any(name.startswith(prefix) for prefix in names.SERVICE_PREFIXES):
+        return None
+    return name
 
 
 def takes_post() -> Response:
