@@ -60,5 +60,5 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--login",
         action="store_true",
-        help=f"with --servers: log in as ADDRESS, the password read from ${PASSWORD_VARIABLE} or standard input",
+        help=f"log in as ADDRESS (implies --servers), the password read from ${PASSWORD_VARIABLE} or standard input",
     )
