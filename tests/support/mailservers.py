@@ -304,6 +304,30 @@ class Dovecot:
         except OSError:
             return ""
 
+    def log_position(self) -> int:
+        """Where the log ends now; pass to :meth:`log_since`."""
+        try:
+            return self.log.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def log_since(self, position: int, expected: str = "", timeout: float = 5.0) -> str:
+        """The log written after ``position``, once it contains ``expected`` or after ``timeout``.
+
+        Dovecot's processes log through the master, a moment after the client got its answer.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with open(self.log, "rb") as log:
+                    log.seek(position)
+                    text = log.read().decode("utf-8", errors="replace")
+            except FileNotFoundError:
+                text = ""
+            if expected in text or time.monotonic() > deadline:
+                return text
+            time.sleep(0.05)
+
     # -- config ----------------------------------------------------------------
 
     def _write_certificate(self, stem: str, pem: bytes) -> tuple[Path, Path]:
