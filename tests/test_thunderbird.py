@@ -44,6 +44,7 @@ import pytest
 import requests
 from support.configs import GROUPWARE
 from support.configs import HOSTING as DOMAINS_CONFIG
+from support.hoster import web_names
 from support.isolation import requires_isolation
 from support.paths import EXAMPLE_CONFIG
 from support.pki import CA
@@ -362,18 +363,8 @@ class Deployment:
         return f"mx.{self.provider_domain}"
 
     def names(self) -> list[str]:
-        """The web names the hoster publishes (DNS, certificate, nginx).
-
-        Its own names, ``autoconfig.<x>`` for every MX lookup domain, and the
-        names of every customer domain that has its own (``own_names``).
-        """
-        names = [self.public_hostname]
-        for provider in self.config.providers:
-            names += [f"autoconfig.{x}" for x in provider.mx_domains]
-        for provider, domain in self.config.domains().values():
-            if provider.has_own_names(domain):
-                names += [f"autoconfig.{domain.name}", f"autodiscover.{domain.name}", domain.name]
-        return list(dict.fromkeys(names))
+        """The web names the hoster publishes (DNS, certificate, nginx): support/hoster.py."""
+        return web_names(self.config)
 
 
 @dataclass(frozen=True)

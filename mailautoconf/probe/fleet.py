@@ -37,6 +37,7 @@ from rich.progress import Progress
 from mailautoconf.deploy import load_or_report
 from mailautoconf.model import Domain
 from mailautoconf.model import Provider
+from mailautoconf.probe.net import MailChecks
 from mailautoconf.probe.net import network_from
 from mailautoconf.probe.report import ProbeReport
 from mailautoconf.probe.run import probe
@@ -121,6 +122,10 @@ def line(report: ProbeReport, differs: Sequence[str] = ()) -> str:
     families = " ".join(f"{r.family}={r.status}" for r in report.families)
     first = next((fix.fix for fix in report.fixes if fix.blocking), "")
     text = f"{status} {report.domain} {families}" + (f" | fix: {first}" if first else "")
+    # Every mail-server certificate that fails the domain is named on its line (the seed's imap.<d> case).
+    for fix in report.fixes:
+        if fix.blocking and fix.fix != first and _kind(report, fix.fix).startswith("mail-tls"):
+            text += f" | fix: {fix.fix}"
     return text + (f" | differs from the config: {'; '.join(differs)}" if differs else "")
 
 
@@ -138,9 +143,11 @@ def fleet_command(args: argparse.Namespace, families: Sequence[str]) -> int:
         print(f"probe: {exc}", file=sys.stderr)
         return 2
     summary = FleetSummary()
+    # --servers: one set of dialogs for the whole run, so a server many domains share is asked once.
+    mail = MailChecks() if args.servers else None
 
     def one(provider: Provider, domain: Domain) -> tuple[ProbeReport, list[str]]:
-        net = network_from(args, workers=16)
+        net = network_from(args, workers=16, mail=mail)
         try:
             report = probe(f"{LOCAL_PART}@{domain.name}", net, families, args.ca)
         finally:

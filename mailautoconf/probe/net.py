@@ -20,6 +20,10 @@ decide what a client decides, so it does the parts libraries hide itself:
 - **Names** resolve through the probe's own resolver (``--resolver``, with
   the DNSSEC AD bit asked for and reported) or ``--resolve HOST:PORT:IP``
   as curl takes it, never through /etc/hosts behind the report's back.
+  ``--connect-to HOST:PORT:CONNECT_HOST:CONNECT_PORT`` (curl's too) sends a
+  name and port to another host *and port*, the request unchanged (its
+  Host header, its TLS server name): the quick start's plain http on
+  127.0.0.1:8080 can be probed as if it were autoconfig.<d>:80.
 - **Limits**: every request has one deadline (:data:`URL_TIMEOUT`, about a
   client's own: Thunderbird gives a URL 5 s) that covers connecting, the
   handshake, a trickled header and body alike; a body is read up to
@@ -36,8 +40,11 @@ from __future__ import annotations
 
 import _ssl
 import argparse
+import base64
+import binascii
 import contextlib
 import functools
+import hmac
 import http.client
 import ipaddress
 import socket
@@ -47,6 +54,7 @@ import time
 import urllib.parse
 from collections.abc import Callable
 from collections.abc import Mapping
+from collections.abc import Sequence
 from concurrent.futures import Future
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -64,17 +72,24 @@ from cryptography import x509
 
 from mailautoconf.dnslookup import make_resolver
 from mailautoconf.probe import certs
+from mailautoconf.probe import mailproto
+from mailautoconf.probe.mailproto import LoginResult
+from mailautoconf.probe.mailproto import MailSession
 from mailautoconf.probe.report import DnsAnswer
 from mailautoconf.probe.report import Exchange
 from mailautoconf.probe.report import Hop
+from mailautoconf.probe.report import MailServer
 from mailautoconf.probe.report import TlsInfo
 
 __all__ = [
+    "MAIL_TIMEOUT",
     "MAX_BODY",
     "URL_TIMEOUT",
+    "MailChecks",
     "Network",
     "Redirects",
     "network_from",
+    "parse_connect_to",
     "parse_resolve",
 ]
 
@@ -133,13 +148,50 @@ def parse_resolve(text: str) -> tuple[str, int, list[str]]:
     return host.lower().rstrip("."), int(port_text), found
 
 
+def _host_part(text: str) -> tuple[str, str]:
+    """(host, rest after its colon) of ``HOST:...``, the host in brackets when it is an IPv6 address."""
+    if text.startswith("["):
+        host, sep, rest = text[1:].partition("]")
+        if not sep or not rest.startswith(":"):
+            raise ValueError
+        return host, rest[1:]
+    host, sep, rest = text.partition(":")
+    if not sep:
+        raise ValueError
+    return host, rest
+
+
+def parse_connect_to(text: str) -> tuple[str, int, str, int]:
+    """``HOST:PORT:CONNECT_HOST:CONNECT_PORT`` as curl's ``--connect-to`` takes it.
+
+    An empty HOST or PORT matches any; an empty CONNECT_HOST or CONNECT_PORT
+    keeps the request's own (0 and "" stand for "any" and "the same").
+    """
+    example = "e.g. autoconfig.example.org:80:127.0.0.1:8080, or ::127.0.0.1:8080 for every name and port"
+    try:
+        host, rest = _host_part(text)
+        port_text, sep, rest = rest.partition(":")
+        if not sep:
+            raise ValueError
+        connect_host, connect_port_text = _host_part(rest)
+        ports = []
+        for value in (port_text, connect_port_text):
+            if value and (not value.isdecimal() or not 0 < int(value) < 65536):
+                raise ValueError
+            ports.append(int(value) if value else 0)
+    except ValueError:
+        raise ValueError(f'"{text}" is not HOST:PORT:CONNECT_HOST:CONNECT_PORT ({example})') from None
+    return host.lower().rstrip("."), ports[0], connect_host.lower().rstrip("."), ports[1]
+
+
 class _Memo(Generic[K, V]):
     """Compute each key once; a second caller waits for the first one's result (in its own thread)."""
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int | None = None) -> None:
         self._lock = threading.Lock()
         self._done: dict[K, V] = {}
         self._running: dict[K, threading.Event] = {}
+        self._limit = limit  # results kept at most, the oldest dropped first (asked again if needed)
 
     def get(self, key: K, compute: Callable[[], V]) -> V:
         while True:
@@ -165,6 +217,8 @@ class _Memo(Generic[K, V]):
             with self._lock:
                 self._done[key] = value
                 del self._running[key]
+                if self._limit is not None and len(self._done) > self._limit:
+                    del self._done[next(iter(self._done))]
             event.set()
             return value
 
@@ -238,12 +292,15 @@ class Network:
         workers: int = 32,
         timeout: float = URL_TIMEOUT,
         max_body: int = MAX_BODY,
+        connect_to: Sequence[tuple[str, int, str, int]] = (),
+        mail: MailChecks | None = None,
     ) -> None:
         self.resolver = make_resolver(resolver)
         # Ask for the AD bit (RFC 6840 section 5.7) and DNSSEC records (DO), as a validating stub would.
         self.resolver.use_edns(0, dns.flags.DO, 1232)
         self.resolver.flags = dns.flags.RD | dns.flags.AD
         self.resolve_overrides = dict(resolve or {})
+        self.connect_to = tuple(connect_to)
         self.timeout = timeout
         self.max_body = max_body
         self._ca = ca
@@ -253,6 +310,7 @@ class Network:
         self._dns: _Memo[tuple[str, str], DnsAnswer] = _Memo()
         self._http: _Memo[tuple[object, ...], Exchange] = _Memo()
         self.slowest = 0.0
+        self.mail: MailChecks | None = mail  # None: the mail servers are not checked (no --servers)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
@@ -292,6 +350,14 @@ class Network:
         values = tuple(rdata.to_text() for rdata in answer.rrset)
         return DnsAnswer(name, rdtype, "ok", values, authenticated, canonical)
 
+    def route(self, host: str, port: int) -> tuple[str, int]:
+        """Where a connection to ``host``:``port`` goes: the first ``--connect-to`` that matches, else there."""
+        host = host.lower().rstrip(".")
+        for match_host, match_port, connect_host, connect_port in self.connect_to:
+            if match_host in ("", host) and match_port in (0, port):
+                return connect_host or host, connect_port or port
+        return host, port
+
     def addresses(self, host: str, port: int) -> tuple[list[str], tuple[DnsAnswer, ...]]:
         """The addresses to connect to for ``host``:``port``: ``--resolve`` first, else A then AAAA."""
         host = host.lower().rstrip(".")
@@ -304,6 +370,22 @@ class Network:
             pass
         answers = (self.dns(host, "A"), self.dns(host, "AAAA"))
         return [value for answer in answers for value in answer.values if answer.status == "ok"], answers
+
+    # -- Mail servers ---------------------------------------------------------
+
+    def mail_session(self, server: MailServer, username: str | None = None, method: str | None = None) -> MailSession:
+        """One dialog with ``server`` (protocol IMAP, POP3 or SMTP; security SSL, STARTTLS or plain), asked once
+        per :class:`MailChecks`; with ``--login`` and a ``username``, it logs in for ``method``. Never raises."""
+        checks = self.mail if self.mail is not None else MailChecks()
+        login = checks.login and username is not None and method is not None
+        # The route is part of the key: a fleet shares the sessions, and --connect-to is the same for all of it.
+        key = (server, self.route(server.host, server.port), username if login else None, method if login else None)
+        return checks.sessions.get(key, lambda: _guarded_dialog(self, server, checks, username, method))
+
+    def mail_session_later(
+        self, server: MailServer, username: str | None = None, method: str | None = None
+    ) -> Future[MailSession]:
+        return self._pool.submit(self.mail_session, server, username, method)
 
     # -- HTTP -----------------------------------------------------------------
 
@@ -432,16 +514,17 @@ class Network:
             raise _Failed("http", f"{url!r} is not a URL a client can open ({exc})") from None
         host = (parts.hostname or "").lower()
         https = parts.scheme == "https"
-        addresses, answers = self.addresses(host, port)
+        connect_host, connect_port = self.route(host, port)
+        addresses, answers = self.addresses(connect_host, connect_port)
         if not addresses:
-            failed = _Failed("dns", _no_address(host, answers))
+            failed = _Failed("dns", _no_address(connect_host, answers))
             failed.dns = answers
             raise failed
-        raw, address = self._connect(host, port, addresses, deadline)
+        raw, address = self._connect(connect_host, connect_port, addresses, deadline)
         tls: TlsInfo | None = None
         sock: socket.socket = raw
         if https:
-            sock, tls = self._handshake(raw, host, address, port, deadline, common_name)
+            sock, tls = self._handshake(raw, host, address, connect_port, deadline, common_name)
         try:
             answer = self._exchange(sock, parts, host, port, https, method, headers, body, deadline)
         except _Failed as failed:
@@ -467,14 +550,23 @@ class Network:
         raise _Failed("connect", f"{host}: cannot connect ({'; '.join(problems)})")
 
     def _handshake(
-        self, raw: socket.socket, host: str, address: str, port: int, deadline: float, common_name: bool
+        self,
+        raw: socket.socket,
+        host: str,
+        address: str,
+        port: int,
+        deadline: float,
+        common_name: bool,
+        prelude: Callable[[socket.socket, float], None] | None = None,
     ) -> tuple[ssl.SSLSocket, TlsInfo]:
+        """TLS on ``raw`` as the client judges it; ``prelude``: what a second connection must say before its
+        handshake when the first one failed (STARTTLS), to read the chain the server presents."""
         raw.settimeout(max(0.1, deadline - time.monotonic()))
         try:
             sock = _verifying_context(self._ca, common_name).wrap_socket(raw, server_hostname=host)
         except ssl.SSLCertVerificationError as exc:
             raw.close()
-            presented = self._peek_chain(host, address, port, deadline)
+            presented = self._peek_chain(host, address, port, deadline, prelude)
             facts = certs.facts(presented[0]) if presented else None
             kind, words = _tls_problem(exc, host, presented, facts, self._ca)
             if facts is not None and facts.unreadable:
@@ -495,17 +587,24 @@ class Network:
             info = replace(info, chain=tuple(certs.name_of(certificate) for certificate in chain))
         return sock, info
 
-    def _peek_chain(self, host: str, address: str, port: int, deadline: float) -> list[x509.Certificate]:
+    def _peek_chain(
+        self,
+        host: str,
+        address: str,
+        port: int,
+        deadline: float,
+        prelude: Callable[[socket.socket, float], None] | None = None,
+    ) -> list[x509.Certificate]:
         """The chain the server presents, leaf first, read on a second connection that checks nothing and
-        sends nothing."""
+        sends nothing (but the ``prelude``: a mail server's STARTTLS)."""
         try:
             remaining = max(0.1, deadline - time.monotonic())
-            with (
-                socket.create_connection((address, port), timeout=remaining) as raw,
-                self._inspect.wrap_socket(raw, server_hostname=host) as sock,
-            ):
-                return _presented_chain(sock)
-        except (OSError, ssl.SSLError):
+            with socket.create_connection((address, port), timeout=remaining) as raw:
+                if prelude is not None:
+                    prelude(raw, deadline)
+                with self._inspect.wrap_socket(raw, server_hostname=host) as sock:
+                    return _presented_chain(sock)
+        except (OSError, ssl.SSLError, _Failed):
             return []
 
     def _exchange(
@@ -725,15 +824,368 @@ def _presented_chain(sock: ssl.SSLSocket) -> list[x509.Certificate]:
     return [leaf] if leaf is not None else []
 
 
-def network_from(args: argparse.Namespace, workers: int = 32) -> Network:
-    """The Network the probe command's --resolve, --resolver and --ca ask for.
+# -- Mail servers (--servers, --login) ---------------------------------------------------------------------------
+
+MAIL_TIMEOUT = 10.0  # seconds for one server's whole dialog: connect, TLS, greeting, capabilities, login
+MAX_LINE = 4096  # bytes of one line a mail server sends; RFC 5321 section 4.5.3.1.5 allows 512 for SMTP replies
+MAX_LINES = 100  # lines of one reply (a capability list has a dozen or two)
+MAIL_SESSIONS_KEPT = 4096  # finished dialogs a fleet run keeps for other domains (shared hosts are asked often)
+
+
+class MailChecks:
+    """``--servers``: each distinct mail-server dialog once (a fleet's domains share one), and ``--login``'s
+    password, which nothing but the login step reads and nothing prints (not even this object's repr)."""
+
+    def __init__(self, password: str | None = None, *, timeout: float = MAIL_TIMEOUT) -> None:
+        self.__password = password
+        self.timeout = timeout
+        self.sessions: _Memo[tuple[object, ...], MailSession] = _Memo(limit=MAIL_SESSIONS_KEPT)
+
+    @property
+    def login(self) -> bool:
+        return self.__password is not None
+
+    def password(self) -> str:
+        assert self.__password is not None
+        return self.__password
+
+    def __repr__(self) -> str:
+        return f"MailChecks(login={self.login})"
+
+
+class _Talk:
+    """Lines to and from a mail server under one deadline; the socket may be swapped for its TLS one."""
+
+    def __init__(self, sock: socket.socket, deadline: float, name: str) -> None:
+        self.sock = sock
+        self.deadline = deadline
+        self.name = name  # host:port, for the words
+        self.buffer = b""
+
+    def send(self, text: str) -> None:
+        self._timeout()
+        try:
+            self.sock.sendall(text.encode("utf-8") + b"\r\n")
+        except TimeoutError:
+            raise _Failed("timeout", f"{self.name}: no room to send within the time limit") from None
+        except OSError as exc:
+            raise _Failed("closed", f"{self.name}: the connection failed ({exc.strerror or exc})") from None
+
+    def _timeout(self) -> None:
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise _Failed("timeout", f"{self.name}: no answer within the time limit")
+        self.sock.settimeout(remaining)
+
+    def line(self) -> str:
+        while b"\n" not in self.buffer:
+            if len(self.buffer) > MAX_LINE:
+                raise _Failed("protocol", f"{self.name}: a line longer than {MAX_LINE} bytes, as no mail server sends")
+            self._timeout()
+            try:
+                chunk = self.sock.recv(4096)
+            except TimeoutError:
+                raise _Failed("timeout", f"{self.name}: no answer within the time limit") from None
+            except (OSError, ssl.SSLError) as exc:
+                raise _Failed("closed", f"{self.name}: the connection failed ({exc.strerror or exc})") from None
+            if not chunk:
+                raise _Failed("closed", f"{self.name}: the server closed the connection")
+            self.buffer += chunk
+        raw, _, self.buffer = self.buffer.partition(b"\n")
+        text = raw.rstrip(b"\r").decode("utf-8", "replace")
+        return "".join(char if char.isprintable() else "?" for char in text)
+
+    def reply(self, done: Callable[[str], bool]) -> list[str]:
+        """Lines until the one ``done`` says ends the reply (at most :data:`MAX_LINES`)."""
+        lines: list[str] = []
+        while len(lines) < MAX_LINES:
+            lines.append(self.line())
+            if done(lines[-1]):
+                return lines
+        raise _Failed("protocol", f"{self.name}: a reply of more than {MAX_LINES} lines, as no mail server sends")
+
+    def upgrade(self, sock: ssl.SSLSocket) -> None:
+        # RFC 3207 section 4.2 / RFC 2595 section 3.1: what came before the handshake is discarded (an injection).
+        self.sock, self.buffer = sock, b""
+
+
+def _smtp_done(line: str) -> bool:
+    return not (len(line) >= 4 and line[:3].isdecimal() and line[3] == "-")
+
+
+def _starttls_prelude(protocol: str, name: str) -> Callable[[socket.socket, float], None]:
+    """What a client says before its STARTTLS handshake, for the second connection that reads the chain."""
+
+    def prelude(raw: socket.socket, deadline: float) -> None:
+        talk = _Talk(raw, deadline, name)
+        if protocol == "SMTP":
+            talk.reply(_smtp_done)
+            talk.send("EHLO [127.0.0.1]")
+            talk.reply(_smtp_done)
+            talk.send("STARTTLS")
+            talk.reply(_smtp_done)
+        elif protocol == "POP3":
+            talk.line()
+            talk.send("STLS")
+            talk.line()
+        else:
+            talk.line()
+            talk.send("p STARTTLS")
+            talk.reply(lambda line: line.startswith("p "))
+
+    return prelude
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _mask(text: str, secrets: Sequence[str]) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "****")
+    return text[:200]
+
+
+class _Dialog:
+    """One mail server's dialog, step by step, recording what a MailSession reports."""
+
+    def __init__(self, net: Network, server: MailServer, checks: MailChecks) -> None:
+        self.net = net
+        self.server = server
+        self.checks = checks
+        self.name = f"{server.host}:{server.port}"
+        self.step = "connect"
+        self.greeting = ""
+        self.before: tuple[str, ...] = ()
+        self.capabilities: tuple[str, ...] = ()
+        self.tls: TlsInfo | None = None
+        self.tag = 0
+
+    def run(self, username: str | None, method: str | None) -> MailSession:
+        started = time.monotonic()
+        deadline = started + self.checks.timeout
+        server = self.server
+        host, port = self.net.route(server.host, server.port)
+        addresses, answers = self.net.addresses(host, port)
+        address = ""
+        login: LoginResult | None = None
+        try:
+            if not addresses:
+                raise _Failed("dns", _no_address(host, answers))
+            raw, address = self.net._connect(host, port, addresses, deadline)
+            talk = _Talk(raw, deadline, self.name)
+            try:
+                if server.security == "SSL":
+                    self.step = "TLS"
+                    sock, self.tls = self.net._handshake(raw, server.host, address, port, deadline, False)
+                    talk.upgrade(sock)
+                self.step = "greeting"
+                self._greet(talk)
+                self.step = "capabilities"
+                self.capabilities = self._capabilities(talk)
+                if server.security == "STARTTLS":
+                    self.before = self.capabilities
+                    self.step = "STARTTLS"
+                    self._starttls(talk, raw, address, port, deadline)
+                    self.step = "capabilities"
+                    self.capabilities = self._capabilities(talk)
+                self.step = ""
+                if username is not None and method is not None and self.checks.login:
+                    login = self._login(talk, username, method)
+                with contextlib.suppress(_Failed):
+                    talk.send({"IMAP": "z LOGOUT", "POP3": "QUIT", "SMTP": "QUIT"}[server.protocol])
+            finally:
+                talk.sock.close()
+        except _Failed as failed:
+            if self.step == "" and username is not None:  # the login step itself broke off
+                login = LoginResult(username, "", False, failed.words)
+                failed_step, error, kind = "", "", ""
+            else:
+                failed_step, error, kind = self.step or "login", failed.words, failed.kind
+            tls = failed.tls or self.tls
+            return MailSession(
+                server, address, answers, tls, self.greeting, self.before, self.capabilities, failed_step, error,
+                kind, login, round(time.monotonic() - started, 3),
+            )  # fmt: skip
+        return MailSession(
+            server, address, answers, self.tls, self.greeting, self.before, self.capabilities, "", "", "",
+            login, round(time.monotonic() - started, 3),
+        )  # fmt: skip
+
+    def _greet(self, talk: _Talk) -> None:
+        protocol = self.server.protocol
+        lines = talk.reply(_smtp_done) if protocol == "SMTP" else [talk.line()]
+        self.greeting = " / ".join(lines)[:300]
+        first = lines[0]
+        good = {
+            "IMAP": first.upper().startswith(("* OK", "* PREAUTH")),
+            "POP3": first.startswith("+OK"),
+            "SMTP": first.startswith("220"),
+        }[protocol]
+        if not good:
+            raise _Failed("protocol", f"{self.name}: the greeting is not an {protocol} server's ({self.greeting!r})")
+        if protocol == "IMAP" and "[CAPABILITY " in first.upper():
+            self.capabilities = (first,)
+
+    def _next_tag(self) -> str:
+        self.tag += 1
+        return f"a{self.tag}"
+
+    def _imap(self, talk: _Talk, command: str) -> list[str]:
+        tag = self._next_tag()
+        talk.send(f"{tag} {command}")
+        lines = talk.reply(lambda line: line.startswith(f"{tag} "))
+        if not lines[-1][len(tag) + 1 :].upper().startswith("OK"):
+            raise _Failed("protocol", f"{self.name}: {command} answered {lines[-1]!r}")
+        return lines
+
+    def _capabilities(self, talk: _Talk) -> tuple[str, ...]:
+        protocol = self.server.protocol
+        if protocol == "IMAP":
+            return tuple(self._imap(talk, "CAPABILITY"))
+        if protocol == "POP3":
+            talk.send("CAPA")
+            first = talk.line()
+            if not first.startswith("+OK"):
+                return ()  # a server without CAPA (RFC 2449 is an extension): no capability known
+            return tuple(talk.reply(lambda line: line == "."))[:-1]
+        talk.send(f"EHLO {_local_address(talk.sock)}")  # an address literal, as Thunderbird says EHLO
+        lines = talk.reply(_smtp_done)
+        if not lines[0].startswith("250"):
+            raise _Failed("protocol", f"{self.name}: EHLO answered {lines[-1]!r}")
+        return tuple(lines)
+
+    def _starttls(self, talk: _Talk, raw: socket.socket, address: str, port: int, deadline: float) -> None:
+        protocol = self.server.protocol
+        if not mailproto.offer(protocol, self.before).starttls:
+            word = "STLS" if protocol == "POP3" else "STARTTLS"
+            raise _Failed("protocol", f"{self.name}: {word} is not offered before TLS")
+        if protocol == "IMAP":
+            self._imap(talk, "STARTTLS")
+        elif protocol == "POP3":
+            talk.send("STLS")
+            answer = talk.line()
+            if not answer.startswith("+OK"):
+                raise _Failed("protocol", f"{self.name}: STLS answered {answer!r}")
+        else:
+            talk.send("STARTTLS")
+            answer = talk.reply(_smtp_done)[-1]
+            if not answer.startswith("220"):
+                raise _Failed("protocol", f"{self.name}: STARTTLS answered {answer!r}")
+        self.step = "TLS"
+        prelude = _starttls_prelude(protocol, self.name)
+        sock, self.tls = self.net._handshake(raw, self.server.host, address, port, deadline, False, prelude)
+        talk.upgrade(sock)
+
+    def _login(self, talk: _Talk, username: str, method: str) -> LoginResult:
+        protocol = self.server.protocol
+        found = mailproto.offer(protocol, self.capabilities)
+        mechanism = mailproto.login_mechanism(protocol, method, found)
+        if not mechanism:
+            why = f"the probe has no way to log in with {method} over what the server offers ({found.words()})"
+            return LoginResult(username, "", False, why)
+        password = self.checks.password()
+        secrets = [password]
+        if mechanism == "PLAIN":
+            secret = _b64(f"\0{username}\0{password}".encode())
+            secrets.append(secret)
+            answers = [secret]
+        elif mechanism == "LOGIN":
+            answers = [_b64(username.encode()), _b64(password.encode())]
+            secrets.append(answers[1])
+        elif mechanism == "CRAM-MD5":
+            answers = []
+        else:
+            answers = []
+        if mechanism in ("PLAIN", "LOGIN", "CRAM-MD5"):
+            ok, reply = self._sasl(talk, mechanism, answers, username, password, secrets)
+        elif mechanism == "LOGIN command":
+            tag = self._next_tag()
+            talk.send(f"{tag} LOGIN {_quoted(username)} {_quoted(password)}")
+            reply = talk.reply(lambda line: line.startswith(f"{tag} "))[-1]
+            ok = reply[len(tag) + 1 :].upper().startswith("OK")
+        else:  # USER/PASS
+            talk.send(f"USER {username}")
+            reply = talk.line()
+            if reply.startswith("+OK"):
+                talk.send(f"PASS {password}")
+                reply = talk.line()
+            ok = reply.startswith("+OK")
+        return LoginResult(username, mechanism, ok, _mask(reply, secrets))
+
+    def _sasl(
+        self, talk: _Talk, mechanism: str, answers: list[str], username: str, password: str, secrets: list[str]
+    ) -> tuple[bool, str]:
+        """RFC 4422's exchange in each protocol's framing (IMAP RFC 3501 6.2.2, POP3 RFC 5034, SMTP RFC 4954)."""
+        protocol = self.server.protocol
+        tag = self._next_tag()
+        talk.send(f"{tag} AUTHENTICATE {mechanism}" if protocol == "IMAP" else f"AUTH {mechanism}")
+        pending = list(answers)
+        for _ in range(4):
+            line = talk.line()
+            if protocol == "SMTP":
+                continuation = line.startswith("334")
+                challenge = line[4:]
+            else:
+                continuation = line.startswith("+") and not line.startswith("+OK")
+                challenge = line[2:]
+            if not continuation:
+                if protocol == "IMAP" and not line.startswith(f"{tag} "):
+                    continue  # an untagged line before the end
+                if protocol == "IMAP":
+                    return line[len(tag) + 1 :].upper().startswith("OK"), line
+                return line.startswith("235" if protocol == "SMTP" else "+OK"), line
+            if mechanism == "CRAM-MD5" and not pending:
+                try:
+                    decoded = base64.b64decode(challenge.strip(), validate=True)
+                except (binascii.Error, ValueError):
+                    talk.send("*")
+                    continue
+                digest = hmac.new(password.encode(), decoded, "md5").hexdigest()
+                pending = [_b64(f"{username} {digest}".encode())]
+                secrets.append(pending[0])
+            talk.send(pending.pop(0) if pending else "*")
+        return False, "the server asked for more than a login takes"
+
+
+def _guarded_dialog(
+    net: Network, server: MailServer, checks: MailChecks, username: str | None, method: str | None
+) -> MailSession:
+    """A dialog that broke unexpectedly is a finding about the probe, never a traceback."""
+    try:
+        return _Dialog(net, server, checks).run(username, method)
+    except Exception as exc:
+        words = f"the probe could not judge this ({type(exc).__name__}: {str(exc)[:200]})"
+        words = _mask(words, [checks.password()] if checks.login else [])
+        return MailSession(server, failed_step="probe", error=words, error_kind="probe")
+
+
+def _quoted(text: str) -> str:
+    """An IMAP quoted string (RFC 3501 section 4.3)."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _local_address(sock: socket.socket) -> str:
+    """The connection's own address as an RFC 5321 address literal (section 4.1.3)."""
+    try:
+        address = str(sock.getsockname()[0])
+    except OSError:
+        return "[127.0.0.1]"
+    return f"[IPv6:{address}]" if ":" in address else f"[{address}]"
+
+
+def network_from(args: argparse.Namespace, workers: int = 32, mail: MailChecks | None = None) -> Network:
+    """The Network the probe command's --resolve, --connect-to, --resolver and --ca ask for; ``mail``: the mail
+    servers are checked through it (--servers, --login).
 
     Raises ValueError with a message for the user on a bad --resolve, --resolver or --ca."""
     overrides: dict[tuple[str, int], list[str]] = {}
     for entry in args.resolve:
         host, port, addresses = parse_resolve(entry)
         overrides[(host, port)] = addresses
+    connect_to = [parse_connect_to(entry) for entry in getattr(args, "connect_to", None) or ()]
     try:
-        return Network(args.resolver, overrides, args.ca, workers=workers)
+        return Network(args.resolver, overrides, args.ca, workers=workers, connect_to=connect_to, mail=mail)
     except (OSError, ValueError) as exc:
         raise ValueError(str(exc)) from None

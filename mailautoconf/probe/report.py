@@ -144,6 +144,10 @@ class MailServer:
     host: str
     port: int
     security: str  # SSL, STARTTLS, plain, https
+    # What the document says of logging in (for probe --servers), not part of what is compared between paths:
+    # its authentication methods in Thunderbird's words, and the username with the address filled in.
+    authentication: tuple[str, ...] = dataclasses.field(default=(), compare=False)
+    username: str | None = dataclasses.field(default=None, compare=False)
 
     def __str__(self) -> str:
         return f"{self.protocol} {self.host}:{self.port} {self.security}"

@@ -13,6 +13,7 @@ from mailautoconf.probe import apple
 from mailautoconf.probe import dav
 from mailautoconf.probe import evolution
 from mailautoconf.probe import kmail
+from mailautoconf.probe import mailcheck
 from mailautoconf.probe import outlook
 from mailautoconf.probe import pacc
 from mailautoconf.probe import summary
@@ -61,6 +62,8 @@ def probe(address: str, net: Network, families: Sequence[str] = tuple(FAMILIES),
     with ThreadPoolExecutor(max_workers=len(families), thread_name_prefix="probe-walk") as walkers:
         futures = [walkers.submit(_guarded, name, FAMILIES[name], target, ca) for name in families]
         results = tuple(future.result() for future in futures)
+    if net.mail is not None:  # --servers: the servers the documents name, as the clients connect to them
+        results = mailcheck.check(results, net)
     return ProbeReport(
         address=address,
         domain=domain,

@@ -200,6 +200,14 @@ def _fill(text: str, address: str) -> str:
     return text.replace("%EMAILDOMAIN%", domain).replace("%EMAILLOCALPART%", local).replace("%EMAILADDRESS%", address)
 
 
+def _login(element: ET.Element, address: str) -> tuple[tuple[str, ...], str | None]:
+    """(the ``<authentication>`` methods in order, the ``<username>`` filled in for ``address``, None if absent)
+    of an autoconfig server element: what ``probe --servers`` checks the server against."""
+    methods = tuple((e.text or "").strip() for e in element.findall("authentication"))
+    username = _text(element.find("username"))
+    return methods, (None if username is None else _fill(username.strip(), address))
+
+
 # -- Thunderbird desktop (readFromXML.sys.mjs; docs/clients.md sections 1.4, 1.6, 1.7) -------------------
 
 _TB_INCOMING = ("pop3", "imap", "nntp", "exchange", "ews", "owa")
@@ -228,7 +236,8 @@ def _tb_server(element: ET.Element, incoming: bool, address: str) -> tuple[MailS
     # OAuth2 counts only for the providers Thunderbird ships registrations for (readAuthentication).
     if not any(method in known for method in methods):
         return None, "no authentication Thunderbird can use (OAuth2 only for providers it knows)"
-    return MailServer(kind.upper(), _fill(host, address).lower(), int(port_text), sockets[0]), ""
+    host = _fill(host, address).lower()
+    return MailServer(kind.upper(), host, int(port_text), sockets[0], *_login(element, address)), ""
 
 
 def thunderbird_config(exchange: Exchange, address: str) -> Judgement:
@@ -275,8 +284,19 @@ def android_config(body: bytes, address: str) -> Judgement:
     rejections = android.rejections(body, address)
     if rejections:
         return _fail("Thunderbird for Android rejects the whole document: " + "; ".join(map(str, rejections[:3])))
+    provider = root.find("emailProvider")
+    elements: dict[str, ET.Element] = {}
+    for tag in ("incomingServer", "outgoingServer"):  # the first of its type, as chosen_servers takes it
+        for element in provider.findall(tag) if provider is not None else ():
+            elements.setdefault(element.get("type", ""), element)
     servers = tuple(
-        MailServer(server.kind.upper(), server.hostname, server.port, server.socket_type)
+        MailServer(
+            server.kind.upper(),
+            server.hostname,
+            server.port,
+            server.socket_type,
+            *(_login(elements[server.kind], address) if server.kind in elements else ((), None)),
+        )
         for server in android.chosen_servers(root, address)
     )
     return Judgement(Verdict.OK, "a config Thunderbird for Android accepts", servers)
@@ -303,6 +323,7 @@ def evolution_config(body: bytes, address: str) -> Judgement:
                 _fill(_text(element.find("hostname")) or "", address).lower(),
                 int(port) if port.isdecimal() else 0,
                 _text(element.find("socketType")) or "",
+                *_login(element, address),
             )
             first.setdefault(kind, server)
             last[kind] = server
@@ -342,7 +363,11 @@ def kmail_config(exchange: Exchange, address: str) -> Judgement:
                 host = _fill(_text(element.find("hostname")) or "", address).lower()
                 servers.append(
                     MailServer(
-                        element.get("type", "").upper(), host, int(port), _text(element.find("socketType")) or ""
+                        element.get("type", "").upper(),
+                        host,
+                        int(port),
+                        _text(element.find("socketType")) or "",
+                        *_login(element, address),
                     )
                 )
                 break
@@ -364,6 +389,19 @@ def _find(element: ET.Element, name: str) -> ET.Element | None:
 
 # Thunderbird's reading of the port when SSL is on (ExchangeAutoDiscover.sys.mjs): these mean STARTTLS.
 _STARTTLS_PORTS = {143, 110, 25, 587}
+
+
+def _pox_login(protocol: ET.Element) -> tuple[tuple[str, ...], str | None]:
+    """POX knows a password only as SPA on (an encrypted method; absent means on) or off (cleartext), and no
+    credentials as AuthRequired off (render/outlook.py writes them so)."""
+    if (_text(_find(protocol, "AuthRequired")) or "on").strip().lower() == "off":
+        methods: tuple[str, ...] = ("none",)
+    elif (_text(_find(protocol, "SPA")) or "on").strip().lower() == "off":
+        methods = ("password-cleartext",)
+    else:
+        methods = ("password-encrypted",)
+    login = _text(_find(protocol, "LoginName"))
+    return methods, (None if login is None else login.strip())
 
 
 def pox_response(exchange: Exchange, address: str) -> Judgement:
@@ -411,7 +449,7 @@ def pox_response(exchange: Exchange, address: str) -> Judgement:
             security = "STARTTLS"
         else:
             security = "SSL"
-        servers.append(MailServer(kind, host.lower(), port, security))
+        servers.append(MailServer(kind, host.lower(), port, security, *_pox_login(protocol)))
     incoming = [s for s in servers if s.protocol in ("IMAP", "POP3")]
     outgoing = [s for s in servers if s.protocol == "SMTP"]
     if not incoming or not outgoing:
@@ -441,6 +479,14 @@ def autodiscover_json(exchange: Exchange) -> Judgement:
 # -- Apple profiles (docs/clients.md section 3) --------------------------------------------------------------
 
 _APPLE_TYPE = "application/x-apple-aspen-config"
+# A profile's MailServerAuthentication in Thunderbird's words (render/apple.py writes the other way).
+_APPLE_AUTH = {
+    "EmailAuthPassword": "password-cleartext",
+    "EmailAuthCRAMMD5": "password-encrypted",
+    "EmailAuthNTLM": "NTLM",
+    "EmailAuthHTTPMD5": "password-encrypted",
+    "EmailAuthNone": "none",
+}
 
 
 def profile_payloads(plist: bytes) -> Judgement:
@@ -466,7 +512,18 @@ def profile_payloads(plist: bytes) -> Judgement:
             if not isinstance(host, str) or not host or not isinstance(port, int):
                 return _fail(f"the mail payload has no {prefix.lower()} host and port (the profile fails to install)")
             security = "SSL/TLS" if payload.get(f"{prefix}MailServerUseSSL") else "plain"
-            servers.append(MailServer(protocol, host.lower(), port, security))
+            method = _APPLE_AUTH.get(str(payload.get(f"{prefix}MailServerAuthentication", "")), "")
+            username = payload.get(f"{prefix}MailServerUsername")
+            servers.append(
+                MailServer(
+                    protocol,
+                    host.lower(),
+                    port,
+                    security,
+                    (method,) if method else (),
+                    username if isinstance(username, str) else None,
+                )
+            )
     if not servers:
         return _fail("no com.apple.mail.managed payload")
     if len(set(uuids)) != len(uuids):
@@ -499,10 +556,17 @@ def pacc_document(exchange: Exchange, digests: Iterable[str]) -> Judgement:
     if not isinstance(data, dict) or not isinstance(data.get("protocols"), dict):
         return _fail("no protocols object")
     servers = []
+    # PACC says only whether a password works (and OAuth's issuer); it names no username.
+    said = data.get("authentication")
+    methods = tuple(
+        method
+        for method, key in (("password-cleartext", "password"), ("OAuth2", "oauth-public"))
+        if isinstance(said, dict) and said.get(key)
+    )
     for name, value in sorted(data["protocols"].items()):
         if isinstance(value, dict) and isinstance(value.get("host"), str):
             port = paccspec.PORTS.get("smtp" if name in ("smtp", "submit") else name, 0)
-            servers.append(MailServer(name.upper(), value["host"].lower(), port, "SSL"))
+            servers.append(MailServer(name.upper(), value["host"].lower(), port, "SSL", methods))
     digest = paccspec.digest(exchange.body)
     published = list(digests)
     if digest not in published:

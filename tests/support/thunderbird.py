@@ -45,7 +45,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     from marionette_driver.marionette import Marionette
 
-__all__ = ["Outcome", "Thunderbird", "thunderbird_version"]
+__all__ = ["Outcome", "Thunderbird", "Verification", "thunderbird_version"]
 
 BINARY = "thunderbird"
 START_TIMEOUT = 60.0  # seconds until Marionette answers; a cold start here takes about 4
@@ -199,6 +199,32 @@ class Outcome:
         return {key: self.account[key] for key in keys}
 
 
+@dataclass(frozen=True)
+class Verification:
+    """What the account hub's login check (``ConfigVerifier.verifyConfig``) ended with.
+
+    ``found`` is the config Thunderbird found (as :class:`Outcome` gives
+    it); ``verified`` says whether Thunderbird logged in to its incoming
+    server; ``error`` is Thunderbird's error when not (``message`` is what
+    the hub shows: the server's own text, or Thunderbird's
+    "cannot-login-error" for a plain wrong login). ``incoming`` and
+    ``outgoing`` are the servers after the check: with ``alter`` (configs
+    not read from an XML document) Thunderbird may have changed the
+    username or method until one worked. ``certificate_errors`` are the
+    certificate-exception dialogs the hub would have opened (answered no).
+    Thunderbird does not check the outgoing server at all.
+    """
+
+    found: dict[str, Any] | None
+    verified: bool = False
+    alter: bool = False
+    error: dict[str, Any] | None = None
+    incoming: dict[str, Any] | None = None
+    outgoing: dict[str, Any] | None = None
+    certificate_errors: list[dict[str, str | None]] = field(default_factory=list)
+    discovery_error: dict[str, Any] | None = None
+
+
 # The chrome-context script every call runs. arguments[0] holds the call's
 # arguments; the last argument is Marionette's callback for the result.
 _SCRIPT = r"""
@@ -206,6 +232,7 @@ const [args, resolve] = [arguments[0], arguments[arguments.length - 1]];
 const { AccountConfig } = ChromeUtils.importESModule("resource:///modules/accountcreation/AccountConfig.sys.mjs");
 const { FetchConfig } = ChromeUtils.importESModule("resource:///modules/accountcreation/FetchConfig.sys.mjs");
 const { FindConfig } = ChromeUtils.importESModule("resource:///modules/accountcreation/FindConfig.sys.mjs");
+const { ConfigVerifier } = ChromeUtils.importESModule("resource:///modules/accountcreation/ConfigVerifier.sys.mjs");
 const { fetchConfigFromExchange } = ChromeUtils.importESModule(
   "resource:///modules/accountcreation/ExchangeAutoDiscover.sys.mjs"
 );
@@ -239,6 +266,10 @@ function server(s) {
 // What the account hub does with a found config before showing it (#fillAccountConfig).
 function filled(config) {
   AccountConfig.replaceVariables(config, args.realname, args.address, args.password);
+  return described(config);
+}
+
+function described(config) {
   return {
     source: config.source,
     subSource: config.subSource,
@@ -260,6 +291,27 @@ function failure(error) {
     errors: Array.isArray(error?.errors) ? error.errors.map(failure) : [],
   };
 }
+
+// The account hub's discovery (#findConfig): the generator yields {isRedirect} when the
+// user must confirm sending credentials to another site; the hub then calls
+// next({acceptRedirect}). Here the answer is always yes.
+async function discovered() {
+  const discovery = FindConfig.parallelAutoDiscovery(
+    args.domain, args.address, controller.signal, args.password, undefined
+  );
+  let step = await discovery.next();
+  while (!step.done && step.value?.isRedirect) {
+    confirmations.push({ host: step.value.host, scheme: step.value.scheme });
+    step = await discovery.next({ acceptRedirect: true });
+  }
+  const config = step.value;
+  if (config) {
+    FindConfig.ewsifyConfig(config);
+  }
+  return config ?? null;
+}
+
+const verifierLocalization = new Localization(["messenger/accountcreation/accountCreation.ftl"], true);
 
 const controller = new AbortController();
 const timer = setTimeout(
@@ -305,24 +357,49 @@ const operations = {
     return filled(config);
   },
 
-  // The account hub's #findConfig: the generator yields {isRedirect} when the
-  // user must confirm sending credentials to another site; the hub then calls
-  // next({acceptRedirect}). Here the answer is always yes.
+  // The account hub's #findConfig (see discovered()).
   async find() {
-    const discovery = FindConfig.parallelAutoDiscovery(
-      args.domain, args.address, controller.signal, args.password, undefined
-    );
-    let step = await discovery.next();
-    while (!step.done && step.value?.isRedirect) {
-      confirmations.push({ host: step.value.host, scheme: step.value.scheme });
-      step = await discovery.next({ acceptRedirect: true });
-    }
-    const config = step.value;
+    const config = await discovered();
+    return config ? filled(config) : null;
+  },
+
+  // The account hub's next step (#validateAndFinish): ConfigVerifier.verifyConfig logs in
+  // to the incoming server with the found config, trying other usernames and methods
+  // only for configs that did not come from an XML document (alter = source != XML).
+  // Thunderbird verifies no outgoing server ("we currently have no SMTP verification").
+  async verify() {
+    const config = args.route == "fromISP"
+      ? await withAddressPref(() => FetchConfig.fromISP(args.domain, args.address, controller.signal))
+      : await discovered();
     if (!config) {
       return null;
     }
-    FindConfig.ewsifyConfig(config);
-    return filled(config);
+    const found = filled(config);
+    const alter = config.source != AccountConfig.kSourceXML;
+    const window = Services.wm.getMostRecentWindow("mail:3pane");
+    const verifier = new ConfigVerifier(window?.msgWindow ?? null, controller.signal);
+    const certificateErrors = [];
+    // The hub opens the certificate-exception dialog here; the harness answers it "no",
+    // which rejects with Thunderbird's own cannot-login message (ConfigVerifier.sys.mjs).
+    verifier.informUserOfCertError = async (securityInfo, location) => {
+      certificateErrors.push({ location: location.asciiHostPort, error: securityInfo?.errorCodeString ?? null });
+      verifier.cleanup();
+      verifier.errorCallback(new Error(verifierLocalization.formatValueSync("cannot-login-error")));
+    };
+    const result = { found, alter, verified: false, error: null, certificateErrors };
+    try {
+      const verified = await verifier.verifyConfig(config, alter);
+      result.verified = true;
+      result.incoming = server(verified.incoming);
+      result.outgoing = server(verified.outgoing);
+    } catch (error) {
+      result.error = failure(error);
+      result.incoming = server(config.incoming);
+      result.outgoing = server(config.outgoing);
+    } finally {
+      verifier.cleanup();
+    }
+    return result;
   },
 
   // One plain request, to tell why a URL fails (e.g. which certificate error).
@@ -506,6 +583,35 @@ class Thunderbird:
     def find_config(self, domain: str, address: str, *, password: str = "") -> Outcome:
         """``FindConfig.parallelAutoDiscovery``: what the account hub runs for a typed address."""
         return self._outcome(self._call("find", domain=domain, address=address, **self._identity(password)))
+
+    def verify(self, domain: str, address: str, *, password: str, route: str = "find") -> Verification:
+        """Find the config as the account hub does, then run the hub's login check on it.
+
+        ``route`` "find" is ``FindConfig.parallelAutoDiscovery`` (the hub's
+        search), "fromISP" is autoconfig alone (``FetchConfig.fromISP``).
+        Then ``ConfigVerifier.verifyConfig(config, source != XML)``, as the
+        hub's ``#validateAndFinish`` calls it: a real login to the incoming
+        server with ``password``.
+        """
+        if route not in ("find", "fromISP"):
+            raise ValueError(f"route must be 'find' or 'fromISP', not {route!r}")
+        answer = self._call(
+            "verify", domain=domain, address=address, route=route, sendAddress=True, **self._identity(password)
+        )
+        if not answer["ok"]:
+            return Verification(found=None, discovery_error=answer["error"])
+        value = answer["value"]
+        if value is None:
+            return Verification(found=None)
+        return Verification(
+            found=value["found"],
+            verified=bool(value["verified"]),
+            alter=bool(value["alter"]),
+            error=value["error"],
+            incoming=value["incoming"],
+            outgoing=value["outgoing"],
+            certificate_errors=list(value["certificateErrors"]),
+        )
 
     def probe(self, url: str, timeout: float = 10.0) -> dict[str, Any]:
         """One GET from Thunderbird: HTTP status, Content-Type, and the network or certificate error."""
