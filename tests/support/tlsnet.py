@@ -37,6 +37,7 @@ import urllib.parse
 from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Iterator
+from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
@@ -421,7 +422,7 @@ class MxRecord:
 
 @dataclass
 class Dnsmasq:
-    """A DNS server on 127.0.0.1:53: A records for ``names`` (127.0.0.1), SRV, MX.
+    """A DNS server on 127.0.0.1:53: A records for ``names`` (127.0.0.1) and ``addresses``, SRV, MX.
 
     Every other name is NXDOMAIN at once (``--local=/#/``, no upstream), so a
     client's lookup of a name that does not exist fails fast, as on the
@@ -432,6 +433,8 @@ class Dnsmasq:
     names: Sequence[str]
     srv: Sequence[SrvRecord] = ()
     mx: Sequence[MxRecord] = ()
+    # Names on other loopback addresses (a second mail server on 127.0.0.2): name -> address.
+    addresses: Mapping[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
     @property
@@ -440,7 +443,8 @@ class Dnsmasq:
 
     def command(self) -> list[str]:
         hosts = self.workdir / "dnsmasq.hosts"
-        hosts.write_text("".join(f"127.0.0.1 {name}\n" for name in self.names), encoding="utf-8")
+        mapping = {name: "127.0.0.1" for name in self.names} | dict(self.addresses)
+        hosts.write_text("".join(f"{address} {name}\n" for name, address in mapping.items()), encoding="utf-8")
         command = [
             "dnsmasq",
             "--no-daemon",  # foreground, keeps root, logs to stderr
@@ -503,16 +507,21 @@ def dns_answer_count(name: str, qtype: int, server: str = "127.0.0.1", timeout: 
 
 
 @contextlib.contextmanager
-def loopback_names(names: Iterable[str], nameserver: str = "127.0.0.1") -> Iterator[None]:
+def loopback_names(
+    names: Iterable[str], nameserver: str = "127.0.0.1", addresses: Mapping[str, str] | None = None
+) -> Iterator[None]:
     """/etc/hosts maps ``names`` to 127.0.0.1, /etc/resolv.conf points at ``nameserver``.
 
-    Both are private bind mounts (namespace only). Programs using the
-    system resolver (getaddrinfo, res_query: Thunderbird's SRV and MX
-    lookups, Evolution, Python) then find the test names and the test DNS
-    server.
+    ``addresses`` maps further names to other loopback addresses (a second
+    mail server on 127.0.0.2, say); a name in both takes its address from
+    ``addresses``. Both files are private bind mounts (namespace only).
+    Programs using the system resolver (getaddrinfo, res_query:
+    Thunderbird's SRV and MX lookups, Evolution, Python) then find the test
+    names and the test DNS server.
     """
+    mapping = {name: "127.0.0.1" for name in names} | dict(addresses or {})
     hosts = "127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n"
-    hosts += "".join(f"127.0.0.1 {name}\n" for name in names)
+    hosts += "".join(f"{address} {name}\n" for name, address in mapping.items())
     with bind_file("/etc/hosts", hosts), bind_file("/etc/resolv.conf", f"nameserver {nameserver}\noptions timeout:1\n"):
         yield
 
