@@ -8,7 +8,7 @@ loopback inside the test namespace. It keeps an account only when the
 IMAP and the SMTP login both worked.
 
 Delta Chat asks, over https only and in this order (chatmail/core
-src/configure.rs, docs/clients.md section 1.9):
+src/configure.rs, docs/clients.md section 1.14):
 
 1. ``https://autoconfig.<d>/mail/config-v1.1.xml?emailaddress=<address>``
 2. ``https://<d>/.well-known/autoconfig/mail/config-v1.1.xml``
@@ -470,7 +470,7 @@ def test_idn_address_in_unicode(world: World) -> None:
     It does not convert the domain to its ASCII form (IDNA) for its URLs
     or its guessed host names, so none of the domain's names is reached
     and the configure fails; typed as ``xn--bcher-kva.example`` the same
-    account works (test_lookup_path). docs/clients.md section 1.9.
+    account works (test_lookup_path). docs/clients.md section 1.14.
     """
     _, domain = hosted(CONFIGS["hosting"], "xn--bcher-kva.example")
     assert domain.unicode != domain.name
