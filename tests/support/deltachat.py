@@ -36,7 +36,6 @@ import base64
 import contextlib
 import hashlib
 import json
-import os
 import sqlite3
 import sys
 import threading
@@ -50,7 +49,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-__all__ = ["Configured", "DeltaChat", "Outcome", "Server", "rpc_server_path", "rpc_server_version", "spki_hash"]
+__all__ = ["Configured", "DeltaChat", "Outcome", "Server", "rpc_server_path", "spki_hash"]
 
 # One configure of a hosted address takes seconds on loopback; a hung one is a failure, not a wait.
 CONFIGURE_TIMEOUT = 90.0
@@ -61,16 +60,6 @@ def rpc_server_path() -> Path | None:
     """The ``deltachat-rpc-server`` of this virtualenv (requirements-test.txt), None if not installed."""
     path = Path(sys.executable).parent / "deltachat-rpc-server"
     return path if path.exists() else None
-
-
-def rpc_server_version() -> str:
-    """The core version the pinned package ships, e.g. "v2.65.0" (for the test report)."""
-    try:
-        from importlib.metadata import version
-
-        return f"deltachat-rpc-server {version('deltachat-rpc-server')}"
-    except Exception:  # only for a report line
-        return "deltachat-rpc-server (version unknown)"
 
 
 def spki_hash(pem: bytes) -> str:
@@ -332,8 +321,3 @@ def _message(problem: Exception) -> str:
     if isinstance(argument, dict) and "message" in argument:
         return str(argument["message"])
     return str(problem)
-
-
-def environment_note() -> str:
-    """One line for the test report: where the binary is and which core it is."""
-    return f"{rpc_server_version()} at {rpc_server_path()} (python {sys.version.split()[0]}, pid {os.getpid()})"
