@@ -42,9 +42,11 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
+from support.clientworld import Deployment
+from support.clientworld import base_domain
+from support.clientworld import dns_records
 from support.configs import GROUPWARE
 from support.configs import HOSTING as DOMAINS_CONFIG
-from support.hoster import web_names
 from support.isolation import requires_isolation
 from support.paths import EXAMPLE_CONFIG
 from support.pki import CA
@@ -333,38 +335,7 @@ def _server(server: ResolvedServer, auth: str, username: str, hostname: str | No
     }
 
 
-def base_domain(host: str) -> str:
-    """Thunderbird's ``Services.eTLD`` base domain for the test names (one-label public suffixes)."""
-    return ".".join(host.split(".")[-2:])
-
-
 # -- the network, the services, Thunderbird ----------------------------------------
-
-
-@dataclass(frozen=True)
-class Deployment:
-    """One config served by its own service, behind the shared nginx and DNS."""
-
-    key: str
-    config: Config
-    service: Service
-
-    @property
-    def public_hostname(self) -> str:
-        return self.config.service.public_hostname
-
-    @property
-    def provider_domain(self) -> str:
-        return base_domain(self.public_hostname)
-
-    @property
-    def mx_host(self) -> str:
-        """The provider's mail exchanger, MX target of every hosted domain."""
-        return f"mx.{self.provider_domain}"
-
-    def names(self) -> list[str]:
-        """The web names the hoster publishes (DNS, certificate, nginx): support/hoster.py."""
-        return web_names(self.config)
 
 
 @dataclass(frozen=True)
@@ -373,21 +344,6 @@ class World:
     nginx: Nginx
     untrusted_ca: CA
     deployments: dict[str, Deployment]
-
-
-def dns_records(deployment: Deployment) -> tuple[list[SrvRecord], list[MxRecord]]:
-    """What a hoster publishes for each customer domain: SRV for Autodiscover, MX to its mail hosts.
-
-    The MX records are the provider's ``mx`` hosts (preference 10, 20, ...
-    in their order), else ``deployment.mx_host``.
-    """
-    srv: list[SrvRecord] = []
-    mx: list[MxRecord] = []
-    for provider, domain in deployment.config.domains().values():
-        srv.append(SrvRecord(f"_autodiscover._tcp.{domain.name}", deployment.public_hostname))
-        hosts = provider.mx or (deployment.mx_host,)
-        mx += [MxRecord(domain.name, host, 10 * (rank + 1)) for rank, host in enumerate(hosts)]
-    return srv, mx
 
 
 @pytest.fixture(scope="module")

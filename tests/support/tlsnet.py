@@ -265,6 +265,8 @@ class Nginx:
         # Test-only faults, looked up per request: faults/<kind>/<scheme>/<host>.
         faults = [
             f'if (-f {d}/faults/down/$scheme/$host) {{ return 404 "not served here (test fault)\\n"; }}',
+            # One path of a host down (Delta Chat asks <d> for two documents): faults/down/<scheme>/<host><path>.
+            f'if (-f {d}/faults/down/$scheme/$host$uri) {{ return 404 "not served here (test fault)\\n"; }}',
             f"if (-f {d}/faults/text-plain/$scheme/$host) {{ rewrite ^ {_TEXT_PLAIN_PREFIX}$uri last; }}",
         ]
         # A misconfigured proxy in front of the unchanged service: same answer, Content-Type text/plain.
@@ -333,7 +335,10 @@ class Nginx:
 
         ``down`` and ``text_plain`` take ``scheme://host`` strings: the host
         answers 404 from nginx itself, or the service's answer with
-        ``Content-Type: text/plain``. ``untrusted`` takes host names whose
+        ``Content-Type: text/plain``. ``down`` also takes
+        ``scheme://host/path``: only that path (exactly, without the query)
+        answers 404, the host's other paths are served; a host cannot be
+        down whole and by path at once. ``untrusted`` takes host names whose
         https certificate then comes from ``untrusted_ca``.
         """
         markers: list[Path] = []
@@ -341,10 +346,17 @@ class Nginx:
         try:
             for kind, urls in (("down", down), ("text-plain", text_plain)):
                 for url in urls:
-                    scheme, _, host = url.partition("://")
-                    if scheme not in ("http", "https") or not host or "/" in host:
+                    scheme, _, target = url.partition("://")
+                    host, slash, path = target.partition("/")
+                    parts = path.split("/")
+                    if scheme not in ("http", "https") or not host:
                         raise ValueError(f"fault target must be scheme://host, not {url!r}")
+                    if slash and (kind != "down" or not path or any(x in ("", ".", "..") for x in parts)):
+                        raise ValueError(f"only down takes a path, a plain one: not {url!r}")
                     marker = self.faults_dir / kind / scheme / host.lower()
+                    if slash:
+                        marker = marker.joinpath(*parts)
+                        marker.parent.mkdir(parents=True, exist_ok=True)
                     marker.touch()
                     markers.append(marker)
             hosts = list(untrusted)
@@ -359,6 +371,12 @@ class Nginx:
         finally:
             for marker in markers:
                 marker.unlink(missing_ok=True)
+                # A path fault's folders go too, so the host can be down whole later.
+                for folder in marker.parents:
+                    if folder.parent.parent == self.faults_dir:  # faults/<kind>/<scheme>: kept
+                        break
+                    with contextlib.suppress(OSError):  # not empty: another fault of the host is on
+                        folder.rmdir()
             for host in swapped:
                 self._write_cert(host, self._trusted)
 

@@ -1,0 +1,66 @@
+"""A hoster's deployments as the real-client tests see them: services, their web names, DNS records.
+
+tests/test_thunderbird.py and tests/test_deltachat.py run real clients
+against services of several configs behind one nginx and one dnsmasq
+(tests/support/tlsnet.py). What a config's hoster publishes is the same for
+every client: :class:`Deployment` names its web names (DNS, certificate,
+nginx site), :func:`dns_records` its SRV and MX records.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mailautoconf.model import Config
+from support.hoster import web_names
+from support.service import Service
+from support.tlsnet import MxRecord
+from support.tlsnet import SrvRecord
+
+__all__ = ["Deployment", "base_domain", "dns_records"]
+
+
+def base_domain(host: str) -> str:
+    """Thunderbird's ``Services.eTLD`` base domain for the test names (one-label public suffixes)."""
+    return ".".join(host.split(".")[-2:])
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """One config served by its own service, behind the shared nginx and DNS."""
+
+    key: str
+    config: Config
+    service: Service
+
+    @property
+    def public_hostname(self) -> str:
+        return self.config.service.public_hostname
+
+    @property
+    def provider_domain(self) -> str:
+        return base_domain(self.public_hostname)
+
+    @property
+    def mx_host(self) -> str:
+        """The provider's mail exchanger, MX target of every hosted domain."""
+        return f"mx.{self.provider_domain}"
+
+    def names(self) -> list[str]:
+        """The web names the hoster publishes (DNS, certificate, nginx): support/hoster.py."""
+        return web_names(self.config)
+
+
+def dns_records(deployment: Deployment) -> tuple[list[SrvRecord], list[MxRecord]]:
+    """What a hoster publishes for each customer domain: SRV for Autodiscover, MX to its mail hosts.
+
+    The MX records are the provider's ``mx`` hosts (preference 10, 20, ...
+    in their order), else ``deployment.mx_host``.
+    """
+    srv: list[SrvRecord] = []
+    mx: list[MxRecord] = []
+    for provider, domain in deployment.config.domains().values():
+        srv.append(SrvRecord(f"_autodiscover._tcp.{domain.name}", deployment.public_hostname))
+        hosts = provider.mx or (deployment.mx_host,)
+        mx += [MxRecord(domain.name, host, 10 * (rank + 1)) for rank, host in enumerate(hosts)]
+    return srv, mx
