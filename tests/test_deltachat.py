@@ -219,12 +219,12 @@ def world(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureReque
         stack.callback(nginx.stop)
         nginx.start()
 
-        mail_names = list(dict.fromkeys(host for config in CONFIGS.values() for host in mail_names(config)))
-        dovecot = Dovecot(root / "dovecot", trusted, names=mail_names, accounts=accounts(CONFIGS))
+        mail_hosts = list(dict.fromkeys(host for config in CONFIGS.values() for host in mail_names(config)))
+        dovecot = Dovecot(root / "dovecot", trusted, names=mail_hosts, accounts=accounts(CONFIGS))
         stack.callback(dovecot.stop)
         dovecot.start()
 
-        names = [*web_names, *mail_names, UNLISTED_MAIL_HOST]
+        names = [*web_names, *mail_hosts, UNLISTED_MAIL_HOST]
         dns = Dnsmasq(root / "dns", names)
         stack.callback(dns.stop)
         dns.start()
@@ -232,7 +232,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureReque
 
         # The keys the servers present, from the files the test gave them (never learnt from the network).
         pins = {name: spki_hash((nginx.certs / f"{name}.pem").read_bytes()) for name in web_names}
-        pins |= {name: spki_hash((dovecot.certs / "default.crt").read_bytes()) for name in mail_names}
+        pins |= {name: spki_hash((dovecot.certs / "default.crt").read_bytes()) for name in mail_hosts}
 
         deltachat = DeltaChat(root / "deltachat")
         stack.callback(deltachat.stop)
@@ -380,25 +380,12 @@ PATHS = {
 }
 
 
-# The IDN domain's IMAP login from config-v1.1.xml is "fred@bücher.example" ({localpart}@{domain},
-# the domain filled in as the admin wrote it), and Dovecot refuses 8-bit usernames by default
-# (auth_username_chars): "Username character disallowed". Autodiscover gives Delta Chat no
-# login, so it uses the typed ASCII address there, which Dovecot takes.
-UNICODE_LOGIN = pytest.mark.xfail(
-    raises=pytest.fail.Exception,  # assert_configured: Delta Chat configured nothing
-    strict=True,
-    reason="the TOML's IMAP login for an IDN domain carries the Unicode domain; Dovecot's default refuses it",
-)
-
-
 def path_cases() -> list[Any]:
     cases = []
     for case in domain_cases():
         key, domain = case.values
-        for path, (_, _, parser) in PATHS.items():
-            _, hosted_domain = hosted(CONFIGS[key], domain)
-            marks = [UNICODE_LOGIN] if parser == "autoconfig" and hosted_domain.unicode != hosted_domain.name else []
-            cases.append(pytest.param(key, domain, path, id=f"{case.id}-{path}", marks=marks))
+        for path in PATHS:
+            cases.append(pytest.param(key, domain, path, id=f"{case.id}-{path}"))
     return cases
 
 

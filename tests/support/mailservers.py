@@ -365,6 +365,10 @@ class Dovecot:
             "default_internal_user = root",
             "first_valid_uid = 0",
             f"auth_mechanisms = {' '.join(self.auth_mechanisms)}",
+            # Any character in a username: a hoster's login database keeps an IDN domain as the
+            # admin wrote it (U-labels), which is what a config's {domain} login names; Dovecot's
+            # default list is ASCII only ("Username character disallowed").
+            "auth_username_chars =",
             f"passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%u {self.passwd}\n}}",
             # Dovecot runs no mail process as root (uid 0 is refused): each user's process runs as
             # the dovecot user, chrooted (as root, before it drops privileges) into its own folder
