@@ -12,7 +12,7 @@ import argparse
 __all__ = ["FAMILY_NAMES", "add_arguments"]
 
 # In the order the report lists them (probe/run.py's FAMILIES).
-FAMILY_NAMES = ("thunderbird", "android", "evolution", "kmail", "outlook", "apple", "dav", "pacc")
+FAMILY_NAMES = ("thunderbird", "android", "evolution", "gnome", "kmail", "outlook", "apple", "dav", "pacc")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
