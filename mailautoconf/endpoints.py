@@ -30,6 +30,7 @@ __all__ = [
     "CARDDAV",
     "CASE_FOLDED",
     "DAV_METHODS",
+    "GNOME_AUTOCONFIG",
     "HEALTHZ",
     "METRICS",
     "PACC",
@@ -64,6 +65,10 @@ CASE_FOLDED = "/autodiscover/"
 
 # Thunderbird's config-v1.1.xml: on autoconfig.<d>, then on <d> itself (docs/clients.md section 1.2).
 AUTOCONFIG = Endpoint("autoconfig", ("/mail/config-v1.1.xml", "/.well-known/autoconfig/mail/config-v1.1.xml"))
+# GNOME Online Accounts (3.52, GNOME 47, and later) asks https://autoconfig.<d> here first, with the
+# address, before the paths above; the same document format (docs/clients.md section 1.15). Counted
+# apart in /metrics: the documents are autoconfig's, but the count says how many setups GNOME makes.
+GNOME_AUTOCONFIG = Endpoint("autoconfig_gnome", ("/.well-known/mail-v1.xml",))
 # An Apple configuration profile; the settings page links the first and its QR code points at it.
 APPLE_PROFILE = Endpoint("apple_profile", ("/email.mobileconfig", "/mobileconfig", "/apple.mobileconfig"))
 # Outlook's POX (2006), POSTed; a GET gets the Host's domain document for any address (Delta Chat) or 405
@@ -87,7 +92,19 @@ CARDDAV = Endpoint("dav_redirect", ("/.well-known/carddav", "/.well-known/cardda
 HEALTHZ = Endpoint("healthz", ("/healthz",))
 METRICS = Endpoint("metrics", ("/metrics",))
 
-ALL = (AUTOCONFIG, APPLE_PROFILE, AUTODISCOVER_POX, AUTODISCOVER_JSON, PACC, PAGE, CALDAV, CARDDAV, HEALTHZ, METRICS)
+ALL = (
+    AUTOCONFIG,
+    GNOME_AUTOCONFIG,
+    APPLE_PROFILE,
+    AUTODISCOVER_POX,
+    AUTODISCOVER_JSON,
+    PACC,
+    PAGE,
+    CALDAV,
+    CARDDAV,
+    HEALTHZ,
+    METRICS,
+)
 
 # Not the service's: nginx answers ACME http-01 challenges here from the TLS client's webroot (RFC 8555 section 8.3).
 ACME_CHALLENGES = "/.well-known/acme-challenge/"

@@ -1020,6 +1020,16 @@ def test_line_of_table_named_only_in_a_dotted_header() -> None:
 
 # -- warnings ----------------------------------------------------------------
 
+
+def _gnome_ignores(username: str) -> str:
+    """clientrules' warning for a username GNOME Online Accounts ignores (docs/clients.md section 1.15)."""
+    return (
+        f'GNOME Online Accounts ignores username "{username}": it fills in <username> only when it is exactly '
+        "%EMAILADDRESS%, %EMAILLOCALPART% or %EMAILDOMAIN%, so GNOME users must type the username themselves "
+        '("{address}" and "{localpart}" are the forms it reads)'
+    )
+
+
 WARNING_CASES = [
     pytest.param(
         _edit('socket_type = "SSL"', 'socket_type = "plain"'),
@@ -1028,7 +1038,12 @@ WARNING_CASES = [
                 13,
                 f'warning: {IN1}: socket_type "plain" sends passwords unencrypted; Thunderbird for Android rejects '
                 "the whole document and Thunderbird warns the user",
-            )
+            ),
+            _at(
+                13,
+                f"warning: {IN1}: GNOME Online Accounts has no plain connection: it sets this imap server up with "
+                "SSL on port 993",
+            ),
         ],
         id="plain-socket",
     ),
@@ -1146,12 +1161,21 @@ WARNING_CASES = [
     ),
     pytest.param(
         _edit('username = "{address}"', 'username = "shared-mailbox"'),
-        [_at(15, f'warning: {IN1}: username "shared-mailbox" is the same for every user; did you mean "{{address}}"?')],
+        [
+            _at(
+                15, f'warning: {IN1}: username "shared-mailbox" is the same for every user; did you mean "{{address}}"?'
+            ),
+            _at(15, f"warning: {IN1}: {_gnome_ignores('shared-mailbox')}"),
+        ],
         id="username-literal",
     ),
     pytest.param(
         _edit('username = "{address}"', 'username = "{domain}"'),
-        [_at(15, f'warning: {IN1}: username "{{domain}}" is the same for every user; did you mean "{{address}}"?')],
+        [
+            _at(15, f'warning: {IN1}: username "{{domain}}" is the same for every user; did you mean "{{address}}"?'),
+            # Rendered as the literal domain, which GNOME does not take either.
+            _at(15, f"warning: {IN1}: {_gnome_ignores('{domain}')}"),
+        ],
         id="username-domain-only",
     ),
     pytest.param(
@@ -1238,7 +1262,8 @@ def test_case_insensitive_values_are_normalised() -> None:
 def test_plain_socket_type_any_case() -> None:
     result = config.loads(_edit('socket_type = "SSL"', 'socket_type = "PLAIN"'), SOURCE)
     assert result.config.providers[0].incoming[0].socket_type is SocketType.PLAIN
-    assert len(clientrules.warnings(result)) == 1
+    said = [warning.message for warning in clientrules.warnings(result)]
+    assert len(said) == 2 and said[1].startswith("GNOME Online Accounts has no plain connection"), said
 
 
 def test_values_are_stripped_and_hostnames_lower_cased() -> None:

@@ -320,6 +320,36 @@ def test_mx_lookup_host_is_served_by_nginx_alone(hoster: Hoster) -> None:
 
 
 @requires_isolation
+def test_gnome_url_on_the_mx_lookup_host_is_served_by_nginx_alone(hoster: Hoster) -> None:
+    """GNOME asks https://autoconfig.<MX base domain>/.well-known/mail-v1.xml with the user's address,
+    not URL-encoded (docs/clients.md section 1.15): nginx answers the address's domain's file."""
+    url = f"https://autoconfig.hoster.test:{HTTPS}/.well-known/mail-v1.xml"
+    agent = {"User-Agent": "gnome-online-accounts/3.58.1 libsoup/3.6.5"}
+    with frozen(hoster):
+        answer = hoster.get(url + "?emailaddress=fred@kunde-a.test", headers=agent)
+        assert answer.status_code == 200
+        assert answer.content == hoster.document("kunde-a.test")
+        assert hoster.get(url, headers=agent).content == hoster.document("_mx.hoster.test")
+
+
+def test_gnome_url_has_one_static_location_in_every_https_server() -> None:
+    """Over https the same try_files as config-v1.1.xml; over http (GNOME never asks so) the service answers."""
+    loaded = config_loader.loads(HOSTER).config
+    for well_known in (False, True):
+        generated = site(loaded, SiteOptions(upstream="127.0.0.1:8080", static_root="/srv", well_known=well_known))
+        for block in server_blocks(generated):
+            location = f"    location = {site_module.GNOME_PATH} {{\n"
+            if "ssl_certificate " in block:
+                assert block.count(location) == 1
+                after = block[block.index(location) :]
+                assert after.splitlines()[1].strip() == (
+                    "try_files $mailautoconf_static$mailautoconf_document @mailautoconf;"
+                )
+            else:
+                assert location not in block
+
+
+@requires_isolation
 def test_mx_lookup_with_an_address_nginx_has_no_file_for_asks_the_service(hoster: Hoster) -> None:
     with frozen(hoster), pytest.raises(requests.ReadTimeout):
         hoster.http.get(

@@ -52,6 +52,8 @@ def value(scraped: Metrics, name: str, **labels: str) -> float:
     [
         (THUNDERBIRD, "thunderbird"),
         (EVOLUTION, "evolution"),
+        # goamailclient.c: "gnome-online-accounts/" PACKAGE_VERSION " "; libsoup appends its own name.
+        ("gnome-online-accounts/3.58.1 libsoup/3.6.5", "gnome"),
         (ANDROID, "android"),
         ("Mozilla/5.0 (Android 14) Thunderbird/9.0", "android"),
         ("Mozilla/5.0 (X11; Linux x86_64) KIO/6.5 KMail/6.2", "kmail"),

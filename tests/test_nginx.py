@@ -219,6 +219,49 @@ def test_static_documents_never_reach_python(deployment: Deployment) -> None:
     assert domains_listed(answer.content) == ["example.org"]  # an unhosted address: the Host's domain
 
 
+GNOME = "gnome-online-accounts/3.58.1 libsoup/3.6.5"
+
+
+@requires_isolation
+def test_gnome_url_is_served_from_the_tree_over_https(deployment: Deployment) -> None:
+    """GNOME asks https://autoconfig.<d>/.well-known/mail-v1.xml first, the address not URL-encoded
+    (goamailclient.c; docs/clients.md section 1.15): nginx answers it from the same file as
+    config-v1.1.xml, with the service frozen; over http (GNOME never asks it so) the service answers."""
+    process = deployment.service.process
+    assert process is not None
+    headers = {"User-Agent": GNOME}
+    served: dict[str, bytes] = {}
+    for domain in HOSTED:
+        served[domain] = deployment.get(
+            f"https://autoconfig.{domain}:{HTTPS}/mail/config-v1.1.xml?emailaddress=fred%40{domain}", headers=headers
+        ).content
+    process.send_signal(signal.SIGSTOP)
+    try:
+        for domain in HOSTED:
+            answer = deployment.get(
+                f"https://autoconfig.{domain}:{HTTPS}/.well-known/mail-v1.xml?emailaddress=fred+tag@{domain}",
+                headers=headers,
+            )
+            assert answer.status_code == 200, domain
+            assert answer.headers["Content-Type"] == "application/xml; charset=utf-8"
+            assert answer.headers["Strict-Transport-Security"].startswith("max-age=")
+            assert answer.content == served[domain]
+            again = deployment.get(
+                f"https://autoconfig.{domain}:{HTTPS}/.well-known/mail-v1.xml?emailaddress=fred+tag@{domain}",
+                headers={**headers, "If-None-Match": answer.headers["ETag"]},
+            )
+            assert again.status_code == 304
+    finally:
+        process.send_signal(signal.SIGCONT)
+    answer = deployment.get(
+        f"http://autoconfig.example.org:{HTTP}/.well-known/mail-v1.xml?emailaddress=fred@example.org", headers=headers
+    )
+    assert answer.status_code == 200 and domains_listed(answer.content) == ["example.org"]
+    with bind_file("/etc/hosts", "127.0.0.1 autoconfig.other.test\n"):
+        answer = deployment.get(f"http://autoconfig.other.test:{HTTP}/.well-known/mail-v1.xml", headers=headers)
+    assert answer.status_code == 404
+
+
 @requires_isolation
 def test_unhosted_acme_and_health(deployment: Deployment) -> None:
     assert deployment.get(f"http://autoconfig.example.org:{HTTP}/.well-known/acme-challenge/token-123").text == (

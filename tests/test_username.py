@@ -104,6 +104,8 @@ def test_the_plain_warning_says_what_is_at_stake_without_a_password() -> None:
         f'c.toml, line {SOCKET_LINE}: warning: provider "example.net", outgoing server 1: socket_type "plain" '
         "sends no password, but mail travels unencrypted; Thunderbird for Android refuses a plain connection at "
         "all and rejects the whole document; Thunderbird warns the user",
+        f'c.toml, line {SOCKET_LINE}: warning: provider "example.net", outgoing server 1: GNOME Online Accounts has '
+        "no plain connection: it sets this smtp server up with SSL on port 465",
         f'c.toml, line {METHODS_LINE}: warning: provider "example.net", outgoing server 1: Thunderbird for Android '
         "rejects the whole document: no usable authentication (password-cleartext, password-encrypted or OAuth2)",
     ]

@@ -43,6 +43,7 @@ from mailautoconf.problems import in_file_order
 from mailautoconf.render import THUNDERBIRD
 from mailautoconf.render import apple
 from mailautoconf.render import pacc
+from mailautoconf.render import placeholders
 from mailautoconf.render import thunderbird
 from mailautoconf.render.outlook import spa_on
 from mailautoconf.render.templates import ProviderTemplates
@@ -51,6 +52,8 @@ from mailautoconf.render.templates import mx_values
 from mailautoconf.render.templates import provider_templates
 
 __all__ = [
+    "GNOME_PORTS",
+    "GNOME_USERNAMES",
     "Client",
     "Finding",
     "Rejection",
@@ -67,6 +70,7 @@ class Client(enum.Enum):
     ANDROID = "Thunderbird for Android"
     OUTLOOK = "Outlook"
     APPLE = "Apple Mail"
+    GNOME = "GNOME Online Accounts"
     AUTOCONFIG = "autoconfig clients"  # every reader of config-v1.1.xml
     PACC = "PACC clients"  # readers of user-agent-configuration.json (none shipped yet)
 
@@ -265,6 +269,64 @@ def _apple_profile(provider: Provider) -> Iterator[Finding]:
             )
 
 
+# What GNOME Online Accounts fills in from <username> (goamailclient.c,
+# goa_mail_config_new_from_autoconfig_xml; docs/clients.md section 1.15): only a
+# username that is exactly one placeholder, compared without letter case. A
+# template renders to exactly one only as "{address}" or "{localpart}":
+# "{domain}" is filled in at render time (render/placeholders.py), so GNOME
+# gets the literal domain, which it ignores like any other text.
+GNOME_USERNAMES = {"{address}": placeholders.ADDRESS, "{localpart}": placeholders.LOCALPART}
+# The port GNOME connects to: its account dialog has the host name and STARTTLS
+# or SSL only, the port being the default of that mode (goaimapsmtpprovider.c).
+GNOME_PORTS = {("imap", SocketType.SSL): 993, ("imap", SocketType.STARTTLS): 143}
+GNOME_PORTS |= {("smtp", SocketType.SSL): 465, ("smtp", SocketType.STARTTLS): 587}
+
+
+def _gnome(provider: Provider) -> Iterator[Finding]:
+    """What GNOME Online Accounts does with the first IMAP and the first SMTP server, the only ones it takes.
+
+    It reads no POP3 server and no <authentication> (it logs in with LOGIN
+    or PLAIN); of <username> only an exact placeholder; of <socketType> SSL
+    or STARTTLS, anything else becoming SSL; and no <port> at all
+    (docs/clients.md section 1.15).
+    """
+    where = _provider_where(provider)
+    clients = frozenset({Client.GNOME})
+    for direction, servers, kind in (("incoming", provider.incoming, "imap"), ("outgoing", provider.outgoing, "smtp")):
+        index = next((i for i, server in enumerate(servers) if server.type == kind), None)
+        if index is None:
+            continue
+        server = servers[index]
+        keys: Path = (direction, index)
+        place = f"{where}, {direction} server {index + 1}"
+        if server.username is not None and server.username not in GNOME_USERNAMES:
+            yield Finding(
+                (*keys, "username"),
+                place,
+                f'GNOME Online Accounts ignores username "{server.username}": it fills in <username> only when it '
+                f"is exactly {placeholders.ADDRESS}, {placeholders.LOCALPART} or {placeholders.DOMAIN}, so GNOME "
+                'users must type the username themselves ("{address}" and "{localpart}" are the forms it reads)',
+                clients,
+            )
+        mode = server.socket_type if server.socket_type is not SocketType.PLAIN else SocketType.SSL
+        port = GNOME_PORTS[(kind, mode)]
+        if server.socket_type is SocketType.PLAIN:
+            yield Finding(
+                (*keys, "socket_type"),
+                place,
+                f"GNOME Online Accounts has no plain connection: it sets this {kind} server up with SSL on port {port}",
+                clients,
+            )
+        elif server.port != port:
+            yield Finding(
+                (*keys, "port"),
+                place,
+                f"GNOME Online Accounts ignores the port: it connects to {port}, the default for {kind} over "
+                f"{mode.value}, not {server.port}",
+                clients,
+            )
+
+
 # draft-ietf-mailmaint-autoconfig-06, "displayName and displayShortName": MUST be no longer. PACC's
 # info.provider name and shortName have the same limits (paccspec).
 MAX_DISPLAY_NAME = paccspec.MAX_NAME
@@ -386,6 +448,7 @@ _PROVIDER_RULES: tuple[Callable[[Provider], Iterator[Finding]], ...] = (
     _no_way_to_find,
     _own_hosts_behind_mx,
     _apple_profile,
+    _gnome,
     _display_names,
     _pacc,
 )

@@ -22,7 +22,8 @@ What it does, and why:
   client's webroot, so certificates for new domains can be ordered before
   the site is regenerated for them;
 - the static documents are served by nginx itself from the rendered tree
-  (``static_xml/current/<folder>/mail/config-v1.1.xml``), as the service
+  (``static_xml/current/<folder>/mail/config-v1.1.xml``; over https also
+  for GNOME's ``/.well-known/mail-v1.xml``, the same file), as the service
   would answer: when ``emailaddress`` names a hosted domain, that domain's
   document (whatever the Host); without ``emailaddress``, the Host's
   (``autoconfig.<mx domain>`` gets the provider's MX lookup document from
@@ -114,6 +115,8 @@ __all__ = [
 HSTS = 'add_header Strict-Transport-Security "max-age=31536000" always;'
 # Both paths Thunderbird-style clients ask (docs/clients.md section 1.2).
 AUTOCONFIG_PATHS = endpoints.AUTOCONFIG.paths
+# GNOME Online Accounts' name for the same document, asked first, over https only (section 1.15).
+GNOME_PATH = endpoints.GNOME_AUTOCONFIG.path
 # What people open (the settings page, webpage.py) and the Apple profile they download:
 # the service answers them on every name, the hosted domains' own names included.
 PEOPLE_PATHS = endpoints.PAGE.paths + endpoints.APPLE_PROFILE.paths
@@ -413,7 +416,10 @@ def _server(
         ]
     # https://autoconfig.<d> is asked the first path only; the second (on the
     # domains' own names, and any Host over http) reaches the service otherwise.
-    for path in AUTOCONFIG_PATHS if not https or options.well_known else AUTOCONFIG_PATHS[:1]:
+    # GNOME's path (docs/clients.md section 1.15) is asked over https only, on
+    # autoconfig.<d>: the same file there, one exact location more per https server.
+    static = AUTOCONFIG_PATHS if not https or options.well_known else AUTOCONFIG_PATHS[:1]
+    for path in (*static, GNOME_PATH) if https else static:
         lines += [
             f"    location = {path} {{",
             "        try_files $mailautoconf_static$mailautoconf_document @mailautoconf;",

@@ -16,7 +16,7 @@ __all__ = ["FAMILY_NAMES", "PASSWORD_VARIABLE", "add_arguments"]
 PASSWORD_VARIABLE = "MAILAUTOCONF_PROBE_PASSWORD"
 
 # In the order the report lists them (probe/run.py's FAMILIES).
-FAMILY_NAMES = ("thunderbird", "android", "evolution", "kmail", "outlook", "apple", "dav", "pacc")
+FAMILY_NAMES = ("thunderbird", "android", "evolution", "gnome", "kmail", "outlook", "apple", "dav", "pacc")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

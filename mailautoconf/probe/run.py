@@ -12,6 +12,7 @@ from mailautoconf.probe import android
 from mailautoconf.probe import apple
 from mailautoconf.probe import dav
 from mailautoconf.probe import evolution
+from mailautoconf.probe import gnome
 from mailautoconf.probe import kmail
 from mailautoconf.probe import mailcheck
 from mailautoconf.probe import outlook
@@ -33,6 +34,7 @@ FAMILIES: dict[str, Walk] = {
     thunderbird.NAME: lambda target, ca: thunderbird.walk(target),
     android.NAME: lambda target, ca: android.walk(target),
     evolution.NAME: lambda target, ca: evolution.walk(target),
+    gnome.NAME: lambda target, ca: gnome.walk(target),
     kmail.NAME: lambda target, ca: kmail.walk(target),
     outlook.NAME: lambda target, ca: outlook.walk(target),
     apple.NAME: apple.walk,

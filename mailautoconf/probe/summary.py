@@ -24,6 +24,7 @@ USERS = {
     "android": 12,
     "dav": 5,
     "evolution": 4,
+    "gnome": 3,  # GNOME Online Accounts: the desktop's own account setup (GNOME 47 and later)
     "kmail": 3,
     "pacc": 1,
 }

@@ -47,6 +47,8 @@ __all__ = [
     "android_config",
     "autodiscover_json",
     "evolution_config",
+    "gnome_config",
+    "gnome_ends_search",
     "kmail_config",
     "pacc_document",
     "parse_xml",
@@ -341,6 +343,87 @@ def evolution_config(body: bytes, address: str) -> Judgement:
             servers,
         )
     return Judgement(Verdict.OK, "Evolution sets up the document's first choice", servers)
+
+
+# -- GNOME Online Accounts (goamailclient.c, goaimapsmtpprovider.c; docs/clients.md 1.15) -------------------
+
+# <username> is taken only when it is exactly one of these, in any letter case; anything else is ignored.
+_GNOME_USERNAMES = ("%EMAILADDRESS%", "%EMAILLOCALPART%", "%EMAILDOMAIN%")
+# Its dialog has the host name and STARTTLS or SSL only: the port is the mode's default, <port> unread.
+_GNOME_PORTS = {("imap", "SSL"): 993, ("imap", "STARTTLS"): 143, ("smtp", "SSL"): 465, ("smtp", "STARTTLS"): 587}
+
+
+def _gnome_root(exchange: Exchange) -> ET.Element | str:
+    """The document GNOME takes, or why it tries the next URL: exactly 200, XML, a <clientConfig> root."""
+    if exchange.status != 200:
+        return f"status {exchange.status}: GNOME accepts exactly 200 and tries the next URL"
+    root = parse_xml(exchange.body)
+    if isinstance(root, str):
+        return f"{root}: GNOME tries the next URL"
+    if _local(root.tag) != "clientConfig":
+        return f"the root element is <{shown(_local(root.tag))}>, not <clientConfig>: GNOME tries the next URL"
+    return root
+
+
+def gnome_ends_search(exchange: Exchange) -> bool:
+    """A 200 with a <clientConfig> root ends GNOME's search, even one without a server it can use."""
+    return not isinstance(_gnome_root(exchange), str)
+
+
+def gnome_config(exchange: Exchange, address: str) -> Judgement:
+    """What GNOME Online Accounts' account dialog fills in from this answer, and what it leaves to the user.
+
+    It reads the first ``imap`` and the first ``smtp`` section of the first
+    <emailProvider> (POP3 never); of each only <hostname> as it is (no
+    placeholder replaced), <socketType> (SSL or STARTTLS in any letter
+    case; plain or anything else becomes SSL) and <username> when it is
+    exactly a placeholder. The port is the mode's default whatever <port>
+    says; <authentication> is never read (it logs in with LOGIN or PLAIN).
+    The Content-Type is not looked at. libxml2 reads in recover mode, so
+    GNOME may take a document this stricter parse refuses.
+    """
+    root = _gnome_root(exchange)
+    if isinstance(root, str):
+        return _fail(root)
+    provider = next((element for element in root.iter() if element.tag == "emailProvider"), None)
+    if provider is None:
+        return _fail("no <emailProvider>: GNOME stops at this answer and auto-detects nothing")
+    servers = []
+    notes = []
+    for tag, kind in (("incomingServer", "imap"), ("outgoingServer", "smtp")):
+        element = next((e for e in provider.findall(tag) if e.get("type", "").lower() == kind), None)
+        if element is None:
+            return _fail(f"no {tag} of type {kind}: GNOME stops at this answer and auto-detects no {kind.upper()}")
+        host = _text(element.find("hostname")) or ""
+        if "%" in host:
+            return _fail(
+                f"{kind} hostname {shown(host)}: GNOME replaces no placeholder in <hostname> and would connect there"
+            )
+        if not _LDH.match(host):
+            return _fail(f"{kind} hostname {shown(host)} is not a host name (GNOME uses the text as it is)")
+        said = (_text(element.find("socketType")) or "").upper()
+        mode = said if said in ("SSL", "STARTTLS") else "SSL"
+        if said not in ("SSL", "STARTTLS"):
+            what = "plain" if said == "PLAIN" else shown(said)
+            notes.append(f"{kind} socketType {what}: GNOME has no such mode and sets up SSL")
+        port = _GNOME_PORTS[(kind, mode)]
+        port_text = _text(element.find("port")) or ""
+        if port_text != str(port):
+            notes.append(f"{kind} port {shown(port_text)}: GNOME ignores <port> and connects to {port}")
+        username = _text(element.find("username"))
+        if username is None:
+            notes.append(f"{kind}: no <username>, the user types it")
+        elif username.upper() not in _GNOME_USERNAMES:
+            notes.append(
+                f"{kind} username {shown(username)}: GNOME fills in only an exact %EMAILADDRESS%, %EMAILLOCALPART% "
+                "or %EMAILDOMAIN%; the user types it"
+            )
+        servers.append(MailServer(kind.upper(), host.lower().rstrip("."), port, mode))
+    if notes:
+        return Judgement(
+            Verdict.WARN, "GNOME sets up part of it; the user completes the rest", tuple(servers), tuple(notes)
+        )
+    return Judgement(Verdict.OK, "a config GNOME Online Accounts fills in whole", tuple(servers))
 
 
 # -- KMail (ispdbservice.cpp; docs/clients.md 1.4, 1.9) ----------------------------------------------------

@@ -2,6 +2,10 @@
 
 Asked by Thunderbird, Thunderbird for Android (K-9), Evolution and KMail
 (docs/clients.md section 1), on autoconfig.<d> and on <d>/.well-known/.
+GNOME Online Accounts asks the same document under its own name first,
+``/.well-known/mail-v1.xml`` on autoconfig.<d> (docs/clients.md section
+1.15): it reads the config-v1.1.xml format, so it is answered the same
+view, the same rendered bytes (no file more per domain in the tree).
 """
 
 from __future__ import annotations
@@ -30,12 +34,14 @@ bp = Blueprint("autoconfig", __name__)
 
 
 @route(bp, endpoints.AUTOCONFIG)
+@route(bp, endpoints.GNOME_AUTOCONFIG)
 @rendered
 def autoconfig(store: Store) -> Response:
     """Serve config-v1.1.xml for the address's domain, else the Host's.
 
     ``emailaddress`` is only a hint: K-9 and KMail never send it, Evolution
-    sends a dummy local part. Only a real document is ever answered 2xx:
+    sends a dummy local part. GNOME always sends it, not URL-encoded (a
+    "+" arrives as a space, which changes no domain). Only a real document is ever answered 2xx:
     Evolution stops looking at any well-formed 2xx answer.
     """
     environ = request.environ

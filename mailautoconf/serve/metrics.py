@@ -58,7 +58,7 @@ _PATHS = {path: served.label for served in endpoints.ALL for path in served.path
 # Anything below the v2 path is counted as v2, the addresses after it and its 404s alike.
 _V2_PATH_PREFIX = endpoints.AUTODISCOVER_JSON.path + "/"
 ENDPOINTS = (*sorted(set(_PATHS.values())), "other")
-CLIENT_FAMILIES = ("thunderbird", "android", "evolution", "kmail", "outlook", "apple", "browser", "other")
+CLIENT_FAMILIES = ("thunderbird", "android", "evolution", "gnome", "kmail", "outlook", "apple", "browser", "other")
 
 
 def endpoint(path: str) -> str:
@@ -73,7 +73,8 @@ def endpoint(path: str) -> str:
 def client_family(user_agent: str) -> str:
     """Which client family a User-Agent names (docs/clients.md), by the marks each sends.
 
-    Evolution sends ``Evolution/<version>`` (section 1.8); Thunderbird
+    Evolution sends ``Evolution/<version>`` (section 1.8); GNOME Online
+    Accounts ``gnome-online-accounts/<version>`` (section 1.15); Thunderbird
     desktop its Gecko agent with ``Thunderbird/``; Thunderbird for Android
     and K-9 fetch through OkHttp without setting an agent, so OkHttp's
     default ``okhttp/<version>`` stands for them; KMail fetches through
@@ -84,6 +85,8 @@ def client_family(user_agent: str) -> str:
     agent = user_agent.lower()
     if agent.startswith("evolution/"):
         return "evolution"
+    if agent.startswith("gnome-online-accounts/"):
+        return "gnome"
     if "okhttp/" in agent or "k-9" in agent or ("thunderbird" in agent and "android" in agent):
         return "android"
     if "thunderbird/" in agent:
