@@ -203,6 +203,18 @@ def test_autoconfig_gives_methods_and_filled_username() -> None:
     assert android_imap.username == "fred" and android_imap == imap  # compared as before: host, port, security
 
 
+def test_gnome_logs_in_with_login_or_plain_and_only_an_exact_placeholder() -> None:
+    """GNOME never reads <authentication> (LOGIN or PLAIN always) and fills only an exact placeholder (1.15)."""
+    document = AUTOCONFIG.replace(b"imap.%EMAILDOMAIN%", b"imap.example.org")  # GNOME fills no host name
+    exchange = Exchange("https://x/", "GET", status=200, content_type="text/xml", body=document)
+    imap, smtp = verdicts.gnome_config(exchange, "fred@example.org").servers
+    assert (imap.authentication, imap.username) == (("password-cleartext",), "fred")
+    assert (smtp.authentication, smtp.username) == (("password-cleartext",), "fred@example.org")
+    literal = document.replace(b"<username>%EMAILLOCALPART%</username>", b"<username>%EMAILLOCALPART%-x</username>")
+    typed = verdicts.gnome_config(Exchange("https://x/", "GET", status=200, body=literal), "fred@example.org")
+    assert typed.servers[0].username is None  # the user types it: --login has no username to try
+
+
 def test_pox_gives_login_name_and_spa() -> None:
     body = b"""<?xml version="1.0"?><Autodiscover xmlns="http://schemas.microsoft.com/exchange/autodiscover/responseschema/2006">
 <Response xmlns="http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a"><Account>

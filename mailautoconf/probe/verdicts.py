@@ -418,7 +418,10 @@ def gnome_config(exchange: Exchange, address: str) -> Judgement:
                 f"{kind} username {shown(username)}: GNOME fills in only an exact %EMAILADDRESS%, %EMAILLOCALPART% "
                 "or %EMAILDOMAIN%; the user types it"
             )
-        servers.append(MailServer(kind.upper(), host.lower().rstrip("."), port, mode))
+        # It logs in with LOGIN or PLAIN whatever <authentication> says: what probe --servers checks.
+        placeholder = None if username is None else username.upper()
+        login = _fill(placeholder, address) if placeholder in _GNOME_USERNAMES else None
+        servers.append(MailServer(kind.upper(), host.lower().rstrip("."), port, mode, ("password-cleartext",), login))
     if notes:
         return Judgement(
             Verdict.WARN, "GNOME sets up part of it; the user completes the rest", tuple(servers), tuple(notes)
