@@ -1,4 +1,4 @@
-"""``probe --servers`` and ``--login`` against real Dovecot instances (support/mailservers.py), and
+"""``probe --servers`` and ``--login`` against real Dovecot and Postfix instances (support/mailservers.py), and
 ``--connect-to`` against the real service on a free port, as the README's quick start runs it.
 
 The world: the service on a free 127.0.0.1 port with a config of one
@@ -6,7 +6,9 @@ provider per kind of break, reached with ``--connect-to autoconfig.<d>:80:...``
 (KMail's walk: plain http, no DNS); the mail host names sent with
 ``--resolve`` to three Dovecot instances on 127.0.0.1 (a certificate per
 name by SNI), 127.0.0.2 (no TLS at all, so no STARTTLS) and 127.0.0.3 (CRAM-MD5
-only), and to 127.0.0.4, where nothing listens. Every broken domain must be
+only), and to 127.0.0.4, where nothing listens; two domains send SMTP to
+Postfix, with STARTTLS and AUTH through the first Dovecot on 127.0.0.5, and
+without TLS on 127.0.0.6. Every broken domain must be
 reported by its cause, naming the server and the step; the good one with
 no finding at all.
 """
@@ -28,6 +30,7 @@ from support.isolation import requires_isolation
 from support.mailservers import Account
 from support.mailservers import Dovecot
 from support.mailservers import Listener
+from support.mailservers import Postfix
 from support.mailservers import missing_programs
 from support.mailservers import running
 from support.paths import ROOT
@@ -47,10 +50,14 @@ NOSTARTTLS = "nostarttls.example"  # the document says STARTTLS on 143; the serv
 CRAMONLY = "cramonly.example"  # the server offers CRAM-MD5 only; the document says password-cleartext
 CLOSED = "closed.example"  # nothing listens where imap.closed.example points
 LOCALPART = "localpart.example"  # the document gives "fred", the server knows "fred@localpart.example"
+POSTFIX = "postfix.example"  # SMTP submission by Postfix, SASL through the Dovecot
+POSTFIX_NOTLS = "postfix-notls.example"  # Postfix without TLS: the document's STARTTLS is not offered
 ADDRESS_DOMAINS = (GOOD, BADCERT, EXPIRED, CRAMONLY, CLOSED)
 
 WHERE = {GOOD: "127.0.0.1", BADCERT: "127.0.0.1", EXPIRED: "127.0.0.1", LOCALPART: "127.0.0.1"}
 WHERE |= {NOSTARTTLS: "127.0.0.2", CRAMONLY: "127.0.0.3", CLOSED: "127.0.0.4"}
+WHERE |= {POSTFIX: "127.0.0.1", POSTFIX_NOTLS: "127.0.0.1"}
+SMTP_WHERE = {POSTFIX: "127.0.0.5", POSTFIX_NOTLS: "127.0.0.6"}
 
 
 def _provider(ident: str, domains: tuple[str, ...], imap_port: int, socket_type: str, username: str) -> str:
@@ -83,6 +90,7 @@ CONFIG = (
     + _provider("address.example", ADDRESS_DOMAINS, 993, "SSL", "{address}")
     + _provider("starttls.example", (NOSTARTTLS,), 143, "STARTTLS", "{address}")
     + _provider("localpart.example", (LOCALPART,), 993, "SSL", "{localpart}")
+    + _provider("postfix.example", (POSTFIX, POSTFIX_NOTLS), 993, "SSL", "{address}")
 )
 
 
@@ -93,7 +101,7 @@ class MailWorld:
     dovecot: Dovecot
 
     def options(self, domain: str) -> list[str]:
-        smtp_ip = "127.0.0.1"
+        smtp_ip = SMTP_WHERE.get(domain, "127.0.0.1")
         imap_port = 143 if domain == NOSTARTTLS else 993
         return [
             "--connect-to", f"autoconfig.{domain}:80:127.0.0.1:{self.service.port}",
@@ -119,7 +127,7 @@ class MailWorld:
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MailWorld]:
     folder = tmp_path_factory.mktemp("probemail")
     ca = CA.create()
-    accounts = [Account(f"fred@{d}", PASSWORD) for d in (GOOD, LOCALPART, NOSTARTTLS, CRAMONLY)]
+    accounts = [Account(f"fred@{d}", PASSWORD) for d in (GOOD, LOCALPART, NOSTARTTLS, CRAMONLY, POSTFIX)]
     names = [f"{p}.{d}" for d in WHERE for p in ("imap", "smtp") if f"{p}.{d}" != f"imap.{BADCERT}"]
     expired = b"".join(ca.issue([f"imap.{EXPIRED}"], days=-1, starts=-datetime.timedelta(days=30)))
     imap_smtp = [Listener("imap", 993, "SSL"), Listener("submission", 587, "STARTTLS")]
@@ -135,11 +143,19 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MailWorld]:
         folder / "cram", ca, names=[f"imap.{CRAMONLY}"], accounts=accounts, address="127.0.0.3",
         listeners=[Listener("imap", 993, "SSL")], auth_mechanisms=("cram-md5",),
     )  # fmt: skip
-    for server in (main, no_tls, cram):
+    submission = [Listener("submission", 587, "STARTTLS")]
+    postfix = Postfix(
+        folder / "postfix", ca, names=[f"smtp.{POSTFIX}"], dovecot=main, address="127.0.0.5", listeners=submission
+    )
+    postfix_notls = Postfix(
+        folder / "postfix-notls", ca, names=[f"smtp.{POSTFIX_NOTLS}"], dovecot=main, address="127.0.0.6",
+        listeners=submission, tls=False,
+    )  # fmt: skip
+    for server in (main, no_tls, cram, postfix, postfix_notls):
         server.workdir.mkdir(parents=True, exist_ok=True)
     service = Service(folder / "service", CONFIG).start()
     try:
-        with running(main, no_tls, cram):
+        with running(main, no_tls, cram, postfix, postfix_notls):
             yield MailWorld(service, ca.write(folder / "ca.pem"), main)
     finally:
         service.stop()
@@ -197,6 +213,27 @@ def test_starttls_not_offered(world: MailWorld) -> None:
     assert first.startswith("the IMAP server imap.nostarttls.example:143 does not offer STARTTLS")
     [imap, _] = server_steps(report)
     assert imap["reason"].startswith("STARTTLS: imap.nostarttls.example:143: STARTTLS is not offered")
+
+
+def test_postfix_submission_with_auth_through_dovecot(world: MailWorld) -> None:
+    """A real Postfix on 587: STARTTLS, then AUTH PLAIN/LOGIN (Dovecot's SASL), and the login with --login."""
+    code, report = world.report(POSTFIX, "--login", env={"MAILAUTOCONF_PROBE_PASSWORD": PASSWORD})
+    assert code == 0, fixes(report)
+    assert [(s["label"], s["verdict"]) for s in server_steps(report)] == [
+        ("IMAP imap.postfix.example:993 SSL", "ok"),
+        ("login IMAP imap.postfix.example:993 as fred@postfix.example", "ok"),
+        ("SMTP smtp.postfix.example:587 STARTTLS", "ok"),
+        ("login SMTP smtp.postfix.example:587 as fred@postfix.example", "ok"),
+    ]
+
+
+def test_postfix_without_starttls(world: MailWorld) -> None:
+    code, report = world.report(POSTFIX_NOTLS)
+    assert code == 1
+    [first] = [fix for fix in fixes(report) if "STARTTLS" in fix]
+    assert first.startswith("the SMTP server smtp.postfix-notls.example:587 does not offer STARTTLS")
+    [imap, smtp] = server_steps(report)
+    assert imap["verdict"] == "ok" and smtp["verdict"] == "fail"
 
 
 def test_only_auth_methods_the_document_does_not_name(world: MailWorld) -> None:
