@@ -48,6 +48,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 from support.clientworld import Deployment
+from support.clientworld import serve_behind_nginx
 from support.configs import HOSTING
 from support.deltachat import Configured
 from support.deltachat import DeltaChat
@@ -62,11 +63,9 @@ from support.mailservers import Dovecot
 from support.mailservers import missing_programs
 from support.paths import EXAMPLE_CONFIG
 from support.pki import CA
-from support.service import Service
 from support.tlsnet import AccessLine
 from support.tlsnet import Dnsmasq
 from support.tlsnet import Nginx
-from support.tlsnet import Site
 from support.tlsnet import loopback_names
 from support.tlsnet import require_programs
 
@@ -201,23 +200,10 @@ def world(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureReque
     """Services for both configs, nginx with TLS, Dovecot, dnsmasq, name resolution and one Delta Chat."""
     root = tmp_path_factory.mktemp("deltachat")
     with contextlib.ExitStack() as stack:
-        deployments: dict[str, Deployment] = {}
-        for key, text in CONFIG_TEXTS.items():
-            service = Service(root / f"service-{key}", text)
-            stack.callback(service.stop)
-            service.start()
-            deployments[key] = Deployment(key, CONFIGS[key], service)
-
-        trusted = CA.create("mailautoconf test CA")
-        untrusted = CA.create("mailautoconf untrusted CA")
-        example = deployments["example"]
-        sites = [Site(tuple(d.names()), d.service.port, d.public_hostname) for d in deployments.values()]
-        unhosted = (f"autoconfig.{UNHOSTED}", f"autodiscover.{UNHOSTED}", UNHOSTED)
-        sites.append(Site(unhosted, example.service.port, example.public_hostname))
-        web_names = [name for site in sites for name in site.names]
-        nginx = Nginx(root / "nginx", trusted, sites)
-        stack.callback(nginx.stop)
-        nginx.start()
+        web = serve_behind_nginx(
+            stack, root, {key: (text, CONFIGS[key]) for key, text in CONFIG_TEXTS.items()}, UNHOSTED
+        )
+        nginx, trusted, web_names = web.nginx, web.trusted_ca, web.names
 
         mail_hosts = list(dict.fromkeys(host for config in CONFIGS.values() for host in mail_names(config)))
         dovecot = Dovecot(root / "dovecot", trusted, names=mail_hosts, accounts=accounts(CONFIGS))
@@ -242,7 +228,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureReque
         with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
             print(f"\n[test_deltachat] Delta Chat core {deltachat.version()}, {deltachat.workdir}", file=sys.stderr)
 
-        yield World(deltachat, nginx, dovecot, trusted, untrusted, deployments, pins)
+        yield World(deltachat, nginx, dovecot, trusted, web.untrusted_ca, web.deployments, pins)
 
 
 # -- helpers -------------------------------------------------------------------------

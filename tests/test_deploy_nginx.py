@@ -150,7 +150,7 @@ def test_one_server_per_bundle_with_exactly_its_names() -> None:
         assert f"ssl_certificate /var/lib/dehydrated/certs/{alias}/fullchain.pem;" in block
         assert f"ssl_certificate_key /var/lib/dehydrated/certs/{alias}/privkey.pem;" in block
         assert "    listen 443 ssl http2;\n    listen [::]:443 ssl http2;\n" in block
-        assert block.count("    location ") == 4  # each location holds every module's settings: few
+        assert block.count("    location ") == 5  # each location holds every module's settings: few
     every = {name for names in bundles.values() for name in names}
     assert "autoconfig.hoster.example" in every and "autoconfig.d00002.example" in every
     # own_names = false: no server name, no map entry, anywhere.

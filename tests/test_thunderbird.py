@@ -45,12 +45,12 @@ import requests
 from support.clientworld import Deployment
 from support.clientworld import base_domain
 from support.clientworld import dns_records
+from support.clientworld import serve_behind_nginx
 from support.configs import GROUPWARE
 from support.configs import HOSTING as DOMAINS_CONFIG
 from support.isolation import requires_isolation
 from support.paths import EXAMPLE_CONFIG
 from support.pki import CA
-from support.service import Service
 from support.thunderbird import Outcome
 from support.thunderbird import Thunderbird
 from support.thunderbird import thunderbird_version
@@ -58,7 +58,6 @@ from support.tlsnet import AccessLine
 from support.tlsnet import Dnsmasq
 from support.tlsnet import MxRecord
 from support.tlsnet import Nginx
-from support.tlsnet import Site
 from support.tlsnet import SrvRecord
 from support.tlsnet import loopback_names
 from support.tlsnet import require_programs
@@ -355,24 +354,10 @@ def world(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureReque
     """
     root = tmp_path_factory.mktemp("thunderbird")
     with contextlib.ExitStack() as stack:
-        deployments: dict[str, Deployment] = {}
-        for key, text in (CONFIG_TEXTS | {"mx": MX_CONFIG}).items():
-            service = Service(root / f"service-{key}", text)
-            stack.callback(service.stop)
-            service.start()
-            deployments[key] = Deployment(key, (CONFIGS | MX_CONFIGS)[key], service)
-
-        trusted = CA.create("mailautoconf test CA")
-        untrusted = CA.create("mailautoconf untrusted CA")
-        example = deployments["example"]
-        sites = [Site(tuple(d.names()), d.service.port, d.public_hostname) for d in deployments.values()]
-        unhosted_names = (f"autoconfig.{UNHOSTED}", f"autodiscover.{UNHOSTED}", UNHOSTED)
-        sites.append(Site(unhosted_names, example.service.port, example.public_hostname))
-        names = [name for site in sites for name in site.names]
-
-        nginx = Nginx(root / "nginx", trusted, sites)
-        stack.callback(nginx.stop)
-        nginx.start()
+        texts = CONFIG_TEXTS | {"mx": MX_CONFIG}
+        configs = CONFIGS | MX_CONFIGS
+        web = serve_behind_nginx(stack, root, {key: (text, configs[key]) for key, text in texts.items()}, UNHOSTED)
+        deployments, names, trusted = web.deployments, web.names, web.trusted_ca
 
         srv: list[SrvRecord] = []
         mx: list[MxRecord] = []
@@ -395,7 +380,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureReque
         with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
             print(f"\n[test_thunderbird] {version}, profile {thunderbird.profile}", file=sys.stderr)
 
-        yield World(thunderbird, nginx, untrusted, deployments)
+        yield World(thunderbird, web.nginx, web.untrusted_ca, deployments)
 
 
 def domain_cases(*, exclude_provider_domain: bool = False) -> list[Any]:

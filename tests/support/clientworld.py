@@ -9,15 +9,21 @@ nginx site), :func:`dns_records` its SRV and MX records.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from mailautoconf.model import Config
 from support.hoster import web_names
+from support.pki import CA
 from support.service import Service
 from support.tlsnet import MxRecord
+from support.tlsnet import Nginx
+from support.tlsnet import Site
 from support.tlsnet import SrvRecord
 
-__all__ = ["Deployment", "base_domain", "dns_records"]
+__all__ = ["Deployment", "WebWorld", "base_domain", "dns_records", "serve_behind_nginx"]
 
 
 def base_domain(host: str) -> str:
@@ -64,3 +70,47 @@ def dns_records(deployment: Deployment) -> tuple[list[SrvRecord], list[MxRecord]
         hosts = provider.mx or (deployment.mx_host,)
         mx += [MxRecord(domain.name, host, 10 * (rank + 1)) for rank, host in enumerate(hosts)]
     return srv, mx
+
+
+@dataclass(frozen=True)
+class WebWorld:
+    """The services of several configs behind one nginx with TLS from a test CA."""
+
+    deployments: dict[str, Deployment]
+    nginx: Nginx
+    trusted_ca: CA  # signs every certificate nginx presents
+    untrusted_ca: CA  # one no client trusts, for the certificate faults
+    names: list[str]  # every web name nginx serves, the unhosted domain's included
+
+
+def serve_behind_nginx(
+    stack: contextlib.ExitStack, root: Path, configs: Mapping[str, tuple[str, Config]], unhosted: str
+) -> WebWorld:
+    """Start a service per config (key -> TOML text and its loaded config) and nginx in front of them all.
+
+    The first config's service also gets ``unhosted``'s three names, so a
+    domain nobody hosts reaches a real service and is refused by it. Every
+    process is stopped by ``stack``, in reverse order, also when a later
+    start fails. Each http Autodiscover name redirects to its provider's
+    public host name, as a hoster's "HTTP redirect method" does.
+    """
+    deployments: dict[str, Deployment] = {}
+    for key, (text, config) in configs.items():
+        service = Service(root / f"service-{key}", text)
+        stack.callback(service.stop)
+        service.start()
+        deployments[key] = Deployment(key, config, service)
+    trusted = CA.create("mailautoconf test CA")
+    untrusted = CA.create("mailautoconf untrusted CA")
+    first = next(iter(deployments.values()))
+    sites = [Site(tuple(d.names()), d.service.port, d.public_hostname) for d in deployments.values()]
+    sites.append(
+        Site(
+            (f"autoconfig.{unhosted}", f"autodiscover.{unhosted}", unhosted), first.service.port, first.public_hostname
+        )
+    )
+    nginx = Nginx(root / "nginx", trusted, sites)
+    stack.callback(nginx.stop)
+    nginx.start()
+    names = [name for site in sites for name in site.names]
+    return WebWorld(deployments, nginx, trusted, untrusted, names)
