@@ -30,6 +30,7 @@ from mailautoconf.probe.report import Cause
 from mailautoconf.probe.report import Exchange
 from mailautoconf.probe.report import FamilyResult
 from mailautoconf.probe.report import Fix
+from mailautoconf.probe.report import Hop
 from mailautoconf.probe.report import ProbeReport
 from mailautoconf.probe.report import Verdict
 from mailautoconf.probe.steps import Target
@@ -365,3 +366,34 @@ def test_txt_records_are_read_as_the_service_reads_them() -> None:
 
     assert dav_probe._path(('"path=/dav/\\"team\\"/"',)) == '/dav/"team"/'
     assert dav_probe._path(('"pa" "th=/cal/"',)) == "/cal/"
+
+
+def test_a_redirected_get_that_gets_the_services_document_is_the_weaker_answer(tmp_path: Path) -> None:
+    """Thunderbird's lookup 3 ends at a 2xx GET (docs/clients.md 2.7): the service's GET answer is judged as the
+    document Thunderbird then takes, and said to be outranked by the POST, never called broken."""
+    from support.app import render_app
+    from support.configs import SMALL
+
+    from mailautoconf.probe import outlook as outlook_probe
+
+    app = render_app(tmp_path / "app", SMALL.replace('username = "{address}"', 'username = "{localpart}"'))
+    answer = app.get("/autodiscover/autodiscover.xml", host="autodiscover.example.org")
+    assert answer.status_code == 200
+    final = "https://autodiscover.example.org/autodiscover/autodiscover.xml"
+    exchange = Exchange(
+        "http://autodiscover.example.org/autodiscover/autodiscover.xml",
+        "POST",
+        hops=(Hop(final, "GET", 200, "text/xml; charset=utf-8"),),
+        status=200,
+        content_type="text/xml; charset=utf-8",
+        body=answer.data,
+    )
+    target = Target("fred@example.org", "example.org", Network("127.0.0.1:9"))
+    step = outlook_probe._dance(target, exchange, "Thunderbird", lambda e: verdicts.pox_response(e, target.address))
+    assert step.verdict is Verdict.WARN
+    assert step.reason.startswith("the redirected GET got 200, and Thunderbird takes that as the answer, which names")
+    broken = outlook_probe._dance(
+        target, Exchange(exchange.url, "POST", hops=exchange.hops, status=200, body=b"<x/>"), "Thunderbird",
+        lambda e: verdicts.pox_response(e, target.address),
+    )  # fmt: skip
+    assert broken.verdict is Verdict.FAIL and broken.reason.startswith("the redirected GET got 200, and Thunderbird")

@@ -221,7 +221,13 @@ def thunderbird_autodiscover(target: Target, agent: str) -> list[Step]:
 
 
 def _dance(target: Target, exchange: Exchange, agent: str, judge: Judge) -> Step:
-    """The http POST, redirected and turned into a GET, must fail at https; then Thunderbird posts there (2.7)."""
+    """The http POST, redirected and turned into a GET, must fail at https; then Thunderbird posts there (2.7).
+
+    A 2xx to that GET ends the lookup with its answer: the service gives one
+    on ``autodiscover.<d>`` (Delta Chat's GET), with no login built from an
+    address, so Thunderbird logs in with the address. It is judged as the
+    document Thunderbird takes, and said to be the weaker answer.
+    """
     label = f"Autodiscover http autodiscover.{target.domain}"
     final = exchange.final_url
     if exchange.error or not final.startswith("https://") or (exchange.status or 0) // 100 == 2:
@@ -232,11 +238,14 @@ def _dance(target: Target, exchange: Exchange, agent: str, judge: Judge) -> Step
             and exchange.hops
             and exchange.hops[-1].method == "GET"
         ):
+            taken = f"the redirected GET got {exchange.status}, and Thunderbird takes that as the answer"
+            if step.verdict is Verdict.FAIL:
+                return replace(step, reason=f"{taken}: {step.reason}")
             return replace(
                 step,
-                verdict=Verdict.FAIL,
-                reason=f"the redirected GET got {exchange.status}: "
-                "Thunderbird takes that as the answer (it must be non-2xx, e.g. 405)",
+                verdict=Verdict.WARN,
+                reason=f"{taken}, which names no address (it logs in with the address); "
+                f"the POST to https://autodiscover.{target.domain} outranks it: make that answer",
             )
         return step
     posted = _post(target, final, agent, XHR_REDIRECTS, common_name=False).result()

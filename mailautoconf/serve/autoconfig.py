@@ -40,9 +40,9 @@ def autoconfig(store: Store) -> Response:
     """Serve config-v1.1.xml for the address's domain, else the Host's.
 
     ``emailaddress`` is only a hint: K-9 and KMail never send it, Evolution
-    sends a dummy local part. GNOME always sends it, not URL-encoded (a
-    "+" arrives as a space, which changes no domain). Only a real document is ever answered 2xx:
-    Evolution stops looking at any well-formed 2xx answer.
+    sends a dummy local part, GNOME sends it not URL-encoded (a "+" arrives
+    as a space, which changes no domain). Only a real document is ever
+    answered 2xx: Evolution stops looking at any well-formed 2xx answer.
     """
     environ = request.environ
     address = query_argument(environ.get("QUERY_STRING", ""), ADDRESS_PARAMETER)
