@@ -28,7 +28,7 @@ rendered tree.
 
     python bench/nginx.py [--domains 3 100000] [--duration 10] [--connections 32] [--quick]
 
---quick: 2 s runs, and 3 domains unless --domains says otherwise (the
+--quick: 1 s runs, and 3 domains unless --domains says otherwise (the
 test suite's smoke run).
 """
 
@@ -260,9 +260,9 @@ def main() -> int:
     parser.add_argument("--domains", type=int, nargs="+", metavar="N", help="numbers of domains (default 3 100000)")
     parser.add_argument("--duration", type=int, default=10, help="seconds per target and scale (default 10)")
     parser.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
-    parser.add_argument("--quick", action="store_true", help="2 s runs, 3 domains, for a smoke test")
+    parser.add_argument("--quick", action="store_true", help="1 s runs, 3 domains, for a smoke test")
     args = parser.parse_args()
-    seconds = 2 if args.quick else args.duration
+    seconds = 1 if args.quick else args.duration
     counts = args.domains or ([3] if args.quick else [3, 100_000])
     if any(count < 3 for count in counts):
         parser.error("--domains: at least 3")

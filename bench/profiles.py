@@ -448,13 +448,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run (default 10)")
     parser.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
     parser.add_argument("--rounds", type=int, default=ROUNDS, help=f"alternating rounds (default {ROUNDS})")
-    parser.add_argument("--quick", action="store_true", help="smoke run: 1 round of 2 s runs, 1 s warm-ups")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 1 round of 1 s runs, 1 s warm-ups")
     args = parser.parse_args(argv)
     if args.duration < 1 or args.connections < 1 or args.rounds < 1:
         parser.error("--duration, --connections and --rounds must be at least 1")
     args.warmup = 2
     if args.quick:
-        args.duration, args.warmup, args.rounds = 2, 1, 1
+        args.duration, args.warmup, args.rounds = 1, 1, 1
     return args
 
 

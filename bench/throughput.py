@@ -484,7 +484,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="smoke run: 2 rounds of 2 s measurements, 1 s warm-ups, 5 edits, 1,000 generated domains",
+        help="smoke run: 1 round of 1 s measurements, 1 s warm-ups, 5 edits, 1,000 generated domains",
     )
     args = parser.parse_args(argv)
     if args.duration < 1 or args.connections < 1 or args.rounds < 1:
@@ -493,7 +493,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.edits = 20
     args.domains = 10_000
     if args.quick:
-        args.duration, args.warmup, args.edits, args.domains, args.rounds = 2, 1, 5, 1_000, 2
+        args.duration, args.warmup, args.edits, args.domains, args.rounds = 1, 1, 5, 1_000, 1
     return args
 
 
