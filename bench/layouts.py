@@ -580,11 +580,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Measure on-disk layouts for publishing a reload.")
     parser.add_argument("--domains", type=int, default=100_000, help="domains (default 100000)")
     parser.add_argument("--changed", type=int, default=1_000, help="domains of the larger change (default 1000)")
-    parser.add_argument("--quick", action="store_true", help="smoke run: 500 domains, 50 changed, 1 s of flips")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 200 domains, 20 changed, 0.5 s of flips")
     args = parser.parse_args(argv)
     args.flip_seconds = FLIP_SECONDS
     if args.quick:
-        args.domains, args.changed, args.flip_seconds = 500, 50, 1.0
+        args.domains, args.changed, args.flip_seconds = 200, 20, 0.5
     if args.domains < 2 or not 1 <= args.changed <= args.domains:
         parser.error("--domains must be at least 2 and --changed between 1 and --domains")
     exit_on_sigterm()
