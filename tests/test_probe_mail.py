@@ -52,10 +52,11 @@ CLOSED = "closed.example"  # nothing listens where imap.closed.example points
 LOCALPART = "localpart.example"  # the document gives "fred", the server knows "fred@localpart.example"
 POSTFIX = "postfix.example"  # SMTP submission by Postfix, SASL through the Dovecot
 POSTFIX_NOTLS = "postfix-notls.example"  # Postfix without TLS: the document's STARTTLS is not offered
+PLAIN = "plain.example"  # the document says plain (no TLS) for IMAP on 143, the TLS-less Dovecot
 ADDRESS_DOMAINS = (GOOD, BADCERT, EXPIRED, CRAMONLY, CLOSED)
 
 WHERE = {GOOD: "127.0.0.1", BADCERT: "127.0.0.1", EXPIRED: "127.0.0.1", LOCALPART: "127.0.0.1"}
-WHERE |= {NOSTARTTLS: "127.0.0.2", CRAMONLY: "127.0.0.3", CLOSED: "127.0.0.4"}
+WHERE |= {NOSTARTTLS: "127.0.0.2", CRAMONLY: "127.0.0.3", CLOSED: "127.0.0.4", PLAIN: "127.0.0.2"}
 WHERE |= {POSTFIX: "127.0.0.1", POSTFIX_NOTLS: "127.0.0.1"}
 SMTP_WHERE = {POSTFIX: "127.0.0.5", POSTFIX_NOTLS: "127.0.0.6"}
 
@@ -91,6 +92,7 @@ CONFIG = (
     + _provider("starttls.example", (NOSTARTTLS,), 143, "STARTTLS", "{address}")
     + _provider("localpart.example", (LOCALPART,), 993, "SSL", "{localpart}")
     + _provider("postfix.example", (POSTFIX, POSTFIX_NOTLS), 993, "SSL", "{address}")
+    + _provider("plain.example", (PLAIN,), 143, "plain", "{address}")
 )
 
 
@@ -99,10 +101,11 @@ class MailWorld:
     service: Service
     ca_file: Path
     dovecot: Dovecot
+    no_tls: Dovecot
 
     def options(self, domain: str) -> list[str]:
         smtp_ip = SMTP_WHERE.get(domain, "127.0.0.1")
-        imap_port = 143 if domain == NOSTARTTLS else 993
+        imap_port = 143 if domain in (NOSTARTTLS, PLAIN) else 993
         return [
             "--connect-to", f"autoconfig.{domain}:80:127.0.0.1:{self.service.port}",
             "--resolve", f"imap.{domain}:{imap_port}:{WHERE[domain]}",
@@ -127,7 +130,7 @@ class MailWorld:
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MailWorld]:
     folder = tmp_path_factory.mktemp("probemail")
     ca = CA.create()
-    accounts = [Account(f"fred@{d}", PASSWORD) for d in (GOOD, LOCALPART, NOSTARTTLS, CRAMONLY, POSTFIX)]
+    accounts = [Account(f"fred@{d}", PASSWORD) for d in (GOOD, LOCALPART, NOSTARTTLS, CRAMONLY, POSTFIX, PLAIN)]
     names = [f"{p}.{d}" for d in WHERE for p in ("imap", "smtp") if f"{p}.{d}" != f"imap.{BADCERT}"]
     expired = b"".join(ca.issue([f"imap.{EXPIRED}"], days=-1, starts=-datetime.timedelta(days=30)))
     imap_smtp = [Listener("imap", 993, "SSL"), Listener("submission", 587, "STARTTLS")]
@@ -156,7 +159,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MailWorld]:
     service = Service(folder / "service", CONFIG).start()
     try:
         with running(main, no_tls, cram, postfix, postfix_notls):
-            yield MailWorld(service, ca.write(folder / "ca.pem"), main)
+            yield MailWorld(service, ca.write(folder / "ca.pem"), main, no_tls)
     finally:
         service.stop()
 
@@ -271,6 +274,18 @@ def test_login_with_the_documents_username(world: MailWorld, tmp_path: Path) -> 
     # The password is nowhere: not in what the probe printed, not in the servers' logs.
     for text in (human.stdout, human.stderr, json.dumps(report), world.dovecot.log_text()):
         assert PASSWORD not in text
+
+
+def test_login_sends_no_password_without_tls(world: MailWorld) -> None:
+    """A document that says plain: --login does not try, and the server sees no login at all."""
+    position = world.no_tls.log_position()
+    _, report = world.report(PLAIN, "--login", env={"MAILAUTOCONF_PROBE_PASSWORD": PASSWORD})
+    [skipped] = [s for s in server_steps(report) if s["label"].startswith("login IMAP")]
+    assert (skipped["label"], skipped["verdict"]) == ("login IMAP imap.plain.example:143 as fred@plain.example", "skip")
+    assert skipped["reason"] == "not tried: no TLS here: the probe sends no password in the clear"
+    logged = world.no_tls.log_since(position, expected="imap-login", timeout=2)
+    assert "imap-login" in logged and "fred@plain.example" not in logged
+    assert PASSWORD not in json.dumps(report)
 
 
 def test_login_needs_a_password_and_never_takes_one_as_argument(world: MailWorld) -> None:

@@ -1079,6 +1079,8 @@ class _Dialog:
         talk.upgrade(sock)
 
     def _login(self, talk: _Talk, username: str, method: str) -> LoginResult:
+        if self.tls is None:  # a document that says plain: the probe never sends a password in the clear
+            return LoginResult(username, "", False, "no TLS here: the probe sends no password in the clear")
         protocol = self.server.protocol
         found = mailproto.offer(protocol, self.capabilities)
         mechanism = mailproto.login_mechanism(protocol, method, found)
@@ -1094,9 +1096,7 @@ class _Dialog:
         elif mechanism == "LOGIN":
             answers = [_b64(username.encode()), _b64(password.encode())]
             secrets.append(answers[1])
-        elif mechanism == "CRAM-MD5":
-            answers = []
-        else:
+        else:  # CRAM-MD5 answers the server's challenge (_sasl); the rest send no SASL answers
             answers = []
         if mechanism in ("PLAIN", "LOGIN", "CRAM-MD5"):
             ok, reply = self._sasl(talk, mechanism, answers, username, password, secrets)
