@@ -42,7 +42,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from support.pki import CA
+from support.service import free_port
+from support.tlsnet import log_tail
 from support.tlsnet import stop_process
+from support.tlsnet import wait_for_ports
 
 __all__ = [
     "DEFAULT_LISTENERS",
@@ -133,40 +136,6 @@ def missing_programs() -> list[str]:
     return missing
 
 
-def free_port(address: str = "127.0.0.1") -> int:
-    """A TCP port nothing listens on at ``address`` right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((address, 0))
-        return int(probe.getsockname()[1])
-
-
-def _tail(path: Path, size: int = 4000) -> str:
-    try:
-        return path.read_text(encoding="utf-8", errors="replace")[-size:]
-    except OSError:
-        return f"({path} not written)"
-
-
-def _wait_for_ports(process: subprocess.Popen[bytes], address: str, ports: Sequence[int], what: str, log: Path) -> None:
-    """Until every port accepts a connection; the log's tail in the error if not."""
-    deadline = time.monotonic() + START_TIMEOUT
-    waiting = list(ports)
-    while waiting:
-        if process.poll() is not None:
-            raise AssertionError(f"{what} exited with {process.returncode}:\n{_tail(log)}")
-        try:
-            with socket.create_connection((address, waiting[0]), timeout=0.5):
-                waiting.pop(0)
-                continue
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            raise AssertionError(
-                f"{what} did not listen on {address}:{waiting[0]} within {START_TIMEOUT}s:\n{_tail(log)}"
-            )
-        time.sleep(0.05)
-
-
 def greeting(address: str, listener: Listener, timeout: float = 2.0) -> bytes:
     """The server's first line on ``listener`` (after the TLS handshake on implicit-TLS ports).
 
@@ -193,10 +162,10 @@ def _wait_for_greetings(process: subprocess.Popen[bytes], server: Dovecot | Post
             except OSError:
                 pass
             if process.poll() is not None:
-                raise AssertionError(f"{what} exited with {process.returncode}:\n{_tail(server.log)}")
+                raise AssertionError(f"{what} exited with {process.returncode}:\n{log_tail(server.log)}")
             if time.monotonic() > deadline:
                 raise AssertionError(
-                    f"{what} did not greet on {listener} within {START_TIMEOUT}s:\n{_tail(server.log)}"
+                    f"{what} did not greet on {listener} within {START_TIMEOUT}s:\n{log_tail(server.log)}"
                 )
             time.sleep(0.1)
 
@@ -442,7 +411,7 @@ class Dovecot:
             self.process = subprocess.Popen(["dovecot", "-F", "-c", str(self.conf)], stdout=out, stderr=out)
         try:
             ports = [x.port for x in self.listeners] + [self.auth_port]
-            _wait_for_ports(self.process, self.address, ports, "dovecot", self.log)
+            wait_for_ports(self.process, ports, "dovecot", self.log, self.address)
             _wait_for_greetings(self.process, self, "dovecot")
         except BaseException:
             self.stop()
@@ -622,8 +591,8 @@ class Postfix:
             self.process = subprocess.Popen([*command, "start-fg"], stdout=out, stderr=out)
         try:
             ports = [x.port for x in self.listeners] + [self.dovecot.relay[1]]
-            _wait_for_ports(self.process, self.address, ports[:-1], "postfix", self.log)
-            _wait_for_ports(self.process, self.dovecot.relay[0], ports[-1:], "postfix", self.log)
+            wait_for_ports(self.process, ports[:-1], "postfix", self.log, self.address)
+            wait_for_ports(self.process, ports[-1:], "postfix", self.log, self.dovecot.relay[0])
             _wait_for_greetings(self.process, self, "postfix")
         except BaseException:
             self.stop()

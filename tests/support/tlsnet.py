@@ -56,9 +56,11 @@ __all__ = [
     "SrvRecord",
     "dns_answer_count",
     "ipv6_loopback",
+    "log_tail",
     "loopback_names",
     "require_programs",
     "stop_process",
+    "wait_for_ports",
 ]
 
 # Bounds for everything that waits: a start that takes longer is broken.
@@ -88,20 +90,30 @@ def ipv6_loopback() -> bool:
     return True
 
 
-def _wait_for_port(process: subprocess.Popen[bytes], port: int, what: str, log: Path) -> None:
+def wait_for_ports(
+    process: subprocess.Popen[bytes], ports: Sequence[int], what: str, log: Path, address: str = "127.0.0.1"
+) -> None:
+    """Until every port accepts a connection on ``address``; the log's tail in the error if not."""
     deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
+    waiting = list(ports)
+    while waiting:
         if process.poll() is not None:
-            raise AssertionError(f"{what} exited with {process.returncode}:\n{_tail(log)}")
+            raise AssertionError(f"{what} exited with {process.returncode}:\n{log_tail(log)}")
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
+            with socket.create_connection((address, waiting[0]), timeout=0.5):
+                waiting.pop(0)
+                continue
         except OSError:
-            time.sleep(0.05)
-    raise AssertionError(f"{what} did not listen on 127.0.0.1:{port} within {START_TIMEOUT}s:\n{_tail(log)}")
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"{what} did not listen on {address}:{waiting[0]} within {START_TIMEOUT}s:\n{log_tail(log)}"
+            )
+        time.sleep(0.05)
 
 
-def _tail(path: Path, size: int = 4000) -> str:
+def log_tail(path: Path, size: int = 4000) -> str:
+    """The end of a program's log, for the message of a start that failed."""
     try:
         return path.read_text(encoding="utf-8", errors="replace")[-size:]
     except OSError:
@@ -199,8 +211,7 @@ class Nginx:
         with open(self._stdout, "wb") as out:
             self.process = subprocess.Popen([*command, "-g", "daemon off;"], stdout=out, stderr=out)
         try:
-            _wait_for_port(self.process, 443, "nginx", self.error_log)
-            _wait_for_port(self.process, 80, "nginx", self.error_log)
+            wait_for_ports(self.process, (443, 80), "nginx", self.error_log)
         except BaseException:
             self.stop()
             raise
@@ -489,9 +500,9 @@ class Dnsmasq:
             probe = self.names[0] if self.names else "localhost"
             while dns_answer_count(probe, 1) is None:
                 if self.process.poll() is not None:
-                    raise AssertionError(f"dnsmasq exited with {self.process.returncode}:\n{_tail(self.log_path)}")
+                    raise AssertionError(f"dnsmasq exited with {self.process.returncode}:\n{log_tail(self.log_path)}")
                 if time.monotonic() > deadline:
-                    raise AssertionError(f"dnsmasq did not answer within {START_TIMEOUT}s:\n{_tail(self.log_path)}")
+                    raise AssertionError(f"dnsmasq did not answer within {START_TIMEOUT}s:\n{log_tail(self.log_path)}")
                 time.sleep(0.05)
         except BaseException:
             self.stop()
