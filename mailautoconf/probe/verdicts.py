@@ -35,12 +35,14 @@ from xml.parsers.expat import ExpatError
 import defusedxml
 import defusedxml.ElementTree
 
+from mailautoconf import clientrules
 from mailautoconf import paccspec
 from mailautoconf.clientrules import android
 from mailautoconf.endpoints import AUTODISCOVER_POX
 from mailautoconf.probe.report import Exchange
 from mailautoconf.probe.report import MailServer
 from mailautoconf.probe.report import Verdict
+from mailautoconf.render import placeholders
 
 __all__ = [
     "Judgement",
@@ -348,9 +350,10 @@ def evolution_config(body: bytes, address: str) -> Judgement:
 # -- GNOME Online Accounts (goamailclient.c, goaimapsmtpprovider.c; docs/clients.md 1.15) -------------------
 
 # <username> is taken only when it is exactly one of these, in any letter case; anything else is ignored.
-_GNOME_USERNAMES = ("%EMAILADDRESS%", "%EMAILLOCALPART%", "%EMAILDOMAIN%")
-# Its dialog has the host name and STARTTLS or SSL only: the port is the mode's default, <port> unread.
-_GNOME_PORTS = {("imap", "SSL"): 993, ("imap", "STARTTLS"): 143, ("smtp", "SSL"): 465, ("smtp", "STARTTLS"): 587}
+_GNOME_USERNAMES = (placeholders.ADDRESS, placeholders.LOCALPART, placeholders.DOMAIN)
+# Its dialog has the host name and STARTTLS or SSL only: the port is the mode's default, <port> unread
+# (the same table `check` warns from).
+_GNOME_PORTS = {(kind, mode.value): port for (kind, mode), port in clientrules.GNOME_PORTS.items()}
 
 
 def _gnome_root(exchange: Exchange) -> ET.Element | str:
